@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what ucri needs on a Debian machine, and only what is missing: the host programs it drives and
+# tests against (Debian packages), then the npm dependencies pinned in package-lock.json.
+# Idempotent and quiet when everything is present; run by `make run`, `make test` and `make bench`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  runc crun conmon                       # OCI runtimes and the container monitor (linux launcher)
+  containernetworking-plugins            # CNI plugins in /usr/lib/cni (network/cni isolator)
+  iproute2 iptables util-linux mount     # netns, veth, portmap, unshare/nsenter, mount
+  zstd attr python3-minimal              # zstd layers; xattrs and device nodes in layers (python3 helper)
+  docker-registry skopeo busybox-static  # tests: a real registry, a reference client, fixture images
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev  # tests: the grpc-go probe
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then missing+=("$p"); fi
+done
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
+  echo "deps: Node.js 20 or newer is required" >&2
+  exit 1
+fi
+
+# npm dependencies: reinstall when package-lock.json changed since the last install.
+stamp=node_modules/.ucri-lock-stamp
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  # `npm ci` would refuse this lockfile: the registry reachable here serves no other platforms' optional
+  # binaries (biome, buf), so they are absent from the lock. `npm install --no-save` installs exactly the
+  # locked versions and never rewrites package-lock.json.
+  echo "deps: npm install (locked versions)"
+  npm install --no-save --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi

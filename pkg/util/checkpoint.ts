@@ -1,0 +1,76 @@
+/**
+ * Atomic files: write to a temp file beside the target, fsync, rename over it, fsync the directory.
+ * A crash leaves either the old or the new content, never a torn file. Readers ignore `*.tmp-*` leftovers;
+ * `removeStaleTemps` clears them at recovery.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+const TMP_MARK = '.tmp-';
+
+/** Writes `data` to `file` atomically (parent directories are created). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const dir = path.dirname(file);
+  await fs.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+  const fh = await fs.open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDir(dir);
+}
+
+/** Writes a JSON checkpoint atomically. bigint values are stored as decimal strings. */
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  const text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+  await writeFileAtomic(file, `${text}\n`);
+}
+
+/** Reads a JSON checkpoint; undefined when the file does not exist. */
+export async function readJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as unknown;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** fsyncs a directory so a rename inside it is durable. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** True for the temp files that writeFileAtomic leaves behind when interrupted. */
+export function isTempName(name: string): boolean {
+  return name.includes(TMP_MARK);
+}
+
+/** Removes interrupted temp files directly inside `dir`. */
+export async function removeStaleTemps(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  await Promise.all(names.filter(isTempName).map((n) => fs.rm(path.join(dir, n), { force: true, recursive: true })));
+}
