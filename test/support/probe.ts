@@ -1,0 +1,105 @@
+/**
+ * Builds and runs the Go probe (test/probe), a grpc-go 1.33 client that dials the CRI socket the way
+ * crictl 1.26 does. It is built once per test process in GOPATH mode against Debian's Go packages
+ * (golang-go, golang-google-grpc-dev, golang-google-protobuf-dev); the binary and the Go build cache live in a
+ * temp dir removed when the process exits.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Result of one probe run. */
+export interface ProbeResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const GOCODE = '/usr/share/gocode';
+const REQUIRED = [
+  ['google.golang.org/grpc', 'golang-google-grpc-dev'],
+  ['google.golang.org/protobuf/encoding/protowire', 'golang-google-protobuf-dev'],
+  ['golang.org/x/net/http2', 'golang-golang-x-net-dev'],
+] as const;
+
+/** The repo root, found from this file (works from the source tree and from dist/). */
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('probe: cannot find the repo root (package.json) above test/support');
+    dir = up;
+  }
+  return dir;
+}
+
+function run(
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
+): Promise<ProbeResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        maxBuffer: 64 << 20,
+        timeout: opts.timeoutMs ?? 0,
+        encoding: 'utf8',
+      },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') {
+          reject(new Error(`probe: cannot run ${file}: ${err.message}`, { cause: err }));
+          return;
+        }
+        resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+let built: Promise<string> | undefined;
+
+/** Builds the probe once per process and returns the binary's path. Rejects with a clear message if Go or the Debian Go packages are missing. */
+export function buildProbe(): Promise<string> {
+  built ??= build();
+  return built;
+}
+
+async function build(): Promise<string> {
+  for (const [pkg, deb] of REQUIRED) {
+    if (!existsSync(path.join(GOCODE, 'src', pkg))) {
+      throw new Error(`probe: Go package ${pkg} missing under ${GOCODE}; install the Debian package ${deb}`);
+    }
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'ucri-probe-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const bin = path.join(dir, 'probe');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GO111MODULE: 'off',
+    GOPATH: `${path.join(dir, 'gopath')}:${GOCODE}`,
+    GOCACHE: path.join(dir, 'cache'),
+    GOFLAGS: '',
+    CGO_ENABLED: '0',
+  };
+  let res: ProbeResult;
+  try {
+    // GOPATH mode refuses absolute package paths: build `./test/probe` from the repo root.
+    res = await run('go', ['build', '-o', bin, './test/probe'], { env, cwd: repoRoot() });
+  } catch (err) {
+    throw new Error('probe: cannot run `go` (install the Debian package golang-go)', { cause: err });
+  }
+  if (res.code !== 0) throw new Error(`probe: go build failed (exit ${res.code}):\n${res.stderr}`);
+  return bin;
+}
+
+/** Runs the probe with `args` (building it first); never rejects on a non-zero exit, only if it cannot run. */
+export async function runProbe(args: string[]): Promise<ProbeResult> {
+  const bin = await buildProbe();
+  return run(bin, args, { timeoutMs: 120_000 });
+}
