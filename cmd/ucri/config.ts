@@ -1,0 +1,230 @@
+/**
+ * ucri's configuration: one typed object, validated with zod, read from a TOML file (default
+ * /etc/ucri/config.toml, optional) and overridden by command-line flags. Flag and key names follow the Mesos
+ * agent where Mesos has one (`--work_dir`, `--isolation`, …); `--work-dir` is accepted as a spelling too.
+ *
+ * The file uses the same names as the flags (snake_case keys) plus tables that have no flag form:
+ *
+ *   work_dir = "/var/lib/ucri"
+ *   isolation = "filesystem/linux,docker/runtime"
+ *   [registry.mirrors."registry.k8s.io"]
+ *   endpoints = ["http://127.0.0.1:5000"]
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+
+export const DEFAULT_CONFIG_FILE = '/etc/ucri/config.toml';
+
+const csv = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
+const absPath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
+const pathList = z
+  .string()
+  .refine((p) => p.split(':').every((e) => e.startsWith('/')), 'must be absolute paths joined by ":"');
+
+const registryHost = z.object({ endpoints: z.array(z.string().url()).min(1) }).strict();
+const registryAuth = z
+  .object({
+    username: z.string().optional(),
+    password: z.string().optional(),
+    auth: z.string().optional(),
+    identitytoken: z.string().optional(),
+  })
+  .strict();
+
+/** The whole configuration schema: defaults, types and constraints live here and nowhere else. */
+export const configSchema = z
+  .object({
+    socket: absPath.default('/run/ucri/ucri.sock'),
+    work_dir: absPath.default('/var/lib/ucri'),
+    runtime_dir: absPath.default('/run/ucri'),
+    containerizers: csv
+      .default(['mesos'])
+      .pipe(z.array(z.enum(['mesos', 'docker'])).min(1, 'at least one containerizer is needed')),
+    isolation: csv.default([
+      'filesystem/linux',
+      'docker/runtime',
+      'appc/runtime',
+      'cgroups/cpu',
+      'cgroups/mem',
+      'cgroups/pids',
+      'namespaces/pid',
+      'namespaces/ipc',
+      'linux/security',
+      'volume/host_path',
+      'network/cni',
+    ]),
+    launcher: z.enum(['auto', 'linux', 'posix']).default('auto'),
+    image_providers: csv.default(['docker', 'appc']).pipe(z.array(z.enum(['docker', 'appc']))),
+    image_provisioner_backend: z
+      .enum(['overlay', 'copy', 'bind', 'auto', 'aufs'])
+      .default('overlay')
+      .refine((b) => b !== 'aufs', 'aufs is not available in modern kernels; use overlay, copy, bind or auto'),
+    docker_registry: z.string().default('https://registry-1.docker.io'),
+    docker_store_dir: absPath.optional(),
+    docker_config: absPath.optional(),
+    appc_simple_discovery_uri_prefix: z.string().default('http://'),
+    appc_store_dir: absPath.optional(),
+    network_cni_config_dir: absPath.default('/etc/cni/net.d'),
+    network_cni_plugins_dir: pathList.default('/usr/lib/cni:/opt/cni/bin'),
+    docker_socket: absPath.default('/var/run/docker.sock'),
+    cgroups_root: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path')
+      .default('ucri'),
+    cgroups_hierarchy: absPath.default('/sys/fs/cgroup'),
+    cgroup_driver: z.enum(['auto', 'cgroupfs', 'systemd']).default('auto'),
+    oci_runtime: z.enum(['runc', 'crun']).default('runc'),
+    oci_runtime_path: absPath.optional(),
+    conmon_path: absPath.optional(),
+    pause_image: z.string().default('registry.k8s.io/pause:3.9'),
+    streaming_address: z.string().default('127.0.0.1'),
+    streaming_port: z.coerce.number().int().min(0).max(65535).default(0),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    trace: z.string().default(''),
+    registry: z
+      .object({
+        mirrors: z.record(z.string(), registryHost).default({}),
+        insecure: z.array(z.string()).default([]),
+        auths: z.record(z.string(), registryAuth).default({}),
+      })
+      .strict()
+      .default({ mirrors: {}, insecure: [], auths: {} }),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** One flag of `ucri serve`: its config key, whether it takes a value, and its help line. */
+interface FlagInfo {
+  key: keyof ConfigInput | 'config' | 'help';
+  help: string;
+  boolean?: boolean;
+}
+
+/** The flags of `ucri serve`, in the order `--help` lists them. */
+export const SERVE_FLAGS: readonly FlagInfo[] = [
+  { key: 'config', help: `TOML configuration file (default ${DEFAULT_CONFIG_FILE}, optional)` },
+  { key: 'socket', help: 'unix socket to serve the CRI on (default /run/ucri/ucri.sock)' },
+  { key: 'work_dir', help: 'persistent state: image store, records (default /var/lib/ucri)' },
+  { key: 'runtime_dir', help: 'runtime state, lost on reboot: namespace pins, exit files (default /run/ucri)' },
+  { key: 'containerizers', help: 'comma-separated containerizers: mesos, docker (default mesos)' },
+  { key: 'isolation', help: 'comma-separated isolators of the Mesos containerizer, in order' },
+  { key: 'launcher', help: 'auto, linux (OCI runtime + conmon) or posix (default auto)' },
+  { key: 'image_providers', help: 'comma-separated image providers: docker, appc (default docker,appc)' },
+  { key: 'image_provisioner_backend', help: 'rootfs backend: overlay, copy, bind or auto (default overlay)' },
+  { key: 'docker_registry', help: 'default registry URL, or a local directory of `docker save` tarballs' },
+  { key: 'docker_store_dir', help: 'docker image store (default <work_dir>/store/docker)' },
+  { key: 'docker_config', help: 'docker config.json with registry credentials' },
+  { key: 'appc_simple_discovery_uri_prefix', help: 'appc simple discovery prefix (default http://)' },
+  { key: 'appc_store_dir', help: 'appc image store (default <work_dir>/store/appc)' },
+  { key: 'network_cni_config_dir', help: 'CNI network configurations (default /etc/cni/net.d)' },
+  { key: 'network_cni_plugins_dir', help: 'CNI plugin directories joined by ":" (default /usr/lib/cni:/opt/cni/bin)' },
+  { key: 'docker_socket', help: 'dockerd socket for the docker containerizer (default /var/run/docker.sock)' },
+  { key: 'cgroups_root', help: 'cgroup under which pods without a cgroup parent live (default ucri)' },
+  { key: 'cgroups_hierarchy', help: 'cgroup filesystem mount point (default /sys/fs/cgroup)' },
+  { key: 'cgroup_driver', help: 'auto, cgroupfs or systemd (default auto: detected from the host)' },
+  { key: 'oci_runtime', help: 'OCI runtime: runc or crun (default runc)' },
+  { key: 'oci_runtime_path', help: 'path of the OCI runtime binary (default: looked up in PATH)' },
+  { key: 'conmon_path', help: 'path of conmon (default: looked up in PATH)' },
+  { key: 'pause_image', help: 'infra image for pods that share a PID namespace' },
+  { key: 'streaming_address', help: 'address of the exec/attach/port-forward server (default 127.0.0.1)' },
+  { key: 'streaming_port', help: 'port of the streaming server (default 0: any free port)' },
+  { key: 'log_level', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
+  { key: 'trace', help: 'comma-separated components to trace at debug level, e.g. cri,mesos/* (or UCRI_TRACE)' },
+  { key: 'help', help: 'print this help', boolean: true },
+];
+
+/** Thrown for a bad command line or configuration; the CLI prints it and exits 2. */
+export class ConfigError extends Error {}
+
+const flagByName = new Map<string, FlagInfo>(SERVE_FLAGS.map((f) => [f.key, f]));
+
+/** Splits `--name=value` / `--name value` flags; underscores and dashes are the same in names. */
+export function parseFlags(argv: readonly string[]): Record<string, string | true> {
+  const out: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const name = (eq < 0 ? arg.slice(2) : arg.slice(2, eq)).replaceAll('-', '_');
+    const flag = flagByName.get(name);
+    if (!flag) throw new ConfigError(`unknown flag "--${name}" (see ucri serve --help)`);
+    if (flag.boolean) {
+      if (eq >= 0) throw new ConfigError(`flag "--${name}" takes no value`);
+      out[name] = true;
+      continue;
+    }
+    let value: string | undefined;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new ConfigError(`flag "--${name}" needs a value`);
+      i++;
+    }
+    if (name in out) throw new ConfigError(`flag "--${name}" given twice`);
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Formats zod issues as `key: message` lines naming the offending key. */
+function describe(err: z.ZodError): string {
+  return err.issues
+    .map((i) => {
+      const key = i.path.join('.') || '(root)';
+      if (i.code === 'unrecognized_keys')
+        return `${key === '(root)' ? '' : `${key}: `}unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `${key}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/**
+ * Loads the effective configuration: defaults ← TOML file ← flags. `configFile` is the explicit `--config`
+ * value; without it the default file is read only if it exists.
+ */
+export function loadConfig(flags: Record<string, string | true>, env: NodeJS.ProcessEnv = process.env): Config {
+  const { config: explicit, help: _help, ...rest } = flags;
+  let fromFile: Record<string, unknown> = {};
+  const file = typeof explicit === 'string' ? explicit : DEFAULT_CONFIG_FILE;
+  if (typeof explicit === 'string' || existsSync(file)) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file "${file}": ${(err as Error).message}`);
+    }
+    try {
+      fromFile = parseToml(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config file "${file}" is not valid TOML: ${(err as Error).message}`);
+    }
+  }
+  const merged: Record<string, unknown> = { ...fromFile, ...rest };
+  if (merged.trace === undefined && env.UCRI_TRACE) merged.trace = env.UCRI_TRACE;
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const where = typeof explicit === 'string' || existsSync(file) ? ` (file "${file}" and flags)` : '';
+    throw new ConfigError(`invalid configuration${where}: ${describe(result.error)}`);
+  }
+  return result.data;
+}
+
+/** The `ucri serve --help` text. */
+export function serveHelp(): string {
+  const width = Math.max(...SERVE_FLAGS.map((f) => f.key.length)) + 4;
+  const lines = SERVE_FLAGS.map((f) => `  --${f.key.padEnd(width)}${f.help}`);
+  return [
+    'usage: ucri serve [flags]',
+    '',
+    'Serves the Kubernetes CRI (runtime.v1) on a unix socket. Flags override the TOML file;',
+    'dashes and underscores are interchangeable in flag names.',
+    '',
+    ...lines,
+    '',
+  ].join('\n');
+}

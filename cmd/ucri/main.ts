@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/**
+ * The `ucri` command: `ucri serve` runs the daemon; the other verbs are clients of a running daemon or
+ * report facts about this build.
+ */
+import { ConfigError, loadConfig, parseFlags, serveHelp } from './config.js';
+import { startDaemon, ucriVersion } from './serve.js';
+
+const USAGE = `usage: ucri <command> [flags]
+
+commands:
+  serve     run the CRI daemon (see ucri serve --help)
+  version   print ucri's version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'serve': {
+      const flags = parseFlags(rest);
+      if (flags.help) {
+        process.stdout.write(serveHelp());
+        return 0;
+      }
+      const daemon = await startDaemon(loadConfig(flags));
+      await new Promise<void>((resolve) => {
+        const stop = (): void => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await daemon.stop();
+      return 0;
+    }
+    case 'version':
+    case '--version':
+      process.stdout.write(`ucri ${ucriVersion()} (CRI runtime.v1)\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`ucri: unknown command "${cmd}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ucri: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`ucri: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,89 @@
+/**
+ * `ucri serve`: wires the configuration into the containerizers and the CRI server, takes the instance
+ * locks, recovers, and serves until SIGINT/SIGTERM.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ComposingContainerizer, type Containerizer } from '../../pkg/containerizer/index.js';
+import { CriServer, RuntimeConfigStore } from '../../pkg/cri/index.js';
+import { MesosContainerizer } from '../../pkg/mesos/index.js';
+import { detectCgroupDriver } from '../../pkg/sys/index.js';
+import { acquireInstanceLock, configureLogging, type InstanceLock, logger } from '../../pkg/util/index.js';
+import type { Config } from './config.js';
+
+/** ucri's version, read from package.json next to the build. */
+export function ucriVersion(): string {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  for (const rel of ['../../../package.json', '../../package.json']) {
+    const p = path.resolve(here, rel);
+    if (existsSync(p)) return (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version;
+  }
+  return '0.0.0';
+}
+
+/** The configured cgroup driver, or the host's (systemd when it runs as init, else cgroupfs). */
+async function cgroupDriver(config: Config): Promise<'systemd' | 'cgroupfs'> {
+  return config.cgroup_driver === 'auto' ? detectCgroupDriver() : config.cgroup_driver;
+}
+
+/** The config as `crictl info` shows it: credentials are never echoed. */
+function redacted(config: Config): Record<string, unknown> {
+  const auths = Object.fromEntries(Object.keys(config.registry.auths).map((h) => [h, '<redacted>']));
+  return { ...config, registry: { ...config.registry, auths } };
+}
+
+export interface Daemon {
+  stop(): Promise<void>;
+}
+
+/** Starts the daemon; resolves once the socket is served. */
+export async function startDaemon(config: Config): Promise<Daemon> {
+  configureLogging({ level: config.log_level, trace: config.trace });
+  const log = logger('daemon');
+  const locks: InstanceLock[] = [];
+  try {
+    locks.push(await acquireInstanceLock('socket', path.resolve(config.socket)));
+    locks.push(await acquireInstanceLock('work_dir', path.resolve(config.work_dir)));
+    locks.push(await acquireInstanceLock('runtime_dir', path.resolve(config.runtime_dir)));
+    await mkdir(config.work_dir, { recursive: true, mode: 0o711 });
+    await mkdir(config.runtime_dir, { recursive: true, mode: 0o711 });
+
+    const containerizers: Containerizer[] = [];
+    for (const name of config.containerizers) {
+      if (name === 'mesos') {
+        containerizers.push(
+          new MesosContainerizer({
+            ociRuntime: config.oci_runtime,
+            ociRuntimePath: config.oci_runtime_path,
+            conmonPath: config.conmon_path,
+            isolation: config.isolation,
+            cniConfigDir: config.network_cni_config_dir,
+            cniPluginDirs: config.network_cni_plugins_dir.split(':'),
+          }),
+        );
+      } else {
+        throw new Error(`containerizer "${name}" is not available in this build of ucri`);
+      }
+    }
+    const runtimeConfig = new RuntimeConfigStore(path.join(config.work_dir, 'runtime-config.json'));
+    await runtimeConfig.load();
+    const server = new CriServer({
+      containerizer: new ComposingContainerizer(containerizers),
+      info: { version: ucriVersion(), cgroupDriver: await cgroupDriver(config), config: redacted(config) },
+      runtimeConfig,
+    });
+    await server.listen(config.socket);
+    server.setReady();
+    log.info({ version: ucriVersion(), socket: config.socket }, 'ucri is ready');
+    return {
+      async stop() {
+        await server.close();
+        for (const l of locks.reverse()) await l.release();
+      },
+    };
+  } catch (err) {
+    for (const l of locks.reverse()) await l.release();
+    throw err;
+  }
+}

@@ -1,0 +1,4 @@
+export * from './composing.js';
+export * from './images.js';
+export * from './pods.js';
+export * from './types.js';

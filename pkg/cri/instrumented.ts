@@ -1,0 +1,203 @@
+/**
+ * The one wrapper around every CRI RPC. It checks readiness, validates the request with its zod schema,
+ * turns the call's deadline and cancellation into an AbortSignal, logs entry and exit (tracer `cri`), and
+ * maps domain errors to gRPC status codes. Nothing else in ucri knows about status codes: handlers throw
+ * the error classes of pkg/util and return plain responses.
+ */
+import {
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  Metadata,
+  type ServerErrorResponse,
+  type ServerWritableStream,
+  status as Status,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import type { z } from 'zod';
+import {
+  CancelledError,
+  DeadlineExceededError,
+  type ErrorKind,
+  InvalidArgumentError,
+  type Logger,
+  logger,
+  UcriError,
+  UnavailableError,
+  UnimplementedError,
+} from '../util/index.js';
+
+/** What every handler receives besides its request. */
+export interface CallContext {
+  /** Aborted when the client's deadline passes or the client cancels. */
+  signal: AbortSignal;
+  /** The RPC's logger (component `cri`). */
+  log: Logger;
+  /** The RPC name, e.g. `RunPodSandbox`. */
+  rpc: string;
+}
+
+export type UnaryHandler<Req, Res> = (req: Req, ctx: CallContext) => Promise<Res>;
+export type StreamHandler<Req, Res> = (req: Req, ctx: CallContext, send: (res: Res) => void) => Promise<void>;
+
+/** A grpc-js method definition as ts-proto generates it. */
+interface MethodDef<Req, Res> {
+  path: string;
+  responseStream: boolean;
+  requestDeserialize(b: Buffer): Req;
+  responseDeserialize(b: Buffer): Res;
+}
+type ReqOf<D> = D extends MethodDef<infer Req, unknown> ? Req : never;
+type ResOf<D> = D extends MethodDef<unknown, infer Res> ? Res : never;
+type HandlerOf<D> = D extends { responseStream: true }
+  ? StreamHandler<ReqOf<D>, ResOf<D>>
+  : UnaryHandler<ReqOf<D>, ResOf<D>>;
+
+/** Handlers for a service definition: any subset; the rest answer UNIMPLEMENTED. */
+export type Handlers<S> = { [K in keyof S]?: HandlerOf<S[K]> };
+/** zod schemas per method: what the request must satisfy beyond its protobuf type. */
+export type Schemas<S> = { [K in keyof S]?: z.ZodType };
+
+const CODES: Record<ErrorKind, Status> = {
+  NotFound: Status.NOT_FOUND,
+  AlreadyExists: Status.ALREADY_EXISTS,
+  InvalidArgument: Status.INVALID_ARGUMENT,
+  FailedPrecondition: Status.FAILED_PRECONDITION,
+  Unavailable: Status.UNAVAILABLE,
+  Internal: Status.INTERNAL,
+  Unimplemented: Status.UNIMPLEMENTED,
+  DeadlineExceeded: Status.DEADLINE_EXCEEDED,
+  Cancelled: Status.CANCELLED,
+  ResourceExhausted: Status.RESOURCE_EXHAUSTED,
+  PermissionDenied: Status.PERMISSION_DENIED,
+  Unauthenticated: Status.UNAUTHENTICATED,
+};
+
+/** Methods that answer before the runtime has finished recovering. */
+const ALWAYS_READY = new Set(['Version', 'Status', 'RuntimeConfig']);
+
+export interface InstrumentOptions {
+  /** False until recovery has finished; other RPCs then answer UNAVAILABLE. */
+  ready: () => boolean;
+}
+
+const log = logger('cri');
+
+function rpcName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/** `metadata.name: Too small` style message from a zod error, naming the field. */
+function validationMessage(rpc: string, err: z.ZodError): string {
+  const parts = err.issues.map((i) => {
+    const field = i.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+      .join('.')
+      .replaceAll('.[', '[');
+    return field ? `${field}: ${i.message}` : i.message;
+  });
+  return `invalid ${rpc} request: ${parts.join('; ')}`;
+}
+
+/** Maps any thrown value to a gRPC error, logging unexpected ones. */
+function toStatus(rpc: string, err: unknown, signal: AbortSignal): ServerErrorResponse {
+  let e = err;
+  if (!(e instanceof UcriError) && signal.aborted && signal.reason instanceof UcriError) e = signal.reason;
+  const code = e instanceof UcriError ? CODES[e.kind] : Status.INTERNAL;
+  const message = e instanceof Error ? e.message : String(e);
+  if (code === Status.INTERNAL) log.error({ rpc, err: e }, 'internal error');
+  const out = Object.assign(new Error(message), { code, details: message, metadata: new Metadata() });
+  return out;
+}
+
+/** Wires the deadline and cancellation of a call to an AbortController. */
+function callSignal(call: { getDeadline(): Date | number; on(ev: 'cancelled', fn: () => void): unknown }): {
+  signal: AbortSignal;
+  done: () => void;
+} {
+  const ac = new AbortController();
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  let timer: NodeJS.Timeout | undefined;
+  if (Number.isFinite(ms)) {
+    const left = Math.max(0, ms - Date.now());
+    timer = setTimeout(() => ac.abort(new DeadlineExceededError('deadline exceeded')), left);
+  }
+  call.on('cancelled', () => ac.abort(new CancelledError('cancelled by the client')));
+  return { signal: ac.signal, done: () => clearTimeout(timer) };
+}
+
+/**
+ * Builds the grpc-js implementation of a whole service: every method of `definition` is registered, with
+ * the given handler or an UNIMPLEMENTED answer naming the RPC.
+ */
+export function instrumentService<S extends Record<string, MethodDef<unknown, unknown>>>(
+  definition: S,
+  handlers: Handlers<S>,
+  schemas: Schemas<S>,
+  opts: InstrumentOptions,
+): UntypedServiceImplementation {
+  const impl: UntypedServiceImplementation = {};
+  for (const key of Object.keys(definition) as Array<keyof S & string>) {
+    const def = definition[key]!;
+    const rpc = rpcName(def.path);
+    const handler = handlers[key] as
+      | ((req: unknown, ctx: CallContext, send?: (res: unknown) => void) => Promise<unknown>)
+      | undefined;
+    const schema = schemas[key];
+    const run = async (req: unknown, ctx: CallContext, send?: (res: unknown) => void): Promise<unknown> => {
+      if (!handler) throw new UnimplementedError(`${rpc} is not implemented by ucri yet`);
+      if (!ALWAYS_READY.has(rpc) && !opts.ready()) throw new UnavailableError('ucri is starting up; try again');
+      if (schema) {
+        const parsed = schema.safeParse(req);
+        if (!parsed.success) throw new InvalidArgumentError(validationMessage(rpc, parsed.error));
+      }
+      return handler(req, ctx, send);
+    };
+    if (def.responseStream) {
+      const h: handleServerStreamingCall<unknown, unknown> = (call: ServerWritableStream<unknown, unknown>) => {
+        const { signal, done } = callSignal(call);
+        const ctx: CallContext = { signal, log, rpc };
+        const started = process.hrtime.bigint();
+        log.debug({ rpc }, 'stream start');
+        run(call.request, ctx, (res) => {
+          if (!call.cancelled) call.write(res);
+        })
+          .then(() => {
+            log.debug({ rpc, ms: msSince(started) }, 'stream end');
+            call.end();
+          })
+          .catch((err: unknown) => {
+            const st = toStatus(rpc, err, signal);
+            log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'stream failed');
+            call.destroy(st);
+          })
+          .finally(done);
+      };
+      impl[key] = h;
+    } else {
+      const h: handleUnaryCall<unknown, unknown> = (call, callback) => {
+        const { signal, done } = callSignal(call);
+        const ctx: CallContext = { signal, log, rpc };
+        const started = process.hrtime.bigint();
+        if (log.isLevelEnabled('debug')) log.debug({ rpc, req: call.request }, 'call');
+        run(call.request, ctx)
+          .then((res) => {
+            log.debug({ rpc, ms: msSince(started) }, 'ok');
+            callback(null, res);
+          })
+          .catch((err: unknown) => {
+            const st = toStatus(rpc, err, signal);
+            log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'failed');
+            callback(st);
+          })
+          .finally(done);
+      };
+      impl[key] = h;
+    }
+  }
+  return impl;
+}
+
+function msSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}

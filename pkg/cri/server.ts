@@ -1,0 +1,123 @@
+/**
+ * The gRPC edge: serves RuntimeService and ImageService on a unix socket. Connections are accepted by our
+ * own net.Server and passed through the :authority fix (pkg/cri/h2) before grpc-js sees them, so that
+ * grpc-go clients which send the socket path as :authority (crictl and kubelet < 1.31) are served.
+ */
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { FailedPreconditionError, logger } from '../util/index.js';
+import type { CriDeps } from './deps.js';
+import { ImageServiceService, RuntimeServiceService } from './gen/cri/v1/api.js';
+import { fixAuthority } from './h2/index.js';
+import { instrumentService } from './instrumented.js';
+import { runtimeConfig } from './runtime/runtime-config.js';
+import { status } from './runtime/status.js';
+import { updateRuntimeConfig } from './runtime/update-runtime-config.js';
+import { version } from './runtime/version.js';
+import { runtimeSchemas } from './validate/runtime.js';
+
+/** kubelet's own limit for CRI messages. */
+const MAX_MESSAGE = 16 * 1024 * 1024;
+const log = logger('cri/server');
+
+export class CriServer {
+  private readonly grpcServer: grpc.Server;
+  private netServer: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  private isReady = false;
+
+  constructor(deps: CriDeps) {
+    this.grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': MAX_MESSAGE,
+      'grpc.max_send_message_length': MAX_MESSAGE,
+    });
+    const opts = { ready: () => this.isReady };
+    this.grpcServer.addService(
+      RuntimeServiceService,
+      instrumentService(
+        RuntimeServiceService,
+        {
+          version: version(deps),
+          status: status(deps),
+          runtimeConfig: runtimeConfig(deps),
+          updateRuntimeConfig: updateRuntimeConfig(deps),
+        },
+        runtimeSchemas,
+        opts,
+      ),
+    );
+    this.grpcServer.addService(ImageServiceService, instrumentService(ImageServiceService, {}, {}, opts));
+  }
+
+  /** Marks recovery as finished: every RPC is served from now on. */
+  setReady(): void {
+    this.isReady = true;
+  }
+
+  /**
+   * Listens on `socketPath` (mode 0660, parent created). A stale socket file left by a dead daemon is
+   * replaced; a live one is refused. The caller holds the instance lock, so no other ucri races us here.
+   */
+  async listen(socketPath: string): Promise<void> {
+    await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o711 });
+    await removeStaleSocket(socketPath);
+    const injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const server = net.createServer((sock) => {
+      this.sockets.add(sock);
+      sock.once('close', () => this.sockets.delete(sock));
+      injector.injectConnection(fixAuthority(sock));
+    });
+    this.netServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path: socketPath, backlog: 511 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => log.error({ err }, 'listener error'));
+    await fs.chmod(socketPath, 0o660);
+    log.info({ socket: socketPath }, 'serving CRI');
+  }
+
+  /** Stops accepting, lets in-flight calls finish for up to `graceMs`, then closes every connection. */
+  async close(graceMs = 2000): Promise<void> {
+    const server = this.netServer;
+    this.netServer = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpcServer.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.grpcServer.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    for (const s of this.sockets) s.destroy();
+  }
+}
+
+/** Removes a socket file nobody answers on; refuses when something is still listening there. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let st: import('node:fs').Stats;
+  try {
+    st = await fs.lstat(socketPath);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new FailedPreconditionError(`"${socketPath}" exists and is not a socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.connect(socketPath);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (alive) throw new FailedPreconditionError(`another process is serving on "${socketPath}"`);
+  await fs.rm(socketPath, { force: true });
+}

@@ -1,0 +1,107 @@
+/**
+ * The isolator contract (Mesos `Isolator`, include/mesos/slave/isolator.hpp), reshaped for pods.
+ *
+ * Isolators live in one ordered table (isolators/index.ts, `--isolation`). The containerizer calls them:
+ *
+ *   runPod:            setupPod       in table order      (e.g. cgroups: pod cgroup; network/cni: CNI ADD)
+ *   createContainer:   prepare        in table order  → LaunchInfo fragments, merged into the OCI spec
+ *   startContainer:    isolate(pid)   in parallel, while the container's init is blocked in `runc create`
+ *   removeContainer:   cleanup        in reverse order, after the processes are gone
+ *   stopPod:           teardownPod    in reverse order    (network/cni: CNI DEL, retried until it succeeds)
+ *   removePod:         cleanupPod     in reverse order
+ *   start-up:          recover        with the pods and containers that have records
+ *
+ * Every hook is optional (a missing hook is a no-op). cleanup/teardownPod/cleanupPod are idempotent and
+ * tolerate ids they never saw. Isolators never import each other; what one needs from another travels in
+ * the contexts below.
+ */
+import type { ContainerSpec, ContainerUsage, PodSpec, Resources } from '../containerizer/index.js';
+import type { ImageConfig } from '../containerizer/index.js';
+import type { LinuxDevice, LinuxNamespace, LinuxResources, Mount, POSIXRlimit, LinuxSeccomp } from '../oci/index.js';
+
+/** Facts about a pod that the containerizer and isolators build up in runPod, checkpointed with the pod. */
+export interface PodState {
+  id: string;
+  /** Pinned namespace files (absent for host namespaces). */
+  netns?: string;
+  ipcns?: string;
+  utsns?: string;
+  /** Directory of the pod's runtime files (hosts, resolv.conf, hostname, shm). */
+  dir: string;
+  /** The pod's cgroup path, relative to the hierarchy (e.g. `ucri/<podId>` or kubelet's parent). */
+  cgroup: string;
+  /** IPs from CNI, primary first. */
+  ips: string[];
+  /** Pid of the infra process that holds a shared PID namespace (pid mode `pod`), else 0. */
+  infraPid: number;
+  /** Per-isolator data to keep across restarts (e.g. CNI results), keyed by isolator name. */
+  data: Record<string, unknown>;
+}
+
+export interface PodContext {
+  spec: PodSpec;
+  state: PodState;
+}
+
+export interface ContainerContext {
+  spec: ContainerSpec;
+  pod: PodContext;
+  /** The image config (Docker/OCI or AppC), from the provisioner. */
+  image: { config: ImageConfig; kind: 'docker' | 'appc' };
+  /** The provisioned root filesystem. */
+  rootfs: string;
+  /** Directory of this container's runtime files (bundle dir). */
+  dir: string;
+  /** The container's cgroup path, relative to the hierarchy. */
+  cgroup: string;
+}
+
+/**
+ * One isolator's contribution to a container's launch (Mesos `ContainerLaunchInfo`). The containerizer
+ * merges fragments in table order: lists are appended, env later-wins, and single-owner fields (command,
+ * workingDir, user, capabilities, seccomp, rlimits, tty) may be set by one isolator only — a second owner is
+ * an internal error naming both isolators.
+ */
+export interface LaunchInfo {
+  /** argv (full, argv[0] included). */
+  command?: string[];
+  workingDir?: string;
+  env?: Array<{ key: string; value: string }>;
+  user?: { uid: number; gid: number; additionalGids: number[]; umask?: number };
+  mounts?: Mount[];
+  /** Namespaces to create (no path) or join (path). */
+  namespaces?: LinuxNamespace[];
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  capabilities?: {
+    bounding: string[];
+    effective: string[];
+    permitted: string[];
+    inheritable: string[];
+    ambient: string[];
+  };
+  noNewPrivileges?: boolean;
+  seccomp?: LinuxSeccomp | null;
+  rlimits?: POSIXRlimit[];
+  sysctl?: Record<string, string>;
+  resources?: LinuxResources;
+  devices?: LinuxDevice[];
+  oomScoreAdj?: number;
+  readonlyRootfs?: boolean;
+  hostname?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface Isolator {
+  /** Its `--isolation` name, e.g. `cgroups/mem`; equal to its file path under isolators/. */
+  readonly name: string;
+  recover?(pods: PodContext[], containers: ContainerContext[]): Promise<void>;
+  setupPod?(pod: PodContext, signal: AbortSignal): Promise<void>;
+  prepare?(ctx: ContainerContext, signal: AbortSignal): Promise<LaunchInfo | undefined>;
+  isolate?(ctx: ContainerContext, pid: number, signal: AbortSignal): Promise<void>;
+  update?(ctx: ContainerContext, resources: Resources, signal: AbortSignal): Promise<void>;
+  usage?(ctx: ContainerContext): Promise<Partial<ContainerUsage>>;
+  cleanup?(ctx: ContainerContext): Promise<void>;
+  teardownPod?(pod: PodContext, signal: AbortSignal): Promise<void>;
+  cleanupPod?(pod: PodContext): Promise<void>;
+}

@@ -1,0 +1,65 @@
+/**
+ * The provisioner contract (Mesos `Provisioner` + `Backend`, provisioner/backend.hpp): it turns an image in
+ * a store into a root filesystem for one container.
+ *
+ * Stores hold each layer once, extracted in overlay form (whiteouts as 0/0 char devices, opaque dirs as
+ * `trusted.overlay.opaque=y`). Backends build a rootfs from those layer dirs:
+ * - overlay: lowerdirs = layers (top first), a writable upper + work dir per container;
+ * - copy:    layers copied base→top into one dir, whiteouts applied by hand; writable;
+ * - bind:    a single-layer image bind-mounted read-only;
+ * - auto:    overlay where the host supports it, else copy; bind for a single layer when the container
+ *            asks for a read-only rootfs.
+ */
+import type { ImageConfig } from '../../containerizer/index.js';
+
+/** What a store knows about one image, for provisioning. */
+export interface ImageLayers {
+  imageId: string;
+  kind: 'docker' | 'appc';
+  config: ImageConfig;
+  /** Extracted layer directories, base first. */
+  layerDirs: string[];
+}
+
+/**
+ * The store side, as the provisioner sees it. Leases keep an image's layers from being removed while a
+ * container uses them (RemoveImage of an image in use only drops its names until the last lease ends).
+ */
+export interface ImageSource {
+  /** NotFoundError when the image is not in the store. */
+  layers(imageId: string): Promise<ImageLayers>;
+  /** Marks `imageId` as used by `owner` (a container id); idempotent. */
+  retain(owner: string, imageId: string): Promise<void>;
+  /** Ends `owner`'s lease; idempotent. */
+  release(owner: string): Promise<void>;
+}
+
+export type BackendName = 'overlay' | 'copy' | 'bind';
+
+export interface Provisioned {
+  rootfs: string;
+  backend: BackendName;
+  image: ImageLayers;
+  /** The writable directory whose usage is the container's writable layer (overlay upper / copy dir). */
+  writableDir?: string;
+}
+
+export interface Provisioner {
+  /**
+   * Start-up: keeps the rootfses of `known` container ids (re-mounting overlays that a reboot or unmount
+   * lost) and destroys every other one (orphans).
+   */
+  recover(known: readonly string[]): Promise<void>;
+  /** Builds the rootfs; AlreadyExists if `containerId` has one. Failure leaves nothing behind. */
+  provision(
+    containerId: string,
+    imageId: string,
+    opts: { readonlyRootfs: boolean; signal?: AbortSignal },
+  ): Promise<Provisioned>;
+  /** What `provision` returned, for a known container (after a restart too); undefined otherwise. */
+  get(containerId: string): Promise<Provisioned | undefined>;
+  /** Unmounts and removes the rootfs and ends the image lease; idempotent. */
+  destroy(containerId: string): Promise<void>;
+  /** Bytes and inodes of the writable layer. */
+  usage(containerId: string): Promise<{ bytes: number; inodes: number; mountpoint: string }>;
+}

@@ -1,0 +1,146 @@
+/**
+ * Runs a real `ucri serve` for a test: its own socket, work dir and runtime dir under a temp dir, so tests
+ * never touch /run/ucri or /var/lib/ucri. Stops only the process it started, by PID.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, promises as fs } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { type CriClient, criClient } from './cri-client.js';
+
+/** dist/cmd/ucri/main.js, from dist/test/support. */
+export const UCRI_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cmd/ucri/main.js');
+
+export interface DaemonOptions {
+  /** Reuse these dirs (restart tests); default: fresh under a new temp dir. */
+  root?: string;
+  /** Extra flags for `ucri serve`. */
+  flags?: string[];
+  /** TOML text written to <root>/config.toml and passed with --config. */
+  configToml?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface TestDaemon {
+  root: string;
+  socket: string;
+  workDir: string;
+  runtimeDir: string;
+  cniConfigDir: string;
+  proc: ChildProcess;
+  /** Output of the daemon so far (stderr + stdout), for assertions and failure messages. */
+  output(): string;
+  client(): CriClient;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit (crash tests). */
+  kill9(): Promise<void>;
+  /** Removes the temp root (after stop). */
+  cleanup(): Promise<void>;
+}
+
+async function waitForSocket(socket: string, proc: ChildProcess, out: () => string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`ucri exited early (${proc.exitCode ?? proc.signalCode}):\n${out()}`);
+    }
+    if (existsSync(socket)) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const c = net.connect(socket);
+        c.once('connect', () => {
+          c.destroy();
+          resolve(true);
+        });
+        c.once('error', () => resolve(false));
+      });
+      if (ok) return;
+    }
+    await sleep(25);
+  }
+  throw new Error(`ucri did not serve ${socket} in ${timeoutMs} ms:\n${out()}`);
+}
+
+/** Starts `ucri serve` and waits until its socket accepts connections. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
+  const root = opts.root ?? mkdtempSync(path.join(os.tmpdir(), 'ucri-e2e-'));
+  const socket = path.join(root, 'ucri.sock');
+  const workDir = path.join(root, 'work');
+  const runtimeDir = path.join(root, 'run');
+  const cniConfigDir = path.join(root, 'cni');
+  await fs.mkdir(cniConfigDir, { recursive: true });
+  const args = [
+    UCRI_MAIN,
+    'serve',
+    `--socket=${socket}`,
+    `--work_dir=${workDir}`,
+    `--runtime_dir=${runtimeDir}`,
+    `--network_cni_config_dir=${cniConfigDir}`,
+  ];
+  if (opts.configToml !== undefined) {
+    const file = path.join(root, 'config.toml');
+    await fs.writeFile(file, opts.configToml);
+    args.push(`--config=${file}`);
+  } else {
+    // Never read the host's /etc/ucri/config.toml in tests.
+    const file = path.join(root, 'empty.toml');
+    await fs.writeFile(file, '');
+    args.push(`--config=${file}`);
+  }
+  // A flag given in opts.flags replaces the default of the same name.
+  const flagName = (f: string): string => f.replace(/^--/, '').split('=')[0]!.replaceAll('-', '_');
+  const overridden = new Set((opts.flags ?? []).map(flagName));
+  const merged = args.filter((a, i) => i < 2 || !overridden.has(flagName(a)));
+  args.splice(0, args.length, ...merged, ...(opts.flags ?? []));
+  const proc = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UCRI_LOG_LEVEL: 'info', ...opts.env },
+  });
+  let buf = '';
+  const collect = (d: Buffer): void => {
+    buf += d.toString();
+    if (buf.length > 1 << 20) buf = buf.slice(-(1 << 19));
+  };
+  proc.stdout?.on('data', collect);
+  proc.stderr?.on('data', collect);
+  const output = (): string => buf;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  try {
+    await waitForSocket(socket, proc, output);
+  } catch (err) {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    throw err;
+  }
+  const clients: CriClient[] = [];
+  return {
+    root,
+    socket,
+    workDir,
+    runtimeDir,
+    cniConfigDir,
+    proc,
+    output,
+    client() {
+      const c = criClient(socket);
+      clients.push(c);
+      return c;
+    },
+    async stop() {
+      for (const c of clients.splice(0)) c.close();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+      return proc.exitCode;
+    },
+    async kill9() {
+      for (const c of clients.splice(0)) c.close();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+    async cleanup() {
+      await fs.rm(root, { recursive: true, force: true });
+    },
+  };
+}
