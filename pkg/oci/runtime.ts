@@ -1,0 +1,235 @@
+/**
+ * Driver for an OCI runtime CLI (runc by default, crun where the host allows it). `create` and `exec` are
+ * not here: conmon runs them so that it holds the container's stdio (see conmon.ts). Every call passes
+ * `--root <dir>`, the runtime's state directory for this ucri instance, so two daemons never see each
+ * other's containers, and `--systemd-cgroup` when the host's cgroup driver is systemd.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { detectCgroups, type RunResult, run } from '../sys/index.js';
+import {
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  logger,
+  NotFoundError,
+  UnavailableError,
+} from '../util/index.js';
+import type { LinuxResources, State } from './spec.js';
+
+const log = logger('oci/runtime');
+
+export type RuntimeKind = 'runc' | 'crun';
+
+export interface RuntimeOptions {
+  /** Which runtime; also the binary looked up on PATH when `path` is not given. Default runc. */
+  kind?: RuntimeKind;
+  /** Absolute path of the binary (conmon needs one). */
+  path?: string;
+  /** State directory (`--root`), one per ucri instance. */
+  root: string;
+  /** Use the systemd cgroup driver (`--systemd-cgroup`). */
+  systemdCgroup?: boolean;
+}
+
+export interface RuntimeVersion {
+  /** e.g. "1.1.5+ds1" */
+  version: string;
+  /** The highest runtime-spec version it implements, when it says. */
+  spec?: string;
+  raw: string;
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
+const SIGNAL_RE = /^(SIG)?[A-Z0-9+-]{2,12}$|^\d{1,2}$/;
+
+/** Validates a container id for the runtime command line. */
+export function validateContainerId(id: string): void {
+  if (!ID_RE.test(id)) throw new InvalidArgumentError(`invalid container id "${id}"`);
+}
+
+const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/** Absolute path of an executable found in the standard directories; UnavailableError when absent. */
+export async function findExecutable(name: string): Promise<string> {
+  if (name.includes('/')) {
+    await fs.access(name, fs.constants.X_OK).catch((err: unknown) => {
+      throw new UnavailableError(`"${name}" is not an executable`, { cause: err });
+    });
+    return path.resolve(name);
+  }
+  for (const dir of SEARCH) {
+    const p = path.join(dir, name);
+    try {
+      await fs.access(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // keep looking
+    }
+  }
+  throw new UnavailableError(`"${name}" not found in ${SEARCH.join(':')}`);
+}
+
+/** The error message a runtime printed: runc's `msg="…"`, else the last non-empty stderr line. */
+export function runtimeMessage(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = lines[i]!.match(/msg="((?:[^"\\]|\\.)*)"/);
+    if (m) return m[1]!.replace(/\\"/g, '"');
+  }
+  return (lines[lines.length - 1] ?? '').trim();
+}
+
+/** True when a runtime's stderr says the container is unknown (runc and crun wordings). */
+export function isNotExistMessage(stderr: string): boolean {
+  return /container does not exist|container .* does not exist|error opening file .*status.*No such file or directory|container not found/i.test(
+    stderr,
+  );
+}
+
+export class OciRuntime {
+  readonly kind: RuntimeKind;
+  readonly path: string;
+  readonly root: string;
+  readonly systemdCgroup: boolean;
+
+  private constructor(kind: RuntimeKind, binary: string, root: string, systemdCgroup: boolean) {
+    this.kind = kind;
+    this.path = binary;
+    this.root = root;
+    this.systemdCgroup = systemdCgroup;
+  }
+
+  /** Finds the binary, creates the state directory (0700) and returns the driver. */
+  static async open(opts: RuntimeOptions): Promise<OciRuntime> {
+    const kind = opts.kind ?? 'runc';
+    if (!path.isAbsolute(opts.root)) throw new InvalidArgumentError(`runtime root "${opts.root}" is not absolute`);
+    const binary = await findExecutable(opts.path ?? kind);
+    await fs.mkdir(opts.root, { recursive: true, mode: 0o700 });
+    return new OciRuntime(kind, binary, opts.root, opts.systemdCgroup ?? false);
+  }
+
+  /** Global flags, before the subcommand. `--systemd-cgroup` matters only to create/update; runc ignores it elsewhere. */
+  globalArgs(): string[] {
+    const a = ['--root', this.root];
+    if (this.systemdCgroup) a.push('--systemd-cgroup');
+    return a;
+  }
+
+  /** Arguments conmon must pass before the subcommand (`--runtime-arg`): the state root. */
+  conmonRuntimeArgs(): string[] {
+    return [`--root=${this.root}`];
+  }
+
+  private async call(id: string | undefined, args: string[], signal?: AbortSignal, stdin?: string): Promise<RunResult> {
+    const r = await run(this.path, [...this.globalArgs(), ...args], { signal, stdin, allowFailure: true });
+    if (r.code === 0) return r;
+    const msg = runtimeMessage(r.stderr) || `exit status ${r.code ?? r.signal}`;
+    if (id !== undefined && isNotExistMessage(r.stderr)) {
+      throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
+    }
+    throw new InternalError(`${this.kind} ${args[0]}${id ? ` "${id}"` : ''} failed: ${msg}`);
+  }
+
+  /** The runtime's view of container `id`; NotFoundError when it does not know it. */
+  async state(id: string, signal?: AbortSignal): Promise<State> {
+    validateContainerId(id);
+    const r = await this.call(id, ['state', id], signal);
+    try {
+      return JSON.parse(r.stdout) as State;
+    } catch (err) {
+      throw new InternalError(`${this.kind} state "${id}" printed invalid json`, { cause: err });
+    }
+  }
+
+  /** All containers under this root (for recovery). */
+  async list(signal?: AbortSignal): Promise<State[]> {
+    const r = await this.call(undefined, ['list', '--format', 'json'], signal);
+    const text = r.stdout.trim();
+    if (text === '' || text === 'null') return [];
+    return JSON.parse(text) as State[];
+  }
+
+  /** Releases a created container's init to exec the user process (`start`). */
+  async start(id: string, signal?: AbortSignal): Promise<void> {
+    validateContainerId(id);
+    await this.call(id, ['start', id], signal);
+  }
+
+  /**
+   * Sends `sig` (name such as "SIGTERM"/"TERM" or number) to the init process, or with `all` to every
+   * process of the container.
+   */
+  async kill(id: string, sig: string | number, opts: { all?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    validateContainerId(id);
+    const s = String(sig);
+    if (!SIGNAL_RE.test(s)) throw new InvalidArgumentError(`invalid signal "${s}"`);
+    const args = ['kill'];
+    if (opts.all) args.push('--all');
+    await this.call(id, [...args, id, s], opts.signal);
+  }
+
+  /**
+   * Deletes the runtime's record (and cgroup) of a stopped container; with `force`, kills a running one
+   * first. NotFoundError when the runtime does not know `id`.
+   */
+  async delete(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    validateContainerId(id);
+    await this.call(id, opts.force ? ['delete', '--force', id] : ['delete', id], opts.signal);
+  }
+
+  /** Changes the cgroup limits of a running container (`update --resources -`). */
+  async update(id: string, resources: LinuxResources, signal?: AbortSignal): Promise<void> {
+    validateContainerId(id);
+    await this.call(id, ['update', '--resources', '-', id], signal, JSON.stringify(resources));
+  }
+
+  /** Host PIDs of the processes in the container. */
+  async ps(id: string, signal?: AbortSignal): Promise<number[]> {
+    validateContainerId(id);
+    const r = await this.call(id, ['ps', '--format', 'json', id], signal);
+    const v = JSON.parse(r.stdout.trim() || '[]') as unknown;
+    if (!Array.isArray(v) || v.some((p) => typeof p !== 'number')) {
+      throw new InternalError(`${this.kind} ps "${id}" printed unexpected output`);
+    }
+    return v as number[];
+  }
+
+  /** Parses `<runtime> --version`. */
+  async version(signal?: AbortSignal): Promise<RuntimeVersion> {
+    const r = await run(this.path, ['--version'], { signal });
+    const version = r.stdout.match(/^(?:runc|crun) version (\S+)/m)?.[1];
+    if (!version) throw new InternalError(`cannot parse ${this.kind} version from "${r.stdout.trim()}"`);
+    const spec = r.stdout.match(/^spec:\s*(\S+)/m)?.[1];
+    return { version, spec, raw: r.stdout };
+  }
+
+  /** `<runtime> features` as JSON, or undefined when this runtime version lacks the subcommand. */
+  async features(signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
+    const r = await run(this.path, ['features'], { signal, allowFailure: true });
+    if (r.code !== 0) return undefined;
+    try {
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Verifies the runtime can run containers on this host; FailedPreconditionError with the reason when it
+   * cannot. Known case: crun up to 1.8 refuses hosts in hybrid cgroup v1/v2 mode.
+   */
+  async checkHost(signal?: AbortSignal): Promise<void> {
+    const v = await this.version(signal);
+    if (this.kind === 'crun') {
+      const layout = await detectCgroups();
+      const [major, minor] = v.version.split('.').map((n) => Number.parseInt(n, 10));
+      if (layout.mode === 'hybrid' && (major ?? 0) <= 1 && (minor ?? 0) <= 8) {
+        throw new FailedPreconditionError(
+          `crun ${v.version} cannot run containers on this host: it refuses hybrid cgroup v1/v2 hosts; use runc`,
+        );
+      }
+    }
+    log.debug({ runtime: this.kind, version: v.version }, 'runtime ok');
+  }
+}

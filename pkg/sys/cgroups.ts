@@ -1,0 +1,322 @@
+/**
+ * Control groups through cgroupfs: v1 (one hierarchy per controller), hybrid (v1 controllers plus an empty
+ * cgroup2 tree at /sys/fs/cgroup/unified) and v2 (one unified tree). A cgroup is named by a relative path
+ * such as `ucri/<id>`, the same under every hierarchy, like an OCI `cgroupsPath` with the cgroupfs driver.
+ *
+ * Reads are single small file reads so stats stay cheap. Nothing here follows user-chosen paths: a cgroup
+ * path is validated (relative, no `..`, no empty segments) before it is joined to a hierarchy root.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { DeadlineExceededError, FailedPreconditionError, fromAbort, InvalidArgumentError } from '../util/index.js';
+import { type MountInfo, readMountInfo } from './mount.js';
+import { sleep } from './proc.js';
+
+export type CgroupMode = 'v1' | 'hybrid' | 'v2';
+export type CgroupDriver = 'systemd' | 'cgroupfs';
+
+export interface CgroupLayout {
+  mode: CgroupMode;
+  /** v1 controller → mount point of its hierarchy (co-mounted controllers share one). */
+  v1: ReadonlyMap<string, string>;
+  /** Mount point of cgroup2 (the whole tree in v2 mode, the controller-less tree in hybrid mode). */
+  unified?: string;
+}
+
+/** The v1 controllers ucri manages, in creation order (cpuset first so its files are seeded early). */
+export const V1_CONTROLLERS = ['cpuset', 'cpu', 'cpuacct', 'memory', 'pids', 'freezer', 'devices', 'blkio', 'hugetlb'];
+const KNOWN_V1 = new Set([...V1_CONTROLLERS, 'net_cls', 'net_prio', 'perf_event', 'rdma', 'misc', 'name=systemd']);
+/** v2 controllers ucri enables for its subtree when the parent offers them. */
+const V2_CONTROLLERS = ['cpuset', 'cpu', 'io', 'memory', 'pids', 'hugetlb'];
+
+/** Derives the cgroup layout from a mount table (pure; see detectCgroups). */
+export function layoutFromMounts(mounts: readonly MountInfo[]): CgroupLayout {
+  const v1 = new Map<string, string>();
+  let unified: string | undefined;
+  for (const m of mounts) {
+    if (m.fsType === 'cgroup2') {
+      // Prefer the conventional location when cgroup2 is mounted more than once.
+      if (unified === undefined || m.mountPoint === '/sys/fs/cgroup') unified = m.mountPoint;
+    } else if (m.fsType === 'cgroup') {
+      for (const opt of m.superOptions) if (KNOWN_V1.has(opt) && !v1.has(opt)) v1.set(opt, m.mountPoint);
+    }
+  }
+  const mode: CgroupMode = v1.size === 0 ? 'v2' : unified !== undefined ? 'hybrid' : 'v1';
+  if (mode === 'v2' && unified === undefined) return { mode: 'v1', v1 };
+  return { mode, v1, unified };
+}
+
+let cachedLayout: CgroupLayout | undefined;
+
+/** The host's cgroup layout, read from /proc/self/mountinfo once (pass `refresh` to re-read). */
+export async function detectCgroups(refresh = false): Promise<CgroupLayout> {
+  if (!cachedLayout || refresh) cachedLayout = layoutFromMounts(await readMountInfo());
+  return cachedLayout;
+}
+
+/** `systemd` when systemd is the init system (it then owns the cgroup tree), else `cgroupfs`. */
+export async function detectCgroupDriver(): Promise<CgroupDriver> {
+  try {
+    await fs.access('/run/systemd/system');
+    return 'systemd';
+  } catch {
+    return 'cgroupfs';
+  }
+}
+
+/** Validates and normalizes a relative cgroup path (`a/b`); rejects absolute paths, `..` and odd names. */
+export function validateCgroupPath(p: string): string {
+  const trimmed = p.replace(/^\/+/, '');
+  const parts = trimmed.split('/');
+  if (trimmed === '' || parts.some((s) => s === '' || s === '.' || s === '..' || !/^[\w.:@-]+$/.test(s))) {
+    throw new InvalidArgumentError(`invalid cgroup path "${p}"`);
+  }
+  return parts.join('/');
+}
+
+/** Every directory that holds cgroup `p` (v1: one per distinct hierarchy, plus unified in hybrid mode). */
+export async function cgroupDirs(p: string): Promise<string[]> {
+  const rel = validateCgroupPath(p);
+  const l = await detectCgroups();
+  const roots = new Set<string>();
+  if (l.mode === 'v2') {
+    if (l.unified) roots.add(l.unified);
+  } else {
+    // Every mounted hierarchy, named ones (name=systemd) included: runc creates the cgroup in all of them.
+    for (const m of l.v1.values()) roots.add(m);
+    if (l.mode === 'hybrid' && l.unified) roots.add(l.unified);
+  }
+  return [...roots].map((r) => path.join(r, rel));
+}
+
+/** Directory of cgroup `p` for one v1 controller, or the unified one in v2 mode; undefined if not mounted. */
+export async function controllerDir(p: string, controller: string): Promise<string | undefined> {
+  const rel = validateCgroupPath(p);
+  const l = await detectCgroups();
+  if (l.mode === 'v2') return l.unified ? path.join(l.unified, rel) : undefined;
+  const m = l.v1.get(controller);
+  return m ? path.join(m, rel) : undefined;
+}
+
+/** Reads a cgroup file; undefined when it (or the cgroup) does not exist. */
+export async function readCgroupFile(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENODEV') return undefined;
+    throw err;
+  }
+}
+
+/** Writes a cgroup file, mapping EINVAL/ERANGE to InvalidArgument and EBUSY to FailedPrecondition. */
+export async function writeCgroupFile(file: string, value: string): Promise<void> {
+  try {
+    await fs.writeFile(file, value);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = `cannot write "${value}" to ${file}`;
+    if (code === 'EINVAL' || code === 'ERANGE') throw new InvalidArgumentError(`${what}: ${code}`, { cause: err });
+    if (code === 'EBUSY') throw new FailedPreconditionError(`${what}: ${code}`, { cause: err });
+    throw err;
+  }
+}
+
+/** Parses "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control). */
+export function parseKeyValues(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^-?\d+$/.test(v)) m.set(k, Number(v));
+  }
+  return m;
+}
+
+/** True when cgroup `p` exists in at least one hierarchy. */
+export async function cgroupExists(p: string): Promise<boolean> {
+  for (const d of await cgroupDirs(p)) {
+    try {
+      await fs.access(d);
+      return true;
+    } catch {
+      // next hierarchy
+    }
+  }
+  return false;
+}
+
+/**
+ * Creates cgroup `p` in every hierarchy (idempotent). v1: new cpuset levels inherit their parent's cpus and
+ * mems (a cpuset cgroup with empty ones refuses tasks). v2: the controllers ucri uses are enabled in every
+ * ancestor's cgroup.subtree_control.
+ */
+export async function createCgroup(p: string): Promise<void> {
+  const rel = validateCgroupPath(p);
+  const l = await detectCgroups();
+  const parts = rel.split('/');
+  for (const dir of await cgroupDirs(rel)) await fs.mkdir(dir, { recursive: true });
+  if (l.mode !== 'v2') {
+    const root = l.v1.get('cpuset');
+    if (!root) return;
+    let cur = root;
+    for (const part of parts) {
+      const next = path.join(cur, part);
+      for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+        if ((await readCgroupFile(path.join(next, f)))?.trim() === '') {
+          await writeCgroupFile(path.join(next, f), (await readCgroupFile(path.join(cur, f)))?.trim() ?? '');
+        }
+      }
+      cur = next;
+    }
+    return;
+  }
+  let cur = l.unified!;
+  for (const part of parts) {
+    const offered = ((await readCgroupFile(path.join(cur, 'cgroup.controllers'))) ?? '').trim().split(/\s+/);
+    const want = V2_CONTROLLERS.filter((c) => offered.includes(c));
+    if (want.length > 0)
+      await writeCgroupFile(path.join(cur, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+    cur = path.join(cur, part);
+  }
+}
+
+/** Moves `pid` into cgroup `p` in every hierarchy. */
+export async function addProcess(p: string, pid: number): Promise<void> {
+  if (!Number.isInteger(pid) || pid <= 0) throw new InvalidArgumentError(`invalid pid ${pid}`);
+  for (const d of await cgroupDirs(p)) await writeCgroupFile(path.join(d, 'cgroup.procs'), String(pid));
+}
+
+/** PIDs in cgroup `p` (with `recursive`, also in its descendants), from every hierarchy, deduplicated. */
+export async function listCgroupPids(p: string, opts: { recursive?: boolean } = {}): Promise<number[]> {
+  const pids = new Set<number>();
+  const visit = async (dir: string): Promise<void> => {
+    const text = await readCgroupFile(path.join(dir, 'cgroup.procs'));
+    if (text === undefined) return;
+    for (const l of text.split('\n')) if (/^\d+$/.test(l.trim())) pids.add(Number(l));
+    if (opts.recursive) for (const c of await subdirs(dir)) await visit(path.join(dir, c));
+  };
+  for (const d of await cgroupDirs(p)) await visit(d);
+  return [...pids].sort((a, b) => a - b);
+}
+
+async function subdirs(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Names of the child cgroups of `p` (union over hierarchies), for orphan scans. */
+export async function listChildCgroups(p: string): Promise<string[]> {
+  const names = new Set<string>();
+  for (const d of await cgroupDirs(p)) for (const n of await subdirs(d)) names.add(n);
+  return [...names].sort();
+}
+
+export interface KillOptions {
+  signal?: AbortSignal;
+  /** Give up after this long (default 10 s) with DeadlineExceededError. */
+  timeoutMs?: number;
+}
+
+/**
+ * SIGKILLs every process in cgroup `p` and its descendants and returns once none is left. v2 uses
+ * cgroup.kill; v1 freezes the cgroup (so nothing forks between listing and killing), kills, thaws, repeats.
+ */
+export async function killCgroup(p: string, opts: KillOptions = {}): Promise<void> {
+  const l = await detectCgroups();
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  const check = (): void => {
+    if (opts.signal?.aborted) throw fromAbort(new Error('kill aborted'), opts.signal);
+    if (Date.now() > deadline) throw new DeadlineExceededError(`processes of cgroup "${p}" survive SIGKILL`);
+  };
+  const killFile = l.mode === 'v2' ? path.join((await controllerDir(p, 'cpu'))!, 'cgroup.kill') : undefined;
+  const freezer = l.mode === 'v2' ? undefined : await controllerDir(p, 'freezer');
+  for (;;) {
+    const pids = await listCgroupPids(p, { recursive: true });
+    if (pids.length === 0) return;
+    check();
+    if (killFile && (await readCgroupFile(killFile)) !== undefined) {
+      await writeCgroupFile(killFile, '1');
+    } else {
+      const frozen = freezer !== undefined && (await freeze(freezer, opts.signal));
+      try {
+        for (const pid of await listCgroupPids(p, { recursive: true })) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      } finally {
+        if (frozen) await writeCgroupFile(path.join(freezer, 'freezer.state'), 'THAWED').catch(() => {});
+      }
+    }
+    await sleep(20, opts.signal);
+  }
+}
+
+async function freeze(dir: string, signal?: AbortSignal): Promise<boolean> {
+  const state = path.join(dir, 'freezer.state');
+  for (let i = 0; i < 50; i++) {
+    if ((await readCgroupFile(state)) === undefined) return false;
+    await writeCgroupFile(state, 'FROZEN');
+    if ((await readCgroupFile(state))?.trim() === 'FROZEN') return true;
+    await sleep(10, signal);
+  }
+  return false; // FREEZING for too long (e.g. a task in D state): kill unfrozen rather than not at all
+}
+
+/**
+ * Removes cgroup `p` and its descendants from every hierarchy, deepest first, retrying while the kernel
+ * still reports it busy (tasks exiting). Absent cgroups are fine. Kill the processes first (killCgroup).
+ */
+export async function removeCgroup(p: string, opts: KillOptions = {}): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  const rmTree = async (dir: string): Promise<void> => {
+    for (const c of await subdirs(dir)) await rmTree(path.join(dir, c));
+    for (;;) {
+      try {
+        await fs.rmdir(dir);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY' || Date.now() > deadline) {
+          throw new FailedPreconditionError(`cannot remove cgroup ${dir}: ${code}`, { cause: err });
+        }
+        if (opts.signal?.aborted) throw fromAbort(err, opts.signal);
+        await sleep(50, opts.signal);
+      }
+    }
+  };
+  for (const d of await cgroupDirs(p)) await rmTree(d);
+}
+
+/** Kills everything in cgroup `p` and removes it: the whole teardown of a container's cgroup. */
+export async function destroyCgroup(p: string, opts: KillOptions = {}): Promise<void> {
+  await killCgroup(p, opts);
+  await removeCgroup(p, opts);
+}
+
+/** Parses /proc/<pid>/cgroup into controller → path (v2 entry under the key ""). */
+export function parseProcCgroup(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    const path_ = line.slice(second + 1);
+    const ctrls = line.slice(first + 1, second);
+    if (ctrls === '') m.set('', path_);
+    else for (const c of ctrls.split(',')) m.set(c, path_);
+  }
+  return m;
+}
+
+/** The cgroups of a process: controller → absolute cgroup path ("" for the v2/unified entry). */
+export async function cgroupsOfPid(pid: number): Promise<Map<string, string>> {
+  return parseProcCgroup(await fs.readFile(`/proc/${pid}/cgroup`, 'utf8'));
+}

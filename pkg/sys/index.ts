@@ -1,0 +1,11 @@
+/**
+ * pkg/sys: thin, async wrappers over the Linux host — processes, mounts, cgroups, namespace pins — used by
+ * the OCI driver, the provisioner and the isolators. It imports only pkg/util.
+ */
+export * from './cgroup-limits.js';
+export * from './cgroups.js';
+export * from './mount.js';
+export * from './namespaces.js';
+export * from './netns.js';
+export * from './proc.js';
+export * from './spawn.js';

@@ -1,0 +1,303 @@
+/**
+ * Mounts. Node has no mount(2), so changes go through util-linux `mount`/`umount`; reads go straight to
+ * /proc/self/mountinfo. Paths given here are trusted host paths chosen by ucri, never raw user input:
+ * callers that mount into a container rootfs must resolve symlinks inside the rootfs first.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InvalidArgumentError, logger } from '../util/index.js';
+import { commandError, run } from './spawn.js';
+
+const log = logger('sys/mount');
+
+export interface MountPropagation {
+  /** Peer group id when the mount is shared. */
+  shared?: number;
+  /** Peer group of the master when the mount is a slave. */
+  master?: number;
+  /** Nearest dominant peer group (only for slaves). */
+  propagateFrom?: number;
+  unbindable: boolean;
+}
+
+/** One line of /proc/<pid>/mountinfo (see proc(5)). */
+export interface MountInfo {
+  id: number;
+  parentId: number;
+  major: number;
+  minor: number;
+  /** Root of the mount inside its filesystem (a bind mount of a subdirectory shows that subdirectory). */
+  root: string;
+  mountPoint: string;
+  /** Per-mount options (rw, nosuid, relatime, …). */
+  options: string[];
+  /** The raw optional fields (shared:N, master:N, propagate_from:N, unbindable). */
+  optionalFields: string[];
+  propagation: MountPropagation;
+  fsType: string;
+  source: string;
+  /** Per-superblock options. */
+  superOptions: string[];
+}
+
+/** Undoes the octal escapes the kernel applies to space, tab, newline and backslash in mountinfo paths. */
+export function unescapeMountPath(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+}
+
+/** Parses mountinfo text; malformed lines are rejected with InvalidArgumentError naming the line. */
+export function parseMountInfo(text: string): MountInfo[] {
+  const out: MountInfo[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-', 6);
+    const [id, parent, devno, root, mountPoint, options] = fields;
+    const fsType = fields[sep + 1];
+    const source = fields[sep + 2];
+    const superOptions = fields[sep + 3];
+    const dev = devno?.split(':');
+    if (
+      sep < 0 ||
+      id === undefined ||
+      parent === undefined ||
+      root === undefined ||
+      mountPoint === undefined ||
+      options === undefined ||
+      dev?.length !== 2 ||
+      fsType === undefined ||
+      source === undefined
+    ) {
+      throw new InvalidArgumentError(`malformed mountinfo line "${line}"`);
+    }
+    const optionalFields = fields.slice(6, sep);
+    const propagation: MountPropagation = { unbindable: false };
+    for (const f of optionalFields) {
+      const [k, v] = f.split(':');
+      if (k === 'shared') propagation.shared = Number(v);
+      else if (k === 'master') propagation.master = Number(v);
+      else if (k === 'propagate_from') propagation.propagateFrom = Number(v);
+      else if (k === 'unbindable') propagation.unbindable = true;
+    }
+    out.push({
+      id: Number(id),
+      parentId: Number(parent),
+      major: Number(dev[0]),
+      minor: Number(dev[1]),
+      root: unescapeMountPath(root),
+      mountPoint: unescapeMountPath(mountPoint),
+      options: options.split(','),
+      optionalFields,
+      propagation,
+      fsType,
+      source: unescapeMountPath(source),
+      superOptions: superOptions?.split(',') ?? [],
+    });
+  }
+  return out;
+}
+
+/** The mount table of a process (default: ours). */
+export async function readMountInfo(pid: number | 'self' = 'self'): Promise<MountInfo[]> {
+  return parseMountInfo(await fs.readFile(`/proc/${pid}/mountinfo`, 'utf8'));
+}
+
+/** True when `p` (made absolute, not resolved through symlinks) is the mount point of some mount. */
+export async function isMountPoint(p: string): Promise<boolean> {
+  const target = path.resolve(p);
+  return (await readMountInfo()).some((m) => m.mountPoint === target);
+}
+
+/** Mounts at or below `dir`, deepest first (the order in which they can be unmounted). */
+export async function mountsUnder(dir: string): Promise<MountInfo[]> {
+  const base = path.resolve(dir);
+  const prefix = base === '/' ? '/' : `${base}/`;
+  const found = (await readMountInfo()).filter((m) => m.mountPoint === base || m.mountPoint.startsWith(prefix));
+  // Later lines are newer mounts; reverse creation order also unmounts stacked mounts on one point correctly.
+  return found.sort((a, b) => depth(b.mountPoint) - depth(a.mountPoint) || b.id - a.id);
+}
+
+function depth(p: string): number {
+  return p.split('/').length;
+}
+
+export interface MountOptions {
+  /** Filesystem type (`-t`); omit for bind/remount/propagation changes. */
+  fsType?: string;
+  /** Comma-joined into `-o`. */
+  options?: readonly string[];
+  /** Working directory of `mount`, against which relative paths in options (overlay lowerdir) resolve. */
+  cwd?: string;
+  signal?: AbortSignal;
+}
+
+function checkOptionList(options: readonly string[]): void {
+  for (const o of options) {
+    if (o === '' || o.includes('\n')) throw new InvalidArgumentError(`invalid mount option "${o}"`);
+  }
+}
+
+/** `mount [-t type] [-o opts] source target`. Rejects with InternalError carrying mount's message. */
+export async function mount(source: string, target: string, opts: MountOptions = {}): Promise<void> {
+  const args: string[] = ['--no-mtab'];
+  if (opts.fsType) args.push('-t', opts.fsType);
+  if (opts.options && opts.options.length > 0) {
+    checkOptionList(opts.options);
+    args.push('-o', opts.options.join(','));
+  }
+  // `--` keeps a source or target starting with '-' from being read as an option.
+  args.push('--', source, target);
+  await run('mount', args, { cwd: opts.cwd, signal: opts.signal });
+}
+
+export interface BindOptions {
+  /** rbind: also bind the mounts below `source` (default false). */
+  recursive?: boolean;
+  /** Remount read-only after binding (a bind cannot be made read-only in one step). */
+  readOnly?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Bind-mounts `source` on `target` (which must exist), optionally recursive and read-only. */
+export async function bindMount(source: string, target: string, opts: BindOptions = {}): Promise<void> {
+  await mount(source, target, { options: [opts.recursive ? 'rbind' : 'bind'], signal: opts.signal });
+  if (opts.readOnly) {
+    try {
+      await mount('none', target, { options: ['remount', 'bind', 'ro'], signal: opts.signal });
+    } catch (err) {
+      await unmount(target, { lazy: true }).catch(() => {});
+      throw err;
+    }
+  }
+}
+
+export type Propagation = 'shared' | 'slave' | 'private' | 'unbindable';
+
+/** Changes the propagation type of the mount at `target` (with `recursive`, of every mount below too). */
+export async function setPropagation(
+  target: string,
+  kind: Propagation,
+  opts: { recursive?: boolean; signal?: AbortSignal } = {},
+): Promise<void> {
+  const flag = `--make-${opts.recursive ? 'r' : ''}${kind}`;
+  await run('mount', ['--no-mtab', flag, '--', target], { signal: opts.signal });
+}
+
+/**
+ * Makes `dir` a mount point of its own (a bind mount onto itself) if it is not one yet, then sets its
+ * propagation. The usual way to give a directory its own propagation, e.g. a private home for nsfs pins.
+ */
+export async function ensureSelfBind(
+  dir: string,
+  kind: Propagation,
+  opts: { signal?: AbortSignal } = {},
+): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  if (!(await isMountPoint(dir))) await bindMount(dir, dir, { signal: opts.signal });
+  await setPropagation(dir, kind, { signal: opts.signal });
+}
+
+export interface UnmountOptions {
+  /** MNT_DETACH: detach now, free when no longer busy. */
+  lazy?: boolean;
+  /** Succeed quietly when nothing is mounted at `target` (default true). */
+  ignoreNotMounted?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Unmounts `target`. By default a target that is not mounted (or does not exist) is not an error. */
+export async function unmount(target: string, opts: UnmountOptions = {}): Promise<void> {
+  const args = ['--no-mtab'];
+  if (opts.lazy) args.push('--lazy');
+  args.push('--', target);
+  const r = await run('umount', args, { signal: opts.signal, allowFailure: true });
+  if (r.code === 0) return;
+  const notMounted = /not mounted|no mount point specified|No such file or directory/i.test(r.stderr);
+  if (notMounted && (opts.ignoreNotMounted ?? true)) return;
+  throw commandError(r);
+}
+
+/**
+ * Unmounts everything mounted at or below `dir`, deepest first, including `dir` itself if it is a mount
+ * point. Returns the mount points it unmounted. With `lazy` every unmount is MNT_DETACH.
+ */
+export async function unmountAllUnder(dir: string, opts: { lazy?: boolean; signal?: AbortSignal } = {}) {
+  const done: string[] = [];
+  // Re-read after each pass: an unmount can reveal an over-mounted mount at the same point.
+  for (let pass = 0; pass < 64; pass++) {
+    const mounts = await mountsUnder(dir);
+    if (mounts.length === 0) return done;
+    for (const m of mounts) {
+      await unmount(m.mountPoint, { lazy: opts.lazy, signal: opts.signal });
+      done.push(m.mountPoint);
+    }
+  }
+  log.warn({ dir }, 'mounts keep reappearing under directory');
+  return done;
+}
+
+/** The kernel copies mount data into one page; stay well below it. */
+const MAX_MOUNT_DATA = 4096 - 256;
+
+export interface OverlayOptions {
+  /** Lower layers, TOP FIRST (as overlayfs lists them). At least one; two when there is no upper dir. */
+  lowerDirs: readonly string[];
+  /** Writable layer; omit for a read-only overlay. Requires `workDir` on the same filesystem. */
+  upperDir?: string;
+  workDir?: string;
+  /** Extra overlay options (e.g. "index=off", "userxattr"). */
+  extraOptions?: readonly string[];
+  /** Where short symlinks to the lower dirs are made when the option string is too long (default: tmp). */
+  linkDir?: string;
+  signal?: AbortSignal;
+}
+
+const OVERLAY_SPECIAL = /[,:\\\s]/;
+
+/**
+ * Mounts an overlay at `target`. When the lowerdir list would not fit in one page of mount data (many
+ * layers, long paths) or a path holds a character that overlay options cannot carry, the layers are
+ * reached through short numbered symlinks in a scratch directory used as mount's cwd, the way Mesos does;
+ * the links are removed once the kernel has resolved them.
+ */
+export async function overlayMount(target: string, opts: OverlayOptions): Promise<void> {
+  const lowers = opts.lowerDirs.map((d) => path.resolve(d));
+  if (lowers.length === 0) throw new InvalidArgumentError('overlay needs at least one lower dir');
+  if (!opts.upperDir && lowers.length < 2) {
+    throw new InvalidArgumentError('a read-only overlay needs at least two lower dirs');
+  }
+  if ((opts.upperDir === undefined) !== (opts.workDir === undefined)) {
+    throw new InvalidArgumentError('overlay upper dir and work dir go together');
+  }
+  const tail: string[] = [];
+  for (const [k, v] of [
+    ['upperdir', opts.upperDir],
+    ['workdir', opts.workDir],
+  ] as const) {
+    if (v === undefined) continue;
+    const abs = path.resolve(v);
+    if (OVERLAY_SPECIAL.test(abs)) throw new InvalidArgumentError(`overlay ${k} "${abs}" has a reserved character`);
+    tail.push(`${k}=${abs}`);
+  }
+  tail.push(...(opts.extraOptions ?? []));
+
+  const direct = ['lowerdir=' + lowers.join(':'), ...tail];
+  if (direct.join(',').length <= MAX_MOUNT_DATA && !lowers.some((l) => OVERLAY_SPECIAL.test(l))) {
+    await mount('overlay', target, { fsType: 'overlay', options: direct, signal: opts.signal });
+    return;
+  }
+  const base = opts.linkDir ?? os.tmpdir();
+  await fs.mkdir(base, { recursive: true });
+  const links = await fs.mkdtemp(path.join(base, 'ovl-'));
+  try {
+    await Promise.all(lowers.map((l, i) => fs.symlink(l, path.join(links, String(i)))));
+    const short = ['lowerdir=' + lowers.map((_l, i) => String(i)).join(':'), ...tail];
+    if (short.join(',').length > MAX_MOUNT_DATA) {
+      throw new InvalidArgumentError(`overlay of ${lowers.length} layers does not fit in the mount data page`);
+    }
+    await mount('overlay', target, { fsType: 'overlay', options: short, cwd: links, signal: opts.signal });
+  } finally {
+    await fs.rm(links, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * cgroups against the real host (root): create, limits, membership, stats, kill-all and removal. The test
+ * parent cgroup is removed in `after`.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { after, before, it } from 'node:test';
+import {
+  addProcess,
+  cgroupExists,
+  cgroupsOfPid,
+  controllerDir,
+  createCgroup,
+  destroyCgroup,
+  detectCgroupDriver,
+  detectCgroups,
+  isAlive,
+  killCgroup,
+  listCgroupPids,
+  listChildCgroups,
+  oomKilled,
+  readCgroupStats,
+  removeCgroup,
+  setCgroupLimits,
+  start,
+  waitChild,
+} from '../../../pkg/sys/index.js';
+import { configureLogging, isKind } from '../../../pkg/util/index.js';
+
+const parent = `ucri-test-cg-${process.pid}`;
+const children: ChildProcess[] = [];
+
+before(() => {
+  configureLogging({ silent: true });
+  if (process.getuid?.() !== 0) throw new Error('cgroup tests need root');
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await destroyCgroup(parent).catch(() => {});
+});
+
+it('detects the layout and driver of this host', async () => {
+  const l = await detectCgroups(true);
+  assert.ok(['v1', 'hybrid', 'v2'].includes(l.mode));
+  if (l.mode !== 'v2') assert.ok(l.v1.get('memory'), 'memory controller mounted');
+  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  assert.equal(l.unified !== undefined, / - cgroup2 /.test(text));
+  assert.equal(
+    await detectCgroupDriver(),
+    await fs.access('/run/systemd/system').then(
+      () => 'systemd',
+      () => 'cgroupfs',
+    ),
+  );
+});
+
+it('creates a cgroup, applies limits, tracks a process, kills and removes it', async () => {
+  const cg = `${parent}/box`;
+  await createCgroup(cg);
+  await createCgroup(cg); // idempotent
+  assert.ok(await cgroupExists(cg));
+  assert.deepEqual(await listChildCgroups(parent), ['box']);
+  await setCgroupLimits(cg, {
+    cpuShares: 512,
+    cpuPeriodUs: 100000,
+    cpuQuotaUs: 50000,
+    memoryLimitBytes: 256 * 1024 * 1024,
+    pidsMax: 20,
+    cpusetCpus: '0',
+  });
+  const l = await detectCgroups();
+  const memDir = (await controllerDir(cg, 'memory'))!;
+  const cpuDir = (await controllerDir(cg, 'cpu'))!;
+  if (l.mode === 'v2') {
+    assert.equal((await fs.readFile(path.join(memDir, 'memory.max'), 'utf8')).trim(), String(256 << 20));
+    assert.equal((await fs.readFile(path.join(cpuDir, 'cpu.max'), 'utf8')).trim(), '50000 100000');
+  } else {
+    assert.equal((await fs.readFile(path.join(memDir, 'memory.limit_in_bytes'), 'utf8')).trim(), String(256 << 20));
+    assert.equal((await fs.readFile(path.join(cpuDir, 'cpu.cfs_quota_us'), 'utf8')).trim(), '50000');
+    assert.equal((await fs.readFile(path.join(cpuDir, 'cpu.shares'), 'utf8')).trim(), '512');
+  }
+  await setCgroupLimits(cg, { cpuQuotaUs: -1, memoryLimitBytes: 0 });
+  await assert.rejects(setCgroupLimits(cg, { cpusetCpus: '0; rm' }), (e: unknown) => isKind(e, 'InvalidArgument'));
+
+  // Two processes of ours in the cgroup: a shell and the sleep it forks.
+  const sh = await start('/bin/sh', ['-c', 'read x; sleep 1000 & wait'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  children.push(sh);
+  await addProcess(cg, sh.pid!);
+  assert.equal((await cgroupsOfPid(sh.pid!)).get('memory') ?? (await cgroupsOfPid(sh.pid!)).get(''), `/${cg}`);
+  sh.stdin!.end('go\n');
+  for (let i = 0; i < 400 && (await listCgroupPids(cg)).length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  const pids = await listCgroupPids(cg);
+  assert.equal(pids.length, 2);
+  const stats = await readCgroupStats(cg);
+  assert.equal(stats.pidsCurrent, 2);
+  assert.ok((stats.memoryUsageBytes ?? 0) > 0);
+  assert.ok((stats.memoryWorkingSetBytes ?? -1) >= 0);
+  assert.ok(stats.cpuUsageNs !== undefined && stats.cpuUsageNs > 0n);
+  assert.equal(await oomKilled(cg), false);
+
+  await killCgroup(cg);
+  assert.deepEqual(await listCgroupPids(cg), []);
+  assert.equal((await waitChild(sh)).signal, 'SIGKILL');
+  for (const p of pids) assert.equal(await isAlive(p), false);
+  await removeCgroup(cg);
+  assert.equal(await cgroupExists(cg), false);
+  await removeCgroup(cg); // absent: fine
+});
+
+it('rejects unsafe cgroup paths', async () => {
+  for (const bad of ['', '../etc', 'a/../../b', 'a//b', 'a/b c']) {
+    await assert.rejects(createCgroup(bad), (e: unknown) => isKind(e, 'InvalidArgument'), bad);
+  }
+});
