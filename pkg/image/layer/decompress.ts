@@ -1,0 +1,116 @@
+/**
+ * Layer decompression by content, not by media type: registries and `docker save` archives mislabel layers
+ * often enough that the magic bytes are the only reliable signal. gzip uses zlib; zstd (absent from Node 20)
+ * runs the `zstd` program, whose exit status is awaited before the output is declared complete so a corrupt
+ * frame can never pass as a shorter, valid-looking tar.
+ */
+import { spawn } from 'node:child_process';
+import { PassThrough, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { FailedPreconditionError, InvalidArgumentError } from '../../util/index.js';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** Recognizes gzip (1f 8b) and zstd (28 b5 2f fd) frames; anything else is taken as plain tar. */
+export function sniffCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return 'none';
+}
+
+/** Waits until `n` bytes (or the end) are buffered in `input`, returns them and puts them back. */
+async function peek(input: Readable, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  while (size < n) {
+    const chunk = input.read() as Buffer | null;
+    if (chunk !== null) {
+      chunks.push(chunk);
+      size += chunk.length;
+      continue;
+    }
+    if (input.readableEnded || input.destroyed) break;
+    const ended = await new Promise<boolean>((resolve, reject) => {
+      const done = (value: boolean, err?: unknown): void => {
+        input.off('readable', onReadable);
+        input.off('end', onEnd);
+        input.off('error', onError);
+        input.off('close', onEnd);
+        if (err) reject(err);
+        else resolve(value);
+      };
+      const onReadable = (): void => done(false);
+      const onEnd = (): void => done(true);
+      const onError = (err: Error): void => done(true, err);
+      input.on('readable', onReadable);
+      input.on('end', onEnd);
+      input.on('error', onError);
+      input.on('close', onEnd);
+    });
+    if (ended) break;
+  }
+  const head = Buffer.concat(chunks);
+  if (head.length > 0) input.unshift(head);
+  return head;
+}
+
+function zstdDecompress(input: Readable, signal?: AbortSignal): Readable {
+  const out = new PassThrough();
+  const child = spawn('zstd', ['-dcq'], { stdio: ['pipe', 'pipe', 'pipe'], signal });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => {
+    if (stderr.length < 4096) stderr += s;
+  });
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    const e =
+      err.code === 'ENOENT'
+        ? new FailedPreconditionError('the "zstd" program is required for zstd layers', { cause: err })
+        : err;
+    out.destroy(e);
+  });
+  child.stdout.pipe(out, { end: false });
+  // stdin EPIPE when zstd quits early on a corrupt frame is reported through the exit status; errors of the
+  // source itself (a digest mismatch) pass through unchanged.
+  input.on('error', (err) => out.destroy(err));
+  child.stdin.on('error', () => {});
+  input.pipe(child.stdin);
+  child.on('close', (code, sig) => {
+    if (code === 0) out.end();
+    else if (!out.destroyed) {
+      out.destroy(new InvalidArgumentError(`zstd layer is corrupt: ${stderr.trim() || `exit ${code ?? sig}`}`));
+    }
+  });
+  out.on('close', () => {
+    input.destroy();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return out;
+}
+
+/**
+ * Returns the decompressed stream of a layer blob and the compression found. Corrupt input makes the returned
+ * stream fail with InvalidArgumentError; a missing zstd program with FailedPreconditionError.
+ */
+export async function decompress(
+  input: Readable,
+  signal?: AbortSignal,
+): Promise<{ stream: Readable; compression: Compression }> {
+  const compression = sniffCompression(await peek(input, 4));
+  if (compression === 'none') return { stream: input, compression };
+  if (compression === 'zstd') return { stream: zstdDecompress(input, signal), compression };
+  const out = new PassThrough();
+  const gunzip = createGunzip();
+  // Errors of the source (a digest mismatch, a reset download) pass through as they are; zlib's own are
+  // about the layer's content.
+  input.on('error', (err) => out.destroy(err));
+  gunzip.on('error', (err) =>
+    out.destroy(new InvalidArgumentError(`gzip layer is corrupt: ${err.message}`, { cause: err })),
+  );
+  out.on('close', () => {
+    input.destroy();
+    gunzip.destroy();
+  });
+  input.pipe(gunzip).pipe(out);
+  return { stream: out, compression };
+}
