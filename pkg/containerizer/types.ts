@@ -1,3 +1,15 @@
+import type {
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerUsage,
+  ExecResult,
+  PodRuntime,
+  PodSpec,
+  RecoveredContainer,
+  Resources,
+  Termination,
+} from './pods.js';
+
 /**
  * Domain types of the containerizer layer. They know nothing of CRI or gRPC: pkg/cri translates CRI
  * messages into these, and lower layers (pkg/mesos, pkg/docker) implement the interfaces.
@@ -47,4 +59,49 @@ export interface Containerizer {
    * probe is reported as a condition that is not ready.
    */
   conditions(signal?: AbortSignal): Promise<Conditions>;
+
+  /**
+   * Called once at start-up with the pods and containers the caller has records of. Reattaches to live
+   * ones, collects exits that happened while ucri was down, and destroys orphans (runtime state with no
+   * record). Returns what it found for every container id given.
+   */
+  recover(known: { pods: PodSpec[]; containers: ContainerSpec[] }): Promise<RecoveredContainer[]>;
+
+  /** Creates the pod: namespaces pinned, network attached, cgroup made. */
+  runPod(spec: PodSpec, signal: AbortSignal): Promise<PodRuntime>;
+  /** Stops every container of the pod and releases its network (CNI DEL); keeps the pod's records. */
+  stopPod(podId: string, signal: AbortSignal): Promise<void>;
+  /** Removes what stopPod left: namespace pins, cgroup, runtime dirs. */
+  removePod(podId: string, signal: AbortSignal): Promise<void>;
+  /** The pod's runtime facts (IPs may change after a network re-setup); undefined when unknown. */
+  podRuntime(podId: string): PodRuntime | undefined;
+
+  /**
+   * Provisions the rootfs and prepares the isolators (Mesos PROVISIONING → PREPARING); no process yet.
+   * The image must already be in the store.
+   */
+  createContainer(spec: ContainerSpec, pod: PodSpec, signal: AbortSignal): Promise<ContainerRuntime>;
+  /** Launches and isolates the process, then lets it run (ISOLATING → RUNNING). */
+  startContainer(id: string, signal: AbortSignal): Promise<ContainerRuntime>;
+  /**
+   * Sends the stop signal (the image's StopSignal, else SIGTERM), then SIGKILL after `timeoutSeconds`
+   * (0: at once). Resolves when the process is gone.
+   */
+  stopContainer(id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void>;
+  /** Removes a stopped or created container: rootfs, cgroup, runtime dirs. Kills it first if running. */
+  removeContainer(id: string, signal: AbortSignal): Promise<void>;
+  /** Current runtime state. */
+  containerRuntime(id: string): ContainerRuntime;
+  /** Resolves when the container's process ends (at once if it already has). */
+  wait(id: string): Promise<Termination>;
+  /** Changes the cgroup limits of a running or created container. */
+  update(id: string, resources: Resources, signal: AbortSignal): Promise<void>;
+  /** Cheap usage figures from the container's cgroup and writable layer. */
+  usage(id: string): Promise<ContainerUsage>;
+  /** Usage of a whole pod (its cgroup). */
+  podUsage(podId: string): Promise<ContainerUsage>;
+  /** Runs a command in the container and collects its output; DeadlineExceeded after `timeoutSeconds` (0: none). */
+  execSync(id: string, cmd: string[], timeoutSeconds: number, signal: AbortSignal): Promise<ExecResult>;
+  /** Makes the log writer reopen the container's log file (after kubelet rotated it). */
+  reopenLog(id: string): Promise<void>;
 }
