@@ -54,6 +54,8 @@ export interface ContainerContext {
   dir: string;
   /** The container's cgroup path, relative to the hierarchy. */
   cgroup: string;
+  /** Pid of the init of the target container when `spec.namespaces.pid` is `target` (namespaces/pid joins it). */
+  targetPid?: number;
 }
 
 /**
@@ -90,6 +92,16 @@ export interface LaunchInfo {
   readonlyRootfs?: boolean;
   hostname?: string;
   annotations?: Record<string, string>;
+  /** OCI `linux.cgroupsPath`; several isolators (cgroups/*) may set it, but they must agree. */
+  cgroupsPath?: string;
+  /** OCI `linux.rootfsPropagation`; the strongest asked for wins (rshared over rslave over the rest). */
+  rootfsPropagation?: 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
+}
+
+/** Why an isolator ended a container (Mesos `ContainerLimitation`), e.g. `{ reason: 'OOMKilled' }`. */
+export interface Limitation {
+  reason: string;
+  message: string;
 }
 
 export interface Isolator {
@@ -101,6 +113,11 @@ export interface Isolator {
   isolate?(ctx: ContainerContext, pid: number, signal: AbortSignal): Promise<void>;
   update?(ctx: ContainerContext, resources: Resources, signal: AbortSignal): Promise<void>;
   usage?(ctx: ContainerContext): Promise<Partial<ContainerUsage>>;
+  /**
+   * Asked once the container's process has ended and before its cgroup is removed (`runc delete`): a
+   * limitation that ended it, else undefined (Mesos `watch`). cgroups/mem answers `OOMKilled`.
+   */
+  limitation?(ctx: ContainerContext): Promise<Limitation | undefined>;
   cleanup?(ctx: ContainerContext): Promise<void>;
   teardownPod?(pod: PodContext, signal: AbortSignal): Promise<void>;
   cleanupPod?(pod: PodContext): Promise<void>;

@@ -7,12 +7,16 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-let root: Logger = pino({
+const root: Logger = pino({
   level: process.env.UCRI_LOG_LEVEL ?? 'info',
   base: { pid: process.pid },
   timestamp: pino.stdTimeFunctions.isoTime,
 });
+let baseLevel = root.level;
+let silent = false;
 let tracers: string[] = parseTrace(process.env.UCRI_TRACE ?? '');
+// Children are handed out once and kept by their modules (often at load time), so reconfiguration
+// changes their levels in place instead of replacing them.
 const children = new Map<string, Logger>();
 
 function parseTrace(spec: string): string[] {
@@ -30,21 +34,27 @@ function traced(component: string): boolean {
   });
 }
 
+function levelFor(component: string): string {
+  if (silent) return 'silent';
+  return traced(component) ? 'debug' : baseLevel;
+}
+
 /** The logger of one component; traced components log at debug level. */
 export function logger(component: string): Logger {
   let child = children.get(component);
   if (!child) {
     child = root.child({ c: component });
-    if (traced(component)) child.level = 'debug';
+    child.level = levelFor(component);
     children.set(component, child);
   }
   return child;
 }
 
-/** Reconfigures logging (daemon start-up): level, tracer list, or a silent logger for tests. */
+/** Reconfigures logging (daemon start-up, tests): level, tracer list, or silence. Applies to every logger. */
 export function configureLogging(opts: { level?: string; trace?: string; silent?: boolean }): void {
-  if (opts.silent) root = pino({ level: 'silent' });
-  else if (opts.level) root.level = opts.level;
+  if (opts.silent !== undefined) silent = opts.silent;
+  if (opts.level) baseLevel = opts.level;
   if (opts.trace !== undefined) tracers = parseTrace(opts.trace);
-  children.clear();
+  root.level = silent ? 'silent' : baseLevel;
+  for (const [component, child] of children) child.level = levelFor(component);
 }

@@ -1,0 +1,207 @@
+/**
+ * Users and groups as the container sees them: /etc/passwd and /etc/group read from inside the container's
+ * rootfs. The rootfs is untrusted image content, so every path is resolved the way the kernel would inside a
+ * chroot (absolute symlinks and `..` stay below the rootfs) before anything is opened, and the final file is
+ * opened with O_NOFOLLOW. No process runs in the rootfs yet when this is called (prepare), so nothing can
+ * swap a component between resolution and open.
+ */
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { FailedPreconditionError, InvalidArgumentError } from '../../../util/index.js';
+
+const MAX_SYMLINKS = 40;
+/** passwd/group files bigger than this are not believed (a hostile image could make them huge). */
+const MAX_FILE = 4 * 1024 * 1024;
+
+/**
+ * The host path of `p` inside `root` with every symlink resolved within `root`; undefined when a component
+ * does not exist. Never returns a path outside `root`.
+ */
+export async function resolveInRoot(root: string, p: string): Promise<string | undefined> {
+  const base = path.resolve(root);
+  const pending = p.split('/').filter((s) => s !== '' && s !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
+    const host = path.join(base, ...done, part);
+    let st: import('node:fs').Stats;
+    try {
+      st = await fs.lstat(host);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw err;
+    }
+    if (!st.isSymbolicLink()) {
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_SYMLINKS) throw new InvalidArgumentError(`too many symlinks resolving "${p}" in the rootfs`);
+    const target = await fs.readlink(host);
+    if (target.startsWith('/')) done.length = 0;
+    pending.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'));
+  }
+  return path.join(base, ...done);
+}
+
+/** Reads a small regular file inside `root` safely; undefined when it does not exist. */
+export async function readFileInRoot(root: string, p: string): Promise<string | undefined> {
+  const host = await resolveInRoot(root, p);
+  if (host === undefined) return undefined;
+  // Check the type before opening: opening a device node or FIFO the image planted can have side effects.
+  if (!(await fs.lstat(host)).isFile()) {
+    throw new FailedPreconditionError(`"${p}" in the container rootfs is not a regular file`);
+  }
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new FailedPreconditionError(`"${p}" in the container rootfs is not a regular file`);
+    if (st.size > MAX_FILE) throw new FailedPreconditionError(`"${p}" in the container rootfs is too large`);
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+export interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+const ID_RE = /^\d{1,10}$/;
+
+function parseId(s: string | undefined): number | undefined {
+  if (s === undefined || !ID_RE.test(s)) return undefined;
+  const n = Number(s);
+  return n <= 0xfffffffe ? n : undefined;
+}
+
+/** Parses /etc/passwd; malformed lines are skipped, as libc does. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const f = line.split(':');
+    const uid = parseId(f[2]);
+    const gid = parseId(f[3]);
+    if (f.length < 4 || !f[0] || uid === undefined || gid === undefined) continue;
+    out.push({ name: f[0], uid, gid, home: f[5] ?? '' });
+  }
+  return out;
+}
+
+/** Parses /etc/group; malformed lines are skipped. */
+export function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const f = line.split(':');
+    const gid = parseId(f[2]);
+    if (f.length < 3 || !f[0] || gid === undefined) continue;
+    out.push({ name: f[0], gid, members: (f[3] ?? '').split(',').filter((m) => m !== '') });
+  }
+  return out;
+}
+
+/** What to resolve: the CRI security context's fields, then the image USER. */
+export interface UserRequest {
+  runAsUser: number | undefined;
+  runAsGroup: number | undefined;
+  runAsUsername: string;
+  supplementalGroups: number[];
+  /** The image USER: `""`, `uid`, `name`, `uid:gid`, `name:group`. */
+  imageUser: string;
+}
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  /** Name from /etc/passwd when the uid has one. */
+  name?: string;
+}
+
+function checkId(n: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xfffffffe) throw new InvalidArgumentError(`invalid ${what} ${n}`);
+  return n;
+}
+
+/**
+ * Resolves the container's uid, gid and supplementary groups against the rootfs's /etc/passwd and
+ * /etc/group, with containerd's rules: a numeric uid without a passwd entry runs with gid 0; a name that
+ * is not in passwd (or a group name not in group) is a FailedPreconditionError naming it; run_as_group
+ * overrides the gid; supplementary groups are the groups that list the user as a member, then the CRI ones.
+ */
+export async function resolveUser(rootfs: string, req: UserRequest): Promise<ResolvedUser> {
+  let passwd: PasswdEntry[] | undefined;
+  let groups: GroupEntry[] | undefined;
+  const users = async (): Promise<PasswdEntry[]> => {
+    passwd ??= parsePasswd((await readFileInRoot(rootfs, '/etc/passwd')) ?? '');
+    return passwd;
+  };
+  const groupList = async (): Promise<GroupEntry[]> => {
+    groups ??= parseGroup((await readFileInRoot(rootfs, '/etc/group')) ?? '');
+    return groups;
+  };
+  const byName = async (name: string): Promise<PasswdEntry> => {
+    const e = (await users()).find((u) => u.name === name);
+    if (!e) throw new FailedPreconditionError(`user "${name}" not found in the image's /etc/passwd`);
+    return e;
+  };
+
+  let entry: PasswdEntry | undefined;
+  let uid: number;
+  let gid: number | undefined;
+  if (req.runAsUser !== undefined) {
+    uid = checkId(req.runAsUser, 'run_as_user');
+    entry = (await users()).find((u) => u.uid === uid);
+  } else if (req.runAsUsername !== '') {
+    entry = await byName(req.runAsUsername);
+    uid = entry.uid;
+  } else {
+    const spec = req.imageUser.trim();
+    const [userPart = '', groupPart] = spec.split(':', 2);
+    if (userPart === '' || ID_RE.test(userPart)) {
+      uid = userPart === '' ? 0 : (parseId(userPart) ?? checkId(Number(userPart), 'image user id'));
+      entry = (await users()).find((u) => u.uid === uid);
+    } else {
+      entry = await byName(userPart);
+      uid = entry.uid;
+    }
+    if (groupPart !== undefined && groupPart !== '') {
+      if (ID_RE.test(groupPart)) gid = checkId(Number(groupPart), 'image group id');
+      else {
+        const g = (await groupList()).find((x) => x.name === groupPart);
+        if (!g) throw new FailedPreconditionError(`group "${groupPart}" not found in the image's /etc/group`);
+        gid = g.gid;
+      }
+    }
+  }
+  if (req.runAsGroup !== undefined) gid = checkId(req.runAsGroup, 'run_as_group');
+  gid ??= entry?.gid ?? 0;
+
+  const extra: number[] = [];
+  if (entry) for (const g of await groupList()) if (g.members.includes(entry.name)) extra.push(g.gid);
+  for (const g of req.supplementalGroups) extra.push(checkId(g, 'supplemental group'));
+  const additionalGids = [...new Set(extra)];
+  return entry ? { uid, gid, additionalGids, name: entry.name } : { uid, gid, additionalGids };
+}
