@@ -1,0 +1,63 @@
+/**
+ * The overlay backend (default): the layers are stacked read-only by overlayfs, top first, under a writable
+ * upper dir and a work dir of the container's own. A single-layer image is an overlay of one lower and the
+ * upper, so every overlay rootfs is writable and the image layer is never touched.
+ *
+ * Long layer lists go through short numbered symlinks made in the scratch dir for the time of the mount
+ * (pkg/sys overlayMount), so the option string stays inside the one page the kernel copies.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isMountPoint, overlayMount } from '../../../sys/index.js';
+import { FailedPreconditionError, InternalError } from '../../../util/index.js';
+import type { Backend, BackendContext } from './types.js';
+
+/** The upper (writable) dir of an overlay rootfs, inside its scratch dir. */
+export function overlayUpper(scratch: string): string {
+  return path.join(scratch, 'upper');
+}
+
+function overlayWork(scratch: string): string {
+  return path.join(scratch, 'work');
+}
+
+async function mountIt(ctx: BackendContext): Promise<void> {
+  const upperDir = overlayUpper(ctx.scratch);
+  const workDir = overlayWork(ctx.scratch);
+  await fs.mkdir(upperDir, { recursive: true, mode: 0o755 });
+  await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
+  await fs.mkdir(ctx.rootfs, { recursive: true, mode: 0o755 });
+  try {
+    await overlayMount(ctx.rootfs, {
+      // overlayfs lists the topmost layer first; the store gives them base first.
+      lowerDirs: [...ctx.layerDirs].reverse(),
+      upperDir,
+      workDir,
+      linkDir: ctx.scratch,
+      signal: ctx.signal,
+    });
+  } catch (err) {
+    throw new InternalError(`overlay mount of the rootfs of container "${ctx.containerId}" failed`, {
+      cause: err,
+    });
+  }
+}
+
+export const overlayBackend: Backend = {
+  name: 'overlay',
+
+  async validate(layerDirs) {
+    if (layerDirs.length === 0) throw new FailedPreconditionError('an image without layers cannot be provisioned');
+  },
+
+  async provision(ctx) {
+    await mountIt(ctx);
+    return { writableDir: overlayUpper(ctx.scratch) };
+  },
+
+  async remount(ctx) {
+    if (await isMountPoint(ctx.rootfs)) return false;
+    await mountIt(ctx);
+    return true;
+  },
+};

@@ -1,0 +1,88 @@
+/**
+ * The provisioner's disk state. Nobody else builds these paths.
+ *
+ *   <work_dir>/provisioner/                      0700: rootfses hold setuid files; host users stay out
+ *   ├── probe-XXXXXX/                           the `auto` backend's overlay probe (removed after it ran)
+ *   └── containers/<containerId>/
+ *       ├── record.json                         checkpoint, written last and atomically (see ProvisionRecord):
+ *       │                                       image, backend, rootfs id, layer dirs, rootfs, writable dir
+ *       └── backends/<backend>/
+ *           ├── rootfses/<rootfsId>/            overlay: mount point; bind: mount point; copy: the copied tree
+ *           └── scratch/<rootfsId>/             overlay only
+ *               ├── upper/                      the container's writable layer
+ *               ├── work/                       overlayfs work dir (same filesystem as upper)
+ *               └── ovl-XXXXXX/                 short numbered symlinks to the layers, present only while
+ *                                               the overlay is being mounted (pkg/sys overlayMount linkDir)
+ *
+ * A container dir without record.json is a provision that did not finish: recovery removes it.
+ */
+import path from 'node:path';
+import { InvalidArgumentError } from '../../util/index.js';
+import type { BackendName } from './types.js';
+
+/** Container ids name directories: no separators, no dot-names, bounded length. */
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** Rootfs ids are ours (random hex), but come back from records on disk. */
+const ROOTFS_ID = /^[a-f0-9]{8,64}$/;
+
+/** InvalidArgumentError unless `id` can name a container directory. */
+export function checkContainerId(id: string): void {
+  if (!CONTAINER_ID.test(id)) throw new InvalidArgumentError(`invalid container id "${id}"`);
+}
+
+/** InvalidArgumentError unless `id` is a rootfs id as this module makes them. */
+export function checkRootfsId(id: string): void {
+  if (!ROOTFS_ID.test(id)) throw new InvalidArgumentError(`invalid rootfs id "${id}"`);
+}
+
+/** Every path of the provisioner under one work dir. */
+export class ProvisionerPaths {
+  /** `<work_dir>/provisioner` */
+  readonly root: string;
+
+  constructor(workDir: string) {
+    if (!path.isAbsolute(workDir)) throw new InvalidArgumentError(`work dir "${workDir}" is not absolute`);
+    this.root = path.join(path.resolve(workDir), 'provisioner');
+  }
+
+  /** Parent of every container dir. */
+  get containersDir(): string {
+    return path.join(this.root, 'containers');
+  }
+
+  /** Prefix of the overlay probe's temp dirs, for mkdtemp. */
+  get probePrefix(): string {
+    return path.join(this.root, 'probe-');
+  }
+
+  containerDir(containerId: string): string {
+    checkContainerId(containerId);
+    return path.join(this.containersDir, containerId);
+  }
+
+  record(containerId: string): string {
+    return path.join(this.containerDir(containerId), 'record.json');
+  }
+
+  backendDir(containerId: string, backend: BackendName): string {
+    return path.join(this.containerDir(containerId), 'backends', backend);
+  }
+
+  rootfs(containerId: string, backend: BackendName, rootfsId: string): string {
+    checkRootfsId(rootfsId);
+    return path.join(this.backendDir(containerId, backend), 'rootfses', rootfsId);
+  }
+
+  scratch(containerId: string, backend: BackendName, rootfsId: string): string {
+    checkRootfsId(rootfsId);
+    return path.join(this.backendDir(containerId, backend), 'scratch', rootfsId);
+  }
+
+  upper(containerId: string, rootfsId: string): string {
+    return path.join(this.scratch(containerId, 'overlay', rootfsId), 'upper');
+  }
+
+  work(containerId: string, rootfsId: string): string {
+    return path.join(this.scratch(containerId, 'overlay', rootfsId), 'work');
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * The Mesos provisioner (Mesos `Provisioner`, provisioner/provisioner.cpp): per container, it leases an image
+ * from an ImageSource, asks one backend to build the rootfs from the image's layer dirs, and checkpoints
+ * what it built so that a restarted daemon finds it again (see paths.ts for the layout).
+ *
+ * Per container:
+ *
+ *   (none) ──provision──► PROVISIONING ──record written──► PROVISIONED ──destroy──► (none)
+ *                              │ any failure: unmount, rm -rf, release the lease
+ *                              ▼
+ *                           (none)
+ *
+ * Each container id has its own lock (the Mesos actor's role): provision, destroy and recovery of one id
+ * never interleave, different ids never wait for each other.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { ImageConfig } from '../../containerizer/index.js';
+import { mountsUnder, unmountAllUnder } from '../../sys/index.js';
+import {
+  AlreadyExistsError,
+  errorMessage,
+  FailedPreconditionError,
+  fromAbort,
+  InternalError,
+  KeyedLock,
+  logger,
+  NotFoundError,
+  readJson,
+  removeStaleTemps,
+  writeJsonAtomic,
+} from '../../util/index.js';
+import {
+  BackendChooser,
+  type BackendChoice,
+  backendOf,
+  type OverlaySupport,
+  parseBackendChoice,
+} from './backends/index.js';
+import { checkContainerId, ProvisionerPaths } from './paths.js';
+import type { BackendName, ImageLayers, ImageSource, Provisioned, Provisioner } from './types.js';
+
+/** Looked up per use, so a later configureLogging (daemon start-up, silent tests) takes effect. */
+const log = () => logger('mesos/provisioner');
+
+export interface MesosProvisionerOptions {
+  /** The agent work dir (`--work_dir`); state goes under `<workDir>/provisioner`. Absolute. */
+  workDir: string;
+  /** The image stores, as one source of layer dirs and leases. */
+  source: ImageSource;
+  /** `--image_provisioner_backend`: overlay (default), copy, bind or auto. `aufs` is refused. */
+  backend?: string;
+  /** How long a usage() answer is reused, in ms (default 2000): stats are polled, walks are not free. */
+  usageCacheMs?: number;
+}
+
+const recordSchema = z.object({
+  version: z.literal(1),
+  containerId: z.string(),
+  backend: z.enum(['overlay', 'copy', 'bind']),
+  rootfsId: z.string(),
+  rootfs: z.string(),
+  writableDir: z.string().optional(),
+  image: z.object({
+    imageId: z.string(),
+    kind: z.enum(['docker', 'appc']),
+    config: z.looseObject({}),
+    layerDirs: z.array(z.string()).min(1),
+  }),
+});
+
+/** The checkpoint of one provisioned rootfs (`containers/<id>/record.json`). */
+type ProvisionRecord = z.infer<typeof recordSchema>;
+
+interface Usage {
+  bytes: number;
+  inodes: number;
+  mountpoint: string;
+}
+
+function provisioned(r: ProvisionRecord): Provisioned {
+  const image: ImageLayers = { ...r.image, config: r.image.config as unknown as ImageConfig };
+  const out: Provisioned = { rootfs: r.rootfs, backend: r.backend, image };
+  if (r.writableDir !== undefined) out.writableDir = r.writableDir;
+  return out;
+}
+
+/** The Provisioner of the Mesos containerizer over any ImageSource. */
+export class MesosProvisioner implements Provisioner {
+  /** The configured choice (`auto` is resolved per container). */
+  readonly backend: BackendChoice;
+  private readonly paths: ProvisionerPaths;
+  private readonly source: ImageSource;
+  private readonly chooser: BackendChooser;
+  private readonly usageCacheMs: number;
+  private readonly lock = new KeyedLock();
+  private readonly records = new Map<string, ProvisionRecord>();
+  private readonly usages = new Map<string, { at: number; value: Usage }>();
+  private initialized: Promise<void> | undefined;
+
+  /** Throws InvalidArgumentError / FailedPreconditionError (aufs) for a bad backend or work dir. */
+  constructor(opts: MesosProvisionerOptions) {
+    this.backend = parseBackendChoice(opts.backend ?? 'overlay');
+    this.paths = new ProvisionerPaths(opts.workDir);
+    this.source = opts.source;
+    this.chooser = new BackendChooser(this.paths.root, this.paths.probePrefix);
+    this.usageCacheMs = opts.usageCacheMs ?? 2000;
+  }
+
+  /** Whether overlay works on this work dir (probed once; what `auto` goes by). */
+  async overlaySupport(): Promise<OverlaySupport> {
+    await this.init();
+    return this.chooser.overlaySupport();
+  }
+
+  /**
+   * Keeps and re-mounts the rootfses of `known` ids, destroys every other one and every unfinished provision.
+   * A known rootfs that cannot be re-mounted is logged and kept (its record stays, so destroy still works):
+   * one broken container must not keep the daemon from starting.
+   */
+  async recover(known: readonly string[]): Promise<void> {
+    await this.init();
+    const keep = new Set(known);
+    for (const name of await fs.readdir(this.paths.root)) {
+      if (name.startsWith(path.basename(this.paths.probePrefix)))
+        await this.removeTree(path.join(this.paths.root, name));
+    }
+    let names: string[];
+    try {
+      names = await fs.readdir(this.paths.containersDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const id of names) {
+      try {
+        checkContainerId(id);
+      } catch {
+        log().warn({ name: id }, 'removing a provisioner dir that no container id can name');
+        await this.removeTree(path.join(this.paths.containersDir, id));
+        continue;
+      }
+      await this.lock.run(id, async () => {
+        if (!keep.has(id)) {
+          log().info({ containerId: id }, 'destroying orphan rootfs');
+          await this.teardown(id).catch((err: unknown) => {
+            log().error({ containerId: id, err: errorMessage(err) }, 'orphan rootfs could not be removed');
+          });
+          return;
+        }
+        await this.recoverOne(id).catch((err: unknown) => {
+          log().error({ containerId: id, err: errorMessage(err) }, 'rootfs could not be recovered');
+        });
+      });
+    }
+  }
+
+  private async recoverOne(id: string): Promise<void> {
+    const record = await this.readRecord(id);
+    if (!record) {
+      log().warn({ containerId: id }, 'removing the rootfs of an unfinished provision');
+      await this.teardown(id);
+      return;
+    }
+    await removeStaleTemps(this.paths.containerDir(id));
+    // Leases are the store's; taking ours again is idempotent and covers a store that lost it.
+    await this.source.retain(id, record.image.imageId);
+    const remounted = await backendOf(record.backend).remount(this.context(id, record));
+    if (remounted) log().info({ containerId: id, backend: record.backend }, 'rootfs re-mounted');
+  }
+
+  async provision(
+    containerId: string,
+    imageId: string,
+    opts: { readonlyRootfs: boolean; signal?: AbortSignal },
+  ): Promise<Provisioned> {
+    checkContainerId(containerId);
+    const { signal } = opts;
+    return this.lock.run(containerId, async () => {
+      await this.init();
+      if (await this.readRecord(containerId)) {
+        throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
+      }
+      // A dir without a record is what an interrupted provision left.
+      await this.teardownFiles(containerId);
+      try {
+        signal?.throwIfAborted();
+        await this.source.retain(containerId, imageId);
+        const image = await this.source.layers(imageId);
+        await checkLayerDirs(imageId, image.layerDirs);
+        const name: BackendName =
+          this.backend === 'auto' ? await this.chooser.choose(image.layerDirs, opts.readonlyRootfs) : this.backend;
+        const backend = backendOf(name);
+        await backend.validate(image.layerDirs);
+        const rootfsId = randomBytes(8).toString('hex');
+        const rootfs = this.paths.rootfs(containerId, name, rootfsId);
+        await fs.mkdir(path.dirname(rootfs), { recursive: true, mode: 0o700 });
+        const ctx = {
+          containerId,
+          layerDirs: image.layerDirs,
+          rootfs,
+          scratch: this.paths.scratch(containerId, name, rootfsId),
+          signal,
+        };
+        const { writableDir } = await backend.provision(ctx);
+        const record: ProvisionRecord = {
+          version: 1,
+          containerId,
+          backend: name,
+          rootfsId,
+          rootfs,
+          image: { imageId: image.imageId, kind: image.kind, config: { ...image.config }, layerDirs: image.layerDirs },
+        };
+        if (writableDir !== undefined) record.writableDir = writableDir;
+        await writeJsonAtomic(this.paths.record(containerId), record);
+        this.records.set(containerId, record);
+        log().debug({ containerId, imageId, backend: name, layers: image.layerDirs.length }, 'rootfs provisioned');
+        return provisioned(record);
+      } catch (err) {
+        // Rolled back without the request's signal: an aborted request must still leave nothing behind.
+        await this.teardown(containerId).catch((e: unknown) => {
+          log().error({ containerId, err: errorMessage(e) }, 'rolling back a failed provision failed');
+        });
+        throw fromAbort(err, signal);
+      }
+    });
+  }
+
+  async get(containerId: string): Promise<Provisioned | undefined> {
+    try {
+      checkContainerId(containerId);
+    } catch {
+      return undefined;
+    }
+    const r = await this.readRecord(containerId);
+    return r ? provisioned(r) : undefined;
+  }
+
+  async destroy(containerId: string): Promise<void> {
+    checkContainerId(containerId);
+    await this.lock.run(containerId, () => this.teardown(containerId));
+  }
+
+  async usage(containerId: string): Promise<Usage> {
+    const r = (await this.get(containerId)) !== undefined ? await this.readRecord(containerId) : undefined;
+    if (!r) throw new NotFoundError(`container "${containerId}" has no rootfs`);
+    if (r.writableDir === undefined) return { bytes: 0, inodes: 0, mountpoint: r.rootfs };
+    const cached = this.usages.get(containerId);
+    if (cached && Date.now() - cached.at < this.usageCacheMs) return cached.value;
+    const value = { ...(await diskUsage(r.writableDir)), mountpoint: r.writableDir };
+    this.usages.set(containerId, { at: Date.now(), value });
+    return value;
+  }
+
+  private context(id: string, r: ProvisionRecord) {
+    return {
+      containerId: id,
+      layerDirs: r.image.layerDirs,
+      rootfs: r.rootfs,
+      scratch: this.paths.scratch(id, r.backend, r.rootfsId),
+    };
+  }
+
+  private init(): Promise<void> {
+    this.initialized ??= (async () => {
+      // 0700: a rootfs holds the image's setuid binaries; no host user may reach them.
+      await fs.mkdir(this.paths.containersDir, { recursive: true, mode: 0o700 });
+      await fs.chmod(this.paths.root, 0o700);
+      await fs.chmod(this.paths.containersDir, 0o700);
+    })().catch((err: unknown) => {
+      this.initialized = undefined;
+      throw err;
+    });
+    return this.initialized;
+  }
+
+  private async readRecord(id: string): Promise<ProvisionRecord | undefined> {
+    const cached = this.records.get(id);
+    if (cached) return cached;
+    let raw: unknown;
+    try {
+      raw = await readJson(this.paths.record(id));
+    } catch (err) {
+      log().warn({ containerId: id, err: errorMessage(err) }, 'unreadable provisioner record');
+      return undefined;
+    }
+    if (raw === undefined) return undefined;
+    const parsed = recordSchema.safeParse(raw);
+    if (!parsed.success || parsed.data.containerId !== id) {
+      log().warn({ containerId: id }, 'malformed provisioner record');
+      return undefined;
+    }
+    // Paths come back from disk: they must be the ones this layout would build.
+    const r = parsed.data;
+    if (!this.ownPaths(id, r)) {
+      log().warn({ containerId: id, rootfs: r.rootfs }, 'provisioner record names foreign paths');
+      return undefined;
+    }
+    this.records.set(id, r);
+    return r;
+  }
+
+  /** True when the record's rootfs and writable dir are where this layout puts them for its backend. */
+  private ownPaths(id: string, r: ProvisionRecord): boolean {
+    try {
+      const rootfs = this.paths.rootfs(id, r.backend, r.rootfsId);
+      const writable = { overlay: this.paths.upper(id, r.rootfsId), copy: rootfs, bind: undefined }[r.backend];
+      return r.rootfs === rootfs && r.writableDir === writable && r.image.layerDirs.every((d) => path.isAbsolute(d));
+    } catch {
+      return false;
+    }
+  }
+
+  /** Unmounts and removes everything of `id`, then ends its lease. Idempotent. */
+  private async teardown(id: string): Promise<void> {
+    await this.teardownFiles(id);
+    await this.source.release(id);
+  }
+
+  private async teardownFiles(id: string): Promise<void> {
+    this.records.delete(id);
+    this.usages.delete(id);
+    await this.removeTree(this.paths.containerDir(id));
+  }
+
+  /** Unmounts everything below `dir` (lazily when busy), then removes it; never rm's through a mount. */
+  private async removeTree(dir: string): Promise<void> {
+    try {
+      await unmountAllUnder(dir);
+    } catch (err) {
+      log().warn({ dir, err: errorMessage(err) }, 'unmount failed; detaching lazily');
+      await unmountAllUnder(dir, { lazy: true });
+    }
+    const left = await mountsUnder(dir);
+    if (left.length > 0) {
+      throw new InternalError(`mounts remain under "${dir}" (${left.map((m) => m.mountPoint).join(', ')})`);
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function checkLayerDirs(imageId: string, dirs: readonly string[]): Promise<void> {
+  if (dirs.length === 0) throw new FailedPreconditionError(`image "${imageId}" has no layers`);
+  for (const d of dirs) {
+    const ok =
+      path.isAbsolute(d) &&
+      (await fs.stat(d).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ));
+    if (!ok) throw new FailedPreconditionError(`layer dir "${d}" of image "${imageId}" is missing`);
+  }
+}
+
+/**
+ * Disk usage of a tree as du counts it: allocated blocks, each inode once (hard links), not crossing into
+ * other filesystems. Entries that vanish during the walk are skipped.
+ */
+export async function diskUsage(dir: string): Promise<{ bytes: number; inodes: number }> {
+  const seen = new Set<string>();
+  let bytes = 0;
+  const stack = [dir];
+  let dev: number | undefined;
+  while (stack.length > 0) {
+    const p = stack.pop() as string;
+    const st = await fs.lstat(p).catch(() => undefined);
+    if (!st) continue;
+    dev ??= st.dev;
+    if (st.dev !== dev) continue;
+    const key = `${st.ino}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      bytes += st.blocks * 512;
+    }
+    if (st.isDirectory()) {
+      const names = await fs.readdir(p).catch(() => [] as string[]);
+      for (const n of names) stack.push(path.join(p, n));
+    }
+  }
+  return { bytes, inodes: seen.size };
+}

@@ -1,0 +1,330 @@
+/**
+ * The provisioner over real layer dirs (fixture images extracted in overlay form) with each backend: the
+ * merged view applies whiteouts and opaque dirs and keeps modes, owners and hard links; writes land in the
+ * writable dir; destroy and failed provisions leave no mount, no dir and no lease. Needs root.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { MesosProvisioner, type Provisioned } from '../../../pkg/mesos/provisioner/index.js';
+import { mount, unmount } from '../../../pkg/sys/index.js';
+import { configureLogging, isKind } from '../../../pkg/util/index.js';
+import { LayerSource, mountsBelow } from './layer-source.js';
+
+configureLogging({ silent: true });
+
+let src: LayerSource;
+let tmp: string;
+let layered: string;
+let single: string;
+
+before(async () => {
+  assert.equal(process.getuid?.(), 0, 'provisioner tests need root (mounts, owners, devices)');
+  src = await LayerSource.create();
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-prov-'));
+  layered = await src.addFixture('busybox-layers');
+  single = await src.addFixture('busybox');
+});
+
+after(async () => {
+  for (const m of (await mountsBelow(tmp)).reverse()) await unmount(m, { lazy: true });
+  await fs.rm(tmp, { recursive: true, force: true });
+  await src?.cleanup();
+});
+
+let n = 0;
+function newProvisioner(backend: string, workDir = path.join(tmp, `work-${n++}`)): MesosProvisioner {
+  return new MesosProvisioner({ workDir, source: src, backend, usageCacheMs: 0 });
+}
+
+function workDirOf(p: Provisioned): string {
+  // <work>/provisioner/containers/<id>/backends/<b>/rootfses/<rid>
+  return path.resolve(p.rootfs, '../../../../../../..');
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** What busybox-layers looks like once its layers are stacked (hack/images LAYERS_DESCRIPTION). */
+async function checkLayeredView(root: string): Promise<void> {
+  const at = (p: string) => path.join(root, p);
+  assert.equal(await exists(at('data/remove-me.txt')), false, 'whiteout hides the file');
+  assert.equal(await exists(at('data/dir-removed')), false, 'whiteout hides the dir');
+  assert.deepEqual(await fs.readdir(at('data/opaque')), ['new.txt'], 'opaque dir shows only its own layer');
+  assert.equal(await fs.readFile(at('data/replaced.txt'), 'utf8'), 'v2\n');
+  assert.equal(await fs.readFile(at('data/keep.txt'), 'utf8'), 'kept\n');
+  assert.equal(await fs.readFile(at('data/layer4.txt'), 'utf8'), 'uncompressed layer\n');
+  const src1 = await fs.lstat(at('data/hardlink-src.txt'));
+  const dst = await fs.lstat(at('data/hardlink-dst.txt'));
+  assert.equal(dst.nlink, 2, 'hard link count kept');
+  assert.equal(dst.ino, src1.ino, 'one inode for both names');
+  assert.equal((await fs.lstat(at('bin/setuid-file'))).mode & 0o7777, 0o4755, 'setuid bit kept');
+  assert.equal(await fs.readlink(at('data/link-rel')), 'keep.txt');
+  assert.equal(await fs.readlink(at('data/link-abs')), '/data/keep.txt');
+  const owned = await fs.lstat(at('data/owned'));
+  assert.deepEqual([owned.uid, owned.gid, owned.mode & 0o7777], [1002, 1003, 0o750]);
+  assert.ok((await fs.lstat(at('bin/busybox'))).isFile(), 'base layer visible');
+}
+
+async function checkGone(p: MesosProvisioner, id: string, prov: Provisioned): Promise<void> {
+  const dir = path.join(workDirOf(prov), 'provisioner', 'containers', id);
+  assert.deepEqual(await mountsBelow(dir), [], 'no mount left');
+  assert.equal(await exists(dir), false, 'no dir left');
+  assert.equal(src.leases.has(id), false, 'lease released');
+  assert.equal(await p.get(id), undefined);
+}
+
+describe('provisioner backends', () => {
+  for (const backend of ['overlay', 'copy'] as const) {
+    it(`${backend}: merged view, writes go to the writable dir, destroy leaves nothing`, async () => {
+      const p = newProvisioner(backend);
+      const id = `ctr-${backend}`;
+      const prov = await p.provision(id, layered, { readonlyRootfs: false });
+      assert.equal(prov.backend, backend);
+      assert.equal(prov.image.imageId, layered);
+      assert.equal(prov.image.layerDirs.length, 4);
+      assert.equal(src.leases.get(id), layered, 'image retained');
+      assert.deepEqual(src.calls.filter((c) => c.endsWith(` ${id}`)).slice(0, 1), [`retain ${id}`]);
+      await checkLayeredView(prov.rootfs);
+      const mounted = (await mountsBelow(workDirOf(prov))).includes(prov.rootfs);
+      assert.equal(mounted, backend === 'overlay');
+      if (backend === 'copy') {
+        const xattrs = execFileSync('getfattr', ['-R', '-P', '-h', '-m', '^trusted\\.overlay\\.', '-d', prov.rootfs]);
+        assert.equal(xattrs.toString(), '', 'no overlay marks left in a copied rootfs');
+      }
+
+      assert.ok(prov.writableDir);
+      await fs.writeFile(path.join(prov.rootfs, 'data', 'written.txt'), 'hello');
+      assert.equal(await fs.readFile(path.join(prov.writableDir, 'data', 'written.txt'), 'utf8'), 'hello');
+      await fs.rm(path.join(prov.rootfs, 'data', 'keep.txt'));
+      const u = await p.usage(id);
+      assert.ok(u.bytes > 0 && u.inodes > 0, JSON.stringify(u));
+      assert.equal(u.mountpoint, prov.writableDir);
+      assert.deepEqual(await p.get(id), prov);
+
+      await assert.rejects(p.provision(id, layered, { readonlyRootfs: false }), (e: unknown) =>
+        isKind(e, 'AlreadyExists'),
+      );
+      await p.destroy(id);
+      await checkGone(p, id, prov);
+      await p.destroy(id);
+      await assert.rejects(p.usage(id), (e: unknown) => isKind(e, 'NotFound'));
+    });
+  }
+
+  it('overlay: a single-layer image is writable too', async () => {
+    const p = newProvisioner('overlay');
+    const prov = await p.provision('single', single, { readonlyRootfs: true });
+    assert.equal(prov.backend, 'overlay');
+    await fs.writeFile(path.join(prov.rootfs, 'tmp', 'x'), 'x');
+    assert.ok(prov.writableDir && (await exists(path.join(prov.writableDir, 'tmp', 'x'))));
+    await p.destroy('single');
+    await checkGone(p, 'single', prov);
+  });
+
+  it('bind: read-only single layer; multi-layer images refused and nothing left', async () => {
+    const p = newProvisioner('bind');
+    const prov = await p.provision('ro', single, { readonlyRootfs: true });
+    assert.equal(prov.backend, 'bind');
+    assert.equal(prov.writableDir, undefined);
+    assert.equal(await fs.readFile(path.join(prov.rootfs, 'etc', 'hostname'), 'utf8'), 'fixture\n');
+    await assert.rejects(fs.writeFile(path.join(prov.rootfs, 'tmp', 'x'), 'x'), { code: 'EROFS' });
+    assert.deepEqual(await p.usage('ro'), { bytes: 0, inodes: 0, mountpoint: prov.rootfs });
+    await p.destroy('ro');
+    await checkGone(p, 'ro', prov);
+    assert.ok(await exists(path.join(src.dir, 'layers')), 'the store layer survives');
+    assert.equal(
+      await fs.readFile(path.join(prov.image.layerDirs[0] as string, 'etc', 'hostname'), 'utf8'),
+      'fixture\n',
+    );
+
+    await assert.rejects(p.provision('multi', layered, { readonlyRootfs: true }), (e: unknown) => {
+      assert.ok(isKind(e, 'FailedPrecondition'), String(e));
+      assert.match((e as Error).message, /single-layer.*4 layers/);
+      return true;
+    });
+    assert.deepEqual(await fs.readdir(path.join(workDirOf(prov), 'provisioner', 'containers')), []);
+    assert.equal(src.leases.has('multi'), false);
+  });
+
+  it('auto: bind for read-only single layer, else overlay; copy where overlay cannot be used', async () => {
+    const p = newProvisioner('auto');
+    const a = await p.provision('a1', single, { readonlyRootfs: true });
+    const b = await p.provision('a2', single, { readonlyRootfs: false });
+    const c = await p.provision('a3', layered, { readonlyRootfs: true });
+    assert.deepEqual([a.backend, b.backend, c.backend], ['bind', 'overlay', 'overlay']);
+    assert.equal((await p.get('a1'))?.backend, 'bind', 'the choice is remembered');
+    for (const id of ['a1', 'a2', 'a3']) await p.destroy(id);
+    assert.deepEqual(await mountsBelow(workDirOf(a)), []);
+
+    // A work dir on overlayfs cannot hold upper dirs: auto falls back to copy.
+    const base = path.join(tmp, `ovl-host-${n++}`);
+    for (const d of ['lower', 'upper', 'work', 'merged']) await fs.mkdir(path.join(base, d), { recursive: true });
+    const merged = path.join(base, 'merged');
+    await mount('overlay', merged, {
+      fsType: 'overlay',
+      options: [`lowerdir=${base}/lower`, `upperdir=${base}/upper`, `workdir=${base}/work`],
+    });
+    try {
+      const q = newProvisioner('auto', path.join(merged, 'work'));
+      const support = await q.overlaySupport();
+      assert.equal(support.supported, false);
+      assert.match(support.reason, /is on overlay/);
+      const d = await q.provision('a4', layered, { readonlyRootfs: false });
+      assert.equal(d.backend, 'copy');
+      await checkLayeredView(d.rootfs);
+      await q.destroy('a4');
+      assert.deepEqual(await fs.readdir(path.join(merged, 'work', 'provisioner')), ['containers']);
+
+      // Asked for explicitly, overlay fails there at the mount, after its dirs were made: all undone.
+      const r = newProvisioner('overlay', path.join(merged, 'work2'));
+      await assert.rejects(r.provision('a5', single, { readonlyRootfs: false }), (e: unknown) => {
+        assert.ok(isKind(e, 'Internal'), String(e));
+        assert.match((e as Error).message, /overlay mount of the rootfs of container "a5" failed/);
+        return true;
+      });
+      assert.deepEqual(await fs.readdir(path.join(merged, 'work2', 'provisioner', 'containers')), []);
+      assert.deepEqual(await mountsBelow(path.join(merged, 'work2')), []);
+      assert.equal(src.leases.has('a5'), false);
+    } finally {
+      await unmount(merged);
+    }
+  });
+
+  it('rejects aufs and unknown backends clearly', () => {
+    assert.throws(
+      () => newProvisioner('aufs'),
+      (e: unknown) => isKind(e, 'FailedPrecondition') && /aufs is not in modern kernels/.test((e as Error).message),
+    );
+    assert.throws(
+      () => newProvisioner('zfs'),
+      (e: unknown) => isKind(e, 'InvalidArgument') && /"zfs"/.test((e as Error).message),
+    );
+  });
+
+  it('a failed provision leaves nothing: unknown image, missing layer, aborted request', async () => {
+    const p = newProvisioner('overlay');
+    await assert.rejects(p.provision('f1', 'sha256:nope', { readonlyRootfs: false }), (e: unknown) =>
+      isKind(e, 'NotFound'),
+    );
+    src.add('sha256:broken', [path.join(src.dir, 'layers', 'no-such-layer')]);
+    await assert.rejects(p.provision('f2', 'sha256:broken', { readonlyRootfs: false }), (e: unknown) =>
+      isKind(e, 'FailedPrecondition'),
+    );
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(p.provision('f3', layered, { readonlyRootfs: false, signal: ac.signal }), (e: unknown) =>
+      isKind(e, 'Cancelled'),
+    );
+    for (const id of ['f1', 'f2', 'f3']) {
+      assert.equal(await p.get(id), undefined);
+      assert.equal(src.leases.has(id), false, `lease of ${id} released`);
+    }
+    assert.deepEqual(await fs.readdir(path.join(tmp, `work-${n - 1}`, 'provisioner', 'containers')), []);
+
+    // Half-way: the copy runs out of space on a small work dir in the middle of the first layer.
+    const small = path.join(tmp, `work-${n++}`);
+    await fs.mkdir(small);
+    await mount('tmpfs', small, { fsType: 'tmpfs', options: ['size=512k'] });
+    try {
+      const q = newProvisioner('copy', small);
+      await assert.rejects(q.provision('f4', layered, { readonlyRootfs: false }), (e: unknown) => {
+        assert.match((e as Error).message, /copying layer/);
+        return true;
+      });
+      assert.deepEqual(await fs.readdir(path.join(small, 'provisioner', 'containers')), []);
+      assert.equal(src.leases.has('f4'), false);
+    } finally {
+      await unmount(small);
+    }
+    await assert.rejects(p.provision('../x', layered, { readonlyRootfs: false }), (e: unknown) =>
+      isKind(e, 'InvalidArgument'),
+    );
+  });
+
+  it('usage answers from its cache for a while', async () => {
+    const p = new MesosProvisioner({
+      workDir: path.join(tmp, `work-${n++}`),
+      source: src,
+      usageCacheMs: 3_600_000,
+    });
+    const prov = await p.provision('u1', layered, { readonlyRootfs: false });
+    const first = await p.usage('u1');
+    await fs.writeFile(path.join(prov.rootfs, 'big'), Buffer.alloc(1 << 20, 1));
+    assert.deepEqual(await p.usage('u1'), first);
+    await p.destroy('u1');
+    await checkGone(p, 'u1', prov);
+  });
+
+  it('overlay with many layers at long paths mounts through short links', async () => {
+    const dirs: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const d = path.join(tmp, 'long', `${'l'.repeat(120)}-${i}`);
+      await fs.mkdir(d, { recursive: true });
+      await fs.writeFile(path.join(d, `f${i}`), String(i));
+      await fs.writeFile(path.join(d, 'top'), String(i));
+      dirs.push(d);
+    }
+    src.add('sha256:many', dirs);
+    assert.ok(dirs.join(':').length > 4096, 'the direct option string would not fit');
+    const p = newProvisioner('overlay');
+    const prov = await p.provision('many', 'sha256:many', { readonlyRootfs: false });
+    assert.equal(await fs.readFile(path.join(prov.rootfs, 'top'), 'utf8'), '39', 'the last layer is on top');
+    assert.equal(await fs.readFile(path.join(prov.rootfs, 'f0'), 'utf8'), '0');
+    const scratch = path.dirname(prov.writableDir as string);
+    assert.deepEqual((await fs.readdir(scratch)).sort(), ['upper', 'work'], 'no link dir left after the mount');
+    await p.destroy('many');
+    await checkGone(p, 'many', prov);
+  });
+
+  it('recover re-mounts a known overlay, keeps a copy, destroys orphans and unfinished provisions', async () => {
+    const workDir = path.join(tmp, `work-${n++}`);
+    const p = newProvisioner('overlay', workDir);
+    const known = await p.provision('known', layered, { readonlyRootfs: false });
+    const kept = await newProvisioner('copy', workDir).provision('kept', layered, { readonlyRootfs: false });
+    const orphan = await p.provision('orphan', single, { readonlyRootfs: false });
+    await fs.writeFile(path.join(known.rootfs, 'data', 'mine.txt'), 'survives');
+    await fs.mkdir(path.join(workDir, 'provisioner', 'containers', 'unfinished', 'backends'), { recursive: true });
+    // A record pointing outside its own dir is not trusted (and nothing outside is touched).
+    const victim = path.join(tmp, `victim-${n++}`);
+    await fs.mkdir(victim);
+    const forged = JSON.parse(
+      await fs.readFile(path.join(workDir, 'provisioner/containers/known/record.json'), 'utf8'),
+    );
+    await fs.mkdir(path.join(workDir, 'provisioner', 'containers', 'forged'));
+    await fs.writeFile(
+      path.join(workDir, 'provisioner', 'containers', 'forged', 'record.json'),
+      JSON.stringify({ ...forged, containerId: 'forged', rootfs: victim }),
+    );
+    // A reboot: the mounts are gone, the dirs stay.
+    await unmount(known.rootfs);
+    await unmount(orphan.rootfs);
+    assert.deepEqual(await mountsBelow(workDir), []);
+
+    const restarted = newProvisioner('overlay', workDir);
+    await restarted.recover(['known', 'kept', 'unfinished', 'forged']);
+    assert.ok(await exists(victim));
+    assert.deepEqual(await mountsBelow(workDir), [known.rootfs], 'only the known overlay is mounted');
+    assert.equal(await fs.readFile(path.join(known.rootfs, 'data', 'mine.txt'), 'utf8'), 'survives');
+    await checkLayeredView(known.rootfs);
+    assert.deepEqual(await restarted.get('known'), known);
+    assert.deepEqual(await restarted.get('kept'), kept, 'the backend choice survives a restart');
+    await checkGone(restarted, 'orphan', orphan);
+    assert.deepEqual((await fs.readdir(path.join(workDir, 'provisioner', 'containers'))).sort(), ['kept', 'known']);
+    assert.equal(src.leases.get('known'), layered);
+
+    await restarted.recover(['known', 'kept']);
+    assert.deepEqual(await mountsBelow(workDir), [known.rootfs], 'recovering twice mounts nothing twice');
+    await restarted.destroy('known');
+    await restarted.destroy('kept');
+    await checkGone(restarted, 'known', known);
+    await checkGone(restarted, 'kept', kept);
+  });
+});
