@@ -96,7 +96,18 @@ export async function decompress(
   input: Readable,
   signal?: AbortSignal,
 ): Promise<{ stream: Readable; compression: Compression }> {
-  const compression = sniffCompression(await peek(input, 4));
+  // A small blob can arrive whole and fail verification (its digest checked at the end) while we peek,
+  // before the pipelines below listen: hold on to such an error instead of losing it.
+  // The listener stays: `errored` can be set while its 'error' event is still queued for the next tick,
+  // and an 'error' event nobody listens to would take the daemon down.
+  let early: unknown;
+  input.on('error', (err: unknown) => {
+    early ??= err;
+  });
+  const head = await peek(input, 4);
+  const failed = early ?? input.errored;
+  if (failed) throw failed;
+  const compression = sniffCompression(head);
   if (compression === 'none') return { stream: input, compression };
   if (compression === 'zstd') return { stream: zstdDecompress(input, signal), compression };
   const out = new PassThrough();
