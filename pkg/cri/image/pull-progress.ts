@@ -1,0 +1,34 @@
+import type { PullImageProgress, PullImageRequest } from '../gen/ucri/v1/ucri.js';
+import type { CriDeps } from '../deps.js';
+import type { CallContext } from '../instrumented.js';
+
+/**
+ * ucri.v1.Images/PullImage (ucri's CLI only): the CRI pull with a stream of progress reports; the last
+ * message carries the image id.
+ */
+export function pullWithProgress(deps: CriDeps) {
+  return async (req: PullImageRequest, ctx: CallContext, send: (p: PullImageProgress) => void): Promise<void> => {
+    const credentials = req.username ? { username: req.username, password: req.password } : undefined;
+    const image = await deps.images.pull(req.image, {
+      signal: ctx.signal,
+      ...(credentials ? { credentials } : {}),
+      onProgress: (p) =>
+        send({
+          phase: p.phase,
+          downloadedBytes: BigInt(p.downloadedBytes),
+          totalBytes: BigInt(p.totalBytes),
+          extractedLayers: p.extractedLayers,
+          totalLayers: p.totalLayers,
+          imageId: '',
+        }),
+    });
+    send({
+      phase: 'done',
+      downloadedBytes: 0n,
+      totalBytes: 0n,
+      extractedLayers: image.layers.length,
+      totalLayers: image.layers.length,
+      imageId: image.id,
+    });
+  };
+}

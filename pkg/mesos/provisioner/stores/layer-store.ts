@@ -1,0 +1,196 @@
+/**
+ * The layer store: each layer extracted once, in overlay form, under `layers/<diff_id hex>/rootfs`, and shared
+ * by every image that has it. An extraction runs in `staging/<random>` and is renamed into place only when
+ * complete and verified against its diff_id, so `layers/` never holds a partial layer, even after SIGKILL.
+ * Concurrent requests for one layer share one extraction (SharedFlight).
+ */
+import { randomBytes } from 'node:crypto';
+import fs, { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { applyLayer, isDigest, SharedFlight } from '../../../image/index.js';
+import { fromAbort, logger, readJson, writeJsonAtomic } from '../../../util/index.js';
+import { pullError } from './errors.js';
+import type { StorePaths } from './paths.js';
+
+const log = logger('mesos/store/layers');
+
+/** What the store knows about one extracted layer. */
+export interface LayerInfo {
+  diffId: string;
+  /** Disk usage of the extracted tree (allocated blocks, hard links counted once). */
+  bytes: number;
+  inodes: number;
+}
+
+/** Opens the (possibly compressed) layer tar; called at most once per extraction. */
+export type LayerOpener = (signal: AbortSignal) => Promise<Readable>;
+
+export class LayerStore {
+  private readonly layers = new Map<string, LayerInfo>();
+  private readonly flights = new SharedFlight<LayerInfo>();
+
+  constructor(private readonly paths: StorePaths) {}
+
+  /**
+   * Start-up: creates the tree, wipes staging and gc leftovers of an interrupted run, and loads every complete
+   * layer. A layer directory without a valid layer.json cannot come from a completed rename: it is removed.
+   */
+  async recover(): Promise<void> {
+    for (const dir of [this.paths.layersDir, this.paths.stagingDir, this.paths.gcDir]) {
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    for (const dir of [this.paths.stagingDir, this.paths.gcDir]) {
+      for (const name of await fsp.readdir(dir)) {
+        log.info({ name, dir }, 'removing leftover of an interrupted run');
+        await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+      }
+    }
+    this.layers.clear();
+    for (const name of await fsp.readdir(this.paths.layersDir)) {
+      const diffId = `sha256:${name}`;
+      const meta = isDigest(diffId)
+        ? ((await readJson(this.paths.layerMeta(diffId)).catch(() => undefined)) as LayerInfo | undefined)
+        : undefined;
+      if (meta?.diffId === diffId && Number.isFinite(meta.bytes) && Number.isFinite(meta.inodes)) {
+        this.layers.set(diffId, { diffId, bytes: meta.bytes, inodes: meta.inodes });
+      } else {
+        log.warn({ name }, 'removing an unreadable layer directory');
+        await this.discard(path.join(this.paths.layersDir, name));
+      }
+    }
+  }
+
+  has(diffId: string): boolean {
+    return this.layers.has(diffId);
+  }
+
+  get(diffId: string): LayerInfo | undefined {
+    return this.layers.get(diffId);
+  }
+
+  /** Every stored layer. */
+  all(): LayerInfo[] {
+    return [...this.layers.values()];
+  }
+
+  /** The extracted tree of a stored layer. */
+  rootfs(diffId: string): string {
+    return this.paths.layerRootfs(diffId);
+  }
+
+  /**
+   * Makes sure the layer `diffId` is stored, extracting it from `open()` if it is not. With `diffId`
+   * undefined (ACI rootfs: the digest is only known after reading), `key` dedupes concurrent extractions
+   * and the computed diff_id names the layer. Errors leave nothing under layers/ or staging/.
+   */
+  async ensure(
+    diffId: string | undefined,
+    open: LayerOpener,
+    opts: { signal?: AbortSignal; key?: string; what?: string } = {},
+  ): Promise<LayerInfo> {
+    if (diffId !== undefined) {
+      const have = this.layers.get(diffId);
+      if (have) return have;
+    }
+    const key = diffId ?? opts.key ?? randomBytes(8).toString('hex');
+    return this.flights.do(
+      key,
+      (signal) => this.extract(diffId, open, signal, opts.what ?? `layer "${key}"`),
+      opts.signal,
+    );
+  }
+
+  private async extract(
+    diffId: string | undefined,
+    open: LayerOpener,
+    signal: AbortSignal,
+    what: string,
+  ): Promise<LayerInfo> {
+    if (diffId !== undefined) {
+      const have = this.layers.get(diffId);
+      if (have) return have;
+    }
+    const staging = path.join(this.paths.stagingDir, randomBytes(12).toString('hex'));
+    try {
+      await fsp.mkdir(path.join(staging, 'rootfs'), { recursive: true, mode: 0o755 });
+      const input = await open(signal);
+      const applied = await applyLayer(input, path.join(staging, 'rootfs'), {
+        format: 'overlay',
+        signal,
+        ...(diffId === undefined ? {} : { diffId }),
+      });
+      const id = applied.diffId;
+      const existing = this.layers.get(id);
+      if (existing) {
+        await this.discard(staging);
+        return existing;
+      }
+      const usage = measure(path.join(staging, 'rootfs'));
+      const info: LayerInfo = { diffId: id, bytes: usage.bytes, inodes: usage.inodes };
+      await writeJsonAtomic(path.join(staging, 'layer.json'), info);
+      await fsp.rename(staging, this.paths.layer(id));
+      this.layers.set(id, info);
+      log.debug({ diffId: id, bytes: info.bytes, entries: applied.entries }, 'layer stored');
+      return info;
+    } catch (err) {
+      await this.discard(staging);
+      throw pullError(fromAbort(err, signal), what);
+    }
+  }
+
+  /**
+   * Deletes a layer: renamed into gc/ first (atomic), then removed, so a crash mid-delete never leaves a
+   * partial layer under layers/. The caller has made sure no image or lease refers to it.
+   */
+  async remove(diffId: string): Promise<void> {
+    if (!this.layers.delete(diffId)) return;
+    const dir = this.paths.layer(diffId);
+    const trash = path.join(this.paths.gcDir, randomBytes(12).toString('hex'));
+    try {
+      await fsp.rename(dir, trash);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await this.discard(trash);
+  }
+
+  /** Total usage of all stored layers. */
+  totals(): { bytes: number; inodes: number } {
+    let bytes = 0;
+    let inodes = 0;
+    for (const l of this.layers.values()) {
+      bytes += l.bytes;
+      inodes += l.inodes;
+    }
+    return { bytes, inodes };
+  }
+
+  private async discard(dir: string): Promise<void> {
+    await fsp.rm(dir, { recursive: true, force: true }).catch((err: unknown) => {
+      log.warn({ dir, err }, 'could not remove directory');
+    });
+  }
+}
+
+/**
+ * Disk usage of a tree as `du` counts it: allocated blocks, each inode once. Runs once per layer, right after
+ * extraction, so ImageFsInfo never walks the store.
+ */
+export function measure(root: string): { bytes: number; inodes: number } {
+  const seen = new Set<string>();
+  let bytes = 0;
+  const stack = [root];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    const st = fs.lstatSync(dir, { bigint: false });
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    bytes += st.blocks * 512;
+    if (!st.isDirectory()) continue;
+    for (const name of fs.readdirSync(dir)) stack.push(path.join(dir, name));
+  }
+  return { bytes, inodes: seen.size };
+}

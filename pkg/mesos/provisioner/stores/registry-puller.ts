@@ -1,0 +1,59 @@
+/**
+ * The registry puller (Mesos `RegistryPuller`, done with pkg/image): resolves a reference through mirrors,
+ * with token or basic auth, to the platform's manifest and its verified config, and plans the layer
+ * downloads. Blobs are verified by pkg/image while they stream; diff_ids are verified at extraction.
+ */
+import {
+  digestReference,
+  type ImageReference,
+  type Platform,
+  type RegistryClient,
+  resolveImage,
+  tagReference,
+} from '../../../image/index.js';
+import type { Credentials } from '../../../image/index.js';
+import type { PullPlan } from './plan.js';
+import { runtimeConfig } from './plan.js';
+
+/** The top-level digest a reference resolves to (one manifest request): lets a re-pull skip everything. */
+export async function resolveTop(
+  client: RegistryClient,
+  ref: ImageReference,
+  opts: { auth?: Credentials; signal?: AbortSignal },
+): Promise<string> {
+  if (ref.digest !== undefined) return ref.digest;
+  return (await client.resolve(ref, opts)).digest;
+}
+
+/** Resolves `ref` and plans its pull. */
+export async function planRegistryPull(
+  client: RegistryClient,
+  ref: ImageReference,
+  opts: { auth?: Credentials; signal?: AbortSignal; platform?: Platform },
+): Promise<PullPlan> {
+  const req = { ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+  const r = await resolveImage(client, ref, opts.platform ? { ...req, platform: opts.platform } : req);
+  const tag = tagReference(ref);
+  const id = r.configDescriptor.digest;
+  return {
+    id,
+    kind: 'docker',
+    repoTags: tag === undefined ? [] : [tag],
+    repoDigests: [digestReference(ref, r.repoDigest)],
+    config: runtimeConfig(r.config),
+    manifestDigest: r.manifestDigest,
+    blobs: [
+      { digest: r.manifestDigest, bytes: r.manifestBytes },
+      { digest: id, bytes: r.configBytes },
+    ],
+    layers: r.layers.map((desc, i) => ({
+      diffId: r.config.diffIds[i],
+      size: desc.size,
+      open: (signal: AbortSignal) =>
+        client.fetchBlob(ref, { digest: desc.digest, size: desc.size }, { ...req, signal }),
+    })),
+    layerDigests: r.layers.map((l) => l.digest),
+    source: `${ref.domain}/${ref.path}`,
+    size: r.layers.reduce((n, l) => n + l.size, 0),
+  };
+}

@@ -1,0 +1,507 @@
+/**
+ * The image store behind both the CRI ImageService (`ImageManager`) and the provisioner (`ImageSource`):
+ * Mesos' docker and appc stores in one, with one image index and one layer store (paths.ts draws the tree).
+ *
+ * Pull: the puller for the reference (registry, local directory or appc) plans the image; the layers the
+ * store lacks are downloaded and extracted at most `maxConcurrentDownloads` at a time, each once even when
+ * several pulls want it; then, under the index lock, the small blobs are written and the index is saved.
+ * Until that save the image does not exist, so a pull that fails or is killed leaves at most complete but
+ * unreferenced layers, which the next GC removes.
+ *
+ *   pull ──► plan ──► layers (staging → layers/) ──► blobs ──► index saved ──► image visible
+ *                          └──── failure / SIGKILL: GC removes unreferenced layers, staging wiped at start
+ *
+ * GC removes layers and blobs no image refers to; it waits while pulls run (their layers are not yet
+ * referenced), and runs when the last one ends.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import type {
+  Credentials,
+  ImageFsUsage,
+  ImageManager,
+  ImageRecord,
+  PullProgress,
+} from '../../../containerizer/index.js';
+import {
+  type CredentialLookup,
+  digestReference,
+  type ImageReference,
+  isDigest,
+  Limiter,
+  type MirrorConfig,
+  parseReference,
+  type Platform,
+  RegistryClient,
+  SharedFlight,
+  tagReference,
+} from '../../../image/index.js';
+import {
+  fromAbort,
+  InvalidArgumentError,
+  KeyedLock,
+  logger,
+  NotFoundError,
+  removeStaleTemps,
+  writeFileAtomic,
+} from '../../../util/index.js';
+import type { ImageLayers, ImageSource } from '../types.js';
+import { APPC_PREFIX, AppcPuller, formatAppcReference, parseAppcReference } from './appc-puller.js';
+import { pullError } from './errors.js';
+import { ImageIndex, type StoredImage } from './image-index.js';
+import { LayerStore } from './layer-store.js';
+import { LocalPuller } from './local-puller.js';
+import { counting, type PullPlan } from './plan.js';
+import { StorePaths } from './paths.js';
+import { planRegistryPull, resolveTop } from './registry-puller.js';
+
+const log = logger('mesos/store');
+
+export interface ImageStoreOptions {
+  /** Store root (`--docker_store_dir`). */
+  dir: string;
+  /** `--docker_registry`: a registry URL (default Docker Hub) or a local directory (`/…` or `file:///…`). */
+  dockerRegistry?: string;
+  mirrors?: MirrorConfig;
+  insecure?: readonly string[];
+  /** Configured credentials per registry host (docker config file, `[registry.auths]`). */
+  credentials?: CredentialLookup;
+  /** `--image_providers`: which stores serve references (see `classify`). Default docker, appc. */
+  providers?: ReadonlyArray<'docker' | 'appc'>;
+  /** `--appc_simple_discovery_uri_prefix` (default `http://`). */
+  appcPrefix?: string;
+  /** Layers downloaded at once per store (default 3). */
+  maxConcurrentDownloads?: number;
+  /** Platform picked from indexes (default this host). */
+  platform?: Platform;
+  /** References whose images are reported pinned (the pause image). */
+  pinned?: readonly string[];
+}
+
+type Target = { kind: 'docker'; ref: ImageReference; name: string } | { kind: 'appc'; input: string; name: string };
+
+type Listener = (p: PullProgress) => void;
+
+const DOCKER_HUB = /^https?:\/\/(registry-1|index)\.docker\.io\/?$/;
+
+export class ImageStore implements ImageManager, ImageSource {
+  private readonly paths: StorePaths;
+  private readonly index: ImageIndex;
+  private readonly layerStore: LayerStore;
+  private readonly lock = new KeyedLock();
+  private readonly flights = new SharedFlight<StoredImage>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly limiter: Limiter;
+  private readonly client: RegistryClient;
+  private readonly local: LocalPuller | undefined;
+  private readonly appc: AppcPuller;
+  private readonly providers: ReadonlyArray<'docker' | 'appc'>;
+  private readonly pinned: Set<string>;
+  private readonly blobSizes = new Map<string, number>();
+  private running = 0;
+  private gcPending = false;
+
+  private constructor(private readonly opts: ImageStoreOptions) {
+    this.paths = new StorePaths(opts.dir);
+    this.index = new ImageIndex(this.paths.index);
+    this.layerStore = new LayerStore(this.paths);
+    this.limiter = new Limiter(opts.maxConcurrentDownloads ?? 3);
+    const reg = opts.dockerRegistry ?? 'https://registry-1.docker.io';
+    const localDir = reg.startsWith('/') ? reg : reg.startsWith('file://') ? new URL(reg).pathname : undefined;
+    this.local = localDir === undefined ? undefined : new LocalPuller(localDir, opts.platform);
+    const mirrors: Record<string, { endpoints: readonly string[] }> = { ...opts.mirrors };
+    // A non-default --docker_registry URL serves unqualified (Docker Hub) names, as in Mesos.
+    if (localDir === undefined && !DOCKER_HUB.test(reg) && !mirrors['docker.io'])
+      mirrors['docker.io'] = { endpoints: [reg] };
+    this.client = new RegistryClient({
+      mirrors,
+      ...(opts.insecure ? { insecure: opts.insecure } : {}),
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    });
+    this.appc = new AppcPuller(opts.appcPrefix ?? 'http://', this.paths.stagingDir);
+    this.providers = opts.providers ?? ['docker', 'appc'];
+    this.pinned = new Set(
+      (opts.pinned ?? []).flatMap((r) => {
+        try {
+          return [this.classify(r).name];
+        } catch {
+          return [];
+        }
+      }),
+    );
+  }
+
+  /**
+   * Opens the store and recovers it: staging and gc leftovers removed, index loaded, images whose layers are
+   * missing dropped, dangling leases dropped, unreferenced layers and blobs collected.
+   */
+  static async open(opts: ImageStoreOptions): Promise<ImageStore> {
+    const store = new ImageStore(opts);
+    await store.recover();
+    return store;
+  }
+
+  private async recover(): Promise<void> {
+    await fs.mkdir(this.paths.blobsDir, { recursive: true, mode: 0o700 });
+    await removeStaleTemps(this.paths.root);
+    await removeStaleTemps(this.paths.blobsDir);
+    await this.layerStore.recover();
+    await this.index.load();
+    let changed = false;
+    for (const img of this.index.all()) {
+      const missing = img.layers.filter((l) => !this.layerStore.has(l));
+      if (missing.length > 0) {
+        log.warn({ image: img.id, missing }, 'dropping image whose layers are missing; pull it again');
+        this.index.delete(img.id);
+        changed = true;
+      }
+    }
+    for (const owner of this.index.danglingLeases()) {
+      this.index.dropLease(owner);
+      changed = true;
+    }
+    if (changed) await this.index.save();
+    for (const name of await fs.readdir(this.paths.blobsDir)) {
+      const st = await fs.stat(`${this.paths.blobsDir}/${name}`);
+      this.blobSizes.set(`sha256:${name}`, st.size);
+    }
+    await this.collect();
+    log.info({ images: this.index.all().length, layers: this.layerStore.all().length }, 'image store recovered');
+  }
+
+  /**
+   * Which store serves a reference: `appc:<name>[:<version>]` → appc; anything else → docker while the
+   * docker provider is enabled, else appc (an appc-only configuration takes bare names).
+   */
+  private classify(input: string): Target {
+    const appcOn = this.providers.includes('appc');
+    if (input.startsWith(APPC_PREFIX) || (!this.providers.includes('docker') && appcOn)) {
+      if (!appcOn) throw new InvalidArgumentError(`image "${input}": the appc image provider is not enabled`);
+      return { kind: 'appc', input, name: formatAppcReference(parseAppcReference(input)) };
+    }
+    if (!this.providers.includes('docker')) {
+      throw new InvalidArgumentError(`image "${input}": the docker image provider is not enabled`);
+    }
+    const ref = parseReference(input);
+    const name = ref.digest !== undefined ? digestReference(ref, ref.digest) : tagReference(ref)!;
+    return { kind: 'docker', ref, name };
+  }
+
+  async pull(
+    input: string,
+    opts: { credentials?: Credentials; signal?: AbortSignal; onProgress?: (p: PullProgress) => void } = {},
+  ): Promise<ImageRecord> {
+    const target = this.classify(input);
+    // Pulls with different credentials never share a flight: one caller must not get an image its own
+    // credentials could not fetch.
+    const creds = createHash('sha256')
+      .update(JSON.stringify(opts.credentials ?? {}))
+      .digest('hex')
+      .slice(0, 16);
+    const key = `${target.name}|${creds}`;
+    let set = this.listeners.get(key);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(key, set);
+    }
+    const listener = opts.onProgress;
+    if (listener) set.add(listener);
+    try {
+      const img = await this.flights.do(
+        key,
+        (signal) => this.pullOnce(target, opts.credentials, signal, (p) => this.emit(key, p)),
+        opts.signal,
+      );
+      return this.view(img);
+    } finally {
+      if (listener) set.delete(listener);
+      if (set.size === 0 && !this.flights.has(key)) this.listeners.delete(key);
+    }
+  }
+
+  private emit(key: string, p: PullProgress): void {
+    for (const l of this.listeners.get(key) ?? []) {
+      try {
+        l({ ...p });
+      } catch (err) {
+        log.warn({ err }, 'progress listener failed');
+      }
+    }
+  }
+
+  private async pullOnce(
+    target: Target,
+    credentials: Credentials | undefined,
+    signal: AbortSignal,
+    progress: (p: PullProgress) => void,
+  ): Promise<StoredImage> {
+    this.running++;
+    let cleanup: (() => Promise<void>) | undefined;
+    try {
+      progress({ phase: 'resolving', downloadedBytes: 0, totalBytes: 0, extractedLayers: 0, totalLayers: 0 });
+      let plan: PullPlan;
+      if (target.kind === 'appc') {
+        const r = await this.appc.plan(target.input, signal);
+        plan = r.plan;
+        cleanup = r.cleanup;
+      } else if (this.local) {
+        plan = await this.local.plan(target.ref);
+      } else {
+        const auth = credentials ? toImageCredentials(credentials) : undefined;
+        const req = { signal, ...(auth ? { auth } : {}) };
+        const top = await resolveTop(this.client, target.ref, req);
+        const have = this.index.byName(digestReference(target.ref, top));
+        if (have?.layers.every((l) => this.layerStore.has(l))) {
+          // Same manifest as stored: only the names may have moved.
+          const tag = tagReference(target.ref);
+          const names = { repoTags: tag && target.ref.digest === undefined ? [tag] : [], repoDigests: [] };
+          const img = await this.commit({ ...have, ...names, pinned: false }, []);
+          progress({ phase: 'done', downloadedBytes: 0, totalBytes: 0, extractedLayers: 0, totalLayers: 0 });
+          return img;
+        }
+        plan = await planRegistryPull(this.client, target.ref, {
+          ...req,
+          ...(this.opts.platform ? { platform: this.opts.platform } : {}),
+        });
+      }
+      return await this.execute(plan, signal, progress);
+    } catch (err) {
+      throw pullError(fromAbort(err, signal), `image "${target.name}"`);
+    } finally {
+      await cleanup?.();
+      this.running--;
+      if (this.running === 0 && this.gcPending) {
+        await this.lock.run('index', () => this.collect()).catch((err: unknown) => log.warn({ err }, 'gc failed'));
+      }
+    }
+  }
+
+  /** Downloads and extracts what the store lacks, then commits the image. */
+  private async execute(
+    plan: PullPlan,
+    signal: AbortSignal,
+    progress: (p: PullProgress) => void,
+  ): Promise<StoredImage> {
+    const missing = plan.layers.filter((l) => l.diffId === undefined || !this.layerStore.has(l.diffId));
+    const p: PullProgress = {
+      phase: 'downloading',
+      downloadedBytes: 0,
+      totalBytes: missing.reduce((n, l) => n + l.size, 0),
+      extractedLayers: plan.layers.length - missing.length,
+      totalLayers: plan.layers.length,
+    };
+    progress(p);
+    // Progress is reported per percent of bytes, not per chunk, so a watcher is never flooded.
+    let reported = 0;
+    const onBytes = (n: number): void => {
+      p.downloadedBytes += n;
+      if (p.downloadedBytes >= p.totalBytes) p.phase = 'extracting';
+      if (p.totalBytes === 0 || (p.downloadedBytes - reported) * 100 >= p.totalBytes) {
+        reported = p.downloadedBytes;
+        progress(p);
+      }
+    };
+    const diffIds = await Promise.all(
+      plan.layers.map(async (l, i) => {
+        if (l.diffId !== undefined && this.layerStore.has(l.diffId)) return l.diffId;
+        const what = `layer ${i + 1}/${plan.layers.length} of image "${plan.id}"`;
+        const info = await this.limiter.run(
+          () =>
+            this.layerStore.ensure(l.diffId, async (s) => counting(await l.open(s), onBytes), {
+              signal,
+              key: `${plan.id}#${i}`,
+              what,
+            }),
+          signal,
+        );
+        p.extractedLayers++;
+        progress(p);
+        return info.diffId;
+      }),
+    );
+    const record: StoredImage = {
+      id: plan.id,
+      repoTags: plan.repoTags,
+      repoDigests: plan.repoDigests,
+      size: plan.size > 0 ? plan.size : plan.layers.reduce((n, l) => n + l.size, 0),
+      config: plan.config,
+      kind: plan.kind,
+      pinned: false,
+      layers: diffIds,
+      manifestDigest: plan.manifestDigest,
+      pulledAt: Date.now(),
+      blobs: plan.blobs.map((b) => b.digest),
+      layerDigests: plan.layerDigests,
+      source: plan.source,
+    };
+    const img = await this.commit(record, plan.blobs);
+    progress({ ...p, phase: 'done' });
+    return img;
+  }
+
+  /** Writes blobs and the record under the index lock; names move from other images (moved tags). */
+  private commit(record: StoredImage, blobs: PullPlan['blobs']): Promise<StoredImage> {
+    return this.mutate(async () => {
+      for (const b of blobs) {
+        if (this.blobSizes.has(b.digest)) continue;
+        await writeFileAtomic(this.paths.blob(b.digest), b.bytes, 0o600);
+        this.blobSizes.set(b.digest, b.bytes.length);
+      }
+      for (const l of record.layers) {
+        if (!this.layerStore.has(l)) throw new NotFoundError(`layer "${l}" vanished during the pull; pull again`);
+      }
+      for (const orphan of this.index.put(record)) this.dropIfUnused(orphan);
+      return this.index.byId(record.id)!;
+    });
+  }
+
+  /** Runs a mutation of the index under its lock and saves; on a failed save the disk state is reloaded. */
+  private mutate<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run('index', async () => {
+      try {
+        const out = await fn();
+        await this.index.save();
+        return out;
+      } catch (err) {
+        await this.index.load().catch(() => undefined);
+        throw pullError(err, 'the image index');
+      }
+    });
+  }
+
+  private dropIfUnused(id: string): void {
+    if (!this.index.named(id) && !this.index.leased(id)) {
+      this.index.delete(id);
+      this.gcPending = true;
+    }
+  }
+
+  /** GC under the index lock: layers and blobs no image refers to. Deferred while pulls run. */
+  private async collect(): Promise<void> {
+    if (this.running > 0) {
+      this.gcPending = true;
+      return;
+    }
+    this.gcPending = false;
+    const layers = this.index.referencedLayers();
+    for (const l of this.layerStore.all()) {
+      if (!layers.has(l.diffId)) {
+        log.debug({ layer: l.diffId }, 'removing unused layer');
+        await this.layerStore.remove(l.diffId);
+      }
+    }
+    const blobs = this.index.referencedBlobs();
+    for (const digest of [...this.blobSizes.keys()]) {
+      if (blobs.has(digest)) continue;
+      this.blobSizes.delete(digest);
+      await fs.rm(this.paths.blob(digest), { force: true });
+    }
+  }
+
+  /** Finds a visible image by id, unique id prefix, reference or digest reference. */
+  private find(refOrId: string): StoredImage | undefined {
+    if (isDigest(refOrId)) {
+      const img = this.index.byId(refOrId);
+      if (img && this.index.named(img.id)) return img;
+    }
+    try {
+      const img = this.index.byName(this.classify(refOrId).name);
+      if (img) return img;
+    } catch {
+      // not a reference
+    }
+    if (/^(sha256:)?[a-f0-9]{3,64}$/.test(refOrId)) {
+      const matches = this.index.byIdPrefix(refOrId);
+      if (matches.length === 1) return matches[0];
+    }
+    return undefined;
+  }
+
+  private view(img: StoredImage): ImageRecord & { source: string; layerDigests: string[] } {
+    const pinned = img.pinned || img.repoTags.some((t) => this.pinned.has(t));
+    return structuredClone({ ...img, pinned });
+  }
+
+  async get(refOrId: string): Promise<ImageRecord | undefined> {
+    const img = this.find(refOrId);
+    return img ? this.view(img) : undefined;
+  }
+
+  async list(): Promise<ImageRecord[]> {
+    return this.index.visible().map((i) => this.view(i));
+  }
+
+  async remove(refOrId: string): Promise<void> {
+    await this.mutate(async () => {
+      const img = this.find(refOrId);
+      if (!img) return;
+      let byName: string | undefined;
+      try {
+        byName = this.classify(refOrId).name;
+      } catch {
+        byName = undefined;
+      }
+      if (byName !== undefined && this.index.byName(byName)?.id === img.id) {
+        this.index.removeName(byName);
+        // An image whose last tag is removed goes, digests and all (`crictl rmi busybox` leaves no
+        // `<none>` image behind), as users of containerd and CRI-O expect; other tags keep it.
+        if (img.repoTags.length === 0) this.index.removeNames(img.id);
+      } else this.index.removeNames(img.id);
+      this.dropIfUnused(img.id);
+      if (this.gcPending) await this.collect();
+    });
+  }
+
+  async fsInfo(): Promise<ImageFsUsage> {
+    const layers = this.layerStore.totals();
+    let blobBytes = 0;
+    for (const n of this.blobSizes.values()) blobBytes += n;
+    // du-style: the store's fixed directories and the index count too.
+    const fixed = 6;
+    return {
+      mountpoint: this.paths.root,
+      usedBytes: layers.bytes + blobBytes + fixed * 4096,
+      inodesUsed: layers.inodes + this.blobSizes.size + fixed + 1,
+      timestampNs: BigInt(Date.now()) * 1_000_000n,
+    };
+  }
+
+  async layers(imageId: string): Promise<ImageLayers> {
+    const img = this.index.byId(imageId);
+    if (!img) throw new NotFoundError(`image "${imageId}" not found`);
+    return {
+      imageId: img.id,
+      kind: img.kind,
+      config: structuredClone(img.config),
+      layerDirs: img.layers.map((l) => this.layerStore.rootfs(l)),
+    };
+  }
+
+  async retain(owner: string, imageId: string): Promise<void> {
+    await this.mutate(async () => {
+      if (!this.index.byId(imageId)) throw new NotFoundError(`image "${imageId}" not found`);
+      this.index.setLease(owner, imageId);
+    });
+  }
+
+  async release(owner: string): Promise<void> {
+    if (this.index.lease(owner) === undefined) return;
+    await this.mutate(async () => {
+      const id = this.index.dropLease(owner);
+      if (id === undefined) return;
+      this.dropIfUnused(id);
+      if (this.gcPending) await this.collect();
+    });
+  }
+}
+
+/** CRI AuthConfig fields as pkg/image takes them (empty strings dropped). */
+function toImageCredentials(c: Credentials): import('../../../image/index.js').Credentials {
+  const out: import('../../../image/index.js').Credentials = {};
+  if (c.username) out.username = c.username;
+  if (c.password) out.password = c.password;
+  if (c.auth) out.auth = c.auth;
+  if (c.identityToken) out.identityToken = c.identityToken;
+  if (c.registryToken) out.registryToken = c.registryToken;
+  return out;
+}

@@ -1,0 +1,98 @@
+/**
+ * The image store directly (no daemon): recovery of an interrupted run (staging leftovers, a layer
+ * directory without its metadata, an image whose layer vanished), GC of layers when the last image goes,
+ * leases keeping a removed image's layers, concurrent pulls sharing one download, and a full disk
+ * (a small tmpfs) → ResourceExhausted with nothing half-stored.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { ImageStore } from '../../../pkg/mesos/index.js';
+import { configureLogging, isKind } from '../../../pkg/util/index.js';
+import { FakeRegistry } from '../../unit/image/fake-registry.js';
+import { putTinyImage, type TinyImage } from '../../unit/store/tiny-image.js';
+
+configureLogging({ silent: true });
+const run = promisify(execFile);
+
+describe('image store', () => {
+  let fake: FakeRegistry;
+  let tmp: string;
+  let one: TinyImage;
+  let two: TinyImage;
+  before(async () => {
+    fake = await new FakeRegistry().start();
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-store-'));
+    one = await putTinyImage(fake, 'app/one', 'v1', 'one');
+    two = await putTinyImage(fake, 'app/two', 'v1', 'two');
+  });
+  after(async () => {
+    await fake.stop();
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  it('shares one download between concurrent pulls of an image', async () => {
+    const store = await ImageStore.open({ dir: path.join(tmp, 'concurrent') });
+    const hits = fake.hits.length;
+    const [a, b] = await Promise.all([store.pull(`${fake.host}/app/one:v1`), store.pull(`${fake.host}/app/one:v1`)]);
+    assert.equal(a.id, one.configDigest);
+    assert.equal(b.id, one.configDigest);
+    const blobHits = fake.hits.slice(hits).filter((h) => h.path.endsWith(one.layerDigest));
+    assert.equal(blobHits.length, 1);
+  });
+
+  it('keeps a removed image while leased, then collects its layers', async () => {
+    const dir = path.join(tmp, 'lease');
+    const store = await ImageStore.open({ dir });
+    const img = await store.pull(`${fake.host}/app/two:v1`);
+    await store.retain('ctr-1', img.id);
+    await store.remove(img.id);
+    assert.equal(await store.get(img.id), undefined, 'hidden from the CRI');
+    const layers = await store.layers(img.id);
+    assert.equal(await fs.readFile(path.join(layers.layerDirs[0]!, 'label.txt'), 'utf8'), 'two\n');
+    await store.release('ctr-1');
+    await assert.rejects(store.layers(img.id), (e: unknown) => isKind(e, 'NotFound'));
+    assert.deepEqual(await fs.readdir(path.join(dir, 'layers')), []);
+    assert.deepEqual(await fs.readdir(path.join(dir, 'blobs', 'sha256')), []);
+  });
+
+  it('recovers: wipes staging, drops partial layers and images whose layers vanished', async () => {
+    const dir = path.join(tmp, 'recover');
+    let store = await ImageStore.open({ dir });
+    await store.pull(`${fake.host}/app/one:v1`);
+    await store.pull(`${fake.host}/app/two:v1`);
+    await fs.mkdir(path.join(dir, 'staging', 'leftover', 'rootfs'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'layers', 'f'.repeat(64), 'rootfs'), { recursive: true });
+    await fs.rm(path.join(dir, 'layers', two.diffId.slice(7)), { recursive: true });
+    store = await ImageStore.open({ dir });
+    assert.deepEqual(await fs.readdir(path.join(dir, 'staging')), []);
+    assert.deepEqual(await fs.readdir(path.join(dir, 'layers')), [one.diffId.slice(7)]);
+    assert.equal((await store.get(`${fake.host}/app/one:v1`))?.id, one.configDigest);
+    assert.equal(await store.get(`${fake.host}/app/two:v1`), undefined);
+  });
+
+  it('fails with ResourceExhausted on a full disk and stores nothing', async (t) => {
+    const dir = path.join(tmp, 'full');
+    await fs.mkdir(dir);
+    try {
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'ucri-test-full', dir]);
+    } catch (err) {
+      assert.fail(`mounting a tmpfs needs root: ${(err as Error).message}`);
+    }
+    t.after(() => run('umount', ['-l', dir]));
+    // 64 KiB holds the store's skeleton but not a 300 KiB layer.
+    const big = await putTinyImage(fake, 'app/big', 'v1', 'x'.repeat(300 * 1024));
+    const store = await ImageStore.open({ dir });
+    await assert.rejects(store.pull(`${fake.host}/app/big:v1`), (e: unknown) => {
+      assert.ok(isKind(e, 'ResourceExhausted'), String(e));
+      return true;
+    });
+    assert.equal(await store.get(big.configDigest), undefined);
+    assert.deepEqual(await fs.readdir(path.join(dir, 'layers')), []);
+    assert.deepEqual(await fs.readdir(path.join(dir, 'staging')), []);
+  });
+});
