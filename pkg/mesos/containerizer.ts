@@ -1,22 +1,46 @@
 /**
- * The Mesos containerizer (Mesos `MesosContainerizer`): provisioner + ordered isolators + launcher.
- * This is its first slice: it knows its launcher's host programs and its network configuration, and
- * reports readiness from them. Pods and containers arrive with the pods-and-containers issue.
+ * The Mesos containerizer (Mesos `MesosContainerizer`): provisioner + ordered isolators + launcher. Pods are
+ * parent containers without a process (pod.ts), CRI containers are nested containers (containerizer/
+ * containers.ts; their state machine is drawn in containerizer/records.ts), and everything is checkpointed
+ * so a restarted ucri recovers (containerizer/recover.ts). This file is the entry: options, wiring, and
+ * the Containerizer interface.
  */
+import path from 'node:path';
 import type {
   Condition,
   Conditions,
   ContainerRuntime,
+  ContainerSpec,
   ContainerUsage,
   Containerizer,
   ExecResult,
   HandlerFeatures,
   PodRuntime,
+  PodSpec,
   RecoveredContainer,
+  Resources,
   Termination,
 } from '../containerizer/index.js';
-import { findExecutable, UnimplementedError } from '../util/index.js';
+import type { CgroupDriver } from '../sys/index.js';
+import { findExecutable, KeyedLock, NotFoundError, UnavailableError } from '../util/index.js';
+import * as containers from './containerizer/containers.js';
+import type { CgroupNaming, Engine, SpecBuilder } from './containerizer/engine.js';
+import { getContainer, getPod } from './containerizer/engine.js';
+import type { Container, Pod } from './containerizer/records.js';
+import { recover } from './containerizer/recover.js';
+import * as status from './containerizer/status.js';
+import type { Isolator } from './isolator.js';
+import { containerCgroupPath, createIsolators, ISOLATOR_NAMES, podCgroupPath } from './isolators/index.js';
 import { scanCniConfigs } from './isolators/network/cni-config.js';
+import { CNI_ISOLATOR, cniIsolator } from './isolators/network/index.js';
+import { buildSpec } from './launch-info.js';
+import { type LauncherName, openLauncher } from './launcher/index.js';
+import { MesosPaths } from './paths.js';
+import * as pods from './pod.js';
+import { MesosProvisioner } from './provisioner/index.js';
+import type { ImageSource, Provisioner } from './provisioner/types.js';
+
+export type { SpecBuilder } from './containerizer/engine.js';
 
 export interface MesosOptions {
   /** OCI runtime name (`runc`, `crun`) and optional explicit path. */
@@ -27,6 +51,32 @@ export interface MesosOptions {
   isolation: readonly string[];
   cniConfigDir: string;
   cniPluginDirs: readonly string[];
+  /** `--work_dir`: records that survive a reboot (default /var/lib/ucri). */
+  workDir?: string;
+  /** `--runtime_dir`: runc state, exit files, namespace pins, bundles (default /run/ucri). */
+  runtimeDir?: string;
+  /** `--cgroups_root`: parent of pod cgroups without a kubelet cgroup parent (default `ucri`). */
+  cgroupsRoot?: string;
+  /** cgroup driver (resolved, not `auto`; default cgroupfs). */
+  cgroupDriver?: CgroupDriver;
+  /** `--launcher` (default auto: linux when namespaces are available). */
+  launcher?: LauncherName;
+  /** The image store the provisioner takes layers from (ImageStore). Needed unless `provisioner` is given. */
+  images?: ImageSource;
+  /** `--image_provisioner_backend` (default overlay). */
+  provisionerBackend?: string;
+  /** The node's pod CIDR (UpdateRuntimeConfig), read by network/cni at each ADD. */
+  podCidr?: () => string;
+  /** Default pids limit of containers (cgroups/pids); 0: none. */
+  pidsLimit?: number;
+  /** Tests and embedders: a ready provisioner instead of one built over `images`. */
+  provisioner?: Provisioner;
+  /** Tests and embedders: isolator instances instead of the `isolation` table. */
+  isolators?: readonly Isolator[];
+  /** Tests and embedders: the LaunchInfo → OCI spec merge (default launch-info.ts buildSpec). */
+  buildSpec?: SpecBuilder;
+  /** Grace between SIGTERM and SIGKILL for a pod's infra process (default 2000 ms). */
+  infraStopGraceMs?: number;
 }
 
 const READY: Condition = { ready: true, reason: '', message: '' };
@@ -34,6 +84,9 @@ const READY: Condition = { ready: true, reason: '', message: '' };
 export class MesosContainerizer implements Containerizer {
   readonly handlers = ['mesos'] as const;
   readonly features: HandlerFeatures = { recursiveReadOnlyMounts: false, userNamespaces: false };
+  private engineP: Promise<Engine> | undefined;
+  /** Set once the engine is up; the synchronous getters answer from it. */
+  private e: Engine | undefined;
 
   constructor(private readonly opts: MesosOptions) {}
 
@@ -54,68 +107,202 @@ export class MesosContainerizer implements Containerizer {
     return { ready: false, reason: 'RuntimeBinaryMissing', message: `not installed: ${missing.join(', ')}` };
   }
 
-  /** Ready when network/cni is off (host networking only) or a usable CNI network config exists. */
+  /**
+   * Ready when network/cni is off (host networking only) or a usable CNI network config exists. The config
+   * dir is re-scanned on every call, so the condition follows the directory without a restart. Reasons:
+   * NoCNIConfig (no config file), InvalidCNIConfig (only unparsable/invalid files), CNIPluginMissing (a
+   * config names a plugin that is not installed).
+   */
   private async networkCondition(): Promise<Condition> {
     if (!this.opts.isolation.includes('network/cni')) return READY;
     const scan = await scanCniConfigs(this.opts.cniConfigDir, this.opts.cniPluginDirs);
     if (scan.networks.length > 0) return READY;
     return {
       ready: false,
-      reason: 'NetworkPluginNotReady',
+      reason: scan.reason ?? 'NoCNIConfig',
       message: `no usable CNI network config: ${scan.problems.join('; ')}`,
     };
   }
 
-  // Placeholders while the pipeline is being built (pods-and-containers issue): each answers UNIMPLEMENTED.
-  private todo(what: string): never {
-    throw new UnimplementedError(`${what} is not implemented by the mesos containerizer yet`);
+  /** Opens the launcher and builds the isolators and provisioner, once. */
+  private engine(): Promise<Engine> {
+    this.engineP ??= this.open().catch((err: unknown) => {
+      this.engineP = undefined; // a later call retries (e.g. once conmon is installed)
+      throw err;
+    });
+    return this.engineP;
   }
-  async recover(): Promise<RecoveredContainer[]> {
-    return [];
+
+  private async open(): Promise<Engine> {
+    const o = this.opts;
+    const paths = new MesosPaths(o.workDir ?? '/var/lib/ucri', o.runtimeDir ?? '/run/ucri');
+    const driver = o.cgroupDriver ?? 'cgroupfs';
+    const cgroupsRoot = o.cgroupsRoot ?? 'ucri';
+    const launcher = await openLauncher(o.launcher ?? 'auto', {
+      runtime: o.ociRuntime === 'crun' ? 'crun' : 'runc',
+      runtimePath: o.ociRuntimePath,
+      conmonPath: o.conmonPath,
+      runtimeRoot: paths.runcRoot,
+      exitDir: paths.exitDir,
+      socketDir: paths.socketDir,
+      execDir: paths.execDir,
+      systemdCgroup: driver === 'systemd',
+    });
+    const features = await launcher.runtime.features().catch(() => undefined);
+    const mountOptions = (features?.mountOptions ?? []) as unknown;
+    this.features.recursiveReadOnlyMounts = Array.isArray(mountOptions) && mountOptions.includes('rro');
+    const isolators = o.isolators ?? this.buildIsolators(paths, driver, cgroupsRoot);
+    let provisioner = o.provisioner;
+    if (!provisioner) {
+      if (!o.images) throw new UnavailableError('the mesos containerizer has no image store configured');
+      provisioner = new MesosProvisioner({
+        workDir: path.dirname(paths.work),
+        source: o.images,
+        backend: o.provisionerBackend,
+      });
+    }
+    const cgroups: CgroupNaming = {
+      pod: (spec) => podCgroupPath(spec, { cgroupDriver: driver, cgroupsRoot }),
+      container: (pod, spec) => containerCgroupPath(pod.cgroup, spec.id, driver),
+      ociPath: (rel) => (driver === 'systemd' ? systemdPath(rel) : `/${rel}`),
+      ownedRoot: driver === 'cgroupfs' ? cgroupsRoot : '',
+    };
+    const e: Engine = {
+      paths,
+      launcher,
+      provisioner,
+      isolators,
+      buildSpec: o.buildSpec ?? ((ctx, infos) => buildSpec(infos, { rootfs: ctx.rootfs, terminal: ctx.spec.tty })),
+      cgroups,
+      pods: new Map(),
+      containers: new Map(),
+      lock: new KeyedLock(),
+      infraStopGraceMs: o.infraStopGraceMs ?? 2000,
+    };
+    this.e = e;
+    return e;
   }
-  async runPod(): Promise<PodRuntime> {
-    return this.todo('RunPodSandbox');
+
+  /** The `--isolation` table; network/cni is built here when the table does not know it (it needs CNI paths). */
+  private buildIsolators(paths: MesosPaths, driver: CgroupDriver, cgroupsRoot: string): Isolator[] {
+    const o = this.opts;
+    const ownCni = o.isolation.includes(CNI_ISOLATOR) && !ISOLATOR_NAMES.includes(CNI_ISOLATOR);
+    const names = ownCni ? o.isolation.filter((n) => n !== CNI_ISOLATOR) : o.isolation;
+    const list = createIsolators(names, {
+      cgroupDriver: driver,
+      cgroupsRoot,
+      recursiveReadOnlyMounts: this.features.recursiveReadOnlyMounts,
+      pidsLimit: o.pidsLimit,
+    });
+    if (ownCni) {
+      // Last, as in Mesos: the network is attached after everything else is in place.
+      list.push(
+        cniIsolator({
+          configDir: o.cniConfigDir,
+          pluginDirs: o.cniPluginDirs,
+          stateDir: path.join(paths.work, 'isolators', 'network', 'cni'),
+          podCidr: o.podCidr,
+        }),
+      );
+    }
+    return list;
   }
-  async stopPod(): Promise<void> {
-    this.todo('StopPodSandbox');
+
+  /**
+   * Stops the exit watchers without touching any container (conmon keeps running): for daemon shutdown
+   * and tests that simulate a crash. The object is unusable afterwards.
+   */
+  close(): void {
+    for (const c of this.e?.containers.values() ?? []) c.watcher?.abort();
   }
-  async removePod(): Promise<void> {
-    this.todo('RemovePodSandbox');
+
+  async recover(known: { pods: PodSpec[]; containers: ContainerSpec[] }): Promise<RecoveredContainer[]> {
+    return recover(await this.engine(), known);
   }
-  podRuntime(): PodRuntime | undefined {
-    return undefined;
+
+  async runPod(spec: PodSpec, signal: AbortSignal): Promise<PodRuntime> {
+    const e = await this.engine();
+    return e.lock.run(spec.id, async () => pods.podRuntime(await pods.runPod(e, spec, signal)));
   }
-  async createContainer(): Promise<ContainerRuntime> {
-    return this.todo('CreateContainer');
+
+  async stopPod(podId: string, signal: AbortSignal): Promise<void> {
+    const e = await this.engine();
+    await e.lock.run(podId, async () => {
+      const pod = e.pods.get(podId);
+      if (pod) await pods.stopPod(e, pod, signal);
+    });
   }
-  async startContainer(): Promise<ContainerRuntime> {
-    return this.todo('StartContainer');
+
+  async removePod(podId: string, signal: AbortSignal): Promise<void> {
+    const e = await this.engine();
+    await e.lock.run(podId, async () => {
+      const pod = e.pods.get(podId);
+      if (pod) await pods.removePod(e, pod, signal);
+    });
   }
-  async stopContainer(): Promise<void> {
-    this.todo('StopContainer');
+
+  podRuntime(podId: string): PodRuntime | undefined {
+    const pod: Pod | undefined = this.e?.pods.get(podId);
+    return pod ? pods.podRuntime(pod) : undefined;
   }
-  async removeContainer(): Promise<void> {
-    this.todo('RemoveContainer');
+
+  async createContainer(spec: ContainerSpec, pod: PodSpec, signal: AbortSignal): Promise<ContainerRuntime> {
+    const e = await this.engine();
+    if (spec.podId !== pod.id)
+      throw new NotFoundError(`container "${spec.id}" names pod "${spec.podId}", not "${pod.id}"`);
+    getPod(e, pod.id);
+    return status.containerRuntimeOf(e, await containers.createContainer(e, spec, signal));
   }
-  containerRuntime(): ContainerRuntime {
-    return this.todo('ContainerStatus');
+
+  async startContainer(id: string, signal: AbortSignal): Promise<ContainerRuntime> {
+    const e = await this.engine();
+    return status.containerRuntimeOf(e, await containers.startContainer(e, id, signal));
   }
-  async wait(): Promise<Termination> {
-    return this.todo('wait');
+
+  async stopContainer(id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
+    await containers.stopContainer(await this.engine(), id, timeoutSeconds, signal);
   }
-  async update(): Promise<void> {
-    this.todo('UpdateContainerResources');
+
+  async removeContainer(id: string, _signal?: AbortSignal): Promise<void> {
+    await containers.removeContainer(await this.engine(), id);
   }
-  async usage(): Promise<ContainerUsage> {
-    return this.todo('ContainerStats');
+
+  containerRuntime(id: string): ContainerRuntime {
+    if (!this.e) throw new NotFoundError(`container "${id}" not found`);
+    return status.containerRuntimeOf(this.e, getContainer(this.e, id));
   }
-  async podUsage(): Promise<ContainerUsage> {
-    return this.todo('PodSandboxStats');
+
+  async wait(id: string): Promise<Termination> {
+    const c: Container = getContainer(await this.engine(), id);
+    return c.exited;
   }
-  async execSync(): Promise<ExecResult> {
-    return this.todo('ExecSync');
+
+  async update(id: string, resources: Resources, signal: AbortSignal): Promise<void> {
+    await status.update(await this.engine(), id, resources, signal);
   }
-  async reopenLog(): Promise<void> {
-    this.todo('ReopenContainerLog');
+
+  async usage(id: string): Promise<ContainerUsage> {
+    return status.usage(await this.engine(), id);
   }
+
+  async podUsage(podId: string): Promise<ContainerUsage> {
+    return status.podUsage(await this.engine(), podId);
+  }
+
+  async execSync(id: string, cmd: string[], timeoutSeconds: number, signal: AbortSignal): Promise<ExecResult> {
+    return status.execSync(await this.engine(), id, cmd, timeoutSeconds, signal);
+  }
+
+  async reopenLog(id: string): Promise<void> {
+    await status.reopenLog(await this.engine(), id);
+  }
+}
+
+/** systemd driver: `a.slice/a-b.slice/ucri-<id>.scope` → `a-b.slice:ucri:<id>` (infra containers only). */
+function systemdPath(rel: string): string {
+  const parts = rel.split('/');
+  const leaf = parts.pop() ?? '';
+  const slice = parts.pop() ?? '-.slice';
+  const name = leaf.replace(/^ucri-/, '').replace(/\.scope$/, '');
+  return `${slice}:ucri:${name}`;
 }

@@ -1,0 +1,341 @@
+/**
+ * Container lifecycle of the Mesos containerizer (state diagram in records.ts): create = provision +
+ * prepare + bundle; start = launcher create → isolate(pid) → launcher start; stop = stop signal, grace,
+ * SIGKILL; remove = launcher destroy → isolators cleanup (reverse) → provisioner destroy → dirs.
+ *
+ * Every mutating operation runs under the container's key of the engine lock. Exits are recorded by the
+ * exit watcher without that lock (stop waits for the exit while holding it), once per container.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ContainerSpec, Termination } from '../../containerizer/index.js';
+import { Conmon } from '../../oci/index.js';
+import { oomKilled, sleep } from '../../sys/index.js';
+import {
+  AlreadyExistsError,
+  CancelledError,
+  errorMessage,
+  FailedPreconditionError,
+  fromAbort,
+  isKind,
+  NotFoundError,
+  UnavailableError,
+  writeJsonAtomic,
+} from '../../util/index.js';
+import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
+import { type Engine, getContainer, getPod, log, type NamedLaunchInfo } from './engine.js';
+import { Container, type ContainerRecord, nowNs, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
+import { allSteps, Rollback } from './rollback.js';
+import { normalizeStopSignal } from './signals.js';
+
+/** How long a container may take to die after SIGKILL before stop gives up (D state, stuck mount). */
+const KILL_WAIT_MS = 60_000;
+
+/** PROVISIONING → PREPARING: rootfs, isolators' launch infos, OCI bundle; no process. */
+export async function createContainer(e: Engine, spec: ContainerSpec, signal: AbortSignal): Promise<Container> {
+  return e.lock.run(spec.id, async () => {
+    if (e.containers.has(spec.id)) throw new AlreadyExistsError(`container "${spec.id}" already exists`);
+    const pod = getPod(e, spec.podId);
+    if (pod.rec.phase !== 'READY') throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+    const rec: ContainerRecord = {
+      version: RECORD_VERSION,
+      spec,
+      state: 'PROVISIONING',
+      image: { config: emptyImageConfig(), kind: 'docker' },
+      provisioned: { rootfs: '', backend: '' },
+      cgroup: e.cgroups.container(pod.rec.state, spec),
+      oci: { ociVersion: '' },
+      stopSignal: '',
+      startedAt: 0n,
+      createdAt: nowNs(),
+    };
+    const c = new Container(rec, pod, e.paths.bundle(pod.id, spec.id));
+    e.containers.set(spec.id, c);
+    pod.containers.add(spec.id);
+    const undo = new Rollback(log);
+    try {
+      if (spec.namespaces.pid === 'target') rec.targetPid = runningPid(e, spec.namespaces.targetId);
+      const p = await e.provisioner.provision(spec.id, spec.image.id, { readonlyRootfs: spec.readonlyRootfs, signal });
+      undo.add('rootfs', () => e.provisioner.destroy(spec.id));
+      rec.image = { config: p.image.config, kind: p.image.kind };
+      rec.provisioned = provisionedFacts(p);
+      rec.stopSignal = normalizeStopSignal(p.image.config.stopSignal, spec.id);
+      await fs.mkdir(c.bundle, { recursive: true, mode: 0o700 });
+      undo.add('bundle', () => fs.rm(c.bundle, { recursive: true, force: true }));
+
+      rec.state = 'PREPARING';
+      const ctx = c.context();
+      const prepared: Isolator[] = [];
+      undo.add('isolators cleanup', () => cleanupIsolators(ctx, prepared));
+      const infos: NamedLaunchInfo[] = [];
+      for (const iso of e.isolators) {
+        if (!iso.prepare) continue;
+        prepared.push(iso);
+        const info = await iso.prepare(ctx, signal);
+        if (info) infos.push({ isolator: iso.name, info });
+      }
+      const oci = await e.buildSpec(ctx, infos);
+      oci.linux ??= {};
+      oci.linux.cgroupsPath ??= e.cgroups.ociPath(rec.cgroup);
+      rec.oci = oci;
+      await writeJsonAtomic(path.join(c.bundle, 'config.json'), oci);
+      // The pod may have been stopped while we awaited: do not leave a container in a stopped pod.
+      if (pod.rec.phase !== 'READY' || e.pods.get(pod.id) !== pod) {
+        throw new FailedPreconditionError(
+          `pod sandbox "${pod.id}" was stopped while container "${spec.id}" was created`,
+        );
+      }
+      undo.add('record', () => fs.rm(e.paths.containerRecordDir(pod.id, spec.id), { recursive: true, force: true }));
+      await saveContainer(e.paths, rec);
+      undo.commit();
+      return c;
+    } catch (err) {
+      await undo.run({ id: spec.id });
+      e.containers.delete(spec.id);
+      pod.containers.delete(spec.id);
+      c.rejectExit(new NotFoundError(`container "${spec.id}" was not created`));
+      throw fromAbort(err, signal);
+    }
+  });
+}
+
+/** PREPARING → ISOLATING → FETCHING → RUNNING. A failure leaves the container created, with nothing running. */
+export async function startContainer(e: Engine, id: string, signal: AbortSignal): Promise<Container> {
+  return e.lock.run(id, async () => {
+    const c = getContainer(e, id);
+    if (c.rec.state !== 'PREPARING') {
+      throw new FailedPreconditionError(`container "${id}" is not in the created state (${c.rec.state})`);
+    }
+    if (c.pod.rec.phase !== 'READY') throw new FailedPreconditionError(`pod sandbox "${c.pod.id}" is not ready`);
+    const spec = c.rec.spec;
+    const undo = new Rollback(log);
+    c.rec.state = 'ISOLATING';
+    undo.add('state', async () => {
+      c.rec.state = 'PREPARING';
+      c.rec.launched = undefined;
+      c.rec.startedAt = 0n;
+      await saveContainer(e.paths, c.rec);
+    });
+    try {
+      const launched = await e.launcher.create(
+        {
+          id,
+          bundle: c.bundle,
+          spec: c.rec.oci,
+          logPath: spec.logPath === '' ? '/dev/null' : spec.logPath,
+          tty: spec.tty,
+          stdin: spec.stdin,
+          stdinOnce: spec.stdinOnce,
+        },
+        signal,
+      );
+      undo.add('launch', () => e.launcher.destroy(id));
+      c.rec.launched = launched;
+      // Durable before isolation: a crash from here on leaves a conmon that recovery knows about.
+      await saveContainer(e.paths, c.rec);
+
+      const ctx = c.context();
+      const results = await Promise.allSettled(e.isolators.map((iso) => iso.isolate?.(ctx, launched.pid, signal)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (c.rec.pendingResources) {
+        await updateThroughIsolators(e, c, signal);
+        c.rec.pendingResources = false;
+      }
+      c.rec.state = 'FETCHING'; // nothing to fetch for CRI containers: the image is the only artifact
+      if (signal.aborted) throw fromAbort(new CancelledError(`start of container "${id}" aborted`), signal);
+      await e.launcher.start(id);
+      c.rec.state = 'RUNNING';
+      c.rec.startedAt = nowNs();
+      await saveContainer(e.paths, c.rec);
+      undo.commit();
+      armExitWatcher(e, c);
+      return c;
+    } catch (err) {
+      await undo.run({ id });
+      throw fromAbort(err, signal);
+    }
+  });
+}
+
+/** Resolves the pid of the running container whose pid namespace a `target` container joins. */
+function runningPid(e: Engine, targetId: string): number {
+  const t = e.containers.get(targetId);
+  if (t?.rec.state !== 'RUNNING' || !t.rec.launched) {
+    throw new FailedPreconditionError(`target container "${targetId}" is not running`);
+  }
+  return t.rec.launched.pid;
+}
+
+/** Watches for the end of a running container and records it (works for recovered containers too). */
+export function armExitWatcher(e: Engine, c: Container): void {
+  const launched = c.rec.launched;
+  if (!launched || c.rec.termination) return;
+  c.watcher?.abort();
+  const ac = new AbortController();
+  c.watcher = ac;
+  e.launcher.waitExit(c.id, launched, ac.signal).then(
+    (code) => recordExit(e, c, code, ''),
+    async (err: unknown) => {
+      if (ac.signal.aborted) return;
+      // conmon died without writing the exit status: nothing can tell it any more (Mesos: treat as killed).
+      log.warn({ id: c.id, err: errorMessage(err) }, 'container monitor gone without an exit status');
+      await e.launcher.kill(c.id, 'SIGKILL', true).catch(() => {});
+      await recordExit(e, c, 137, 'the container monitor (conmon) exited without recording an exit status');
+    },
+  );
+}
+
+/** Records the termination once: limitation (OOM) asked before the cgroup goes, checkpoint, then wake waiters. */
+export function recordExit(e: Engine, c: Container, code: number, message: string): Promise<void> {
+  if (c.rec.termination) return Promise.resolve();
+  c.recording ??= (async () => {
+    const limitation = await askLimitation(e, c);
+    const t: Termination = {
+      exitCode: code,
+      reason: limitation?.reason ?? (code === 0 ? 'Completed' : 'Error'),
+      message: limitation?.message ?? message,
+      finishedAt: await exitTime(e, c.id),
+    };
+    c.rec.termination = t;
+    if (c.rec.state !== 'DESTROYING') {
+      c.rec.state = 'TERMINATED';
+      await saveContainer(e.paths, c.rec).catch((err: unknown) =>
+        log.warn({ id: c.id, err: errorMessage(err) }, 'cannot checkpoint termination'),
+      );
+    }
+    c.watcher = undefined;
+    c.resolveExit(t);
+  })();
+  return c.recording;
+}
+
+/** The isolators' limitation (cgroups/mem: OOMKilled), else conmon's or the cgroup's record of an OOM kill. */
+async function askLimitation(e: Engine, c: Container): Promise<Limitation | undefined> {
+  const ctx = c.context();
+  for (const iso of e.isolators) {
+    if (!iso.limitation) continue;
+    try {
+      const l = await iso.limitation(ctx);
+      if (l) return l;
+    } catch (err) {
+      log.warn({ id: c.id, isolator: iso.name, err: errorMessage(err) }, 'limitation check failed');
+    }
+  }
+  const oom = (await Conmon.sawOom(c.bundle)) || (await oomKilled(c.rec.cgroup).catch(() => false));
+  return oom ? { reason: 'OOMKilled', message: 'the container was killed for running out of memory' } : undefined;
+}
+
+/** When the exit file was written (conmon writes it at the exit), else now. */
+async function exitTime(e: Engine, id: string): Promise<bigint> {
+  try {
+    return (await fs.stat(e.paths.exitFile(id), { bigint: true })).mtimeNs;
+  } catch {
+    return nowNs();
+  }
+}
+
+/** Stop signal, grace, SIGKILL; resolves when the process is gone. Idempotent; unknown ids succeed. */
+export async function stopContainer(e: Engine, id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
+  if (!e.containers.has(id)) return;
+  await e.lock.run(id, async () => {
+    const c = e.containers.get(id);
+    if (!c?.rec.launched || c.rec.termination) return;
+    await terminate(e, c, timeoutSeconds, signal);
+  });
+}
+
+async function terminate(e: Engine, c: Container, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
+  const kill = async (sig: string, all: boolean): Promise<void> => {
+    try {
+      await e.launcher.kill(c.id, sig, all);
+    } catch (err) {
+      if (!isKind(err, 'NotFound')) throw err;
+    }
+  };
+  if (timeoutSeconds > 0) {
+    await kill(c.rec.stopSignal || 'SIGTERM', false);
+    if (await exitedWithin(c, timeoutSeconds * 1000, signal)) return;
+  }
+  // --all: with a shared pid namespace the init's death does not take the container's other processes along.
+  await kill('SIGKILL', true);
+  if (!(await exitedWithin(c, KILL_WAIT_MS, signal))) {
+    throw new UnavailableError(`container "${c.id}" did not exit after SIGKILL`);
+  }
+}
+
+/** True once the container's exit is recorded, false after `ms`; the abort's error when `signal` fires. */
+async function exitedWithin(c: Container, ms: number, signal: AbortSignal): Promise<boolean> {
+  const timer = new AbortController();
+  const onAbort = (): void => timer.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const done = await Promise.race([c.exited.then(() => true), sleep(ms, timer.signal).then(() => false)]);
+    if (!done && signal.aborted) throw fromAbort(new CancelledError(`stop of container "${c.id}" aborted`), signal);
+    return done;
+  } finally {
+    timer.abort();
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Kills (if running) and releases everything of the container; idempotent, unknown ids succeed. */
+export async function removeContainer(e: Engine, id: string): Promise<void> {
+  if (!e.containers.has(id)) return;
+  await e.lock.run(id, async () => {
+    const c = e.containers.get(id);
+    if (!c) return;
+    await destroyContainer(e, c);
+    e.containers.delete(id);
+    c.pod.containers.delete(id);
+    c.rejectExit(new NotFoundError(`container "${id}" was removed`));
+  });
+}
+
+/** The DESTROYING steps, all tried; on failure the container stays DESTROYING and a retry redoes them. */
+export async function destroyContainer(e: Engine, c: Container): Promise<void> {
+  c.rec.state = 'DESTROYING';
+  if (c.rec.launched && !c.rec.termination && c.watcher) {
+    await terminate(e, c, 0, AbortSignal.timeout(KILL_WAIT_MS + 5_000));
+  }
+  c.watcher?.abort();
+  const ctx = c.context();
+  await allSteps([
+    () => e.launcher.destroy(c.id),
+    () => cleanupIsolators(ctx, e.isolators),
+    () => e.provisioner.destroy(c.id),
+    () => fs.rm(c.bundle, { recursive: true, force: true }),
+    () => fs.rm(e.paths.containerRecordDir(c.pod.id, c.id), { recursive: true, force: true }),
+  ]);
+}
+
+/** cleanup of `isolators` in reverse table order, every one tried. */
+export async function cleanupIsolators(ctx: ContainerContext, isolators: readonly Isolator[]): Promise<void> {
+  await allSteps([...isolators].reverse().map((iso) => async () => iso.cleanup?.(ctx)));
+}
+
+/** Applies `c.rec.spec.resources` through the isolators that implement update, in table order. */
+export async function updateThroughIsolators(e: Engine, c: Container, signal: AbortSignal): Promise<boolean> {
+  const ctx = c.context();
+  let any = false;
+  for (const iso of e.isolators) {
+    if (!iso.update) continue;
+    any = true;
+    await iso.update(ctx, c.rec.spec.resources, signal);
+  }
+  return any;
+}
+
+function emptyImageConfig(): ContainerRecord['image']['config'] {
+  return {
+    entrypoint: [],
+    cmd: [],
+    env: [],
+    workingDir: '',
+    user: '',
+    exposedPorts: [],
+    volumes: [],
+    labels: {},
+    stopSignal: '',
+  };
+}

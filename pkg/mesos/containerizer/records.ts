@@ -1,0 +1,212 @@
+/**
+ * The containerizer's records of pods and containers, in memory and checkpointed (paths.ts draws where).
+ *
+ * Container states (Mesos `MesosContainerizer` states; `ContainerRuntime.mesosState`):
+ *
+ *   createContainer:  PROVISIONING ──► PREPARING ─────────────────────┐  (CRI "created": bundle written,
+ *                     (provisioner)    (isolators prepare, buildSpec) │   record checkpointed, no process)
+ *                                                                     ▼
+ *   startContainer:   ISOLATING ──► FETCHING ──► RUNNING ──(exit)──► TERMINATED  (CRI "exited")
+ *                     (runc create, (no-op for   (runc start,
+ *                     isolate(pid)) the CRI)      exit watcher armed)
+ *
+ *   removeContainer:  any ──► DESTROYING ──► (gone: launcher, isolators, provisioner, dirs released)
+ *
+ * A failed start rolls back to PREPARING (the container is "created" again, nothing runs). A failed
+ * destroy leaves the container in DESTROYING; removing it again retries every step (all are idempotent).
+ *
+ * Pod phases: SETTING_UP (checkpointed before the network is set up, so a crash leaves a record that
+ * recovery can tear down) ──► READY ──(stopPod)──► STOPPED ──(removePod)──► gone.
+ */
+import { promises as fs } from 'node:fs';
+import type { ContainerSpec, ImageConfig, PodSpec, Termination } from '../../containerizer/index.js';
+import type { Spec } from '../../oci/index.js';
+import { logger, readJson, writeJsonAtomic } from '../../util/index.js';
+import type { ContainerContext, PodContext, PodState } from '../isolator.js';
+import type { Launched } from '../launcher/types.js';
+import type { MesosPaths } from '../paths.js';
+import type { Provisioned } from '../provisioner/types.js';
+
+const log = logger('mesos/records');
+
+export type MesosState =
+  | 'PROVISIONING'
+  | 'PREPARING'
+  | 'ISOLATING'
+  | 'FETCHING'
+  | 'RUNNING'
+  | 'TERMINATED'
+  | 'DESTROYING';
+
+export type PodPhase = 'SETTING_UP' | 'READY' | 'STOPPED';
+
+const RECORD_VERSION = 1;
+
+/** What is checkpointed of a pod. */
+export interface PodRecord {
+  version: number;
+  spec: PodSpec;
+  state: PodState;
+  phase: PodPhase;
+  /** The infra container's launch (pid mode `pod`), for recovery and stop. */
+  infra?: Launched;
+  createdAt: bigint;
+}
+
+/** What is checkpointed of a container. */
+export interface ContainerRecord {
+  version: number;
+  spec: ContainerSpec;
+  state: MesosState;
+  image: { config: ImageConfig; kind: 'docker' | 'appc' };
+  provisioned: { rootfs: string; backend: string; writableDir?: string };
+  cgroup: string;
+  targetPid?: number;
+  /** The OCI spec written to the bundle (kept here so a reboot that wiped the bundle loses nothing). */
+  oci: Spec;
+  /** Normalized stop signal from the image (`SIGQUIT`), empty for SIGTERM. */
+  stopSignal: string;
+  launched?: Launched;
+  startedAt: bigint;
+  termination?: Termination;
+  /** Resources changed while created; applied through the isolators once the cgroup exists. */
+  pendingResources?: boolean;
+  createdAt: bigint;
+}
+
+/** A pod in memory: its record and the ids of its containers. */
+export class Pod {
+  readonly containers = new Set<string>();
+  constructor(public rec: PodRecord) {}
+  get id(): string {
+    return this.rec.spec.id;
+  }
+  context(): PodContext {
+    return { spec: this.rec.spec, state: this.rec.state };
+  }
+}
+
+/** A container in memory: its record, the pod it belongs to and the promise of its end. */
+export class Container {
+  /** Resolves with the termination; rejects (NotFound) when the container is removed without having run. */
+  readonly exited: Promise<Termination>;
+  private settle!: { resolve: (t: Termination) => void; reject: (e: unknown) => void };
+  /** Stops the exit watcher (on removal and when the containerizer is closed). */
+  watcher?: AbortController;
+  /** Set while the exit is being recorded, so it is recorded once. */
+  recording?: Promise<void>;
+
+  constructor(
+    public rec: ContainerRecord,
+    readonly pod: Pod,
+    readonly bundle: string,
+  ) {
+    this.exited = new Promise<Termination>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.exited.catch(() => {}); // nobody may be waiting
+    if (rec.termination) this.settle.resolve(rec.termination);
+  }
+  get id(): string {
+    return this.rec.spec.id;
+  }
+  resolveExit(t: Termination): void {
+    this.settle.resolve(t);
+  }
+  rejectExit(err: unknown): void {
+    this.settle.reject(err);
+  }
+  context(): ContainerContext {
+    return {
+      spec: this.rec.spec,
+      pod: this.pod.context(),
+      image: this.rec.image,
+      rootfs: this.rec.provisioned.rootfs,
+      dir: this.bundle,
+      cgroup: this.rec.cgroup,
+      targetPid: this.rec.targetPid,
+    };
+  }
+}
+
+/** The provisioned facts a record keeps. */
+export function provisionedFacts(p: Provisioned): ContainerRecord['provisioned'] {
+  return { rootfs: p.rootfs, backend: p.backend, writableDir: p.writableDir };
+}
+
+/** Nanoseconds since the epoch, now. */
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+export async function savePod(paths: MesosPaths, rec: PodRecord): Promise<void> {
+  await writeJsonAtomic(paths.podRecord(rec.spec.id), rec);
+}
+
+export async function saveContainer(paths: MesosPaths, rec: ContainerRecord): Promise<void> {
+  await writeJsonAtomic(paths.containerRecord(rec.spec.podId, rec.spec.id), rec);
+}
+
+function big(v: unknown): bigint {
+  if (typeof v === 'string' && /^\d+$/.test(v)) return BigInt(v);
+  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+  return 0n;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/**
+ * Every pod record and its container records from the work dir. Unreadable records are logged and
+ * returned in `broken` (their directories are then orphans).
+ */
+export async function loadRecords(
+  paths: MesosPaths,
+): Promise<{ pods: PodRecord[]; containers: ContainerRecord[]; broken: string[] }> {
+  const pods: PodRecord[] = [];
+  const containers: ContainerRecord[] = [];
+  const broken: string[] = [];
+  for (const podId of await listDirs(paths.podRecordsDir)) {
+    let raw: unknown;
+    try {
+      raw = await readJson(paths.podRecord(podId));
+    } catch (err) {
+      log.warn({ err, podId }, 'unreadable pod record');
+    }
+    if (!isObject(raw) || raw.version !== RECORD_VERSION || !isObject(raw.spec) || raw.spec.id !== podId) {
+      broken.push(podId);
+      continue;
+    }
+    pods.push({ ...(raw as unknown as PodRecord), createdAt: big(raw.createdAt) });
+    for (const id of await listDirs(paths.containerRecordsDir(podId))) {
+      let c: unknown;
+      try {
+        c = await readJson(paths.containerRecord(podId, id));
+      } catch (err) {
+        log.warn({ err, id }, 'unreadable container record');
+      }
+      if (!isObject(c) || c.version !== RECORD_VERSION || !isObject(c.spec) || c.spec.id !== id) {
+        broken.push(`${podId}/${id}`);
+        continue;
+      }
+      const rec = c as unknown as ContainerRecord;
+      rec.startedAt = big(c.startedAt);
+      rec.createdAt = big(c.createdAt);
+      if (rec.termination) rec.termination = { ...rec.termination, finishedAt: big(rec.termination.finishedAt) };
+      containers.push(rec);
+    }
+  }
+  return { pods, containers, broken };
+}
+
+export { RECORD_VERSION };

@@ -1,0 +1,207 @@
+/**
+ * Recovery at start-up (Mesos `MesosContainerizer::recover`, ARCHITECTURE decision 5):
+ *
+ *   1. load pod and container records from the work dir;
+ *   2. records the caller does not know are orphans: torn down through the same steps as a removal
+ *      (launcher destroy, isolators cleanup / teardownPod / cleanupPod, provisioner destroy, pins, dirs);
+ *   3. isolators and the provisioner recover with the known ones (and drop their own orphans);
+ *   4. each known container is settled: its conmon or init alive (pid + start time) → running, exit watcher
+ *      re-armed; an exit file → exited with that code (finishedAt = the file's mtime); a start interrupted by
+ *      the crash → created again; nothing → lost;
+ *   5. leftovers with no record are swept: runtime containers in our --root, namespace pins, runtime dirs,
+ *      exit files, cgroups under our cgroups root.
+ */
+import { promises as fs } from 'node:fs';
+import type { ContainerSpec, PodSpec, RecoveredContainer } from '../../containerizer/index.js';
+import {
+  destroyCgroup,
+  ensurePinRoot,
+  isPinned,
+  listChildCgroups,
+  listPinnedIds,
+  removePinnedNamespaces,
+} from '../../sys/index.js';
+import { errorMessage, removeStaleTemps } from '../../util/index.js';
+import { destroyOwnedCgroup, removePodRuntimeDir } from '../pod.js';
+import { infraId } from '../paths.js';
+import { armExitWatcher, destroyContainer, recordExit } from './containers.js';
+import type { Engine } from './engine.js';
+import { log } from './engine.js';
+import { Container, Pod, saveContainer } from './records.js';
+import { loadRecords } from './records.js';
+import { allSteps } from './rollback.js';
+import { containerRuntimeOf } from './status.js';
+
+const LOST_MESSAGE = 'the container process and its monitor are gone and left no exit status';
+
+export async function recover(
+  e: Engine,
+  known: { pods: PodSpec[]; containers: ContainerSpec[] },
+): Promise<RecoveredContainer[]> {
+  for (const d of [e.paths.podRecordsDir, e.paths.podRuntimeDirs]) await fs.mkdir(d, { recursive: true, mode: 0o711 });
+  await ensurePinRoot(e.paths.pinRoot);
+  const knownPods = new Set(known.pods.map((p) => p.id));
+  const knownContainers = new Set(known.containers.map((c) => c.id));
+  const { pods, containers, broken } = await loadRecords(e.paths);
+
+  const orphanPods = new Map<string, Pod>();
+  for (const rec of pods) {
+    const pod = new Pod(rec);
+    if (knownPods.has(rec.spec.id)) e.pods.set(rec.spec.id, pod);
+    else orphanPods.set(rec.spec.id, pod);
+  }
+  const orphans: Container[] = [];
+  for (const rec of containers) {
+    const pod = e.pods.get(rec.spec.podId) ?? orphanPods.get(rec.spec.podId);
+    if (!pod) continue;
+    const c = new Container(rec, pod, e.paths.bundle(pod.id, rec.spec.id));
+    pod.containers.add(c.id);
+    if (knownContainers.has(c.id) && e.pods.has(pod.id)) e.containers.set(c.id, c);
+    else orphans.push(c);
+  }
+
+  // 2. Orphans with records: their saved state (CNI results, cgroups) tells what to release.
+  for (const c of orphans) {
+    log.info({ id: c.id }, 'destroying orphan container');
+    await destroyContainer(e, c).catch((err: unknown) => warn('orphan container', c.id, err));
+    c.pod.containers.delete(c.id);
+  }
+  for (const pod of orphanPods.values()) {
+    log.info({ podId: pod.id }, 'destroying orphan pod');
+    await destroyOrphanPod(e, pod).catch((err: unknown) => warn('orphan pod', pod.id, err));
+  }
+  for (const b of broken) {
+    await fs.rm(`${e.paths.podRecordsDir}/${b}`, { recursive: true, force: true }).catch(() => {});
+  }
+
+  // 3. The isolators and the provisioner adopt what is known.
+  const podCtxs = [...e.pods.values()].map((p) => p.context());
+  const ctrCtxs = [...e.containers.values()].map((c) => c.context());
+  for (const iso of e.isolators) {
+    await iso.recover?.(podCtxs, ctrCtxs).catch((err: unknown) => warn(`isolator ${iso.name} recover`, '', err));
+  }
+  await e.provisioner.recover([...e.containers.keys()]);
+
+  // 4. Settle every known container.
+  const out: RecoveredContainer[] = [];
+  for (const spec of known.containers) {
+    const c = e.containers.get(spec.id);
+    out.push(c ? await settle(e, c) : { id: spec.id, state: 'lost' });
+  }
+  for (const pod of e.pods.values()) await checkPod(e, pod);
+
+  // 5. Leftovers without any record.
+  await sweep(e);
+  return out;
+}
+
+function warn(what: string, id: string, err: unknown): void {
+  log.warn({ id, err: errorMessage(err) }, `recovery: ${what} failed`);
+}
+
+async function settle(e: Engine, c: Container): Promise<RecoveredContainer> {
+  const rec = c.rec;
+  const launched = rec.launched;
+  if (rec.termination || (rec.state === 'TERMINATED' && !launched)) {
+    rec.state = 'TERMINATED';
+    return { id: c.id, state: 'exited', runtime: containerRuntimeOf(e, c) };
+  }
+  if (!launched || (rec.state !== 'RUNNING' && rec.state !== 'TERMINATED')) {
+    if (launched) {
+      // ucri died between `runc create` and `runc start`: the init never ran the payload.
+      log.info({ id: c.id }, 'recovery: start interrupted, container back to created');
+      await e.launcher.destroy(c.id).catch((err: unknown) => warn('interrupted start', c.id, err));
+    }
+    rec.state = 'PREPARING';
+    rec.launched = undefined;
+    rec.startedAt = 0n;
+    await saveContainer(e.paths, rec);
+    return { id: c.id, state: 'created', runtime: containerRuntimeOf(e, c) };
+  }
+  const code = await e.launcher.readExit(c.id);
+  if (code === undefined && (await e.launcher.alive(launched))) {
+    rec.state = 'RUNNING';
+    armExitWatcher(e, c);
+    return { id: c.id, state: 'running', runtime: containerRuntimeOf(e, c) };
+  }
+  if (code !== undefined) {
+    await recordExit(e, c, code, '');
+    return { id: c.id, state: 'exited', runtime: containerRuntimeOf(e, c) };
+  }
+  await recordExit(e, c, 137, LOST_MESSAGE);
+  return { id: c.id, state: 'lost' };
+}
+
+/** Logs what a reboot or a crash took from a known pod; the caller decides what to do with it. */
+async function checkPod(e: Engine, pod: Pod): Promise<void> {
+  const s = pod.rec.state;
+  if (s.netns && !(await isPinned(s.netns))) log.warn({ podId: pod.id }, 'recovery: the pod network namespace is gone');
+  if (pod.rec.phase === 'SETTING_UP') log.warn({ podId: pod.id }, 'recovery: pod set-up was interrupted');
+  if (pod.rec.infra && pod.rec.phase === 'READY' && !(await e.launcher.alive(pod.rec.infra))) {
+    log.warn({ podId: pod.id }, 'recovery: the infra process holding the pod pid namespace is gone');
+  }
+}
+
+async function destroyOrphanPod(e: Engine, pod: Pod): Promise<void> {
+  const ctx = pod.context();
+  const rev = [...e.isolators].reverse();
+  const signal = AbortSignal.timeout(60_000);
+  await allSteps([
+    ...rev.map((iso) => async () => iso.teardownPod?.(ctx, signal)),
+    ...rev.map((iso) => async () => iso.cleanupPod?.(ctx)),
+    () => e.launcher.destroy(infraId(pod.id)),
+    () => removePinnedNamespaces(e.paths.pinRoot, pod.id),
+    () => destroyOwnedCgroup(e, pod.rec.state.cgroup),
+    () => removePodRuntimeDir(e, pod.id),
+    () => fs.rm(e.paths.podRecordDir(pod.id), { recursive: true, force: true }),
+  ]);
+}
+
+async function sweep(e: Engine): Promise<void> {
+  const ids = new Set<string>([...e.containers.keys()]);
+  for (const p of e.pods.values()) ids.add(infraId(p.id));
+  for (const id of await e.launcher.list().catch(() => [] as string[])) {
+    if (ids.has(id)) continue;
+    log.info({ id }, 'recovery: deleting orphan runtime container');
+    await e.launcher.destroy(id).catch((err: unknown) => warn('orphan runtime container', id, err));
+  }
+  for (const id of await listPinnedIds(e.paths.pinRoot)) {
+    if (!e.pods.has(id)) await removePinnedNamespaces(e.paths.pinRoot, id).catch((err) => warn('orphan pins', id, err));
+  }
+  for (const name of await dirNames(e.paths.podRuntimeDirs)) {
+    const pod = e.pods.get(name);
+    if (!pod) {
+      await removePodRuntimeDir(e, name).catch((err: unknown) => warn('orphan runtime dir', name, err));
+      continue;
+    }
+    for (const cid of await dirNames(e.paths.bundlesDir(name))) {
+      if (!e.containers.has(cid)) await fs.rm(e.paths.bundle(name, cid), { recursive: true, force: true });
+    }
+  }
+  for (const name of await dirNames(e.paths.exitDir, false)) {
+    if (!ids.has(name)) await fs.rm(e.paths.exitFile(name), { force: true }).catch(() => {});
+  }
+  await removeStaleTemps(e.paths.exitDir);
+  const root = e.cgroups.ownedRoot;
+  if (root !== '') {
+    const owned = new Set([...e.pods.values()].map((p) => p.rec.state.cgroup));
+    for (const child of await listChildCgroups(root).catch(() => [] as string[])) {
+      const cg = `${root}/${child}`;
+      if (owned.has(cg)) continue;
+      log.info({ cgroup: cg }, 'recovery: destroying orphan cgroup');
+      await destroyCgroup(cg, { timeoutMs: 30_000 }).catch((err: unknown) => warn('orphan cgroup', cg, err));
+    }
+  }
+}
+
+async function dirNames(dir: string, dirsOnly = true): Promise<string[]> {
+  try {
+    const entries = await fs.readdir(dir, { withFileTypes: true });
+    return entries
+      .filter((d) => (dirsOnly ? d.isDirectory() : d.isFile()) && !d.name.includes('.tmp-'))
+      .map((d) => d.name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Launchers (Mesos `Launcher`): `linux` (conmon + OCI runtime with namespaces) and `posix` (the same pair,
+ * mount namespace only). `auto` picks linux when ucri runs as root on a kernel with namespaces.
+ */
+import { promises as fs } from 'node:fs';
+import { LinuxLauncher, type OciLauncher, type OciLauncherOptions } from './linux.js';
+import { PosixLauncher } from './posix.js';
+
+export { LinuxLauncher, OciLauncher, type OciLauncherOptions } from './linux.js';
+export { PosixLauncher } from './posix.js';
+export type * from './types.js';
+
+export type LauncherName = 'auto' | 'linux' | 'posix';
+
+/** True when this process can create namespaces (root, and the kernel exposes them). */
+export async function namespacesSupported(): Promise<boolean> {
+  if (process.getuid?.() !== 0) return false;
+  const kinds = ['mnt', 'pid', 'net', 'ipc', 'uts'];
+  const present = await Promise.all(
+    kinds.map((k) =>
+      fs.access(`/proc/self/ns/${k}`).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return present.every(Boolean);
+}
+
+/** Opens the named launcher (`auto`: linux when namespaces are supported, else posix). */
+export async function openLauncher(name: LauncherName, opts: OciLauncherOptions): Promise<OciLauncher> {
+  const pick = name === 'auto' ? ((await namespacesSupported()) ? 'linux' : 'posix') : name;
+  return pick === 'linux' ? LinuxLauncher.open(opts) : PosixLauncher.open(opts);
+}

@@ -1,0 +1,170 @@
+/**
+ * The linux launcher: every container is an OCI runtime container (runc by default) under its own conmon.
+ * `create` = conmon + `runc create` (the init is created in its namespaces and cgroup, then blocked);
+ * `start` = `runc start` (the init execs the payload). conmon outlives ucri and writes the exit file, so
+ * `waitExit` works the same whether ucri launched the container or recovered it after a restart.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ExecResult } from '../../containerizer/index.js';
+import {
+  Conmon,
+  execSync,
+  type LinuxResources,
+  OciRuntime,
+  type Process,
+  type RuntimeKind,
+  type Spec,
+} from '../../oci/index.js';
+import { isAlive, readStartTime } from '../../sys/index.js';
+import { isKind, logger, NotFoundError, writeJsonAtomic } from '../../util/index.js';
+import type { Launched, LaunchRequest, Launcher } from './types.js';
+
+const log = logger('mesos/launcher');
+
+export interface OciLauncherOptions {
+  /** OCI runtime kind and optional explicit binary. */
+  runtime: RuntimeKind;
+  runtimePath?: string;
+  conmonPath?: string;
+  /** The runtime's `--root` (one per ucri instance). */
+  runtimeRoot: string;
+  exitDir: string;
+  socketDir: string;
+  /** Scratch directory for ExecSync. */
+  execDir: string;
+  systemdCgroup?: boolean;
+}
+
+/** Shared by the linux and posix launchers: they differ only in the spec they hand the runtime. */
+export class OciLauncher implements Launcher {
+  protected constructor(
+    readonly name: 'linux' | 'posix',
+    readonly runtime: OciRuntime,
+    readonly conmon: Conmon,
+    private readonly execDir: string,
+  ) {}
+
+  /** Opens the runtime and conmon (finding their binaries and creating their state dirs). */
+  protected static async parts(opts: OciLauncherOptions): Promise<{ runtime: OciRuntime; conmon: Conmon }> {
+    const runtime = await OciRuntime.open({
+      kind: opts.runtime,
+      path: opts.runtimePath,
+      root: opts.runtimeRoot,
+      systemdCgroup: opts.systemdCgroup,
+    });
+    const conmon = await Conmon.open({
+      runtime,
+      path: opts.conmonPath,
+      exitDir: opts.exitDir,
+      socketDir: opts.socketDir,
+    });
+    await fs.mkdir(opts.execDir, { recursive: true, mode: 0o700 });
+    return { runtime, conmon };
+  }
+
+  /** The spec the runtime gets; the posix launcher strips namespaces here. */
+  protected adapt(spec: Spec): Spec {
+    return spec;
+  }
+
+  async create(req: LaunchRequest, signal: AbortSignal): Promise<Launched> {
+    await fs.mkdir(req.bundle, { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(path.join(req.bundle, 'config.json'), this.adapt(req.spec));
+    if (req.logPath !== '/dev/null') await fs.mkdir(path.dirname(req.logPath), { recursive: true });
+    const c = await this.conmon.create({
+      id: req.id,
+      bundle: req.bundle,
+      logPath: req.logPath,
+      terminal: req.tty,
+      stdin: req.stdin,
+      stdinOnce: req.stdinOnce,
+      signal,
+    });
+    return {
+      pid: c.pid,
+      pidStartTime: Number(c.pidStartTime ?? (await readStartTime(c.pid)) ?? 0),
+      monitorPid: c.conmonPid,
+      monitorStartTime: Number(c.conmonStartTime ?? 0),
+    };
+  }
+
+  async start(id: string): Promise<void> {
+    await this.runtime.start(id, AbortSignal.timeout(60_000));
+  }
+
+  async kill(id: string, signal: string | number, all = false): Promise<void> {
+    try {
+      await this.runtime.kill(id, signal, { all, signal: AbortSignal.timeout(30_000) });
+    } catch (err) {
+      if (isKind(err, 'NotFound')) throw err;
+      // runc refuses to signal a container whose init has exited ("container not running"): that is gone too.
+      const state = await this.runtime.state(id).catch(() => undefined);
+      if (state === undefined || state.status === 'stopped') {
+        throw new NotFoundError(`container "${id}" is not running`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async waitExit(id: string, known?: Launched, signal?: AbortSignal): Promise<number> {
+    return this.conmon.waitExit(id, {
+      signal,
+      conmonPid: known?.monitorPid,
+      conmonStartTime: known && known.monitorStartTime > 0 ? BigInt(known.monitorStartTime) : undefined,
+    });
+  }
+
+  /** The exit code conmon recorded, or undefined when there is no exit file. */
+  async readExit(id: string): Promise<number | undefined> {
+    return this.conmon.readExit(id);
+  }
+
+  async destroy(id: string): Promise<void> {
+    try {
+      await this.runtime.delete(id, { force: true, signal: AbortSignal.timeout(60_000) });
+    } catch (err) {
+      if (!isKind(err, 'NotFound')) throw err;
+    }
+    await this.conmon.removeExit(id);
+  }
+
+  async exec(id: string, process: Process, timeoutMs: number, signal: AbortSignal): Promise<ExecResult> {
+    return execSync(this.conmon, {
+      id,
+      process,
+      timeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
+      scratchDir: this.execDir,
+      signal,
+    });
+  }
+
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    await this.runtime.update(id, resources, AbortSignal.timeout(30_000));
+  }
+
+  async reopenLog(_id: string, bundle: string): Promise<void> {
+    await Conmon.reopenLog(bundle);
+  }
+
+  async list(): Promise<string[]> {
+    return (await this.runtime.list(AbortSignal.timeout(30_000))).map((s) => s.id);
+  }
+
+  /** True while the container's init or its conmon still runs (pid + start time, so reuse reads as dead). */
+  async alive(l: Launched): Promise<boolean> {
+    const start = (t: number): bigint | undefined => (t > 0 ? BigInt(t) : undefined);
+    if (await isAlive(l.pid, start(l.pidStartTime))) return true;
+    const monitor = await isAlive(l.monitorPid, start(l.monitorStartTime));
+    if (monitor) log.debug({ pid: l.pid }, 'init gone, conmon still writing its exit');
+    return monitor;
+  }
+}
+
+/** The default launcher: containers get the namespaces their spec asks for. */
+export class LinuxLauncher extends OciLauncher {
+  static async open(opts: OciLauncherOptions): Promise<LinuxLauncher> {
+    const { runtime, conmon } = await OciLauncher.parts(opts);
+    return new LinuxLauncher('linux', runtime, conmon, opts.execDir);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Where the Mesos containerizer keeps its state on disk. Nobody else joins these paths (STYLE 7).
+ *
+ * Records that must survive a reboot live in the work dir: after a reboot every process is gone, but the
+ * records still say which rootfses (writable layers in the provisioner's work-dir store), CNI leases (host-local
+ * IPAM files persist in /var/lib/cni) and cgroup names belong to which pod, so removal can release them.
+ *
+ *   <work_dir>/mesos/
+ *     pods/<podId>/pod.json                              pod record: PodSpec, PodState, phase, infra launch
+ *     pods/<podId>/containers/<id>/container.json        container record: spec, Mesos state, OCI spec,
+ *                                                        launch (pids + start times, conmon pid), termination
+ *
+ * Everything a reboot makes meaningless lives in the runtime dir (a tmpfs such as /run):
+ *
+ *   <runtime_dir>/mesos/
+ *     runc/                    the OCI runtime's --root: only this instance's containers
+ *     exits/<id>               conmon exit files (exit code; mtime = time of exit)
+ *     sockets/                 conmon --socket-dir-path (unused with --full-attach, must exist)
+ *     pins/                    private self-bind; pins/<podId>/{net,ipc,uts} hold pod namespaces
+ *     infra-rootfs/            busybox-static rootfs shared read-only by every infra container
+ *     exec/                    scratch of ExecSync (process spec, private log), one temp dir per call
+ *     pods/<podId>/
+ *       files/                 PodState.dir: hosts, resolv.conf, hostname, shm written by isolators
+ *       infra/                 bundle of the infra container (pid mode `pod` only)
+ *       containers/<id>/       bundle: config.json, conmon.pid, pidfile, attach, ctl, oom
+ *
+ * A created container whose bundle was lost to a reboot gets its config.json back from its record.
+ */
+import path from 'node:path';
+import { InvalidArgumentError } from '../util/index.js';
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$/;
+
+/** Validates a pod or container id before it becomes part of a path or a runtime command line. */
+export function validateId(id: string): string {
+  if (!ID_RE.test(id)) throw new InvalidArgumentError(`invalid id "${id}"`);
+  return id;
+}
+
+/** The runc id of a pod's infra container (cannot collide: container ids never contain `-infra`). */
+export function infraId(podId: string): string {
+  return `${validateId(podId)}-infra`;
+}
+
+export class MesosPaths {
+  /** `<work_dir>/mesos` */
+  readonly work: string;
+  /** `<runtime_dir>/mesos` */
+  readonly run: string;
+
+  constructor(workDir: string, runtimeDir: string) {
+    for (const d of [workDir, runtimeDir]) {
+      if (!path.isAbsolute(d)) throw new InvalidArgumentError(`directory "${d}" is not absolute`);
+    }
+    this.work = path.join(workDir, 'mesos');
+    this.run = path.join(runtimeDir, 'mesos');
+  }
+
+  get podRecordsDir(): string {
+    return path.join(this.work, 'pods');
+  }
+  podRecordDir(podId: string): string {
+    return path.join(this.podRecordsDir, validateId(podId));
+  }
+  podRecord(podId: string): string {
+    return path.join(this.podRecordDir(podId), 'pod.json');
+  }
+  containerRecordsDir(podId: string): string {
+    return path.join(this.podRecordDir(podId), 'containers');
+  }
+  containerRecordDir(podId: string, id: string): string {
+    return path.join(this.containerRecordsDir(podId), validateId(id));
+  }
+  containerRecord(podId: string, id: string): string {
+    return path.join(this.containerRecordDir(podId, id), 'container.json');
+  }
+
+  get runcRoot(): string {
+    return path.join(this.run, 'runc');
+  }
+  get exitDir(): string {
+    return path.join(this.run, 'exits');
+  }
+  exitFile(id: string): string {
+    return path.join(this.exitDir, validateId(id));
+  }
+  get socketDir(): string {
+    return path.join(this.run, 'sockets');
+  }
+  get pinRoot(): string {
+    return path.join(this.run, 'pins');
+  }
+  get infraRootfs(): string {
+    return path.join(this.run, 'infra-rootfs');
+  }
+  get execDir(): string {
+    return path.join(this.run, 'exec');
+  }
+  get podRuntimeDirs(): string {
+    return path.join(this.run, 'pods');
+  }
+  podRuntimeDir(podId: string): string {
+    return path.join(this.podRuntimeDirs, validateId(podId));
+  }
+  podFilesDir(podId: string): string {
+    return path.join(this.podRuntimeDir(podId), 'files');
+  }
+  infraBundle(podId: string): string {
+    return path.join(this.podRuntimeDir(podId), 'infra');
+  }
+  bundlesDir(podId: string): string {
+    return path.join(this.podRuntimeDir(podId), 'containers');
+  }
+  bundle(podId: string, id: string): string {
+    return path.join(this.bundlesDir(podId), validateId(id));
+  }
+}
