@@ -2,8 +2,12 @@
  * What the CRI verbs are given: the composing containerizer and the facts about this daemon. Built once by
  * `cmd/ucri` and passed to every verb factory, so verbs never reach for globals.
  */
-import type { ComposingContainerizer } from '../containerizer/index.js';
+import type { ComposingContainerizer, ImageManager } from '../containerizer/index.js';
+import type { KeyedLock } from '../util/index.js';
+import type { ContainerEvents } from './events.js';
+import type { ContainerStore } from './store/container.js';
 import type { RuntimeConfigStore } from './store/runtime-config.js';
+import type { SandboxStore } from './store/sandbox.js';
 
 export interface RuntimeInfo {
   /** ucri's own version (package.json). */
@@ -18,4 +22,13 @@ export interface CriDeps {
   containerizer: ComposingContainerizer;
   info: RuntimeInfo;
   runtimeConfig: RuntimeConfigStore;
+  /** The image store (ImageService, and CreateContainer's image lookup). */
+  images: ImageManager;
+  /** Pod sandbox and container records (see pkg/cri/store). */
+  sandboxes: SandboxStore;
+  containers: ContainerStore;
+  /** GetContainerEvents fan-out. */
+  events: ContainerEvents;
+  /** Per-id lifecycle lock (sandbox and container ids never collide). */
+  locks: KeyedLock;
 }

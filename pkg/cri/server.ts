@@ -10,12 +10,16 @@ import * as grpc from '@grpc/grpc-js';
 import { FailedPreconditionError, logger } from '../util/index.js';
 import type { CriDeps } from './deps.js';
 import { ImageServiceService, RuntimeServiceService } from './gen/cri/v1/api.js';
+import { ImagesService } from './gen/ucri/v1/ucri.js';
 import { fixAuthority } from './h2/index.js';
+import { imageFsInfo, imageStatus, listImages, pullImage, pullWithProgress, removeImage } from './image/index.js';
 import { instrumentService } from './instrumented.js';
+import { podAndContainerHandlers } from './runtime/pods-and-containers.js';
 import { runtimeConfig } from './runtime/runtime-config.js';
 import { status } from './runtime/status.js';
 import { updateRuntimeConfig } from './runtime/update-runtime-config.js';
 import { version } from './runtime/version.js';
+import { imageSchemas, ucriImageSchemas } from './validate/image.js';
 import { runtimeSchemas } from './validate/runtime.js';
 
 /** kubelet's own limit for CRI messages. */
@@ -43,12 +47,32 @@ export class CriServer {
           status: status(deps),
           runtimeConfig: runtimeConfig(deps),
           updateRuntimeConfig: updateRuntimeConfig(deps),
+          ...podAndContainerHandlers(deps),
         },
         runtimeSchemas,
         opts,
       ),
     );
-    this.grpcServer.addService(ImageServiceService, instrumentService(ImageServiceService, {}, {}, opts));
+    this.grpcServer.addService(
+      ImageServiceService,
+      instrumentService(
+        ImageServiceService,
+        {
+          pullImage: pullImage(deps),
+          imageStatus: imageStatus(deps),
+          listImages: listImages(deps),
+          removeImage: removeImage(deps),
+          imageFsInfo: imageFsInfo(deps),
+        },
+        imageSchemas,
+        opts,
+      ),
+    );
+    // ucri's own service for its CLI (pull progress); see api/ucri/v1/ucri.proto.
+    this.grpcServer.addService(
+      ImagesService,
+      instrumentService(ImagesService, { pullImage: pullWithProgress(deps) }, ucriImageSchemas, opts),
+    );
   }
 
   /** Marks recovery as finished: every RPC is served from now on. */
@@ -86,7 +110,9 @@ export class CriServer {
   async close(graceMs = 2000): Promise<void> {
     const server = this.netServer;
     this.netServer = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stop accepting now; `close` would also wait for every open connection (an endless event stream or a
+    // `ucri pull` in progress), so its completion is awaited only after the connections are closed below.
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.grpcServer.forceShutdown();
@@ -98,6 +124,7 @@ export class CriServer {
       });
     });
     for (const s of this.sockets) s.destroy();
+    await closed;
   }
 }
 

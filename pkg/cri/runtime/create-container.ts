@@ -1,0 +1,116 @@
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError, logger } from '../../util/index.js';
+import type { CriDeps } from '../deps.js';
+import { ContainerEventType, type CreateContainerRequest, type CreateContainerResponse } from '../gen/cri/v1/api.js';
+import type { CallContext } from '../instrumented.js';
+import { containerName, createdStatus } from '../store/container.js';
+import { toContainerSpec } from '../translate/container.js';
+import { nowNs } from '../translate/status.js';
+import { emit } from './lifecycle.js';
+import { CREATE_MS, fingerprint, newId, Undo, untilAborted } from './support.js';
+
+const log = logger('cri/create-container');
+
+/**
+ * CreateContainer: validate → pod READY (else FAILED_PRECONDITION) → image in the store (else NOT_FOUND) →
+ * reserve `<name>_<pod id>_<attempt>` → record (`creating`) → containerizer.createContainer → CREATED.
+ *
+ * Idempotent per request like RunPodSandbox: a retry of the same request waits for an attempt in flight
+ * and returns its id; a different request with a taken name gets ALREADY_EXISTS naming the holder. A failed
+ * attempt releases the name, so a retry after a failure is never refused for "name reserved".
+ */
+export function createContainer(deps: CriDeps) {
+  return async (req: CreateContainerRequest, ctx: CallContext): Promise<CreateContainerResponse> => {
+    const config = req.config!;
+    const pod = deps.sandboxes.find(req.podSandboxId);
+    if (!pod) throw new NotFoundError(`pod sandbox "${req.podSandboxId}" not found`);
+    const podId = pod.meta.id;
+    if (pod.status.state !== 'ready') {
+      throw new FailedPreconditionError(`pod sandbox "${podId}" is not ready (${pod.status.state})`);
+    }
+    const requested = config.image!.image;
+    const image = await deps.images.get(requested);
+    if (!image) throw new NotFoundError(`image "${requested}" not found`);
+    const containerizer = deps.containerizer.select(pod.meta.spec.runtimeHandler);
+    const md = config.metadata!;
+    const name = containerName(md.name, podId, md.attempt);
+    const fp = fingerprint({ podId, config });
+    const names = deps.containers.names;
+
+    for (;;) {
+      const held = names.get(name);
+      if (held?.pending) {
+        await untilAborted(held.pending, ctx.signal);
+        continue;
+      }
+      if (held) {
+        if (held.fingerprint === fp && deps.containers.get(held.id)) {
+          log.info({ id: held.id, name }, 'retried CreateContainer: returning the existing container');
+          return { containerId: held.id };
+        }
+        throw new AlreadyExistsError(`container name "${name}" is reserved for "${held.id}"`);
+      }
+      break;
+    }
+
+    const id = newId();
+    const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested });
+    let settle!: () => void;
+    const pending = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    names.reserve(name, { id, fingerprint: fp, pending });
+
+    const work = (async (): Promise<CreateContainerResponse> => {
+      const signal = AbortSignal.timeout(CREATE_MS);
+      const undo = new Undo();
+      undo.push('release name', () => names.release(name, id));
+      try {
+        // Under the pod's lock: a Stop/Remove of the pod either ran before (we see it not ready) or waits
+        // until the record exists (and then removes it with the pod).
+        await deps.locks.run(podId, async () => {
+          if (deps.sandboxes.get(podId)?.status.state !== 'ready') {
+            throw new FailedPreconditionError(`pod sandbox "${podId}" is not ready`);
+          }
+          await deps.containers.add(
+            {
+              id,
+              podId,
+              spec,
+              name,
+              fingerprint: fp,
+              createdAt: nowNs(),
+              image: {
+                requested,
+                display: image.repoTags[0] ?? requested,
+                id: image.id,
+                ref: image.repoDigests[0] ?? image.id,
+              },
+              runtimeHandler: pod.meta.spec.runtimeHandler,
+            },
+            createdStatus(spec.resources),
+          );
+        });
+        undo.push('remove record', () => deps.containers.remove(id));
+        await deps.locks.run(id, async () => {
+          // Re-check after the awaits: a RemovePodSandbox may have removed the record meanwhile.
+          if (!deps.containers.get(id)) throw new FailedPreconditionError(`pod sandbox "${podId}" was removed`);
+          const rt = await containerizer.createContainer(spec, deps.sandboxes.must(podId).meta.spec, signal);
+          undo.push('remove container', (s) => containerizer.removeContainer(id, s));
+          await deps.containers.update(id, (s) => ({ ...s, state: 'created', user: rt.user }));
+        });
+        undo.commit();
+        names.settle(name, id);
+        log.info({ id, name, image: image.id }, 'container created');
+        emit(deps, id, podId, ContainerEventType.CONTAINER_CREATED_EVENT);
+        return { containerId: id };
+      } catch (err) {
+        await undo.rollback();
+        throw err;
+      } finally {
+        settle();
+      }
+    })();
+    work.catch(() => undefined);
+    return untilAborted(work, ctx.signal);
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Container steps that several verbs share: events, exit recording, stop and remove. Each takes the
+ * container's lifecycle lock itself (never the pod's), and re-checks the record after every await, since a
+ * concurrent Remove may have taken it away (STYLE 8).
+ */
+import type { Containerizer, Termination } from '../../containerizer/index.js';
+import { errorMessage, isKind, logger } from '../../util/index.js';
+import type { CriDeps } from '../deps.js';
+import { ContainerEventType } from '../gen/cri/v1/api.js';
+import type { ContainerRecord, ContainerStatus } from '../store/container.js';
+import { nowNs, toContainerEvent } from '../translate/status.js';
+import { untilAborted } from './support.js';
+
+const log = logger('cri/lifecycle');
+
+/** The containerizer that runs a container (chosen once, by its pod's runtime handler). */
+export function containerizerOf(deps: CriDeps, rec: ContainerRecord): Containerizer {
+  return deps.containerizer.select(rec.meta.runtimeHandler);
+}
+
+/** The pod's current IPs: the containerizer's view when it has one, else the recorded ones. */
+export function podIps(deps: CriDeps, podId: string): string[] {
+  const pod = deps.sandboxes.get(podId);
+  if (!pod) return [];
+  try {
+    return deps.containerizer.select(pod.meta.spec.runtimeHandler).podRuntime(podId)?.ips ?? pod.status.ips;
+  } catch {
+    return pod.status.ips;
+  }
+}
+
+/** Publishes a container event built from the records as they are now. */
+export function emit(deps: CriDeps, containerId: string, podId: string, type: ContainerEventType): void {
+  if (deps.events.size === 0) return;
+  deps.events.publish(
+    toContainerEvent(
+      containerId,
+      type,
+      nowNs(),
+      deps.sandboxes.get(podId),
+      podIps(deps, podId),
+      deps.containers.ofPod(podId),
+    ),
+  );
+}
+
+/**
+ * Records that a running container has ended and emits CONTAINER_STOPPED, once: a second report of the
+ * same exit (the watcher and a StopContainer both see it) changes nothing.
+ */
+export async function recordExit(deps: CriDeps, id: string, term: Termination): Promise<void> {
+  let changed = false;
+  let rec: ContainerRecord;
+  try {
+    rec = await deps.containers.update(id, (s) => {
+      if (s.state !== 'running' && s.state !== 'unknown') return s;
+      changed = true;
+      return exitedStatus(s, term);
+    });
+  } catch (err) {
+    if (isKind(err, 'NotFound')) return; // removed meanwhile: nothing left to report on
+    throw err;
+  }
+  if (changed) {
+    log.info({ id, exitCode: term.exitCode, reason: term.reason }, 'container exited');
+    emit(deps, id, rec.meta.podId, ContainerEventType.CONTAINER_STOPPED_EVENT);
+  }
+}
+
+/** The status of a container after `term`. */
+export function exitedStatus(s: Readonly<ContainerStatus>, term: Termination): ContainerStatus {
+  return {
+    ...s,
+    state: 'exited',
+    pid: 0,
+    exitCode: term.exitCode,
+    reason: term.reason || (term.exitCode === 0 ? 'Completed' : 'Error'),
+    message: term.message,
+    // Clocks of different resolution (the exit file's mtime vs a start time taken after `runc start`) can
+    // put a fast exit before the recorded start; a status never shows a container ending before it began.
+    finishedAt: maxBig(term.finishedAt > 0n ? term.finishedAt : nowNs(), s.startedAt),
+  };
+}
+
+function maxBig(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+/**
+ * Arms the exit watcher of a running container (idempotent): when the containerizer's wait() resolves, the
+ * record becomes EXITED. A wait that fails because the container is gone is only logged; the record then
+ * stays as it is until a Stop or Remove.
+ */
+export function watchExit(deps: CriDeps, rec: ContainerRecord): void {
+  const id = rec.meta.id;
+  if (deps.containers.watched.has(id)) return;
+  deps.containers.watched.add(id);
+  let c: Containerizer;
+  try {
+    c = containerizerOf(deps, rec);
+  } catch (err) {
+    deps.containers.watched.delete(id);
+    log.error({ id, err: errorMessage(err) }, 'cannot watch container exit');
+    return;
+  }
+  c.wait(id)
+    .then(
+      (term) => {
+        deps.containers.watched.delete(id);
+        return recordExit(deps, id, term);
+      },
+      (err: unknown) => {
+        deps.containers.watched.delete(id);
+        if (!isKind(err, 'NotFound')) log.error({ id, err: errorMessage(err) }, 'waiting for container exit failed');
+      },
+    )
+    .catch((err: unknown) => log.error({ id, err: errorMessage(err) }, 'recording container exit failed'));
+}
+
+/**
+ * Stops a container (idempotent): signals it, SIGKILL after `timeoutSeconds`, waits for the process to be
+ * gone and records the exit before returning, so a Status right after shows EXITED. Created and exited
+ * containers are left alone (as containerd and CRI-O do).
+ */
+export async function stopContainer(
+  deps: CriDeps,
+  id: string,
+  timeoutSeconds: number,
+  signal: AbortSignal,
+): Promise<void> {
+  await deps.locks.run(id, async () => {
+    const rec = deps.containers.get(id);
+    if (!rec || (rec.status.state !== 'running' && rec.status.state !== 'unknown')) return;
+    const c = containerizerOf(deps, rec);
+    await c.stopContainer(id, timeoutSeconds, signal);
+    let term: Termination;
+    try {
+      term = await untilAborted(c.wait(id), signal);
+    } catch (err) {
+      if (!isKind(err, 'NotFound')) throw err;
+      // The containerizer no longer knows it: the process is gone without a recorded status.
+      term = { exitCode: 137, reason: 'Error', message: 'container was stopped', finishedAt: nowNs() };
+    }
+    await recordExit(deps, id, term);
+  });
+}
+
+/**
+ * Removes a container (idempotent): kills it if it still runs, has the containerizer remove what it made,
+ * deletes the record and emits CONTAINER_DELETED.
+ */
+export async function removeContainer(deps: CriDeps, id: string, signal: AbortSignal): Promise<void> {
+  await deps.locks.run(id, async () => {
+    const rec = deps.containers.get(id);
+    if (!rec) return;
+    const c = containerizerOf(deps, rec);
+    await c.removeContainer(id, signal);
+    await deps.containers.remove(id);
+    log.info({ id }, 'container removed');
+    emit(deps, id, rec.meta.podId, ContainerEventType.CONTAINER_DELETED_EVENT);
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * The pod and container verbs of RuntimeService, keyed as the service definition names them, so that
+ * server.ts registers them in one line.
+ */
+import type { CriDeps } from '../deps.js';
+import { containerStats } from './container-stats.js';
+import { containerStatus } from './container-status.js';
+import { createContainer } from './create-container.js';
+import { execSync } from './exec-sync.js';
+import { getContainerEvents } from './get-container-events.js';
+import { listContainerStats } from './list-container-stats.js';
+import { listContainers } from './list-containers.js';
+import { listPodSandbox } from './list-pod-sandbox.js';
+import { listPodSandboxStats } from './list-pod-sandbox-stats.js';
+import { podSandboxStats } from './pod-sandbox-stats.js';
+import { podSandboxStatus } from './pod-sandbox-status.js';
+import { removeContainer } from './remove-container.js';
+import { removePodSandbox } from './remove-pod-sandbox.js';
+import { reopenContainerLog } from './reopen-container-log.js';
+import { runPodSandbox } from './run-pod-sandbox.js';
+import { startContainer } from './start-container.js';
+import { stopContainer } from './stop-container.js';
+import { stopPodSandbox } from './stop-pod-sandbox.js';
+import { updateContainerResources } from './update-container-resources.js';
+
+/** Every pod and container handler, bound to `deps`. */
+export function podAndContainerHandlers(deps: CriDeps) {
+  return {
+    runPodSandbox: runPodSandbox(deps),
+    stopPodSandbox: stopPodSandbox(deps),
+    removePodSandbox: removePodSandbox(deps),
+    podSandboxStatus: podSandboxStatus(deps),
+    listPodSandbox: listPodSandbox(deps),
+    createContainer: createContainer(deps),
+    startContainer: startContainer(deps),
+    stopContainer: stopContainer(deps),
+    removeContainer: removeContainer(deps),
+    listContainers: listContainers(deps),
+    containerStatus: containerStatus(deps),
+    updateContainerResources: updateContainerResources(deps),
+    reopenContainerLog: reopenContainerLog(deps),
+    execSync: execSync(deps),
+    containerStats: containerStats(deps),
+    listContainerStats: listContainerStats(deps),
+    podSandboxStats: podSandboxStats(deps),
+    listPodSandboxStats: listPodSandboxStats(deps),
+    getContainerEvents: getContainerEvents(deps),
+  };
+}

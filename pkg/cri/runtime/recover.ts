@@ -1,0 +1,120 @@
+/**
+ * Start-up recovery, run by `ucri serve` before the CRI server answers anything but Version/Status:
+ *
+ * 1. Load the sandbox and container records (checkpoints under `<work_dir>/cri`).
+ * 2. Roll back creates that a crash interrupted (records still `creating`): the client never got their
+ *    id, so they are undone exactly as a failed create would be.
+ * 3. Hand every other record's spec to its containerizer's recover(): it reattaches to live containers,
+ *    collects exits that happened while ucri was down and destroys orphans it has no record of.
+ * 4. Reconcile: running stay RUNNING (same pid) with their exit watchers re-armed; those that ended get
+ *    their exit code; those the containerizer lost become EXITED with code 255, reason `Unknown` (what
+ *    containerd reports for a task that vanished), so kubelet restarts them; pods it lost become NOTREADY.
+ */
+import type { ContainerSpec, Containerizer, PodSpec, RecoveredContainer } from '../../containerizer/index.js';
+import { errorMessage, logger } from '../../util/index.js';
+import type { CriDeps } from '../deps.js';
+import type { ContainerStatus } from '../store/container.js';
+import { nowNs } from '../translate/status.js';
+import { exitedStatus, watchExit } from './lifecycle.js';
+import { ROLLBACK_MS } from './support.js';
+
+const log = logger('cri/recover');
+
+/** Exit code reported for a container whose process ucri can no longer account for. */
+export const LOST_EXIT_CODE = 255;
+
+/** Loads the stores and reconciles them with the containerizers. Throws only when a store cannot be read. */
+export async function recoverRuntime(deps: CriDeps): Promise<void> {
+  await deps.sandboxes.load();
+  await deps.containers.load();
+  const signal = AbortSignal.timeout(ROLLBACK_MS);
+
+  for (const c of deps.containers.list().filter((r) => r.status.state === 'creating')) {
+    log.warn({ id: c.meta.id }, 'rolling back a container create interrupted by a restart');
+    await safely(`remove container ${c.meta.id}`, async () => {
+      await deps.containerizer.select(c.meta.runtimeHandler).removeContainer(c.meta.id, signal);
+      await deps.containers.remove(c.meta.id);
+    });
+  }
+  for (const p of deps.sandboxes.list().filter((r) => r.status.state === 'creating')) {
+    log.warn({ id: p.meta.id }, 'rolling back a pod sandbox create interrupted by a restart');
+    await safely(`remove pod ${p.meta.id}`, async () => {
+      const c = deps.containerizer.select(p.meta.spec.runtimeHandler);
+      for (const ct of deps.containers.ofPod(p.meta.id)) {
+        await c.removeContainer(ct.meta.id, signal);
+        await deps.containers.remove(ct.meta.id);
+      }
+      await c.stopPod(p.meta.id, signal);
+      await c.removePod(p.meta.id, signal);
+      await deps.sandboxes.remove(p.meta.id);
+    });
+  }
+
+  // Group the specs by containerizer: each recovers what it runs.
+  const groups = new Map<Containerizer, { pods: PodSpec[]; containers: ContainerSpec[] }>();
+  const groupOf = (handler: string) => {
+    const c = deps.containerizer.select(handler);
+    let g = groups.get(c);
+    if (!g) {
+      g = { pods: [], containers: [] };
+      groups.set(c, g);
+    }
+    return g;
+  };
+  for (const { containerizer } of deps.containerizer.handlers()) groupOf(containerizer.handlers[0]!);
+  for (const p of deps.sandboxes.list()) groupOf(p.meta.spec.runtimeHandler).pods.push(p.meta.spec);
+  for (const ct of deps.containers.list()) groupOf(ct.meta.runtimeHandler).containers.push(ct.meta.spec);
+
+  const found = new Map<string, RecoveredContainer>();
+  for (const [c, known] of groups) {
+    for (const r of await c.recover(known)) found.set(r.id, r);
+  }
+
+  for (const p of deps.sandboxes.list()) {
+    if (p.status.state !== 'ready') continue;
+    const rt = deps.containerizer.select(p.meta.spec.runtimeHandler).podRuntime(p.meta.id);
+    if (!rt) {
+      log.warn({ id: p.meta.id }, 'pod sandbox lost while ucri was down: now NOTREADY');
+      await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, state: 'stopped' }));
+    } else {
+      await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, ips: rt.ips, netnsPath: rt.netnsPath }));
+    }
+  }
+
+  for (const ct of deps.containers.list()) {
+    const id = ct.meta.id;
+    const r = found.get(id);
+    const next = reconcile(ct.status, r);
+    const rec = next === ct.status ? ct : await deps.containers.update(id, () => next);
+    if (rec.status.state === 'running') watchExit(deps, rec);
+  }
+  log.info({ sandboxes: deps.sandboxes.list().length, containers: deps.containers.list().length }, 'recovered');
+}
+
+/** The status a container record should have given what the containerizer found. */
+export function reconcile(s: Readonly<ContainerStatus>, r: RecoveredContainer | undefined): Readonly<ContainerStatus> {
+  if (s.state === 'exited') return s;
+  if (!r || r.state === 'lost') {
+    if (s.state === 'created' && !r) return s;
+    return {
+      ...exitedStatus(s, { exitCode: LOST_EXIT_CODE, reason: 'Unknown', message: '', finishedAt: nowNs() }),
+      message: 'the container was lost while ucri was not running',
+    };
+  }
+  if (r.state === 'exited') {
+    const term = r.runtime.termination ?? { exitCode: LOST_EXIT_CODE, reason: 'Unknown', message: '', finishedAt: 0n };
+    return exitedStatus({ ...s, startedAt: s.startedAt || r.runtime.startedAt }, term);
+  }
+  if (r.state === 'running') {
+    return { ...s, state: 'running', pid: r.runtime.pid, startedAt: s.startedAt || r.runtime.startedAt };
+  }
+  return s.state === 'created' ? s : { ...s, state: 'created' };
+}
+
+async function safely(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    log.error({ err: errorMessage(err), what }, 'recovery step failed');
+  }
+}

@@ -1,0 +1,33 @@
+import { logger } from '../../util/index.js';
+import type { CriDeps } from '../deps.js';
+import type { RemovePodSandboxRequest, RemovePodSandboxResponse } from '../gen/cri/v1/api.js';
+import type { CallContext } from '../instrumented.js';
+import { removeContainer } from './lifecycle.js';
+
+const log = logger('cri/remove-pod-sandbox');
+
+/**
+ * RemovePodSandbox: removes the pod's containers (killing any that still run), then the pod itself
+ * (network released if Stop was skipped, namespace pins, cgroup) and its record. Idempotent: an unknown id
+ * succeeds.
+ */
+export function removePodSandbox(deps: CriDeps) {
+  return async (req: RemovePodSandboxRequest, ctx: CallContext): Promise<RemovePodSandboxResponse> => {
+    const found = deps.sandboxes.find(req.podSandboxId);
+    if (!found) return {};
+    const id = found.meta.id;
+    await deps.locks.run(id, async () => {
+      const rec = deps.sandboxes.get(id);
+      if (!rec) return;
+      // Mark it stopped first: under this lock no CreateContainer can add a container to it any more.
+      await deps.sandboxes.update(id, (s) => (s.state === 'stopped' ? s : { ...s, state: 'stopped' }));
+      for (const c of deps.containers.ofPod(id)) await removeContainer(deps, c.meta.id, ctx.signal);
+      const containerizer = deps.containerizer.select(rec.meta.spec.runtimeHandler);
+      await containerizer.stopPod(id, ctx.signal);
+      await containerizer.removePod(id, ctx.signal);
+      await deps.sandboxes.remove(id);
+      log.info({ id }, 'pod sandbox removed');
+    });
+    return {};
+  };
+}

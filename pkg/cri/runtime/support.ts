@@ -1,0 +1,95 @@
+/**
+ * Small helpers the runtime verbs share: fresh ids, request fingerprints, rollback stacks that run under
+ * their own deadline, and waiting for a promise no longer than a request's signal allows.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { errorMessage, fromAbort, logger } from '../../util/index.js';
+
+const log = logger('cri/runtime');
+
+/** How long a rollback may take: it runs under this deadline, never the request's (STYLE 4). */
+export const ROLLBACK_MS = 120_000;
+/**
+ * How long a create may go on after its client gave up. The work is not tied to the request, so that
+ * kubelet's retry after a client-side timeout finds it finished (or still going) and gets the same id.
+ */
+export const CREATE_MS = 240_000;
+
+/** A new sandbox or container id: 64 lowercase hex digits (256 random bits). */
+export function newId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/**
+ * A stable fingerprint of a request message: equal requests (a retry) give equal fingerprints. Map keys are
+ * sorted so the order in which a client encoded them does not matter.
+ */
+export function fingerprint(msg: unknown): string {
+  const canon = (v: unknown): unknown => {
+    if (typeof v === 'bigint') return `${v}n`;
+    if (Buffer.isBuffer(v)) return `b64:${v.toString('base64')}`;
+    if (Array.isArray(v)) return v.map(canon);
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      return Object.fromEntries(
+        Object.keys(o)
+          .sort()
+          .map((k) => [k, canon(o[k])]),
+      );
+    }
+    return v;
+  };
+  return createHash('sha256')
+    .update(JSON.stringify(canon(msg)) ?? '')
+    .digest('hex');
+}
+
+/**
+ * A stack of undo steps: push one right after each side effect; `rollback()` runs them newest first under
+ * a fresh deadline, logging (not throwing) failures so every step gets its chance; `commit()` forgets them.
+ */
+export class Undo {
+  private steps: Array<{ what: string; fn: (signal: AbortSignal) => Promise<unknown> | unknown }> = [];
+
+  push(what: string, fn: (signal: AbortSignal) => Promise<unknown> | unknown): void {
+    this.steps.push({ what, fn });
+  }
+
+  commit(): void {
+    this.steps = [];
+  }
+
+  async rollback(): Promise<void> {
+    const signal = AbortSignal.timeout(ROLLBACK_MS);
+    for (const step of this.steps.reverse()) {
+      try {
+        await step.fn(signal);
+      } catch (err) {
+        log.error({ err: errorMessage(err), step: step.what }, 'rollback step failed');
+      }
+    }
+    this.steps = [];
+  }
+}
+
+/**
+ * Waits for `p`, but rejects as soon as `signal` aborts (with the matching domain error). `p` itself goes
+ * on: use it for work that must finish even when its client has gone.
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(fromAbort(new Error('aborted'), signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(fromAbort(new Error('aborted'), signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,86 @@
+/**
+ * Pod sandbox records.
+ *
+ *                   runPod ok                 StopPodSandbox
+ *   ┌──────────┐ ────────────► ┌───────┐ ─────────────────────► ┌─────────┐  RemovePodSandbox
+ *   │ creating │               │ ready │                        │ stopped │ ─────────────────► (removed)
+ *   └──────────┘ ◄── recovery  └───────┘ ── recovery: pod lost ─►└─────────┘
+ *        │ runPod failed / ucri crashed during runPod
+ *        └─────────────────────────────────────────────────────► (removed, rolled back)
+ *
+ * CRI sees `creating` and `stopped` as SANDBOX_NOTREADY; `creating` records are hidden from ListPodSandbox
+ * (nobody has their id yet). The record is written before the containerizer's runPod, so a crash in the
+ * middle of CNI ADD leaves a `creating` record that recovery rolls back (CNI DEL, pins, cgroup).
+ */
+import path from 'node:path';
+import type { PodSpec } from '../../containerizer/index.js';
+import { NameIndex } from './name-index.js';
+import { big, type RecordCodec, RecordStore, type StoredRecord } from './record-store.js';
+
+export type SandboxState = 'creating' | 'ready' | 'stopped';
+
+/** What never changes after RunPodSandbox. */
+export interface SandboxMeta {
+  id: string;
+  /** The domain spec handed to the containerizer (kept for recovery). */
+  spec: PodSpec;
+  /** Name index key, see sandboxName(). */
+  name: string;
+  /** Fingerprint of the RunPodSandbox request, to recognise a retry. */
+  fingerprint: string;
+  createdAt: bigint;
+}
+
+/** What changes, only through SandboxStore.update. */
+export interface SandboxStatus {
+  state: SandboxState;
+  /** Pod IPs, primary first. */
+  ips: string[];
+  netnsPath: string;
+}
+
+export type SandboxRecord = StoredRecord<SandboxMeta, SandboxStatus>;
+
+/** The reserved name of a pod: `<name>_<namespace>_<uid>_<attempt>`. */
+export function sandboxName(m: { name: string; namespace: string; uid: string; attempt: number }): string {
+  return `${m.name}_${m.namespace}_${m.uid}_${m.attempt}`;
+}
+
+const codec: RecordCodec<SandboxMeta, SandboxStatus> = {
+  kind: 'pod sandbox',
+  decodeMeta(raw) {
+    const m = raw as SandboxMeta & { createdAt: unknown };
+    if (typeof m?.id !== 'string' || typeof m.spec?.id !== 'string') throw new Error('not a sandbox record');
+    return { ...m, createdAt: big(m.createdAt) };
+  },
+  decodeStatus(raw) {
+    const s = raw as SandboxStatus;
+    if (!['creating', 'ready', 'stopped'].includes(s?.state)) throw new Error(`bad sandbox state`);
+    return { state: s.state, ips: Array.isArray(s.ips) ? s.ips : [], netnsPath: s.netnsPath ?? '' };
+  },
+  id: (m) => m.id,
+};
+
+/** Sandbox records under `<work_dir>/cri/sandboxes`, with their name index. */
+export class SandboxStore extends RecordStore<SandboxMeta, SandboxStatus> {
+  readonly names = new NameIndex();
+
+  constructor(workDir: string) {
+    super(path.join(workDir, 'cri', 'sandboxes'), codec);
+  }
+
+  /** Loads the checkpoints and reserves the name of every record. */
+  override async load(): Promise<void> {
+    await super.load();
+    for (const r of this.list()) {
+      this.names.reserve(r.meta.name, { id: r.meta.id, fingerprint: r.meta.fingerprint, pending: undefined });
+    }
+  }
+
+  /** Removes the record and frees its name. */
+  override async remove(id: string): Promise<void> {
+    const rec = this.get(id);
+    await super.remove(id);
+    if (rec) this.names.release(rec.meta.name, id);
+  }
+}

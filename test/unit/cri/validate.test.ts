@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NamespaceMode } from '../../../pkg/cri/gen/cri/v1/api.js';
+import { runtimeSchemas } from '../../../pkg/cri/validate/runtime.js';
+import { createReq, runPodReq } from './harness.js';
+
+/** The field paths a schema complains about, joined as the server names them. */
+function fields(
+  schema: { safeParse(v: unknown): { success: boolean; error?: { issues: Array<{ path: PropertyKey[] }> } } },
+  v: unknown,
+): string[] {
+  const r = schema.safeParse(v);
+  return r.success ? [] : r.error!.issues.map((i) => i.path.map(String).join('.'));
+}
+
+describe('runtime request validation', () => {
+  it('accepts what kubelet and critest send', () => {
+    assert.deepEqual(fields(runtimeSchemas.runPodSandbox, runPodReq('Create-PodSandbox-for-test-1')), []);
+    assert.deepEqual(fields(runtimeSchemas.createContainer, createReq('ab12')), []);
+  });
+
+  it('names the missing or bad field', () => {
+    const noMeta = runPodReq();
+    noMeta.config!.metadata = undefined;
+    assert.deepEqual(fields(runtimeSchemas.runPodSandbox, noMeta), ['config.metadata']);
+    const badName = runPodReq();
+    badName.config!.metadata!.name = 'a_b';
+    assert.deepEqual(fields(runtimeSchemas.runPodSandbox, badName), ['config.metadata.name']);
+    const relLog = runPodReq('x', { logDirectory: 'var/log' });
+    assert.deepEqual(fields(runtimeSchemas.runPodSandbox, relLog), ['config.logDirectory']);
+    const ns = runPodReq('x', {
+      linux: {
+        cgroupParent: '',
+        securityContext: {
+          namespaceOptions: { network: NamespaceMode.TARGET, pid: 0, ipc: 0, targetId: '', usernsOptions: undefined },
+        } as never,
+        sysctls: {},
+        overhead: undefined,
+        resources: undefined,
+      },
+    });
+    assert.deepEqual(fields(runtimeSchemas.runPodSandbox, ns), [
+      'config.linux.securityContext.namespaceOptions.network',
+    ]);
+
+    const mount = createReq('ab');
+    mount.config!.mounts[0]!.hostPath = 'relative';
+    assert.deepEqual(fields(runtimeSchemas.createContainer, mount), ['config.mounts.0.hostPath']);
+    const noImage = createReq('ab');
+    noImage.config!.image!.image = '';
+    assert.deepEqual(fields(runtimeSchemas.createContainer, noImage), ['config.image.image']);
+    const outside = createReq('ab');
+    outside.config!.logPath = '../../etc/x.log';
+    assert.deepEqual(fields(runtimeSchemas.createContainer, outside), ['config.logPath']);
+    const noPod = createReq('');
+    assert.deepEqual(fields(runtimeSchemas.createContainer, noPod), ['podSandboxId']);
+    assert.deepEqual(fields(runtimeSchemas.stopContainer, { containerId: 'ab', timeout: -1n }), ['timeout']);
+    assert.deepEqual(fields(runtimeSchemas.execSync, { containerId: 'ab', cmd: [], timeout: 0n }), ['cmd']);
+    assert.deepEqual(fields(runtimeSchemas.startContainer, { containerId: '../x' }), ['containerId']);
+  });
+});
