@@ -1,0 +1,226 @@
+/**
+ * The network/cni isolator with the real Debian CNI plugins (bridge, host-local, portmap) on a bridge this
+ * file creates, and pods whose network namespaces are real pins. Everything is removed in `after`.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { PodContext } from '../../../pkg/mesos/isolator.js';
+import { CniIsolator, type CniRecord } from '../../../pkg/mesos/isolators/network/index.js';
+import { removePinnedNamespaces, run, runInNetns, start, waitChild } from '../../../pkg/sys/index.js';
+import { configureLogging, isKind } from '../../../pkg/util/index.js';
+import { PLUGIN_DIRS, type TestBed, testBed } from './support.js';
+
+let bed: TestBed;
+let cni: CniIsolator;
+const never = new AbortController().signal;
+
+function isolator(): CniIsolator {
+  return new CniIsolator({ configDir: bed.configDir, pluginDirs: PLUGIN_DIRS, stateDir: bed.stateDir });
+}
+
+before(async () => {
+  configureLogging({ silent: true });
+  bed = await testBed('net-cni');
+  await bed.writeConfig(bed.bridgeConflist());
+  cni = isolator();
+  await cni.recover([]);
+});
+
+after(async () => {
+  await bed?.close();
+});
+
+/** A free TCP port on the host (bound and released at once; nothing else here binds ports by number). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '0.0.0.0', resolve));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+async function hostIpv4(): Promise<string> {
+  const r = await run('ip', ['-4', '-o', 'route', 'get', '192.0.2.200']);
+  const m = /\bsrc (\S+)/.exec(r.stdout);
+  if (!m) throw new Error(`no host source address in: ${r.stdout}`);
+  return m[1]!;
+}
+
+/**
+ * GET / from `host:port` with busybox nc (its wget crashes inside a fresh netns), from the host or inside
+ * `netns`; the body, or undefined when the connection fails.
+ */
+async function httpGet(host: string, port: number, netns?: string): Promise<string | undefined> {
+  const args = ['nc', '-w', '5', host, String(port)];
+  const opts = { allowFailure: true, timeoutMs: 20_000, stdin: 'GET / HTTP/1.0\r\n\r\n' };
+  const r = netns ? await runInNetns(netns, 'busybox', args, opts) : await run('busybox', args, opts);
+  const sep = r.stdout.indexOf('\r\n\r\n');
+  return r.code === 0 && r.stdout.startsWith('HTTP/1.') && sep >= 0 ? r.stdout.slice(sep + 4) : undefined;
+}
+
+describe('network/cni with bridge + host-local + portmap', () => {
+  it('attaches two pods that reach each other by IP, and detaches them without a trace', async () => {
+    const a = await bed.pod();
+    const b = await bed.pod();
+    await Promise.all([cni.setupPod(a, never), cni.setupPod(b, never)]);
+    for (const p of [a, b]) {
+      assert.equal(p.state.ips.length, 1);
+      assert.ok(p.state.ips[0]!.startsWith(bed.subnet.split('.').slice(0, 2).join('.')), p.state.ips[0]);
+      const rec = p.state.data['network/cni'] as CniRecord;
+      assert.equal(rec.phase, 'added');
+      assert.deepEqual(rec.ips, p.state.ips);
+      assert.ok(rec.result);
+      const addr = await runInNetns(p.state.netns!, 'ip', ['-4', '-o', 'addr', 'show', 'eth0']);
+      assert.match(addr.stdout, new RegExp(`inet ${p.state.ips[0]!.replaceAll('.', '\\.')}/16`));
+    }
+    assert.notEqual(a.state.ips[0], b.state.ips[0]);
+    await runInNetns(a.state.netns!, 'busybox', ['ping', '-c1', '-W', '5', b.state.ips[0]!], { timeoutMs: 20_000 });
+    await runInNetns(b.state.netns!, 'busybox', ['ping', '-c1', '-W', '5', a.state.ips[0]!], { timeoutMs: 20_000 });
+    await cni.check(a, never);
+    assert.equal((await bed.leasedIps()).length, 2);
+    assert.equal((await bed.bridgePorts()).length, 2);
+
+    await cni.teardownPod(a, never);
+    await cni.teardownPod(b, never);
+    await cni.teardownPod(b, never); // idempotent
+    await cni.cleanupPod(b);
+    for (const p of [a, b]) {
+      assert.deepEqual(p.state.ips, []);
+      assert.equal(p.state.data['network/cni'], undefined);
+      const links = await runInNetns(p.state.netns!, 'ip', ['-o', 'link']);
+      assert.doesNotMatch(links.stdout, /eth0/);
+    }
+    assert.deepEqual(await bed.leasedIps(), []);
+    assert.deepEqual(await bed.bridgePorts(), []);
+    assert.deepEqual(await fs.readdir(bed.stateDir), []);
+  });
+
+  it('forwards a host port to a pod from 127.0.0.1 and the host address, and releases it on teardown', async () => {
+    const hostPort = await freePort();
+    const pod = await bed.pod({
+      portMappings: [
+        { protocol: 'tcp', containerPort: 8080, hostPort, hostIp: '' },
+        { protocol: 'tcp', containerPort: 9, hostPort: 0, hostIp: '' },
+      ],
+    });
+    await cni.setupPod(pod, never);
+    const www = path.join(bed.dir, 'www');
+    await fs.mkdir(www, { recursive: true });
+    await fs.writeFile(path.join(www, 'index.html'), 'hello from the pod\n');
+    let httpd: ChildProcess | undefined;
+    try {
+      httpd = await start('nsenter', [
+        `--net=${pod.state.netns}`,
+        '--',
+        'busybox',
+        'httpd',
+        '-f',
+        '-p',
+        '8080',
+        '-h',
+        www,
+      ]);
+      // httpd binds a moment after it starts: ask it from inside the pod until it answers (bounded).
+      let inside: string | undefined;
+      for (let i = 0; i < 100 && inside === undefined; i++) inside = await httpGet('127.0.0.1', 8080, pod.state.netns);
+      assert.equal(inside, 'hello from the pod\n');
+      assert.equal(await httpGet('127.0.0.1', hostPort), 'hello from the pod\n');
+      assert.equal(await httpGet(await hostIpv4(), hostPort), 'hello from the pod\n');
+      const nat = (await run('iptables-save', ['-t', 'nat'])).stdout;
+      assert.match(nat, new RegExp(`--dport ${hostPort}\\b`));
+    } finally {
+      if (httpd?.pid !== undefined && httpd.exitCode === null) {
+        httpd.kill('SIGKILL');
+        await waitChild(httpd);
+      }
+      await cni.teardownPod(pod, never);
+    }
+    const nat = (await run('iptables-save', ['-t', 'nat'])).stdout;
+    assert.doesNotMatch(nat, new RegExp(`--dport ${hostPort}\\b`));
+    assert.doesNotMatch(nat, new RegExp(pod.state.id));
+    assert.deepEqual(await bed.leasedIps(), []);
+  });
+
+  it('skips host-network pods entirely', async () => {
+    const pod = await bed.pod({ namespaces: { network: 'node', pid: 'container', ipc: 'pod' } });
+    await cni.setupPod(pod, never);
+    assert.deepEqual(pod.state.ips, []);
+    assert.deepEqual(pod.state.data, {});
+    assert.deepEqual(await bed.leasedIps(), []);
+    await cni.teardownPod(pod, never);
+    await cni.cleanupPod(pod);
+  });
+
+  it('deletes a pod whose namespace pin is gone (CNI_NETNS omitted) and frees its address', async () => {
+    const pod = await bed.pod();
+    await cni.setupPod(pod, never);
+    assert.equal((await bed.leasedIps()).length, 1);
+    await removePinnedNamespaces(bed.pinRoot, pod.state.id);
+    await cni.teardownPod(pod, never);
+    assert.deepEqual(await bed.leasedIps(), []);
+    assert.deepEqual(await bed.bridgePorts(), []);
+    assert.deepEqual(await fs.readdir(bed.stateDir), []);
+  });
+
+  it('recovers after a crash during ADD: half-made and orphaned attachments get a DEL, completed ones are restored', async () => {
+    const [kept, half, orphan] = [await bed.pod(), await bed.pod(), await bed.pod()];
+    await Promise.all([kept, half, orphan].map((p) => cni.setupPod(p, never)));
+    // The daemon died after the plugins ran but before the result was stored: the checkpoint says `adding`.
+    const file = path.join(bed.stateDir, `${half.state.id}.json`);
+    const rec = JSON.parse(await fs.readFile(file, 'utf8')) as CniRecord;
+    await fs.writeFile(file, JSON.stringify({ ...rec, phase: 'adding', result: undefined, ips: [] }));
+    assert.equal((await bed.leasedIps()).length, 3);
+
+    const fresh = isolator();
+    const keptAfter: PodContext = { spec: kept.spec, state: { ...kept.state, ips: [], data: {} } };
+    const halfAfter: PodContext = { spec: half.spec, state: { ...half.state, ips: [], data: {} } };
+    await fresh.recover([keptAfter, halfAfter]); // `orphan` has no pod record any more
+    assert.deepEqual(keptAfter.state.ips, kept.state.ips);
+    assert.equal((keptAfter.state.data['network/cni'] as CniRecord).phase, 'added');
+    assert.deepEqual(halfAfter.state.ips, []);
+    assert.deepEqual(await bed.leasedIps(), kept.state.ips);
+    assert.equal((await bed.bridgePorts()).length, 1);
+    assert.deepEqual(await fs.readdir(bed.stateDir), [`${kept.state.id}.json`]);
+
+    await fresh.teardownPod(keptAfter, never);
+    assert.deepEqual(await bed.leasedIps(), []);
+    assert.deepEqual(await bed.bridgePorts(), []);
+  });
+
+  it('undoes a half-done ADD when a later plugin of the list fails, leaving no address', async () => {
+    const dir = path.join(bed.dir, 'failing');
+    await fs.mkdir(dir, { recursive: true });
+    const plugin = path.join(dir, 'ucri-test-fail');
+    await fs.writeFile(
+      plugin,
+      '#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\necho \'{"cniVersion":"1.0.0","code":7,"msg":"refused by test","details":"on purpose"}\'\nexit 1\n',
+      { mode: 0o755 },
+    );
+    const cfgDir = path.join(bed.dir, 'cni-failing');
+    await fs.mkdir(cfgDir, { recursive: true });
+    await fs.writeFile(
+      path.join(cfgDir, '10-fail.conflist'),
+      JSON.stringify(bed.bridgeConflist([{ type: 'ucri-test-fail' }])),
+    );
+    const failing = new CniIsolator({
+      configDir: cfgDir,
+      pluginDirs: [...PLUGIN_DIRS, dir],
+      stateDir: bed.stateDir,
+    });
+    const pod = await bed.pod();
+    await assert.rejects(failing.setupPod(pod, never), (e: unknown) => {
+      assert.ok(isKind(e, 'Internal'), String(e));
+      assert.match((e as Error).message, /"ucri-test-fail" ADD .*code 7: refused by test: on purpose/);
+      return true;
+    });
+    assert.deepEqual(pod.state.ips, []);
+    assert.equal(pod.state.data['network/cni'], undefined);
+    assert.deepEqual(await bed.leasedIps(), []);
+    assert.deepEqual(await bed.bridgePorts(), []);
+    assert.deepEqual(await fs.readdir(bed.stateDir), []);
+  });
+});
