@@ -18,7 +18,7 @@ build: generate
 
 ## run: install, build and start ucri in the foreground on /run/ucri/ucri.sock
 run: build
-	$(NODE) dist/cmd/ucri/main.js serve $(UCRI_FLAGS)
+	$(NODE) dist/cmd/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
 
 ## test: install, build, lint, check the layering, and run every test with node's test runner
 test: build lint

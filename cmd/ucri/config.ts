@@ -69,6 +69,7 @@ export const configSchema = z
     appc_store_dir: absPath.optional(),
     network_cni_config_dir: absPath.default('/etc/cni/net.d'),
     network_cni_plugins_dir: pathList.default('/usr/lib/cni:/opt/cni/bin'),
+    install_default_network: z.boolean().default(false),
     docker_socket: absPath.default('/var/run/docker.sock'),
     cgroups_root: z
       .string()
@@ -123,6 +124,11 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'appc_store_dir', help: 'appc image store (default <work_dir>/store/appc)' },
   { key: 'network_cni_config_dir', help: 'CNI network configurations (default /etc/cni/net.d)' },
   { key: 'network_cni_plugins_dir', help: 'CNI plugin directories joined by ":" (default /usr/lib/cni:/opt/cni/bin)' },
+  {
+    key: 'install_default_network',
+    help: 'write a bridge + portmap network to the CNI config dir when it has no usable one',
+    boolean: true,
+  },
   { key: 'docker_socket', help: 'dockerd socket for the docker containerizer (default /var/run/docker.sock)' },
   { key: 'cgroups_root', help: 'cgroup under which pods without a cgroup parent live (default ucri)' },
   { key: 'cgroups_hierarchy', help: 'cgroup filesystem mount point (default /sys/fs/cgroup)' },

@@ -4,12 +4,20 @@
  * report facts about this build.
  */
 import { ConfigError, loadConfig, parseFlags, serveHelp } from './config.js';
+import { imagesCommand } from './images.js';
+import { inspectCommand } from './inspect.js';
+import { psCommand } from './ps.js';
+import { pullCommand } from './pull.js';
 import { startDaemon, ucriVersion } from './serve.js';
 
 const USAGE = `usage: ucri <command> [flags]
 
 commands:
   serve     run the CRI daemon (see ucri serve --help)
+  pull      pull an image through the daemon, with progress (ucri pull [--socket PATH] IMAGE)
+  images    list the daemon's images like crictl images (ucri images [--socket PATH] [IMAGE])
+  ps        list the daemon's containers like crictl ps -a (ucri ps [--socket PATH])
+  inspect   a container's verbose status as JSON (ucri inspect [--socket PATH] ID)
   version   print ucri's version
 `;
 
@@ -31,6 +39,14 @@ async function main(argv: string[]): Promise<number> {
       await daemon.stop();
       return 0;
     }
+    case 'pull':
+      return pullCommand(rest);
+    case 'images':
+      return imagesCommand(rest);
+    case 'ps':
+      return psCommand(rest);
+    case 'inspect':
+      return inspectCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`ucri ${ucriVersion()} (CRI runtime.v1)\n`);

@@ -6,10 +6,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ComposingContainerizer, type Containerizer } from '../../pkg/containerizer/index.js';
-import { CriServer, RuntimeConfigStore } from '../../pkg/cri/index.js';
-import { MesosContainerizer } from '../../pkg/mesos/index.js';
+import {
+  ContainerEvents,
+  ContainerStore,
+  type CriDeps,
+  CriServer,
+  recoverRuntime,
+  RuntimeConfigStore,
+  SandboxStore,
+} from '../../pkg/cri/index.js';
+import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
 import { detectCgroupDriver } from '../../pkg/sys/index.js';
-import { acquireInstanceLock, configureLogging, type InstanceLock, logger } from '../../pkg/util/index.js';
+import { acquireInstanceLock, configureLogging, type InstanceLock, KeyedLock, logger } from '../../pkg/util/index.js';
 import type { Config } from './config.js';
 
 /** ucri's version, read from package.json next to the build. */
@@ -48,6 +56,21 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     locks.push(await acquireInstanceLock('runtime_dir', path.resolve(config.runtime_dir)));
     await mkdir(config.work_dir, { recursive: true, mode: 0o711 });
     await mkdir(config.runtime_dir, { recursive: true, mode: 0o711 });
+    if (config.install_default_network && config.isolation.includes('network/cni')) {
+      await mkdir(config.network_cni_config_dir, { recursive: true, mode: 0o755 });
+      await installDefaultNetwork(config.network_cni_config_dir, config.network_cni_plugins_dir.split(':'));
+    }
+
+    const images = await ImageStore.open({
+      dir: config.docker_store_dir ?? path.join(config.work_dir, 'store', 'docker'),
+      dockerRegistry: config.docker_registry,
+      mirrors: config.registry.mirrors,
+      insecure: config.registry.insecure,
+      credentials: await configuredCredentials(config.docker_config, config.registry.auths),
+      providers: config.image_providers,
+      appcPrefix: config.appc_simple_discovery_uri_prefix,
+      pinned: [config.pause_image],
+    });
 
     const containerizers: Containerizer[] = [];
     for (const name of config.containerizers) {
@@ -60,6 +83,14 @@ export async function startDaemon(config: Config): Promise<Daemon> {
             isolation: config.isolation,
             cniConfigDir: config.network_cni_config_dir,
             cniPluginDirs: config.network_cni_plugins_dir.split(':'),
+            images,
+            workDir: config.work_dir,
+            runtimeDir: config.runtime_dir,
+            cgroupsRoot: config.cgroups_root,
+            cgroupDriver: await cgroupDriver(config),
+            launcher: config.launcher,
+            provisionerBackend: config.image_provisioner_backend,
+            podCidr: () => runtimeConfig.get().podCidr,
           }),
         );
       } else {
@@ -68,13 +99,22 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     }
     const runtimeConfig = new RuntimeConfigStore(path.join(config.work_dir, 'runtime-config.json'));
     await runtimeConfig.load();
-    const server = new CriServer({
+    const deps: CriDeps = {
+      images,
       containerizer: new ComposingContainerizer(containerizers),
       info: { version: ucriVersion(), cgroupDriver: await cgroupDriver(config), config: redacted(config) },
       runtimeConfig,
-    });
-    await server.listen(config.socket);
+      sandboxes: new SandboxStore(config.work_dir),
+      containers: new ContainerStore(config.work_dir),
+      events: new ContainerEvents(),
+      locks: new KeyedLock(),
+    };
+    // Records are loaded and reconciled with the containerizers before the socket appears, so no client
+    // (kubelet, or a test waiting for the socket) ever meets a half-recovered runtime.
+    await recoverRuntime(deps);
+    const server = new CriServer(deps);
     server.setReady();
+    await server.listen(config.socket);
     log.info({ version: ucriVersion(), socket: config.socket }, 'ucri is ready');
     return {
       async stop() {

@@ -37,10 +37,13 @@ async function main(argv: string[]): Promise<void> {
     logLevel: level as 'error' | 'warn' | 'info' | 'debug' | undefined,
   });
   console.log(`registry ${reg.url} (pid ${reg.pid}, storage ${reg.storageDir}); Ctrl-C stops it`);
+  // Signal listeners alone do not keep Node's event loop alive (the registry child is unref'd).
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  clearInterval(keepAlive);
   await reg.stop();
 }
 

@@ -1,1 +1,8 @@
 export * from './containerizer.js';
+export { DEFAULT_NETWORK_FILE, installDefaultNetwork } from './isolators/network/index.js';
+export {
+  APPC_PREFIX,
+  configuredCredentials,
+  ImageStore,
+  type ImageStoreOptions,
+} from './provisioner/stores/index.js';

@@ -45,7 +45,7 @@ describe('ucri serve', () => {
     assert.equal((await cond('RuntimeReady'))?.status, true);
     const down = await cond('NetworkReady');
     assert.equal(down?.status, false);
-    assert.equal(down?.reason, 'NetworkPluginNotReady');
+    assert.equal(down?.reason, 'NoCNIConfig');
     assert.match(down?.message ?? '', /no network config found/);
 
     const file = path.join(d.cniConfigDir, '10-e2e.conflist');

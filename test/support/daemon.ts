@@ -9,7 +9,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { destroyCgroup, unmountAllUnder } from '../../pkg/sys/index.js';
 import { type CriClient, criClient } from './cri-client.js';
+
+/** SIGKILLs processes whose command line names `dir` (conmon monitors of a test root), by PID. */
+async function killProcessesMentioning(dir: string): Promise<void> {
+  for (const name of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    const cmdline = await fs.readFile(`/proc/${name}/cmdline`, 'latin1').catch(() => '');
+    if (cmdline.includes(`${dir}/`)) {
+      try {
+        process.kill(Number(name), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
 
 /** dist/cmd/ucri/main.js, from dist/test/support. */
 export const UCRI_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cmd/ucri/main.js');
@@ -72,6 +88,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   const runtimeDir = path.join(root, 'run');
   const cniConfigDir = path.join(root, 'cni');
   await fs.mkdir(cniConfigDir, { recursive: true });
+  // Every test daemon gets its own cgroups root, so one daemon's orphan sweep never touches another's.
+  const cgroupsRoot = `ucri-test-${path.basename(root)}`;
   const args = [
     UCRI_MAIN,
     'serve',
@@ -79,6 +97,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     `--work_dir=${workDir}`,
     `--runtime_dir=${runtimeDir}`,
     `--network_cni_config_dir=${cniConfigDir}`,
+    `--cgroups_root=${cgroupsRoot}`,
   ];
   if (opts.configToml !== undefined) {
     const file = path.join(root, 'config.toml');
@@ -111,7 +130,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   try {
     await waitForSocket(socket, proc, output);
   } catch (err) {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
+    // A root this call made is removed again; one the caller passed in stays theirs.
+    if (opts.root === undefined) {
+      await unmountAllUnder(root, { lazy: true }).catch(() => undefined);
+      await fs.rm(root, { recursive: true, force: true });
+    }
     throw err;
   }
   const clients: CriClient[] = [];
@@ -140,6 +167,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
       await exited;
     },
     async cleanup() {
+      // Whatever a failed test left: its containers (in this daemon's own cgroups root), their conmon
+      // monitors, and the mounts under the root (the pin root stays mounted across daemon restarts by design).
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+      await destroyCgroup(cgroupsRoot).catch(() => undefined);
+      await killProcessesMentioning(root);
+      await unmountAllUnder(root, { lazy: true }).catch(() => undefined);
       await fs.rm(root, { recursive: true, force: true });
     },
   };
