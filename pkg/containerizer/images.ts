@@ -20,6 +20,21 @@ export interface ImageConfig {
   stopSignal: string;
 }
 
+/** An image config that sets nothing (a container whose image record is gone, test doubles). */
+export function emptyImageConfig(): ImageConfig {
+  return {
+    entrypoint: [],
+    cmd: [],
+    env: [],
+    workingDir: '',
+    user: '',
+    exposedPorts: [],
+    volumes: [],
+    labels: {},
+    stopSignal: '',
+  };
+}
+
 /** One image in the store. */
 export interface ImageRecord {
   /** Config digest, `sha256:<hex>`. */

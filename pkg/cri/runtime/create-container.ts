@@ -54,11 +54,7 @@ export function createContainer(deps: CriDeps) {
 
     const id = newId();
     const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested });
-    let settle!: () => void;
-    const pending = new Promise<void>((resolve) => {
-      settle = resolve;
-    });
-    names.reserve(name, { id, fingerprint: fp, pending });
+    const finish = names.claim(name, id, fp);
 
     const work = (async (): Promise<CreateContainerResponse> => {
       const signal = AbortSignal.timeout(CREATE_MS);
@@ -107,7 +103,7 @@ export function createContainer(deps: CriDeps) {
         await undo.rollback();
         throw err;
       } finally {
-        settle();
+        finish();
       }
     })();
     work.catch(() => undefined);

@@ -45,11 +45,7 @@ export function runPodSandbox(deps: CriDeps) {
 
     const id = newId();
     const spec = toPodSpec(id, config, handler);
-    let settle!: () => void;
-    const pending = new Promise<void>((resolve) => {
-      settle = resolve;
-    });
-    names.reserve(name, { id, fingerprint: fp, pending });
+    const finish = names.claim(name, id, fp);
 
     const work = (async (): Promise<RunPodSandboxResponse> => {
       const signal = AbortSignal.timeout(CREATE_MS);
@@ -77,7 +73,7 @@ export function runPodSandbox(deps: CriDeps) {
         await undo.rollback();
         throw err;
       } finally {
-        settle();
+        finish();
       }
     })();
     // The answer follows the client's deadline; the work goes on for a retry to find.

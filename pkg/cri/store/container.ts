@@ -16,8 +16,8 @@
  */
 import path from 'node:path';
 import type { ContainerSpec, Resources } from '../../containerizer/index.js';
-import { NameIndex } from './name-index.js';
-import { big, type RecordCodec, RecordStore, type StoredRecord } from './record-store.js';
+import { NamedRecordStore } from './name-index.js';
+import { big, type RecordCodec, type StoredRecord } from './record-store.js';
 
 export type ContainerState = 'creating' | 'created' | 'running' | 'exited' | 'unknown';
 
@@ -88,8 +88,7 @@ const codec: RecordCodec<ContainerMeta, ContainerStatus> = {
 };
 
 /** Container records under `<work_dir>/cri/containers`, with their name index. */
-export class ContainerStore extends RecordStore<ContainerMeta, ContainerStatus> {
-  readonly names = new NameIndex();
+export class ContainerStore extends NamedRecordStore<ContainerMeta, ContainerStatus> {
   /** Ids whose exit is being watched (runtime only: re-armed by recovery). */
   readonly watched = new Set<string>();
 
@@ -97,19 +96,10 @@ export class ContainerStore extends RecordStore<ContainerMeta, ContainerStatus> 
     super(path.join(workDir, 'cri', 'containers'), codec);
   }
 
-  override async load(): Promise<void> {
-    await super.load();
-    for (const r of this.list()) {
-      this.names.reserve(r.meta.name, { id: r.meta.id, fingerprint: r.meta.fingerprint, pending: undefined });
-    }
-  }
-
-  /** Removes the record and frees its name. */
+  /** Removes the record, frees its name and forgets its exit watch. */
   override async remove(id: string): Promise<void> {
-    const rec = this.get(id);
     await super.remove(id);
     this.watched.delete(id);
-    if (rec) this.names.release(rec.meta.name, id);
   }
 
   /** The containers of one pod. */

@@ -12,6 +12,8 @@
  *
  * A retry that finds the name in flight waits for that attempt (`pending`), then looks again.
  */
+import { RecordStore } from './record-store.js';
+
 export interface Reservation {
   /** The id the name is (being) given to. */
   id: string;
@@ -40,6 +42,19 @@ export class NameIndex {
     return undefined;
   }
 
+  /**
+   * Reserves a free `name` for an in-flight create of `id`, with a `pending` promise that retries wait on.
+   * Returns the function that ends the in-flight phase; call it once the create succeeded or was rolled back.
+   */
+  claim(name: string, id: string, fingerprint: string): () => void {
+    let finish!: () => void;
+    const pending = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    this.names.set(name, { id, fingerprint, pending });
+    return finish;
+  }
+
   /** Marks the create of `name` as finished (the record now holds the name). */
   settle(name: string, id: string): void {
     const cur = this.names.get(name);
@@ -49,5 +64,35 @@ export class NameIndex {
   /** Frees `name` if `id` holds it (never frees a name someone else reserved meanwhile). */
   release(name: string, id: string): void {
     if (this.names.get(name)?.id === id) this.names.delete(name);
+  }
+}
+
+/** Metadata that carries a reserved name. */
+export interface NamedMeta {
+  id: string;
+  name: string;
+  fingerprint: string;
+}
+
+/**
+ * A record store whose records hold names: loading reserves every record's name, removing a record frees
+ * its name. Sandboxes and containers both build on it.
+ */
+export class NamedRecordStore<M extends NamedMeta, S> extends RecordStore<M, S> {
+  readonly names = new NameIndex();
+
+  /** Loads the checkpoints and reserves the name of every record. */
+  override async load(): Promise<void> {
+    await super.load();
+    for (const r of this.list()) {
+      this.names.reserve(r.meta.name, { id: r.meta.id, fingerprint: r.meta.fingerprint, pending: undefined });
+    }
+  }
+
+  /** Removes the record and frees its name. */
+  override async remove(id: string): Promise<void> {
+    const rec = this.get(id);
+    await super.remove(id);
+    if (rec) this.names.release(rec.meta.name, id);
   }
 }

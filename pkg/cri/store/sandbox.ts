@@ -14,8 +14,8 @@
  */
 import path from 'node:path';
 import type { PodSpec } from '../../containerizer/index.js';
-import { NameIndex } from './name-index.js';
-import { big, type RecordCodec, RecordStore, type StoredRecord } from './record-store.js';
+import { NamedRecordStore } from './name-index.js';
+import { big, type RecordCodec, type StoredRecord } from './record-store.js';
 
 export type SandboxState = 'creating' | 'ready' | 'stopped';
 
@@ -62,25 +62,8 @@ const codec: RecordCodec<SandboxMeta, SandboxStatus> = {
 };
 
 /** Sandbox records under `<work_dir>/cri/sandboxes`, with their name index. */
-export class SandboxStore extends RecordStore<SandboxMeta, SandboxStatus> {
-  readonly names = new NameIndex();
-
+export class SandboxStore extends NamedRecordStore<SandboxMeta, SandboxStatus> {
   constructor(workDir: string) {
     super(path.join(workDir, 'cri', 'sandboxes'), codec);
-  }
-
-  /** Loads the checkpoints and reserves the name of every record. */
-  override async load(): Promise<void> {
-    await super.load();
-    for (const r of this.list()) {
-      this.names.reserve(r.meta.name, { id: r.meta.id, fingerprint: r.meta.fingerprint, pending: undefined });
-    }
-  }
-
-  /** Removes the record and frees its name. */
-  override async remove(id: string): Promise<void> {
-    const rec = this.get(id);
-    await super.remove(id);
-    if (rec) this.names.release(rec.meta.name, id);
   }
 }

@@ -8,7 +8,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ContainerSpec, Termination } from '../../containerizer/index.js';
+import { type ContainerSpec, emptyImageConfig, type Termination } from '../../containerizer/index.js';
 import { Conmon } from '../../oci/index.js';
 import { oomKilled, sleep } from '../../sys/index.js';
 import {
@@ -324,18 +324,4 @@ export async function updateThroughIsolators(e: Engine, c: Container, signal: Ab
     await iso.update(ctx, c.rec.spec.resources, signal);
   }
   return any;
-}
-
-function emptyImageConfig(): ContainerRecord['image']['config'] {
-  return {
-    entrypoint: [],
-    cmd: [],
-    env: [],
-    workingDir: '',
-    user: '',
-    exposedPorts: [],
-    volumes: [],
-    labels: {},
-    stopSignal: '',
-  };
 }
