@@ -304,9 +304,26 @@ export class Conmon {
     }
   }
 
-  /** Asks conmon to reopen the log file (after the kubelet rotated it). Asynchronous on conmon's side. */
-  static async reopenLog(bundle: string): Promise<void> {
+  /**
+   * Asks conmon to reopen the log file (after the kubelet rotated it). conmon does it asynchronously, by
+   * writing a new file and renaming it over `logPath`; given `logPath`, this resolves only once that file
+   * exists again (kubelet and critest look for it right after the call).
+   */
+  static async reopenLog(bundle: string, logPath?: string, timeoutMs = 5000): Promise<void> {
     await writeCtl(bundle, '2 0 0\n');
+    if (logPath === undefined) return;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      if (
+        await fs.access(logPath).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+      if (Date.now() >= until) throw new InternalError(`conmon did not reopen log "${logPath}" within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   /** Resizes the container's terminal. */

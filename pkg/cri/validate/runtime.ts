@@ -112,7 +112,7 @@ const podSandboxConfig = z.object(
           )
           .refine((s) => !s.split('/').includes('..'), 'must not contain ".."'),
         securityContext: z
-          .object({
+          .looseObject({
             namespaceOptions: z
               .object({
                 network: mode([0, 2], 'POD, NODE'),
@@ -121,6 +121,7 @@ const podSandboxConfig = z.object(
               })
               .optional(),
           })
+          .refine(runAsGroupNeedsUser, { message: 'needs run_as_user or run_as_username', path: ['runAsGroup'] })
           .optional(),
         resources,
         overhead: resources,
@@ -129,6 +130,19 @@ const podSandboxConfig = z.object(
   },
   { error: 'is required' },
 );
+
+/**
+ * A group without a user is refused, as the CRI asks: the runtime cannot know whose primary group to replace.
+ * Checked on the loose object because the schemas above list only the fields they constrain.
+ */
+function runAsGroupNeedsUser(ctx: object): boolean {
+  const c = ctx as { runAsGroup?: unknown; runAsUser?: unknown; runAsUsername?: unknown };
+  if (c.runAsGroup === undefined || c.runAsGroup === null) return true;
+  return (
+    (c.runAsUser !== undefined && c.runAsUser !== null) ||
+    (typeof c.runAsUsername === 'string' && c.runAsUsername !== '')
+  );
+}
 
 const relativeLogPath = z
   .string()
@@ -169,7 +183,7 @@ const containerConfig = z.object(
       .object({
         resources,
         securityContext: z
-          .object({
+          .looseObject({
             namespaceOptions: z
               .object({
                 network: mode([0, 2], 'POD, NODE'),
@@ -182,6 +196,7 @@ const containerConfig = z.object(
               })
               .optional(),
           })
+          .refine(runAsGroupNeedsUser, { message: 'needs run_as_user or run_as_username', path: ['runAsGroup'] })
           .optional(),
       })
       .optional(),

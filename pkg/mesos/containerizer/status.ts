@@ -80,7 +80,8 @@ export async function execSync(
 export async function reopenLog(e: Engine, id: string): Promise<void> {
   const c = getContainer(e, id);
   requireRunning(c);
-  await e.launcher.reopenLog(id, c.bundle);
+  if (c.rec.spec.logPath === '') return;
+  await e.launcher.reopenLog(id, c.bundle, c.rec.spec.logPath);
 }
 
 /** Changes the limits of a created or running container (see the header for the path taken). */

@@ -143,8 +143,8 @@ export class OciLauncher implements Launcher {
     await this.runtime.update(id, resources, AbortSignal.timeout(30_000));
   }
 
-  async reopenLog(_id: string, bundle: string): Promise<void> {
-    await Conmon.reopenLog(bundle);
+  async reopenLog(_id: string, bundle: string, logPath: string): Promise<void> {
+    await Conmon.reopenLog(bundle, logPath);
   }
 
   async list(): Promise<string[]> {

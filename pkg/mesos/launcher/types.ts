@@ -41,7 +41,8 @@ export interface Launcher {
   destroy(id: string): Promise<void>;
   exec(id: string, process: Process, timeoutMs: number, signal: AbortSignal): Promise<ExecResult>;
   update(id: string, resources: LinuxResources): Promise<void>;
-  reopenLog(id: string, bundle: string): Promise<void>;
+  /** Reopens the CRI log file; resolves once `logPath` exists again. */
+  reopenLog(id: string, bundle: string, logPath: string): Promise<void>;
   /** Ids the runtime knows (for orphan cleanup at recovery). */
   list(): Promise<string[]>;
 }

@@ -58,4 +58,27 @@ describe('runtime request validation', () => {
     assert.deepEqual(fields(runtimeSchemas.execSync, { containerId: 'ab', cmd: [], timeout: 0n }), ['cmd']);
     assert.deepEqual(fields(runtimeSchemas.startContainer, { containerId: '../x' }), ['containerId']);
   });
+
+  it('refuses a run_as_group without a user, in containers and pods', () => {
+    const withGroup = (user: object) => {
+      const r = createReq('ab');
+      r.config!.linux = { securityContext: { runAsGroup: { value: 5n }, ...user } } as never;
+      return r;
+    };
+    assert.deepEqual(fields(runtimeSchemas.createContainer, withGroup({})), [
+      'config.linux.securityContext.runAsGroup',
+    ]);
+    assert.deepEqual(fields(runtimeSchemas.createContainer, withGroup({ runAsUser: { value: 1n } })), []);
+    assert.deepEqual(fields(runtimeSchemas.createContainer, withGroup({ runAsUsername: 'www-data' })), []);
+    const pod = runPodReq('x', {
+      linux: {
+        cgroupParent: '',
+        securityContext: { runAsGroup: { value: 5n } } as never,
+        sysctls: {},
+        overhead: undefined,
+        resources: undefined,
+      },
+    });
+    assert.deepEqual(fields(runtimeSchemas.runPodSandbox, pod), ['config.linux.securityContext.runAsGroup']);
+  });
 });

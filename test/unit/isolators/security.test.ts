@@ -39,6 +39,15 @@ describe('linux/security', () => {
     assert.deepEqual(computeCapabilities(['NET_RAW'], ['ALL'], all), ['CAP_NET_RAW']);
     assert.deepEqual(computeCapabilities(['ALL'], ['ALL'], all), []);
     assert.ok(!computeCapabilities(['ALL'], ['SYS_ADMIN'], all).includes('CAP_SYS_ADMIN'));
+    // Only what ucri itself holds can be handed out: ALL means those, a named missing one is refused.
+    const own = /^CapBnd:\s*([0-9a-f]+)$/m.exec(await fs.readFile('/proc/self/status', 'utf8'))![1]!;
+    assert.equal(all.length, [...BigInt(`0x${own}`).toString(2)].filter((b) => b === '1').length);
+    const partial = all.filter((c) => c !== 'CAP_SYS_RESOURCE');
+    assert.ok(!computeCapabilities(['ALL'], [], partial).includes('CAP_SYS_RESOURCE'));
+    assert.throws(
+      () => computeCapabilities(['SYS_RESOURCE'], [], partial),
+      (e: unknown) => isKind(e, 'FailedPrecondition') && /CAP_SYS_RESOURCE/.test(String(e)),
+    );
     const info = await iso.prepare(ctx({ spec: { capabilities: { add: [], drop: ['CHOWN'] } } }));
     assert.ok(!info.capabilities?.effective.includes('CAP_CHOWN'));
     assert.deepEqual(info.capabilities?.inheritable, []);

@@ -13,7 +13,7 @@ import {
   DEFAULT_READONLY_PATHS,
   runtimeDefaultSeccomp,
 } from '../../../oci/index.js';
-import { InvalidArgumentError } from '../../../util/index.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../../util/index.js';
 import type { ContainerContext, Isolator, LaunchInfo } from '../../isolator.js';
 import { hostDevices } from './devices.js';
 import { loadSeccompProfile } from './seccomp-profile.js';
@@ -32,12 +32,22 @@ export const ALL_CAPABILITIES: readonly string[] = [
 
 let hostCaps: Promise<readonly string[]> | undefined;
 
-/** The capabilities this kernel knows (ALL_CAPABILITIES up to /proc/sys/kernel/cap_last_cap). */
+/**
+ * The capabilities a container can be given here: those this kernel knows (up to cap_last_cap) that are also
+ * in ucri's own bounding set. `ALL` and privileged mean these: a runtime can never hand out a capability it
+ * lacks itself (runc fails with EPERM), e.g. CAP_SYS_RESOURCE where the host withholds it from root.
+ */
 export function hostCapabilities(): Promise<readonly string[]> {
-  hostCaps ??= fs
-    .readFile('/proc/sys/kernel/cap_last_cap', 'utf8')
-    .then((t) => ALL_CAPABILITIES.slice(0, Number(t.trim()) + 1))
-    .catch(() => ALL_CAPABILITIES);
+  hostCaps ??= (async () => {
+    const last = await fs
+      .readFile('/proc/sys/kernel/cap_last_cap', 'utf8')
+      .then((t) => Number(t.trim()))
+      .catch(() => ALL_CAPABILITIES.length - 1);
+    const status = await fs.readFile('/proc/self/status', 'utf8').catch(() => '');
+    const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+    const mask = bnd ? BigInt(`0x${bnd[1]}`) : -1n;
+    return ALL_CAPABILITIES.slice(0, last + 1).filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+  })();
   return hostCaps;
 }
 
@@ -60,7 +70,12 @@ export function computeCapabilities(add: readonly string[], drop: readonly strin
   let caps: string[] = [...DEFAULT_CAPABILITIES];
   if (adds.includes('ALL')) caps = [...all];
   if (drops.includes('ALL')) caps = [];
-  for (const c of adds) if (c !== 'ALL' && !caps.includes(c)) caps.push(c);
+  for (const c of adds) {
+    if (c === 'ALL' || caps.includes(c)) continue;
+    // Asked for by name: better a clear refusal than a container that silently lacks it.
+    if (!all.includes(c)) throw new FailedPreconditionError(`capability "${c}" is not available to ucri on this host`);
+    caps.push(c);
+  }
   return caps.filter((c) => !drops.includes(c) && all.includes(c));
 }
 
