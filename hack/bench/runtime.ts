@@ -4,7 +4,10 @@
  * monitors, the only per-container processes ucri leaves). Calls go straight over the socket with ucri's own
  * gRPC client, so no CLI start-up is included (crictl adds about 25 ms to each of containerd's figures below).
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { DEFAULT_BRIDGE } from '../../pkg/mesos/isolators/network/index.js';
+import { run } from '../../pkg/sys/index.js';
 import { ContainerConfig, type CriClient, PodSandboxConfig, PullImageRequest } from '../../test/support/cri-client.js';
 import { startDaemon } from '../../test/support/daemon.js';
 import { fixtureImages } from '../../test/support/images.js';
@@ -13,6 +16,8 @@ import type { Benchmark } from './benchmark.js';
 import { MiB, quantile, rssBytes, table, timed } from './stats.js';
 
 const RUNS = 20;
+/** host-local's state for the default network (its standard location). */
+const IPAM_DIR = '/var/lib/cni/networks/ucri';
 
 /** containerd 1.6 + runc with crictl, medians measured on this machine kind (from the project brief). */
 const CONTAINERD_MS: Record<string, number> = {
@@ -90,6 +95,9 @@ export const runtimeBenchmark: Benchmark = {
 
 /** Runs the runtime benchmark and returns its result lines. */
 export async function runtimeBench(progress: (msg: string) => void = () => undefined): Promise<string[]> {
+  // The default network's bridge and host-local dir are host state: remove them again if this run made them.
+  const hadBridge = existsSync(`/sys/class/net/${DEFAULT_BRIDGE}`);
+  const hadIpam = existsSync(IPAM_DIR);
   const registry = await startRegistry();
   const daemon = await startDaemon({ flags: ['--install-default-network', '--log_level=warn'] });
   try {
@@ -152,5 +160,7 @@ export async function runtimeBench(progress: (msg: string) => void = () => undef
     await daemon.stop();
     await daemon.cleanup();
     await registry.stop();
+    if (!hadBridge) await run('ip', ['link', 'del', DEFAULT_BRIDGE], { allowFailure: true });
+    if (!hadIpam) await rm(IPAM_DIR, { recursive: true, force: true });
   }
 }

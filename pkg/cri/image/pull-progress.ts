@@ -8,24 +8,20 @@ import type { CallContext } from '../instrumented.js';
  */
 export function pullWithProgress(deps: CriDeps) {
   return async (req: PullImageRequest, ctx: CallContext, send: (p: PullImageProgress) => void): Promise<void> => {
+    // The closing message repeats the last byte counts, so a progress bar ends at 100 %, not at 0 B/0 B.
+    let last = { downloadedBytes: 0n, totalBytes: 0n };
     const credentials = req.username ? { username: req.username, password: req.password } : undefined;
     const image = await deps.images.pull(req.image, {
       signal: ctx.signal,
       ...(credentials ? { credentials } : {}),
-      onProgress: (p) =>
-        send({
-          phase: p.phase,
-          downloadedBytes: BigInt(p.downloadedBytes),
-          totalBytes: BigInt(p.totalBytes),
-          extractedLayers: p.extractedLayers,
-          totalLayers: p.totalLayers,
-          imageId: '',
-        }),
+      onProgress: (p) => {
+        last = { downloadedBytes: BigInt(p.downloadedBytes), totalBytes: BigInt(p.totalBytes) };
+        send({ phase: p.phase, ...last, extractedLayers: p.extractedLayers, totalLayers: p.totalLayers, imageId: '' });
+      },
     });
     send({
       phase: 'done',
-      downloadedBytes: 0n,
-      totalBytes: 0n,
+      ...last,
       extractedLayers: image.layers.length,
       totalLayers: image.layers.length,
       imageId: image.id,
