@@ -1,4 +1,4 @@
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError, logger } from '../../util/index.js';
+import { FailedPreconditionError, logger, NotFoundError } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType, type CreateContainerRequest, type CreateContainerResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
@@ -6,7 +6,7 @@ import { containerName, createdStatus } from '../store/container.js';
 import { toContainerSpec } from '../translate/container.js';
 import { nowNs } from '../translate/status.js';
 import { emit } from './lifecycle.js';
-import { CREATE_MS, fingerprint, newId, Undo, untilAborted } from './support.js';
+import { createOnce, fingerprint } from './support.js';
 
 const log = logger('cri/create-container');
 
@@ -36,31 +36,19 @@ export function createContainer(deps: CriDeps) {
     const fp = fingerprint({ podId, config });
     const names = deps.containers.names;
 
-    for (;;) {
-      const held = names.get(name);
-      if (held?.pending) {
-        await untilAborted(held.pending, ctx.signal);
-        continue;
-      }
-      if (held) {
-        if (held.fingerprint === fp && deps.containers.get(held.id)) {
-          log.info({ id: held.id, name }, 'retried CreateContainer: returning the existing container');
-          return { containerId: held.id };
-        }
-        throw new AlreadyExistsError(`container name "${name}" is reserved for "${held.id}"`);
-      }
-      break;
-    }
-
-    const id = newId();
-    const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested });
-    const finish = names.claim(name, id, fp);
-
-    const work = (async (): Promise<CreateContainerResponse> => {
-      const signal = AbortSignal.timeout(CREATE_MS);
-      const undo = new Undo();
-      undo.push('release name', () => names.release(name, id));
-      try {
+    return createOnce({
+      names,
+      name,
+      fingerprint: fp,
+      what: 'container',
+      signal: ctx.signal,
+      existing: (held) => {
+        if (!deps.containers.get(held)) return undefined;
+        log.info({ id: held, name }, 'retried CreateContainer: returning the existing container');
+        return { containerId: held };
+      },
+      body: async (id, signal, undo) => {
+        const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested });
         // Under the pod's lock: a Stop/Remove of the pod either ran before (we see it not ready) or waits
         // until the record exists (and then removes it with the pod).
         await deps.locks.run(podId, async () => {
@@ -94,19 +82,10 @@ export function createContainer(deps: CriDeps) {
           undo.push('remove container', (s) => containerizer.removeContainer(id, s));
           await deps.containers.update(id, (s) => ({ ...s, state: 'created', user: rt.user }));
         });
-        undo.commit();
-        names.settle(name, id);
         log.info({ id, name, image: image.id }, 'container created');
         emit(deps, id, podId, ContainerEventType.CONTAINER_CREATED_EVENT);
         return { containerId: id };
-      } catch (err) {
-        await undo.rollback();
-        throw err;
-      } finally {
-        finish();
-      }
-    })();
-    work.catch(() => undefined);
-    return untilAborted(work, ctx.signal);
+      },
+    });
   };
 }

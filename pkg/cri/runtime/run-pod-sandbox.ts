@@ -1,11 +1,11 @@
-import { AlreadyExistsError, logger } from '../../util/index.js';
+import { logger } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { RunPodSandboxRequest, RunPodSandboxResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
 import { sandboxName } from '../store/sandbox.js';
 import { toPodSpec } from '../translate/pod.js';
 import { nowNs } from '../translate/status.js';
-import { CREATE_MS, fingerprint, newId, Undo, untilAborted } from './support.js';
+import { createOnce, fingerprint } from './support.js';
 
 const log = logger('cri/run-pod-sandbox');
 
@@ -27,31 +27,19 @@ export function runPodSandbox(deps: CriDeps) {
     const fp = fingerprint(req);
     const names = deps.sandboxes.names;
 
-    for (;;) {
-      const held = names.get(name);
-      if (held?.pending) {
-        await untilAborted(held.pending, ctx.signal);
-        continue;
-      }
-      if (held) {
-        if (held.fingerprint === fp && deps.sandboxes.get(held.id)?.status.state === 'ready') {
-          log.info({ id: held.id, name }, 'retried RunPodSandbox: returning the existing sandbox');
-          return { podSandboxId: held.id };
-        }
-        throw new AlreadyExistsError(`pod sandbox name "${name}" is reserved for "${held.id}"`);
-      }
-      break;
-    }
-
-    const id = newId();
-    const spec = toPodSpec(id, config, handler);
-    const finish = names.claim(name, id, fp);
-
-    const work = (async (): Promise<RunPodSandboxResponse> => {
-      const signal = AbortSignal.timeout(CREATE_MS);
-      const undo = new Undo();
-      undo.push('release name', () => names.release(name, id));
-      try {
+    return createOnce({
+      names,
+      name,
+      fingerprint: fp,
+      what: 'pod sandbox',
+      signal: ctx.signal,
+      existing: (held) => {
+        if (deps.sandboxes.get(held)?.status.state !== 'ready') return undefined;
+        log.info({ id: held, name }, 'retried RunPodSandbox: returning the existing sandbox');
+        return { podSandboxId: held };
+      },
+      body: async (id, signal, undo) => {
+        const spec = toPodSpec(id, config, handler);
         await deps.locks.run(id, async () => {
           await deps.sandboxes.add(
             { id, spec, name, fingerprint: fp, createdAt: nowNs() },
@@ -65,19 +53,9 @@ export function runPodSandbox(deps: CriDeps) {
           });
           await deps.sandboxes.update(id, (st) => ({ ...st, state: 'ready', ips: rt.ips, netnsPath: rt.netnsPath }));
         });
-        undo.commit();
-        names.settle(name, id);
         log.info({ id, name, handler }, 'pod sandbox ready');
         return { podSandboxId: id };
-      } catch (err) {
-        await undo.rollback();
-        throw err;
-      } finally {
-        finish();
-      }
-    })();
-    // The answer follows the client's deadline; the work goes on for a retry to find.
-    work.catch(() => undefined);
-    return untilAborted(work, ctx.signal);
+      },
+    });
   };
 }

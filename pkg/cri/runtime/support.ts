@@ -3,7 +3,8 @@
  * their own deadline, and waiting for a promise no longer than a request's signal allows.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { errorMessage, fromAbort, logger } from '../../util/index.js';
+import { AlreadyExistsError, errorMessage, fromAbort, logger } from '../../util/index.js';
+import type { NameIndex } from '../store/name-index.js';
 
 const log = logger('cri/runtime');
 
@@ -92,4 +93,57 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> 
       },
     );
   });
+}
+
+/**
+ * A name-reserving create (RunPodSandbox, CreateContainer), idempotent per request:
+ * - while another attempt for `name` is in flight, wait for it;
+ * - a retry of a finished attempt (same fingerprint, `existing` still finds its object) returns that result;
+ * - a different request holding the name gets ALREADY_EXISTS;
+ * - otherwise the name is claimed for a fresh id, in the same tick as the check (no await in between), and
+ *   `body` runs under its own deadline (CREATE_MS), detached from the client's, so a retry after a client
+ *   timeout finds the work finished instead of "name is reserved". On success the name is settled; on failure
+ *   every undo step `body` registered, and the name, are rolled back.
+ * The returned promise follows the client's signal; the work goes on regardless.
+ */
+export async function createOnce<T>(opts: {
+  names: NameIndex;
+  name: string;
+  fingerprint: string;
+  what: string;
+  signal: AbortSignal;
+  existing: (id: string) => T | undefined;
+  body: (id: string, signal: AbortSignal, undo: Undo) => Promise<T>;
+}): Promise<T> {
+  const { names, name, fingerprint: fp } = opts;
+  for (;;) {
+    const held = names.get(name);
+    if (held?.pending) {
+      await untilAborted(held.pending, opts.signal);
+      continue;
+    }
+    if (!held) break;
+    const prior = held.fingerprint === fp ? opts.existing(held.id) : undefined;
+    if (prior !== undefined) return prior;
+    throw new AlreadyExistsError(`${opts.what} name "${name}" is reserved for "${held.id}"`);
+  }
+  const id = newId();
+  const finish = names.claim(name, id, fp);
+  const work = (async (): Promise<T> => {
+    const undo = new Undo();
+    undo.push('release name', () => names.release(name, id));
+    try {
+      const out = await opts.body(id, AbortSignal.timeout(CREATE_MS), undo);
+      undo.commit();
+      names.settle(name, id);
+      return out;
+    } catch (err) {
+      await undo.rollback();
+      throw err;
+    } finally {
+      finish();
+    }
+  })();
+  work.catch(() => undefined);
+  return untilAborted(work, opts.signal);
 }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { basePodSpec } from '../../support/specs.js';
 import type { ContainerSpec, ImageConfig, PodSpec, Resources } from '../../../pkg/containerizer/index.js';
 import { MesosContainerizer, type MesosOptions } from '../../../pkg/mesos/index.js';
 import { cgroupExists, destroyCgroup, listChildCgroups, mountsUnder, unmountAllUnder } from '../../../pkg/sys/index.js';
@@ -151,31 +152,12 @@ export class Fixture {
 
   podSpec(over: Partial<PodSpec> = {}): PodSpec {
     const id = over.id ?? hexId();
-    return {
+    return basePodSpec({
       id,
       name: `pod-${id.slice(0, 6)}`,
-      namespace: 'default',
-      uid: id.slice(0, 8),
-      attempt: 0,
-      hostname: `pod-${id.slice(0, 6)}`,
       logDirectory: path.join(this.logDir, id),
-      dns: undefined,
-      portMappings: [],
-      labels: {},
-      annotations: {},
-      cgroupParent: '',
-      namespaces: { network: 'pod', pid: 'container', ipc: 'pod' },
-      sysctls: {},
-      privileged: false,
-      seccomp: { type: 'runtime/default' },
-      runAsUser: undefined,
-      runAsGroup: undefined,
-      supplementalGroups: [],
-      readonlyRootfs: false,
-      resources: undefined,
-      runtimeHandler: '',
       ...over,
-    };
+    });
   }
 
   containerSpec(pod: PodSpec, args: string[], over: Partial<ContainerSpec> = {}): ContainerSpec {

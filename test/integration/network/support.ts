@@ -19,37 +19,21 @@ import {
   run,
   unmountAllUnder,
 } from '../../../pkg/sys/index.js';
+import { basePodSpec } from '../../support/specs.js';
 
 export const PLUGIN_DIRS = ['/usr/lib/cni'];
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
 /** A complete PodSpec with test defaults. */
 export function podSpec(id: string, over: Partial<PodSpec> = {}): PodSpec {
-  return {
+  return basePodSpec({
     id,
     name: `pod-${id.slice(0, 8)}`,
     namespace: 'ns-test',
     uid: `uid-${id.slice(0, 8)}`,
-    attempt: 0,
     hostname: `pod-${id.slice(0, 8)}`,
-    logDirectory: '',
-    dns: undefined,
-    portMappings: [],
-    labels: {},
-    annotations: {},
-    cgroupParent: '',
-    namespaces: { network: 'pod', pid: 'container', ipc: 'pod' },
-    sysctls: {},
-    privileged: false,
-    seccomp: { type: 'runtime/default' },
-    runAsUser: undefined,
-    runAsGroup: undefined,
-    supplementalGroups: [],
-    readonlyRootfs: false,
-    resources: undefined,
-    runtimeHandler: '',
     ...over,
-  };
+  });
 }
 
 export function newPodId(): string {

@@ -1,6 +1,7 @@
 /** Fake pod and container contexts for isolator unit tests: every field filled, overridable. */
 import type { ContainerSpec, ImageConfig, PodSpec, Resources } from '../../../pkg/containerizer/index.js';
 import type { ContainerContext, PodContext } from '../../../pkg/mesos/isolator.js';
+import { basePodSpec } from '../../support/specs.js';
 
 export function resources(over: Partial<Resources> = {}): Resources {
   return {
@@ -19,31 +20,7 @@ export function resources(over: Partial<Resources> = {}): Resources {
 }
 
 export function podSpec(over: Partial<PodSpec> = {}): PodSpec {
-  return {
-    id: 'a'.repeat(64),
-    name: 'web',
-    namespace: 'default',
-    uid: 'uid-1',
-    attempt: 0,
-    hostname: 'web-0',
-    logDirectory: '',
-    dns: undefined,
-    portMappings: [],
-    labels: {},
-    annotations: {},
-    cgroupParent: '',
-    namespaces: { network: 'pod', pid: 'container', ipc: 'pod' },
-    sysctls: {},
-    privileged: false,
-    seccomp: { type: 'runtime/default' },
-    runAsUser: undefined,
-    runAsGroup: undefined,
-    supplementalGroups: [],
-    readonlyRootfs: false,
-    resources: undefined,
-    runtimeHandler: '',
-    ...over,
-  };
+  return basePodSpec({ id: 'a'.repeat(64), name: 'web', uid: 'uid-1', hostname: 'web-0', ...over });
 }
 
 export function pod(spec: Partial<PodSpec> = {}, state: Partial<PodContext['state']> = {}): PodContext {
