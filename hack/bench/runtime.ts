@@ -29,11 +29,11 @@ const CONTAINERD_MS: Record<string, number> = {
   '20 pods at once': 1250,
 };
 
-function podConfig(i: number, tag: string): PodSandboxConfig {
+function podConfig(i: number, tag: string, logRoot: string): PodSandboxConfig {
   return PodSandboxConfig.fromPartial({
     metadata: { name: `bench-${tag}-${i}`, namespace: 'bench', uid: `bench-${tag}-${i}`, attempt: 0 },
     hostname: `bench-${i}`,
-    logDirectory: `/tmp/ucri-bench-logs/${tag}-${i}`,
+    logDirectory: `${logRoot}/${tag}-${i}`,
     // kubelet's default for a pod without shareProcessNamespace: each container has its own PID namespace.
     linux: { securityContext: { namespaceOptions: { pid: 1 /* CONTAINER */ } } },
   });
@@ -47,6 +47,21 @@ function containerConfig(image: string): ContainerConfig {
     logPath: 'sleeper.log',
     linux: { securityContext: { namespaceOptions: { pid: 1 } } },
   });
+}
+
+/** The CNI firewall plugin makes these chains on its first ADD and never removes them. */
+async function firewallChainsExist(): Promise<boolean> {
+  const r = await run('iptables', ['-S', 'CNI-FORWARD'], { allowFailure: true });
+  return r.code === 0;
+}
+
+async function removeFirewallChains(): Promise<void> {
+  const jump = ['FORWARD', '-m', 'comment', '--comment', 'CNI firewall plugin rules', '-j', 'CNI-FORWARD'];
+  await run('iptables', ['-D', ...jump], { allowFailure: true });
+  for (const chain of ['CNI-FORWARD', 'CNI-ADMIN']) {
+    await run('iptables', ['-F', chain], { allowFailure: true });
+    await run('iptables', ['-X', chain], { allowFailure: true });
+  }
 }
 
 async function conmonRss(root: string): Promise<{ count: number; bytes: number }> {
@@ -64,8 +79,8 @@ async function conmonRss(root: string): Promise<{ count: number; bytes: number }
   return { count, bytes };
 }
 
-async function startPod(c: CriClient, i: number, tag: string, image: string) {
-  const cfg = podConfig(i, tag);
+async function startPod(c: CriClient, i: number, tag: string, image: string, logRoot: string) {
+  const cfg = podConfig(i, tag, logRoot);
   const run = await timed(() => c.runtime.runPodSandbox({ config: cfg, runtimeHandler: '' }));
   const podId = run.value.podSandboxId;
   const create = await timed(() =>
@@ -98,6 +113,7 @@ export async function runtimeBench(progress: (msg: string) => void = () => undef
   // The default network's bridge and host-local dir are host state: remove them again if this run made them.
   const hadBridge = existsSync(`/sys/class/net/${DEFAULT_BRIDGE}`);
   const hadIpam = existsSync(IPAM_DIR);
+  const hadFirewall = await firewallChainsExist();
   const registry = await startRegistry();
   const daemon = await startDaemon({ flags: ['--install-default-network', '--log_level=warn'] });
   try {
@@ -105,10 +121,12 @@ export async function runtimeBench(progress: (msg: string) => void = () => undef
     const images = await fixtureImages(registry);
     const image = images.busybox.ref;
     const c = daemon.client();
+    // Pod logs live under the daemon's temp root, which its cleanup removes.
+    const logRoot = `${daemon.root}/logs`;
     await c.image.pullImage(PullImageRequest.fromPartial({ image: { image } }));
     const pid = daemon.proc.pid!;
     // Warm-up: first-time work (cgroup roots, bridge creation) is not what a steady node pays per pod.
-    const warm = await startPod(c, 0, 'warm', image);
+    const warm = await startPod(c, 0, 'warm', image, logRoot);
     await removePod(c, warm.podId, warm.id);
     const idleRss = await rssBytes(pid);
 
@@ -121,7 +139,7 @@ export async function runtimeBench(progress: (msg: string) => void = () => undef
     };
     progress(`${RUNS} pods one after another`);
     for (let i = 0; i < RUNS; i++) {
-      const p = await startPod(c, i, 'seq', image);
+      const p = await startPod(c, i, 'seq', image, logRoot);
       samples.RunPodSandbox!.push(p.runMs);
       samples.CreateContainer!.push(p.createMs);
       samples.StartContainer!.push(p.startMs);
@@ -132,7 +150,7 @@ export async function runtimeBench(progress: (msg: string) => void = () => undef
 
     progress(`${RUNS} pods at once`);
     const parallel = await timed(() =>
-      Promise.all(Array.from({ length: RUNS }, (_, i) => startPod(c, i, 'par', image))),
+      Promise.all(Array.from({ length: RUNS }, (_, i) => startPod(c, i, 'par', image, logRoot))),
     );
     const busyRss = await rssBytes(pid);
     const monitors = await conmonRss(daemon.root);
@@ -162,5 +180,6 @@ export async function runtimeBench(progress: (msg: string) => void = () => undef
     await registry.stop();
     if (!hadBridge) await run('ip', ['link', 'del', DEFAULT_BRIDGE], { allowFailure: true });
     if (!hadIpam) await rm(IPAM_DIR, { recursive: true, force: true });
+    if (!hadFirewall) await removeFirewallChains();
   }
 }
