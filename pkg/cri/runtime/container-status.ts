@@ -1,4 +1,3 @@
-import { NotFoundError } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { ContainerStatusRequest, ContainerStatusResponse } from '../gen/cri/v1/api.js';
 import { toContainerStatus } from '../translate/status.js';
@@ -11,8 +10,7 @@ import { containerizerOf } from './lifecycle.js';
  */
 export function containerStatus(deps: CriDeps) {
   return async (req: ContainerStatusRequest): Promise<ContainerStatusResponse> => {
-    const rec = deps.containers.find(req.containerId);
-    if (!rec) throw new NotFoundError(`container "${req.containerId}" not found`);
+    const rec = deps.containers.mustFind(req.containerId);
     const info: Record<string, string> = {};
     if (req.verbose) {
       let runtime: { mesosState: string; pid: number; info: Record<string, unknown> } | undefined;

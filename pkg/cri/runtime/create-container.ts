@@ -21,8 +21,7 @@ const log = logger('cri/create-container');
 export function createContainer(deps: CriDeps) {
   return async (req: CreateContainerRequest, ctx: CallContext): Promise<CreateContainerResponse> => {
     const config = req.config!;
-    const pod = deps.sandboxes.find(req.podSandboxId);
-    if (!pod) throw new NotFoundError(`pod sandbox "${req.podSandboxId}" not found`);
+    const pod = deps.sandboxes.mustFind(req.podSandboxId);
     const podId = pod.meta.id;
     if (pod.status.state !== 'ready') {
       throw new FailedPreconditionError(`pod sandbox "${podId}" is not ready (${pod.status.state})`);

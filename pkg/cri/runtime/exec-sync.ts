@@ -1,4 +1,4 @@
-import { FailedPreconditionError, NotFoundError } from '../../util/index.js';
+import { FailedPreconditionError } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { ExecSyncRequest, ExecSyncResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
@@ -11,8 +11,7 @@ import { containerizerOf } from './lifecycle.js';
  */
 export function execSync(deps: CriDeps) {
   return async (req: ExecSyncRequest, ctx: CallContext): Promise<ExecSyncResponse> => {
-    const rec = deps.containers.find(req.containerId);
-    if (!rec) throw new NotFoundError(`container "${req.containerId}" not found`);
+    const rec = deps.containers.mustFind(req.containerId);
     if (rec.status.state !== 'running') {
       throw new FailedPreconditionError(`container "${rec.meta.id}" is ${rec.status.state}, not running`);
     }

@@ -1,4 +1,3 @@
-import { NotFoundError } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { PodSandboxStatusRequest, PodSandboxStatusResponse } from '../gen/cri/v1/api.js';
 import { nowNs, toContainerStatus, toPodSandboxStatus } from '../translate/status.js';
@@ -11,8 +10,7 @@ import { podIps } from './lifecycle.js';
  */
 export function podSandboxStatus(deps: CriDeps) {
   return async (req: PodSandboxStatusRequest): Promise<PodSandboxStatusResponse> => {
-    const rec = deps.sandboxes.find(req.podSandboxId);
-    if (!rec) throw new NotFoundError(`pod sandbox "${req.podSandboxId}" not found`);
+    const rec = deps.sandboxes.mustFind(req.podSandboxId);
     const id = rec.meta.id;
     const info: Record<string, string> = {};
     if (req.verbose) {

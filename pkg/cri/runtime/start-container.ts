@@ -17,9 +17,7 @@ const START_ERROR_CODE = 128;
  */
 export function startContainer(deps: CriDeps) {
   return async (req: StartContainerRequest, ctx: CallContext): Promise<StartContainerResponse> => {
-    const found = deps.containers.find(req.containerId);
-    if (!found) throw new NotFoundError(`container "${req.containerId}" not found`);
-    const id = found.meta.id;
+    const id = deps.containers.mustFind(req.containerId).meta.id;
     await deps.locks.run(id, async () => {
       const rec = deps.containers.get(id);
       if (!rec) throw new NotFoundError(`container "${id}" not found`);

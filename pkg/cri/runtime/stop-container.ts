@@ -1,4 +1,3 @@
-import { NotFoundError } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { StopContainerRequest, StopContainerResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
@@ -11,8 +10,7 @@ import { stopContainer as stop } from './lifecycle.js';
  */
 export function stopContainer(deps: CriDeps) {
   return async (req: StopContainerRequest, ctx: CallContext): Promise<StopContainerResponse> => {
-    const rec = deps.containers.find(req.containerId);
-    if (!rec) throw new NotFoundError(`container "${req.containerId}" not found`);
+    const rec = deps.containers.mustFind(req.containerId);
     await stop(deps, rec.meta.id, Number(req.timeout), ctx.signal);
     return {};
   };

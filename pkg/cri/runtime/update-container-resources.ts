@@ -28,9 +28,7 @@ export function mergeResources(cur: Resources, next: Resources): Resources {
 /** UpdateContainerResources: new cgroup limits for a created or running container, then recorded. */
 export function updateContainerResources(deps: CriDeps) {
   return async (req: UpdateContainerResourcesRequest, ctx: CallContext): Promise<UpdateContainerResourcesResponse> => {
-    const found = deps.containers.find(req.containerId);
-    if (!found) throw new NotFoundError(`container "${req.containerId}" not found`);
-    const id = found.meta.id;
+    const id = deps.containers.mustFind(req.containerId).meta.id;
     await deps.locks.run(id, async () => {
       const rec = deps.containers.get(id);
       if (!rec) throw new NotFoundError(`container "${id}" not found`);

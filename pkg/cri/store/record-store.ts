@@ -118,6 +118,12 @@ export class RecordStore<M, S> {
     }
     return found;
   }
+  /** `find`, with NotFoundError naming the kind and the id as given when nothing matches. */
+  mustFind(idOrPrefix: string): StoredRecord<M, S> {
+    const rec = this.find(idOrPrefix);
+    if (!rec) throw new NotFoundError(`${this.codec.kind} "${idOrPrefix}" not found`);
+    return rec;
+  }
 
   /** Every record, in no particular order. */
   list(): Array<StoredRecord<M, S>> {
