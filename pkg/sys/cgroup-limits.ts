@@ -131,36 +131,28 @@ export async function readCgroupStats(p: string): Promise<CgroupStats> {
     const cpu = await at('cpu', 'cpu.stat');
     const usec = cpu ? parseKeyValues(cpu).get('usage_usec') : undefined;
     if (usec !== undefined) s.cpuUsageNs = BigInt(usec) * 1000n;
-    s.memoryUsageBytes = toNum(await at('memory', 'memory.current'));
-    const stat = await at('memory', 'memory.stat');
-    if (stat) {
-      const kv = parseKeyValues(stat);
-      s.memoryRssBytes = kv.get('anon');
-      s.pageFaults = kv.get('pgfault');
-      s.majorPageFaults = kv.get('pgmajfault');
-      if (s.memoryUsageBytes !== undefined) {
-        s.memoryWorkingSetBytes = Math.max(0, s.memoryUsageBytes - (kv.get('inactive_file') ?? 0));
-      }
-    }
-    const events = await at('memory', 'memory.events');
-    if (events) s.oomKills = parseKeyValues(events).get('oom_kill');
   } else {
     const usage = (await at('cpuacct', 'cpuacct.usage'))?.trim();
     if (usage && /^\d+$/.test(usage)) s.cpuUsageNs = BigInt(usage);
-    s.memoryUsageBytes = toNum(await at('memory', 'memory.usage_in_bytes'));
-    const stat = await at('memory', 'memory.stat');
-    if (stat) {
-      const kv = parseKeyValues(stat);
-      s.memoryRssBytes = kv.get('total_rss');
-      s.pageFaults = kv.get('total_pgfault');
-      s.majorPageFaults = kv.get('total_pgmajfault');
-      if (s.memoryUsageBytes !== undefined) {
-        s.memoryWorkingSetBytes = Math.max(0, s.memoryUsageBytes - (kv.get('total_inactive_file') ?? 0));
-      }
-    }
-    const oom = await at('memory', 'memory.oom_control');
-    if (oom) s.oomKills = parseKeyValues(oom).get('oom_kill');
   }
+  // The same memory figures under v1 and v2 names (v1 reports the hierarchy's totals with a `total_` prefix).
+  const mem =
+    l.mode === 'v2'
+      ? { usage: 'memory.current', stat: '', rss: 'anon', oom: 'memory.events' }
+      : { usage: 'memory.usage_in_bytes', stat: 'total_', rss: 'total_rss', oom: 'memory.oom_control' };
+  s.memoryUsageBytes = toNum(await at('memory', mem.usage));
+  const stat = await at('memory', 'memory.stat');
+  if (stat) {
+    const kv = parseKeyValues(stat);
+    s.memoryRssBytes = kv.get(mem.rss);
+    s.pageFaults = kv.get(`${mem.stat}pgfault`);
+    s.majorPageFaults = kv.get(`${mem.stat}pgmajfault`);
+    if (s.memoryUsageBytes !== undefined) {
+      s.memoryWorkingSetBytes = Math.max(0, s.memoryUsageBytes - (kv.get(`${mem.stat}inactive_file`) ?? 0));
+    }
+  }
+  const oom = await at('memory', mem.oom);
+  if (oom) s.oomKills = parseKeyValues(oom).get('oom_kill');
   s.pidsCurrent = toNum(await at('pids', 'pids.current'));
   return s;
 }
