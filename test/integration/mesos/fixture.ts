@@ -14,6 +14,7 @@ import type { ContainerSpec, ImageConfig, PodSpec, Resources } from '../../../pk
 import { MesosContainerizer, type MesosOptions } from '../../../pkg/mesos/index.js';
 import { cgroupExists, destroyCgroup, listChildCgroups, mountsUnder, unmountAllUnder } from '../../../pkg/sys/index.js';
 import { configureLogging, NotFoundError } from '../../../pkg/util/index.js';
+import { emptyImageConfig } from '../../../pkg/containerizer/index.js';
 
 export const ISOLATION = [
   'filesystem/linux',
@@ -48,18 +49,7 @@ export class TestImages {
   readonly leases = new Map<string, string>();
   constructor(readonly layerDir: string) {}
   add(id: string, config: Partial<ImageConfig> = {}): string {
-    this.configs.set(id, {
-      entrypoint: [],
-      cmd: ['sh'],
-      env: ['PATH=/bin'],
-      workingDir: '',
-      user: '',
-      exposedPorts: [],
-      volumes: [],
-      labels: {},
-      stopSignal: '',
-      ...config,
-    });
+    this.configs.set(id, { ...emptyImageConfig(), cmd: ['sh'], env: ['PATH=/bin'], ...config });
     return id;
   }
   async layers(imageId: string) {

@@ -11,18 +11,9 @@ import { applyLayer } from '../../../pkg/image/index.js';
 import type { ImageLayers, ImageSource } from '../../../pkg/mesos/provisioner/index.js';
 import { NotFoundError } from '../../../pkg/util/index.js';
 import { type FixtureName, fixtureArchives } from '../../support/images.js';
+import { emptyImageConfig } from '../../../pkg/containerizer/index.js';
 
-const CONFIG: ImageConfig = {
-  entrypoint: [],
-  cmd: ['sh'],
-  env: [],
-  workingDir: '',
-  user: '',
-  exposedPorts: [],
-  volumes: [],
-  labels: {},
-  stopSignal: '',
-};
+const CONFIG: ImageConfig = { ...emptyImageConfig(), cmd: ['sh'] };
 
 export class LayerSource implements ImageSource {
   /** owner → image id */

@@ -20,6 +20,7 @@ import type {
   Termination,
 } from '../../../pkg/containerizer/index.js';
 import { DeadlineExceededError, NotFoundError } from '../../../pkg/util/index.js';
+import { emptyImageConfig } from '../../../pkg/containerizer/index.js';
 
 interface FakeContainer {
   spec: ContainerSpec;
@@ -250,17 +251,7 @@ export const BUSYBOX: ImageRecord = {
   repoTags: ['docker.io/library/busybox:latest'],
   repoDigests: [`docker.io/library/busybox@sha256:${'b'.repeat(64)}`],
   size: 1000,
-  config: {
-    entrypoint: [],
-    cmd: ['sh'],
-    env: [],
-    workingDir: '',
-    user: '',
-    exposedPorts: [],
-    volumes: [],
-    labels: {},
-    stopSignal: '',
-  },
+  config: { ...emptyImageConfig(), cmd: ['sh'] },
   kind: 'docker',
   pinned: false,
   layers: [],

@@ -2,6 +2,7 @@
 import type { ContainerSpec, ImageConfig, PodSpec, Resources } from '../../../pkg/containerizer/index.js';
 import type { ContainerContext, PodContext } from '../../../pkg/mesos/isolator.js';
 import { basePodSpec } from '../../support/specs.js';
+import { emptyImageConfig } from '../../../pkg/containerizer/index.js';
 
 export function resources(over: Partial<Resources> = {}): Resources {
   return {
@@ -80,18 +81,7 @@ export function containerSpec(over: Partial<ContainerSpec> = {}): ContainerSpec 
 }
 
 export function imageConfig(over: Partial<ImageConfig> = {}): ImageConfig {
-  return {
-    entrypoint: [],
-    cmd: ['sh'],
-    env: ['PATH=/usr/bin:/bin'],
-    workingDir: '',
-    user: '',
-    exposedPorts: [],
-    volumes: [],
-    labels: {},
-    stopSignal: '',
-    ...over,
-  };
+  return { ...emptyImageConfig(), cmd: ['sh'], env: ['PATH=/usr/bin:/bin'], ...over };
 }
 
 export function ctx(

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { imageUser } from '../../../pkg/cri/image/translate.js';
 import { ImageIndex, type StoredImage } from '../../../pkg/mesos/provisioner/stores/image-index.js';
 import { formatAppcReference, parseAppcReference } from '../../../pkg/mesos/provisioner/stores/index.js';
+import { emptyImageConfig } from '../../../pkg/containerizer/index.js';
 
 const id = (c: string) => `sha256:${c.repeat(64)}`;
 function image(c: string, tags: string[], digests: string[] = []): StoredImage {
@@ -18,17 +19,7 @@ function image(c: string, tags: string[], digests: string[] = []): StoredImage {
     repoTags: tags,
     repoDigests: digests,
     size: 1,
-    config: {
-      entrypoint: [],
-      cmd: [],
-      env: [],
-      workingDir: '',
-      user: '',
-      exposedPorts: [],
-      volumes: [],
-      labels: {},
-      stopSignal: '',
-    },
+    config: emptyImageConfig(),
     kind: 'docker',
     pinned: false,
     layers: [id(c === 'a' ? 'f' : 'e')],
