@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE ?= node
 UCRI_FLAGS ?=
 
-.PHONY: all deps generate build run test test-unit lint bench clean
+.PHONY: all deps generate native build run test test-unit lint bench clean
 
 all: build
 
@@ -13,7 +13,15 @@ deps:
 generate: deps
 	@npx buf generate
 
-build: generate
+## native: the project's small C helpers (native/*.c → dist/native/<name>), built with the system compiler
+NATIVE_SRC := $(wildcard native/*.c)
+NATIVE_BIN := $(patsubst native/%.c,dist/native/%,$(NATIVE_SRC))
+native: $(NATIVE_BIN)
+dist/native/%: native/%.c
+	@mkdir -p dist/native
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+build: generate native
 	@npx tsc -p tsconfig.json
 
 ## run: install, build and start ucri in the foreground on /run/ucri/ucri.sock

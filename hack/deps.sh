@@ -9,6 +9,7 @@ PACKAGES=(
   runc crun conmon                       # OCI runtimes and the container monitor (linux launcher)
   containernetworking-plugins            # CNI plugins in /usr/lib/cni (network/cni isolator)
   iproute2 iptables util-linux mount     # netns, veth, portmap, unshare/nsenter, mount
+  gcc libc6-dev                          # the native helpers under native/ (make native)
   zstd attr python3-minimal              # zstd layers; xattrs and device nodes in layers (python3 helper)
   docker-registry skopeo busybox-static  # tests: a real registry, a reference client, fixture images
   golang-go golang-google-grpc-dev golang-google-protobuf-dev  # tests: the grpc-go probe

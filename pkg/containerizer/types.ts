@@ -1,3 +1,4 @@
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type {
   ContainerRuntime,
   ContainerSpec,
@@ -104,4 +105,54 @@ export interface Containerizer {
   execSync(id: string, cmd: string[], timeoutSeconds: number, signal: AbortSignal): Promise<ExecResult>;
   /** Makes the log writer reopen the container's log file (after kubelet rotated it). */
   reopenLog(id: string): Promise<void>;
+
+  /**
+   * Starts `cmd` in a running container with live stdio (CRI Exec through the streaming server). With a
+   * TTY, output comes on `stdout` only. The process and its children are killed and reaped by `close()`,
+   * and when `signal` aborts. FailedPrecondition when the container is not running.
+   */
+  exec(id: string, cmd: string[], opts: StreamOptions, signal: AbortSignal): Promise<StreamSession>;
+  /**
+   * Attaches to the container's own stdio through its monitor (CRI Attach). Output is fanned out to every
+   * attached session; stdin only when the container was created with `stdin`. `close()` detaches (and
+   * closes the container's stdin when it was created with `stdinOnce`); the container keeps running.
+   */
+  attach(id: string, opts: StreamOptions, signal: AbortSignal): Promise<StreamSession>;
+  /**
+   * Opens a TCP connection to `port` on the pod's loopback, inside its network namespace (the host's for a
+   * host-network pod). Unavailable with a clear message when nothing listens there.
+   */
+  portForward(podId: string, port: number, signal: AbortSignal): Promise<Duplex>;
+}
+
+/** Which stdio streams a streaming session carries. */
+export interface StreamOptions {
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+export interface TerminalSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * One live exec or attach session, as the streaming server drives it. Streams are undefined when not
+ * asked for (and `stderr` always with a TTY). `stdin.end()` half-closes the process's stdin.
+ */
+export interface StreamSession {
+  stdin: Writable | undefined;
+  stdout: Readable | undefined;
+  stderr: Readable | undefined;
+  /** Sets the terminal size (TTY sessions; ignored otherwise). */
+  resize(size: TerminalSize): void;
+  /**
+   * Resolves when the session is over: for exec when the process has exited and been reaped (its exit
+   * code); for attach when the container exited (its exit code) or the session was closed (undefined).
+   */
+  done: Promise<{ exitCode: number | undefined }>;
+  /** Ends the session and releases every process, socket and file descriptor it holds; idempotent. */
+  close(): Promise<void>;
 }

@@ -6,6 +6,7 @@
  * the Containerizer interface.
  */
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import type {
   Condition,
   Conditions,
@@ -16,13 +17,15 @@ import type {
   ExecResult,
   HandlerFeatures,
   PodRuntime,
+  StreamOptions,
+  StreamSession,
   PodSpec,
   RecoveredContainer,
   Resources,
   Termination,
 } from '../containerizer/index.js';
 import type { CgroupDriver } from '../sys/index.js';
-import { findExecutable, KeyedLock, NotFoundError, UnavailableError } from '../util/index.js';
+import { findExecutable, KeyedLock, NotFoundError, UnavailableError, UnimplementedError } from '../util/index.js';
 import * as containers from './containerizer/containers.js';
 import type { CgroupNaming, Engine, SpecBuilder } from './containerizer/engine.js';
 import { getContainer, getPod } from './containerizer/engine.js';
@@ -295,6 +298,18 @@ export class MesosContainerizer implements Containerizer {
 
   async reopenLog(id: string): Promise<void> {
     await status.reopenLog(await this.engine(), id);
+  }
+
+  async exec(_id: string, _cmd: string[], _opts: StreamOptions, _signal: AbortSignal): Promise<StreamSession> {
+    throw new UnimplementedError('streaming exec is not implemented yet');
+  }
+
+  async attach(_id: string, _opts: StreamOptions, _signal: AbortSignal): Promise<StreamSession> {
+    throw new UnimplementedError('attach is not implemented yet');
+  }
+
+  async portForward(_podId: string, _port: number, _signal: AbortSignal): Promise<Duplex> {
+    throw new UnimplementedError('port-forward is not implemented yet');
   }
 }
 

@@ -159,7 +159,8 @@ describe('pod networking (e2e)', () => {
     await fs.mkdir(gateDir, { recursive: true });
     await fs.writeFile(path.join(pluginDir, 'ucri-e2e-gate'), GATE_PLUGIN, { mode: 0o755 });
     await run('mkfifo', [path.join(gateDir, 'fifo')]);
-    subnet = await pickFreeSubnet(Array.from({ length: 30 }, (_, i) => `10.${160 + i}.0.0/16`));
+    const randomStart = randomBytes(1)[0]! % 30;
+    subnet = await pickFreeSubnet(Array.from({ length: 30 }, (_, i) => `10.${160 + ((i + randomStart) % 30)}.0.0/16`));
     const conflist = {
       cniVersion: '1.0.0',
       name: network,

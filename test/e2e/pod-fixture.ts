@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { pickFreeSubnet } from '../../pkg/mesos/isolators/network/index.js';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
@@ -33,6 +34,8 @@ export interface PodEnv {
   cgroupsRoot: string;
   network: string;
   bridge: string;
+  /** The pod subnet of this file's bridge network (a free /24 picked at random). */
+  subnet: string;
   /** Starts another daemon over the same root (restart tests); the old one must be dead. */
   restart(): Promise<void>;
   /** Stops everything this env made; asserts that nothing was left behind first when `check` is set. */
@@ -40,13 +43,18 @@ export interface PodEnv {
 }
 
 /** Starts registry + daemon, writes a bridge network for this file, pulls busybox. */
-export async function startPodEnv(subnetIndex: number): Promise<PodEnv> {
+export async function startPodEnv(): Promise<PodEnv> {
   const registry = await startRegistry();
   const tag = randomBytes(3).toString('hex');
   const cgroupsRoot = `ucri-e2e-${tag}`;
   const network = `ucri-e2e-${tag}`;
   const bridge = `ucrie2e${tag}`.slice(0, 15);
   const flags = [`--cgroups_root=${cgroupsRoot}`];
+  // A random start spreads concurrent runs (several checkouts on one host) over different /24s.
+  const start = randomBytes(1)[0]!;
+  const subnet = await pickFreeSubnet(
+    Array.from({ length: 64 }, (_, i) => `10.${234 + ((start + i) % 2)}.${(start * 7 + i * 13) % 256}.0/24`),
+  );
   let d: TestDaemon | undefined;
   const teardown = async () => {
     if (d) {
@@ -75,7 +83,7 @@ export async function startPodEnv(subnetIndex: number): Promise<PodEnv> {
           bridge,
           isGateway: true,
           ipMasq: false,
-          ipam: { type: 'host-local', subnet: `10.234.${subnetIndex}.0/24`, routes: [{ dst: '0.0.0.0/0' }] },
+          ipam: { type: 'host-local', subnet, routes: [{ dst: '0.0.0.0/0' }] },
         },
       ],
     };
@@ -96,6 +104,7 @@ export async function startPodEnv(subnetIndex: number): Promise<PodEnv> {
       cgroupsRoot,
       network,
       bridge,
+      subnet,
       async restart() {
         d = await startDaemon({ root: env.d.root, flags });
         env.d = d;

@@ -14,7 +14,7 @@ describe('parallel pods (e2e)', () => {
   let env: PodEnv;
   let ok = false;
   before(async () => {
-    env = await startPodEnv(13);
+    env = await startPodEnv();
   });
   after(() => finishPodEnv(env, ok));
 

@@ -32,7 +32,7 @@ describe('restart (e2e)', () => {
   let env: PodEnv;
   let ok = false;
   before(async () => {
-    env = await startPodEnv(12);
+    env = await startPodEnv();
   });
   after(() => finishPodEnv(env, ok));
 

@@ -3,6 +3,7 @@
  * is a promise the test ends with `exit(id, code)`. It follows the contract's idempotence and unknown-id
  * rules, records every call, and can be told to fail the next call of a method.
  */
+import type { Duplex } from 'node:stream';
 import type {
   Conditions,
   ContainerRuntime,
@@ -17,9 +18,10 @@ import type {
   PodSpec,
   RecoveredContainer,
   Resources,
+  StreamSession,
   Termination,
 } from '../../../pkg/containerizer/index.js';
-import { DeadlineExceededError, NotFoundError } from '../../../pkg/util/index.js';
+import { DeadlineExceededError, NotFoundError, UnimplementedError } from '../../../pkg/util/index.js';
 import { emptyImageConfig } from '../../../pkg/containerizer/index.js';
 
 interface FakeContainer {
@@ -224,6 +226,23 @@ export class FakeContainerizer implements Containerizer {
   async reopenLog(id: string): Promise<void> {
     await this.enter('reopenLog', id);
     this.must(id);
+  }
+
+  async exec(id: string): Promise<StreamSession> {
+    await this.enter('exec', id);
+    this.must(id);
+    throw new UnimplementedError('the fake containerizer has no processes to exec in');
+  }
+
+  async attach(id: string): Promise<StreamSession> {
+    await this.enter('attach', id);
+    this.must(id);
+    throw new UnimplementedError('the fake containerizer has no processes to attach to');
+  }
+
+  async portForward(podId: string): Promise<Duplex> {
+    await this.enter('portForward', podId);
+    throw new UnimplementedError('the fake containerizer has no network namespaces');
   }
 }
 
