@@ -1,0 +1,102 @@
+/**
+ * Runs the CRI validation suite (a critest binary built elsewhere, given by path) against a throw-away ucri:
+ *
+ *   node dist/hack/critest/main.js --critest /path/to/critest [--log-dir DIR] [-- extra critest flags]
+ *
+ * It starts a local registry with the stand-in images, a `ucri serve` of its own (temp dirs, socket, cgroups
+ * root, CNI bridge), runs critest with the skips of skips.ts, prints ginkgo's summary, and takes it all down.
+ * The logs (critest output, ucri log) stay in the log dir. The exit code is critest's.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { errorMessage, InvalidArgumentError } from '../../pkg/util/index.js';
+import { startCritestEnv } from './environment.js';
+import { SKIPS, skipRegex } from './skips.js';
+
+/** Runs critest, copying its output to the terminal and to `logFile`; resolves with its exit code. */
+async function runCritest(binary: string, args: string[], logFile: string): Promise<number> {
+  const out = createWriteStream(logFile);
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const s of [child.stdout, child.stderr]) {
+    s.on('data', (d: Buffer) => {
+      process.stdout.write(d);
+      out.write(d);
+    });
+  }
+  const code = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+  });
+  await new Promise<void>((resolve) => out.end(resolve));
+  return code;
+}
+
+/** Ginkgo's closing lines (failure list and counts) from the saved output. */
+export function ginkgoSummary(output: string): string {
+  const lines = output.split('\n');
+  const start = lines.findIndex((l) => /^Summarizing \d+ Failure/.test(l));
+  const ran = lines.findIndex((l) => /^Ran \d+ of \d+ Specs/.test(l));
+  const from = start >= 0 ? start : ran;
+  if (from < 0) return '(no ginkgo summary in the output)';
+  return lines
+    .slice(from)
+    .filter((l) => l.trim() !== '')
+    .join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { critest: { type: 'string' }, 'log-dir': { type: 'string' } },
+  });
+  const binary = values.critest ?? process.env.CRITEST;
+  if (!binary) throw new InvalidArgumentError('give the critest binary: --critest PATH or CRITEST=PATH');
+  await fs.access(binary, fs.constants.X_OK).catch((err: unknown) => {
+    throw new InvalidArgumentError(`critest "${binary}" is not an executable file`, { cause: err });
+  });
+  const logDir = path.resolve(values['log-dir'] ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-logs-'))));
+  await fs.mkdir(logDir, { recursive: true });
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-'));
+  const log = (s: string): void => console.log(`critest-harness: ${s}`);
+  const env = await startCritestEnv(workDir, logDir, log);
+  let code = 1;
+  const onSignal = (): void => log('signal received: cleaning up after critest ends');
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const skip = skipRegex();
+    for (const s of SKIPS) log(`skipping "${s.pattern}": ${s.why}`);
+    const args = [
+      `--runtime-endpoint=${env.endpoint}`,
+      `--image-endpoint=${env.endpoint}`,
+      '-ginkgo.no-color',
+      ...(skip ? [`-ginkgo.skip=${skip}`] : []),
+      ...positionals,
+    ];
+    log(`${binary} ${args.join(' ')}`);
+    const logFile = path.join(logDir, 'critest.log');
+    code = await runCritest(binary, args, logFile);
+    console.log(`\n===== critest summary (exit ${code}; full output ${logFile}) =====`);
+    console.log(ginkgoSummary(await fs.readFile(logFile, 'utf8')));
+  } finally {
+    await env.close();
+    await fs.rm(workDir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(`critest-harness: ${errorMessage(err)}`);
+    process.exitCode = 1;
+  },
+);
