@@ -43,12 +43,22 @@ const IPCS =
   '#!/bin/sh\n# ipcs stand-in: busybox-static has no ipcs applet; /proc/sysvipc is per IPC namespace.\n' +
   'tail -n +2 /proc/sysvipc/shm\n';
 
+/**
+ * The httpd image's command: Apache logs its command line at start, which the multi-container log spec looks
+ * for; busybox httpd then serves the page.
+ */
+const HTTPD_FOREGROUND =
+  '#!/bin/sh\necho "[core:notice] AH00094: Command line: \'httpd -D FOREGROUND\'" >&2\n' +
+  'exec httpd -f -p 80 -h /usr/local/apache2/htdocs\n';
+
 const INDEX_HTML =
   '<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1><p>ucri critest stand-in</p></body></html>\n';
 
 /** Builds the stand-in list (reads the host busybox). */
 export async function standInCatalogue(programs: StandInPrograms): Promise<StandIn[]> {
-  const base = busyboxLayer(await loadBusybox());
+  // Hard-linked applets as upstream busybox has them: the MaskedPaths spec masks /bin/ls and then expects
+  // `sh -c ls` to fail, which a symlink would turn into masking busybox (and so sh) itself.
+  const base = busyboxLayer(await loadBusybox(), { hardlinkApplets: true });
   // The tools every stand-in carries, so any of them can serve as the suite's default container image.
   const tools = new Layer({ createdBy: 'critest tools: pgrep, ipcs' })
     .dir('usr/bin')
@@ -95,8 +105,10 @@ export async function standInCatalogue(programs: StandInPrograms): Promise<Stand
       tags: ['2.4.39-4'],
       format: 'docker',
       spec: image(
-        { Cmd: ['httpd', '-f', '-p', '80', '-h', '/usr/local/apache2/htdocs'], ExposedPorts: { '80/tcp': {} } },
-        new Layer({ createdBy: 'COPY htdocs' })
+        { Cmd: ['httpd-foreground'], ExposedPorts: { '80/tcp': {} } },
+        new Layer({ createdBy: 'COPY httpd-foreground htdocs' })
+          .dir('usr/local/bin')
+          .file('usr/local/bin/httpd-foreground', HTTPD_FOREGROUND, { mode: 0o755 })
           .dir('usr/local/apache2/htdocs')
           .file('usr/local/apache2/htdocs/index.html', '<html><body><h1>It works!</h1></body></html>\n'),
       ),
@@ -168,5 +180,10 @@ export async function standInCatalogue(programs: StandInPrograms): Promise<Stand
       spec: user('1000'),
     },
   ];
-  return list;
+  // Upstream, each repository holds an image of its own; identical stand-ins would share one image id and
+  // so carry each other's tags, which the image specs check. A label naming the repository keeps them apart.
+  return list.map((s) => ({
+    ...s,
+    spec: { ...s.spec, config: { ...s.spec.config, Labels: { 'org.ucri.critest.repository': s.repository } } },
+  }));
 }

@@ -2,6 +2,7 @@
  * Runs the CRI validation suite (a critest binary built elsewhere, given by path) against a throw-away ucri:
  *
  *   node dist/hack/critest/main.js --critest /path/to/critest [--log-dir DIR] [-- extra critest flags]
+ *   node dist/hack/critest/main.js --hold      (sets everything up, prints the endpoint, waits for Ctrl-C)
  *
  * It starts a local registry with the stand-in images, a `ucri serve` of its own (temp dirs, socket, cgroups
  * root, CNI bridge), runs critest with the skips of skips.ts, prints ginkgo's summary, and takes it all down.
@@ -51,9 +52,10 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { critest: { type: 'string' }, 'log-dir': { type: 'string' } },
+    options: { critest: { type: 'string' }, 'log-dir': { type: 'string' }, hold: { type: 'boolean' } },
   });
   const binary = values.critest ?? process.env.CRITEST;
+  if (values.hold) return hold(values['log-dir']);
   if (!binary) throw new InvalidArgumentError('give the critest binary: --critest PATH or CRITEST=PATH');
   await fs.access(binary, fs.constants.X_OK).catch((err: unknown) => {
     throw new InvalidArgumentError(`critest "${binary}" is not an executable file`, { cause: err });
@@ -89,6 +91,28 @@ async function main(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   return code;
+}
+
+/** The environment alone, for running single specs or crictl by hand; Ctrl-C takes it down. */
+async function hold(logDirOpt: string | undefined): Promise<number> {
+  const logDir = path.resolve(logDirOpt ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-logs-'))));
+  await fs.mkdir(logDir, { recursive: true });
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-'));
+  const log = (s: string): void => console.log(`critest-harness: ${s}`);
+  const env = await startCritestEnv(workDir, logDir, log);
+  try {
+    log(`ready: --runtime-endpoint=${env.endpoint} --image-endpoint=${env.endpoint}; Ctrl-C (or SIGTERM) stops`);
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    clearInterval(keepAlive);
+  } finally {
+    await env.close();
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+  return 0;
 }
 
 main(process.argv.slice(2)).then(
