@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage, InvalidArgumentError } from '../../pkg/util/index.js';
 import { startCritestEnv } from './environment.js';
+import { ginkgoCounts, ginkgoSummary } from './ginkgo.js';
 import { SKIPS, skipRegex } from './skips.js';
 
 /** Runs critest, copying its output to the terminal and to `logFile`; resolves with its exit code. */
@@ -33,19 +34,6 @@ async function runCritest(binary: string, args: string[], logFile: string): Prom
   });
   await new Promise<void>((resolve) => out.end(resolve));
   return code;
-}
-
-/** Ginkgo's closing lines (failure list and counts) from the saved output. */
-export function ginkgoSummary(output: string): string {
-  const lines = output.split('\n');
-  const start = lines.findIndex((l) => /^Summarizing \d+ Failure/.test(l));
-  const ran = lines.findIndex((l) => /^Ran \d+ of \d+ Specs/.test(l));
-  const from = start >= 0 ? start : ran;
-  if (from < 0) return '(no ginkgo summary in the output)';
-  return lines
-    .slice(from)
-    .filter((l) => l.trim() !== '')
-    .join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -83,7 +71,10 @@ async function main(argv: string[]): Promise<number> {
     const logFile = path.join(logDir, 'critest.log');
     code = await runCritest(binary, args, logFile);
     console.log(`\n===== critest summary (exit ${code}; full output ${logFile}) =====`);
-    console.log(ginkgoSummary(await fs.readFile(logFile, 'utf8')));
+    const output = await fs.readFile(logFile, 'utf8');
+    console.log(ginkgoSummary(output));
+    const counts = ginkgoCounts(output);
+    if (counts) console.log(`critest: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
   } finally {
     await env.close();
     await fs.rm(workDir, { recursive: true, force: true });
