@@ -3,7 +3,7 @@
  * table order is the `prepare` order (and the reverse of `cleanup`) whatever the order of the flag, the same
  * fixed order Mesos uses: filesystem → runtime → cgroups → namespaces → linux → volume → network.
  *
- * Only containerizer.ts imports this module. It also exports the cgroup path rules, so that the
+ * Only the containerizer folder imports this module. It also exports the cgroup path rules, so that the
  * containerizer fills `PodState.cgroup` and `ContainerContext.cgroup` the way the cgroups isolators expect.
  */
 import type { CgroupDriver } from '../../sys/index.js';

@@ -1,9 +1,8 @@
 /**
  * The Mesos containerizer (Mesos `MesosContainerizer`): provisioner + ordered isolators + launcher. Pods are
- * parent containers without a process (pod.ts), CRI containers are nested containers (containerizer/
- * containers.ts; their state machine is drawn in containerizer/records.ts), and everything is checkpointed
- * so a restarted ucri recovers (containerizer/recover.ts). This file is the entry: options, wiring, and
- * the Containerizer interface.
+ * parent containers without a process (pod.ts), CRI containers are nested containers (containers.ts; their
+ * state machine is drawn in records.ts), and everything is checkpointed so a restarted ucri recovers
+ * (recover.ts). This file is the folder's public face: options, wiring, and the Containerizer interface.
  */
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -23,27 +22,31 @@ import type {
   RecoveredContainer,
   Resources,
   Termination,
-} from '../containerizer/index.js';
-import type { CgroupDriver } from '../sys/index.js';
-import { findExecutable, KeyedLock, NotFoundError, UnavailableError, UnimplementedError } from '../util/index.js';
-import * as containers from './containerizer/containers.js';
-import type { CgroupNaming, Engine, SpecBuilder } from './containerizer/engine.js';
-import { getContainer, getPod } from './containerizer/engine.js';
-import type { Container, Pod } from './containerizer/records.js';
-import { recover } from './containerizer/recover.js';
-import * as status from './containerizer/status.js';
-import type { Isolator } from './isolator.js';
-import { containerCgroupPath, createIsolators, ISOLATOR_NAMES, podCgroupPath } from './isolators/index.js';
-import { scanCniConfigs } from './isolators/network/cni-config.js';
-import { CNI_ISOLATOR, cniIsolator } from './isolators/network/index.js';
-import { buildSpec } from './launch-info.js';
-import { type LauncherName, openLauncher } from './launcher/index.js';
-import { MesosPaths } from './paths.js';
+} from '../../containerizer/index.js';
+import type { CgroupDriver } from '../../sys/index.js';
+import { findExecutable, KeyedLock, NotFoundError, UnavailableError, UnimplementedError } from '../../util/index.js';
+import * as containers from './containers.js';
+import type { CgroupNaming, Engine, SpecBuilder } from './engine.js';
+import { getContainer, getPod } from './engine.js';
+import type { Container, Pod } from './records.js';
+import { recover } from './recover.js';
+import { execSync } from './exec-sync.js';
+import { reopenLog } from './reopen-log.js';
+import { containerRuntimeOf } from './status.js';
+import { update } from './update.js';
+import { podUsage, usage } from './usage.js';
+import type { Isolator } from '../isolator.js';
+import { containerCgroupPath, createIsolators, ISOLATOR_NAMES, podCgroupPath } from '../isolators/index.js';
+import { scanCniConfigs } from '../isolators/network/cni-config.js';
+import { CNI_ISOLATOR, cniIsolator } from '../isolators/network/index.js';
+import { buildSpec } from '../launch-info.js';
+import { type LauncherName, openLauncher } from '../launcher/index.js';
+import { MesosPaths } from '../paths.js';
 import * as pods from './pod.js';
-import { MesosProvisioner } from './provisioner/index.js';
-import type { ImageSource, Provisioner } from './provisioner/types.js';
+import { MesosProvisioner } from '../provisioner/index.js';
+import type { ImageSource, Provisioner } from '../provisioner/types.js';
 
-export type { SpecBuilder } from './containerizer/engine.js';
+export type { SpecBuilder } from './engine.js';
 
 export interface MesosOptions {
   /** OCI runtime name (`runc`, `crun`) and optional explicit path. */
@@ -254,12 +257,12 @@ export class MesosContainerizer implements Containerizer {
     if (spec.podId !== pod.id)
       throw new NotFoundError(`container "${spec.id}" names pod "${spec.podId}", not "${pod.id}"`);
     getPod(e, pod.id);
-    return status.containerRuntimeOf(e, await containers.createContainer(e, spec, signal));
+    return containerRuntimeOf(e, await containers.createContainer(e, spec, signal));
   }
 
   async startContainer(id: string, signal: AbortSignal): Promise<ContainerRuntime> {
     const e = await this.engine();
-    return status.containerRuntimeOf(e, await containers.startContainer(e, id, signal));
+    return containerRuntimeOf(e, await containers.startContainer(e, id, signal));
   }
 
   async stopContainer(id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
@@ -272,7 +275,7 @@ export class MesosContainerizer implements Containerizer {
 
   containerRuntime(id: string): ContainerRuntime {
     if (!this.e) throw new NotFoundError(`container "${id}" not found`);
-    return status.containerRuntimeOf(this.e, getContainer(this.e, id));
+    return containerRuntimeOf(this.e, getContainer(this.e, id));
   }
 
   async wait(id: string): Promise<Termination> {
@@ -281,23 +284,23 @@ export class MesosContainerizer implements Containerizer {
   }
 
   async update(id: string, resources: Resources, signal: AbortSignal): Promise<void> {
-    await status.update(await this.engine(), id, resources, signal);
+    await update(await this.engine(), id, resources, signal);
   }
 
   async usage(id: string): Promise<ContainerUsage> {
-    return status.usage(await this.engine(), id);
+    return usage(await this.engine(), id);
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {
-    return status.podUsage(await this.engine(), podId);
+    return podUsage(await this.engine(), podId);
   }
 
   async execSync(id: string, cmd: string[], timeoutSeconds: number, signal: AbortSignal): Promise<ExecResult> {
-    return status.execSync(await this.engine(), id, cmd, timeoutSeconds, signal);
+    return execSync(await this.engine(), id, cmd, timeoutSeconds, signal);
   }
 
   async reopenLog(id: string): Promise<void> {
-    await status.reopenLog(await this.engine(), id);
+    await reopenLog(await this.engine(), id);
   }
 
   async exec(_id: string, _cmd: string[], _opts: StreamOptions, _signal: AbortSignal): Promise<StreamSession> {
