@@ -154,7 +154,7 @@ export class MesosContainerizer implements Containerizer {
       execDir: paths.execDir,
       systemdCgroup: driver === 'systemd',
     });
-    const features = await launcher.runtime.features().catch(() => undefined);
+    const features = await launcher.runtimeFeatures().catch(() => undefined);
     const mountOptions = (features?.mountOptions ?? []) as unknown;
     this.features.recursiveReadOnlyMounts = Array.isArray(mountOptions) && mountOptions.includes('rro');
     const isolators = o.isolators ?? this.buildIsolators(paths, driver, cgroupsRoot);

@@ -33,7 +33,7 @@ export function containerRuntimeOf(e: Engine, c: Container): ContainerRuntime {
       mesosState: r.state,
       podId: c.pod.id,
       launcher: e.launcher.name,
-      runtime: e.launcher.runtime.kind,
+      runtime: e.launcher.runtimeKind,
       bundle: c.bundle,
       rootfs: r.provisioned.rootfs,
       backend: r.provisioned.backend,
