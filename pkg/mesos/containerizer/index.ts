@@ -35,10 +35,8 @@ import { reopenLog } from './reopen-log.js';
 import { containerRuntimeOf } from './status.js';
 import { update } from './update.js';
 import { podUsage, usage } from './usage.js';
-import type { Isolator } from '../isolator.js';
-import { containerCgroupPath, createIsolators, ISOLATOR_NAMES, podCgroupPath } from '../isolators/index.js';
-import { scanCniConfigs } from '../isolators/network/cni-config.js';
-import { CNI_ISOLATOR, cniIsolator } from '../isolators/network/index.js';
+import type { Isolator, IsolatorCondition } from '../isolator.js';
+import { containerCgroupPath, createIsolators, podCgroupPath } from '../isolators/index.js';
 import { buildSpec } from '../launch-info.js';
 import { type LauncherName, openLauncher } from '../launcher/index.js';
 import { MesosPaths } from '../paths.js';
@@ -93,12 +91,17 @@ export class MesosContainerizer implements Containerizer {
   private engineP: Promise<Engine> | undefined;
   /** Set once the engine is up; the synchronous getters answer from it. */
   private e: Engine | undefined;
+  private isolators: readonly Isolator[] | undefined;
 
   constructor(private readonly opts: MesosOptions) {}
 
   async conditions(): Promise<Conditions> {
-    const [runtime, network] = await Promise.all([this.runtimeCondition(), this.networkCondition()]);
-    return { runtime, network };
+    const [runtime, isolatorRuntime, network] = await Promise.all([
+      this.runtimeCondition(),
+      this.isolatorCondition('runtime'),
+      this.isolatorCondition('network'),
+    ]);
+    return { runtime: runtime.ready ? isolatorRuntime : runtime, network };
   }
 
   /** Ready when the launcher's programs (the OCI runtime and conmon) are installed. */
@@ -114,20 +117,45 @@ export class MesosContainerizer implements Containerizer {
   }
 
   /**
-   * Ready when network/cni is off (host networking only) or a usable CNI network config exists. The config
-   * dir is re-scanned on every call, so the condition follows the directory without a restart. Reasons:
-   * NoCNIConfig (no config file), InvalidCNIConfig (only unparsable/invalid files), CNIPluginMissing (a
-   * config names a plugin that is not installed).
+   * The isolators' readiness reports of one kind, the first not-ready one winning (network/cni reports
+   * NetworkReady from a scan of the CNI config dir; without network/cni the network is the host's: ready).
    */
-  private async networkCondition(): Promise<Condition> {
-    if (!this.opts.isolation.includes('network/cni')) return READY;
-    const scan = await scanCniConfigs(this.opts.cniConfigDir, this.opts.cniPluginDirs);
-    if (scan.networks.length > 0) return READY;
-    return {
-      ready: false,
-      reason: scan.reason ?? 'NoCNIConfig',
-      message: `no usable CNI network config: ${scan.problems.join('; ')}`,
-    };
+  private async isolatorCondition(type: IsolatorCondition['type']): Promise<Condition> {
+    const reports = await Promise.all(this.isolatorList().map((iso) => iso.condition?.()));
+    const bad = reports.find((r) => r?.type === type && !r.ready);
+    return bad ? { ready: bad.ready, reason: bad.reason, message: bad.message } : READY;
+  }
+
+  /**
+   * The `--isolation` table's isolators (or the embedder's), built once. Building needs no launcher, so the
+   * conditions can be answered before the engine opens; recursive read-only support is read at use time.
+   */
+  private isolatorList(): readonly Isolator[] {
+    if (this.isolators) return this.isolators;
+    const o = this.opts;
+    const paths = this.paths();
+    const features = this.features;
+    this.isolators =
+      o.isolators ??
+      createIsolators(o.isolation, {
+        cgroupDriver: o.cgroupDriver ?? 'cgroupfs',
+        cgroupsRoot: o.cgroupsRoot ?? 'ucri',
+        get recursiveReadOnlyMounts() {
+          return features.recursiveReadOnlyMounts;
+        },
+        pidsLimit: o.pidsLimit,
+        cni: {
+          configDir: o.cniConfigDir,
+          pluginDirs: o.cniPluginDirs,
+          stateDir: path.join(paths.work, 'isolators', 'network', 'cni'),
+          podCidr: o.podCidr,
+        },
+      });
+    return this.isolators;
+  }
+
+  private paths(): MesosPaths {
+    return new MesosPaths(this.opts.workDir ?? '/var/lib/ucri', this.opts.runtimeDir ?? '/run/ucri');
   }
 
   /** Opens the launcher and builds the isolators and provisioner, once. */
@@ -141,7 +169,7 @@ export class MesosContainerizer implements Containerizer {
 
   private async open(): Promise<Engine> {
     const o = this.opts;
-    const paths = new MesosPaths(o.workDir ?? '/var/lib/ucri', o.runtimeDir ?? '/run/ucri');
+    const paths = this.paths();
     const driver = o.cgroupDriver ?? 'cgroupfs';
     const cgroupsRoot = o.cgroupsRoot ?? 'ucri';
     const launcher = await openLauncher(o.launcher ?? 'auto', {
@@ -157,7 +185,7 @@ export class MesosContainerizer implements Containerizer {
     const features = await launcher.runtimeFeatures().catch(() => undefined);
     const mountOptions = (features?.mountOptions ?? []) as unknown;
     this.features.recursiveReadOnlyMounts = Array.isArray(mountOptions) && mountOptions.includes('rro');
-    const isolators = o.isolators ?? this.buildIsolators(paths, driver, cgroupsRoot);
+    const isolators = this.isolatorList();
     let provisioner = o.provisioner;
     if (!provisioner) {
       if (!o.images) throw new UnavailableError('the mesos containerizer has no image store configured');
@@ -187,31 +215,6 @@ export class MesosContainerizer implements Containerizer {
     };
     this.e = e;
     return e;
-  }
-
-  /** The `--isolation` table; network/cni is built here when the table does not know it (it needs CNI paths). */
-  private buildIsolators(paths: MesosPaths, driver: CgroupDriver, cgroupsRoot: string): Isolator[] {
-    const o = this.opts;
-    const ownCni = o.isolation.includes(CNI_ISOLATOR) && !ISOLATOR_NAMES.includes(CNI_ISOLATOR);
-    const names = ownCni ? o.isolation.filter((n) => n !== CNI_ISOLATOR) : o.isolation;
-    const list = createIsolators(names, {
-      cgroupDriver: driver,
-      cgroupsRoot,
-      recursiveReadOnlyMounts: this.features.recursiveReadOnlyMounts,
-      pidsLimit: o.pidsLimit,
-    });
-    if (ownCni) {
-      // Last, as in Mesos: the network is attached after everything else is in place.
-      list.push(
-        cniIsolator({
-          configDir: o.cniConfigDir,
-          pluginDirs: o.cniPluginDirs,
-          stateDir: path.join(paths.work, 'isolators', 'network', 'cni'),
-          podCidr: o.podCidr,
-        }),
-      );
-    }
-    return list;
   }
 
   /**

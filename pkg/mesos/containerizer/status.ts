@@ -11,7 +11,6 @@ const CRI_STATE: Record<MesosState, ContainerRuntime['state']> = {
   PROVISIONING: 'created',
   PREPARING: 'created',
   ISOLATING: 'created',
-  FETCHING: 'created',
   RUNNING: 'running',
   TERMINATED: 'exited',
   DESTROYING: 'unknown',
