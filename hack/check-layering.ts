@@ -3,6 +3,7 @@
  * against the direction drawn in ARCHITECTURE.md:
  *
  *   cmd → pkg/cri → pkg/containerizer ← pkg/mesos, pkg/docker → pkg/image, pkg/oci, pkg/sys → pkg/util
+ *         pkg/cri → pkg/h2 (the HTTP/2 :authority repair) → pkg/util
  *
  * It also enforces "no deep imports across module folders": another pkg module is reached only through
  * its index.ts. Inside pkg/mesos, the isolator table, the launcher and the provisioner are the containerizer's
@@ -15,13 +16,14 @@ import path from 'node:path';
 /** Which pkg modules each module may import (besides itself). cmd, test and hack may import anything. */
 export const ALLOWED: Record<string, readonly string[]> = {
   util: [],
+  h2: ['util'],
   sys: ['util'],
   oci: ['sys', 'util'],
   image: ['sys', 'util'],
   containerizer: ['util'],
   mesos: ['containerizer', 'image', 'oci', 'sys', 'util'],
   docker: ['containerizer', 'image', 'sys', 'util'],
-  cri: ['containerizer', 'util'],
+  cri: ['containerizer', 'h2', 'util'],
 };
 
 /** pkg/mesos parts that only the containerizer folder may import: the file or folder, and its name in messages. */
