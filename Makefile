@@ -45,7 +45,8 @@ bench: build
 	$(NODE) dist/hack/bench/main.js
 
 ## critest: the CRI validation suite against a throw-away ucri (not part of `make test`; critest is built
-## elsewhere): make critest CRITEST=/path/to/critest [CRITEST_FLAGS='-ginkgo.focus=...']
+## elsewhere): make critest CRITEST=/path/to/critest [CRITEST_FLAGS="-ginkgo.focus='Runtime info|execSync'"]
+## (CRITEST_FLAGS goes through the shell: quote what holds spaces or |)
 critest: build
 	CRITEST=$(CRITEST) hack/critest/run.sh $(if $(CRITEST_FLAGS),-- $(CRITEST_FLAGS))
 

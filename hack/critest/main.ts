@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage, InvalidArgumentError } from '../../pkg/util/index.js';
-import { startCritestEnv } from './environment.js';
+import { type CritestEnv, startCritestEnv } from './environment.js';
 import { ginkgoCounts, ginkgoSummary } from './ginkgo.js';
 import { SKIPS, skipRegex } from './skips.js';
 
@@ -43,68 +43,79 @@ async function main(argv: string[]): Promise<number> {
     options: { critest: { type: 'string' }, 'log-dir': { type: 'string' }, hold: { type: 'boolean' } },
   });
   const binary = values.critest ?? process.env.CRITEST;
-  if (values.hold) return hold(values['log-dir']);
+  if (values.hold) return withEnv(values['log-dir'], holdUntilSignal);
   if (!binary) throw new InvalidArgumentError('give the critest binary: --critest PATH or CRITEST=PATH');
   await fs.access(binary, fs.constants.X_OK).catch((err: unknown) => {
     throw new InvalidArgumentError(`critest "${binary}" is not an executable file`, { cause: err });
   });
-  const logDir = path.resolve(values['log-dir'] ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-logs-'))));
-  await fs.mkdir(logDir, { recursive: true });
-  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-'));
-  const log = (s: string): void => console.log(`critest-harness: ${s}`);
-  const env = await startCritestEnv(workDir, logDir, log);
-  let code = 1;
-  const onSignal = (): void => log('signal received: cleaning up after critest ends');
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    const skip = skipRegex();
-    for (const s of SKIPS) log(`skipping "${s.pattern}": ${s.why}`);
-    const args = [
-      `--runtime-endpoint=${env.endpoint}`,
-      `--image-endpoint=${env.endpoint}`,
-      '-ginkgo.no-color',
-      ...(skip ? [`-ginkgo.skip=${skip}`] : []),
-      ...positionals,
-    ];
-    log(`${binary} ${args.join(' ')}`);
-    const logFile = path.join(logDir, 'critest.log');
-    code = await runCritest(binary, args, logFile);
-    console.log(`\n===== critest summary (exit ${code}; full output ${logFile}) =====`);
-    const output = await fs.readFile(logFile, 'utf8');
-    console.log(ginkgoSummary(output));
-    const counts = ginkgoCounts(output);
-    if (counts) console.log(`critest: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
-  } finally {
-    await env.close();
-    await fs.rm(workDir, { recursive: true, force: true });
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  return code;
+  return withEnv(values['log-dir'], async (env, logDir) => {
+    // A Ctrl-C reaches critest too (same process group); the environment is taken down once it has ended.
+    const onSignal = (): void => log('signal received: cleaning up after critest ends');
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const skip = skipRegex();
+      for (const s of SKIPS) log(`skipping "${s.pattern}": ${s.why}`);
+      const args = [
+        `--runtime-endpoint=${env.endpoint}`,
+        `--image-endpoint=${env.endpoint}`,
+        '-ginkgo.no-color',
+        ...(skip ? [`-ginkgo.skip=${skip}`] : []),
+        ...positionals,
+      ];
+      log(`${binary} ${args.join(' ')}`);
+      const logFile = path.join(logDir, 'critest.log');
+      const code = await runCritest(binary, args, logFile);
+      console.log(`\n===== critest summary (exit ${code}; full output ${logFile}) =====`);
+      const output = await fs.readFile(logFile, 'utf8');
+      console.log(ginkgoSummary(output));
+      const counts = ginkgoCounts(output);
+      if (counts) console.log(`critest: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+      return code;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
 }
 
-/** The environment alone, for running single specs or crictl by hand; Ctrl-C takes it down. */
-async function hold(logDirOpt: string | undefined): Promise<number> {
+const log = (s: string): void => console.log(`critest-harness: ${s}`);
+
+/** Sets the environment up (logs kept in `logDirOpt` or a new temp dir), runs `fn`, and takes it all down. */
+async function withEnv(
+  logDirOpt: string | undefined,
+  fn: (env: CritestEnv, logDir: string) => Promise<number>,
+): Promise<number> {
   const logDir = path.resolve(logDirOpt ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-logs-'))));
   await fs.mkdir(logDir, { recursive: true });
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-'));
-  const log = (s: string): void => console.log(`critest-harness: ${s}`);
-  const env = await startCritestEnv(workDir, logDir, log);
   try {
-    log(`ready: --runtime-endpoint=${env.endpoint} --image-endpoint=${env.endpoint}; Ctrl-C (or SIGTERM) stops`);
-    const keepAlive = setInterval(() => undefined, 1 << 30);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    clearInterval(keepAlive);
+    const env = await startCritestEnv(workDir, logDir, log);
+    try {
+      return await fn(env, logDir);
+    } finally {
+      await env.close();
+    }
   } finally {
-    await env.close();
     await fs.rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** The environment alone, for running single specs or crictl by hand; Ctrl-C (or SIGTERM) takes it down. */
+async function holdUntilSignal(env: CritestEnv): Promise<number> {
+  log(`ready: --runtime-endpoint=${env.endpoint} --image-endpoint=${env.endpoint}; Ctrl-C (or SIGTERM) stops`);
+  // Signal listeners alone do not keep the event loop alive.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(keepAlive);
   return 0;
 }
+
+// A reader that goes away (a closed pipe) must not end the harness before it has taken the environment down.
+for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
 
 main(process.argv.slice(2)).then(
   (code) => {
