@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE ?= node
 UCRI_FLAGS ?=
 
-.PHONY: all deps generate native build run test test-unit lint bench clean
+.PHONY: all deps generate native build run test test-unit lint bench critest clean
 
 all: build
 
@@ -43,6 +43,12 @@ lint: build
 
 bench: build
 	$(NODE) dist/hack/bench/main.js
+
+## critest: the CRI validation suite against a throw-away ucri (not part of `make test`; critest is built
+## elsewhere): make critest CRITEST=/path/to/critest [CRITEST_FLAGS="-ginkgo.focus='Runtime info|execSync'"]
+## (CRITEST_FLAGS goes through the shell: quote what holds spaces or |)
+critest: build
+	CRITEST=$(CRITEST) hack/critest/run.sh $(if $(CRITEST_FLAGS),-- $(CRITEST_FLAGS))
 
 clean:
 	rm -rf dist pkg/cri/gen

@@ -68,15 +68,28 @@ export async function loadBusybox(file = BUSYBOX_PATH): Promise<{ binary: Buffer
   return { binary, applets: [...new Set(applets)].sort() };
 }
 
+/** Options of the base layer. */
+export interface BusyboxLayerOptions extends LayerOptions {
+  /**
+   * Applets as hard links of /bin/busybox, as the docker library busybox images have them, instead of
+   * symlinks. Matters where a path is masked: a bind mount over a symlink lands on busybox itself.
+   */
+  hardlinkApplets?: boolean;
+}
+
 /** The base layer: /bin/busybox, applet symlinks, /etc, /tmp (1777), /root (0700), /home/test, /var/www. */
-export function busyboxLayer(bb: { binary: Buffer; applets: string[] }, opts: LayerOptions = {}): Layer {
-  const l = new Layer({ createdBy: 'busybox base: /bin/busybox, applets, /etc', ...opts });
+export function busyboxLayer(bb: { binary: Buffer; applets: string[] }, opts: BusyboxLayerOptions = {}): Layer {
+  const { hardlinkApplets, ...layerOpts } = opts;
+  const l = new Layer({ createdBy: 'busybox base: /bin/busybox, applets, /etc', ...layerOpts });
   for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'usr', 'usr/bin', 'var', 'var/www']) l.dir(d);
   l.dir('root', { mode: 0o700 });
   l.dir('tmp', { mode: 0o1777 });
   l.dir('home').dir('home/test', { uid: 1002, gid: 1003 });
   l.file('bin/busybox', bb.binary, { mode: 0o755 });
-  for (const a of bb.applets) l.symlink(`bin/${a}`, 'busybox');
+  for (const a of bb.applets) {
+    if (hardlinkApplets) l.hardlink(`bin/${a}`, 'bin/busybox');
+    else l.symlink(`bin/${a}`, 'busybox');
+  }
   // Scripts often start with #!/usr/bin/env.
   l.symlink('usr/bin/env', '/bin/busybox');
   l.file('etc/passwd', `${PASSWD.join('\n')}\n`);

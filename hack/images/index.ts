@@ -12,7 +12,15 @@ export {
   type PushCatalogueOptions,
   pushCatalogue,
 } from './build.js';
-export { BUSYBOX_PATH, busyboxLayer, DEFAULT_PATH, GROUP, loadBusybox, PASSWD } from './busybox.js';
+export {
+  BUSYBOX_PATH,
+  type BusyboxLayerOptions,
+  busyboxLayer,
+  DEFAULT_PATH,
+  GROUP,
+  loadBusybox,
+  PASSWD,
+} from './busybox.js';
 export {
   type CatalogueOptions,
   type FixtureDefinition,
