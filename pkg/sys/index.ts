@@ -9,3 +9,5 @@ export * from './namespaces.js';
 export * from './netns.js';
 export * from './proc.js';
 export * from './spawn.js';
+export * from './native.js';
+export * from './process-tree.js';
