@@ -25,13 +25,14 @@ import type {
   Termination,
 } from '../containerizer/index.js';
 import type { CgroupDriver } from '../sys/index.js';
-import { findExecutable, KeyedLock, NotFoundError, UnavailableError, UnimplementedError } from '../util/index.js';
+import { findExecutable, KeyedLock, NotFoundError, UnavailableError } from '../util/index.js';
 import * as containers from './containerizer/containers.js';
 import type { CgroupNaming, Engine, SpecBuilder } from './containerizer/engine.js';
 import { getContainer, getPod } from './containerizer/engine.js';
 import type { Container, Pod } from './containerizer/records.js';
 import { recover } from './containerizer/recover.js';
 import * as status from './containerizer/status.js';
+import * as streams from './containerizer/streams.js';
 import type { Isolator } from './isolator.js';
 import { containerCgroupPath, createIsolators, ISOLATOR_NAMES, podCgroupPath } from './isolators/index.js';
 import { scanCniConfigs } from './isolators/network/cni-config.js';
@@ -300,16 +301,16 @@ export class MesosContainerizer implements Containerizer {
     await status.reopenLog(await this.engine(), id);
   }
 
-  async exec(_id: string, _cmd: string[], _opts: StreamOptions, _signal: AbortSignal): Promise<StreamSession> {
-    throw new UnimplementedError('streaming exec is not implemented yet');
+  async exec(id: string, cmd: string[], opts: StreamOptions, signal: AbortSignal): Promise<StreamSession> {
+    return streams.exec(await this.engine(), id, cmd, opts, signal);
   }
 
-  async attach(_id: string, _opts: StreamOptions, _signal: AbortSignal): Promise<StreamSession> {
-    throw new UnimplementedError('attach is not implemented yet');
+  async attach(id: string, opts: StreamOptions, signal: AbortSignal): Promise<StreamSession> {
+    return streams.attach(await this.engine(), id, opts, signal);
   }
 
-  async portForward(_podId: string, _port: number, _signal: AbortSignal): Promise<Duplex> {
-    throw new UnimplementedError('port-forward is not implemented yet');
+  async portForward(podId: string, port: number, signal: AbortSignal): Promise<Duplex> {
+    return streams.portForward(await this.engine(), podId, port, signal);
   }
 }
 

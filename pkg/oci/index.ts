@@ -10,3 +10,4 @@ export * from './seccomp.js';
 export * from './spec.js';
 export * from './sync-pipe.js';
 export * from './exec-stream.js';
+export * from './attach.js';

@@ -11,3 +11,4 @@ export * from './proc.js';
 export * from './spawn.js';
 export * from './native.js';
 export * from './process-tree.js';
+export * from './port-connect.js';

@@ -8,7 +8,7 @@
  *        files), with no isolation beyond what the spec's cgroups give.
  */
 import type { ExecResult } from '../../containerizer/index.js';
-import type { LinuxResources, Process, Spec } from '../../oci/index.js';
+import type { ExecStream, LinuxResources, Process, Spec } from '../../oci/index.js';
 
 export interface LaunchRequest {
   id: string;
@@ -40,6 +40,8 @@ export interface Launcher {
   /** Removes the runtime's state of the container, killing it first; idempotent. */
   destroy(id: string): Promise<void>;
   exec(id: string, process: Process, timeoutMs: number, signal: AbortSignal): Promise<ExecResult>;
+  /** Starts `process` with live stdio (terminal when `process.terminal`); see oci/exec-stream.ts. */
+  execStream(id: string, process: Process, stdin: boolean, signal: AbortSignal): Promise<ExecStream>;
   update(id: string, resources: LinuxResources): Promise<void>;
   /** Reopens the CRI log file; resolves once `logPath` exists again. */
   reopenLog(id: string, bundle: string, logPath: string): Promise<void>;
