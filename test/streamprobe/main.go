@@ -143,6 +143,7 @@ func execCmd(args []string) {
 
 type pfResult struct {
 	Index int    `json:"index"`
+	Port  string `json:"port"`
 	Data  string `json:"data"`
 	Error string `json:"error"`
 }
@@ -153,6 +154,8 @@ func pfCmd(args []string) {
 	count := fs.Int("count", 1, "")
 	parallel := fs.Int("parallel", 1, "")
 	payload := fs.String("payload", "", "")
+	altPort := fs.Int("alt-port", 0, "")
+	altEvery := fs.Int("alt-every", 0, "")
 	fs.Parse(args[1:])
 	conn, _ := upgrade(args[0], []string{"portforward.k8s.io"})
 	results := make([]pfResult, *count)
@@ -166,7 +169,11 @@ func pfCmd(args []string) {
 			defer func() { <-sem }()
 			h := http.Header{}
 			h.Set("streamType", "error")
-			h.Set("port", strconv.Itoa(*port))
+			p := *port
+			if *altEvery > 0 && i%*altEvery == 0 {
+				p = *altPort
+			}
+			h.Set("port", strconv.Itoa(p))
 			h.Set("requestID", strconv.Itoa(i))
 			errS := stream(conn, h)
 			h.Set("streamType", "data")
@@ -182,7 +189,7 @@ func pfCmd(args []string) {
 			case <-done:
 			case <-time.After(20 * time.Second):
 			}
-			results[i] = pfResult{Index: i, Data: string(data), Error: string(e)}
+			results[i] = pfResult{Index: i, Port: h.Get("port"), Data: string(data), Error: string(e)}
 		}(i)
 	}
 	wg.Wait()

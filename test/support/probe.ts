@@ -120,7 +120,13 @@ async function build(name: string, required: readonly (readonly [string, string]
 export async function runStreamProbe(args: string[], stdin = '', signal?: AbortSignal): Promise<ProbeResult> {
   const bin = await buildStreamProbe();
   return new Promise((resolve, reject) => {
-    const opts = { maxBuffer: 64 << 20, timeout: 120_000, encoding: 'utf8' as const, signal, killSignal: 'SIGKILL' as const };
+    const opts = {
+      maxBuffer: 64 << 20,
+      timeout: 120_000,
+      encoding: 'utf8' as const,
+      signal,
+      killSignal: 'SIGKILL' as const,
+    };
     const child = execFile(bin, args, opts, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') {
         reject(new Error(`streamprobe: cannot run: ${err.message}`, { cause: err }));

@@ -46,7 +46,10 @@ export function parseAddress(address: string): { host: string; port: number } {
 
 function header(req: IncomingMessage, name: string): string[] {
   const v = req.headersDistinct[name] ?? [];
-  return v.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return v
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 /** The first of the client's protocols that we serve (the client lists its preference). */
@@ -99,7 +102,8 @@ export class StreamingServer implements StreamUrls {
     });
     const bound = s.server.address() as AddressInfo;
     // A wildcard address is not a place a client can connect to: hand out loopback URLs then.
-    const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+    const urlHost =
+      host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
     s.base = `${opts.tls ? 'https' : 'http'}://${urlHost}:${bound.port}`;
     log.info({ url: s.base }, 'streaming server listening');
     return s;
@@ -157,7 +161,12 @@ export class StreamingServer implements StreamUrls {
     const served = found.kind === 'portforward' ? [PORTFORWARD_PROTOCOL] : REMOTECOMMAND_PROTOCOLS;
     const protocol = negotiate(offered, served, served[served.length - 1]!);
     if (!protocol) {
-      refuse(socket, 403, 'Forbidden', `unsupported stream protocols ${offered.join(', ')}; served: ${served.join(', ')}`);
+      refuse(
+        socket,
+        403,
+        'Forbidden',
+        `unsupported stream protocols ${offered.join(', ')}; served: ${served.join(', ')}`,
+      );
       return;
     }
     socket.write(

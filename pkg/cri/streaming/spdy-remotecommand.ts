@@ -14,10 +14,18 @@ import { RST_PROTOCOL_ERROR } from './spdy/frames.js';
 const log = logger('cri/streaming');
 
 /** Subprotocols served, most preferred first. */
-export const REMOTECOMMAND_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
+export const REMOTECOMMAND_PROTOCOLS = [
+  'v4.channel.k8s.io',
+  'v3.channel.k8s.io',
+  'v2.channel.k8s.io',
+  'channel.k8s.io',
+];
 
 /** The stream types a request needs, as the client creates them for it. */
-export function expectedStreams(req: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }, protocol: string): Set<string> {
+export function expectedStreams(
+  req: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean },
+  protocol: string,
+): Set<string> {
   const want = new Set(['error']);
   if (req.stdin) want.add('stdin');
   if (req.stdout) want.add('stdout');

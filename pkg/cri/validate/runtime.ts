@@ -209,8 +209,14 @@ const byContainer = z.object({ containerId: id });
 /** Exec and Attach: some stdio must be asked for, and a terminal merges stderr into stdout. */
 const stdioShape = { tty: z.boolean(), stdin: z.boolean(), stdout: z.boolean(), stderr: z.boolean() };
 const stdioRules = [
-  [(r: z.infer<z.ZodObject<typeof stdioShape>>) => r.stdin || r.stdout || r.stderr, 'one of stdin, stdout and stderr must be true'],
-  [(r: z.infer<z.ZodObject<typeof stdioShape>>) => !(r.tty && r.stderr), 'tty and stderr cannot both be true (a terminal has one output)'],
+  [
+    (r: z.infer<z.ZodObject<typeof stdioShape>>) => r.stdin || r.stdout || r.stderr,
+    'one of stdin, stdout and stderr must be true',
+  ],
+  [
+    (r: z.infer<z.ZodObject<typeof stdioShape>>) => !(r.tty && r.stderr),
+    'tty and stderr cannot both be true (a terminal has one output)',
+  ],
 ] as const;
 
 const bySandbox = z.object({ podSandboxId: id });

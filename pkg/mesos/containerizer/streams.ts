@@ -12,13 +12,7 @@ import { Conmon, type Process, attachSession } from '../../oci/index.js';
 import { connectInNetns } from '../../sys/index.js';
 import { FailedPreconditionError } from '../../util/index.js';
 import { type Engine, getContainer, getPod } from './engine.js';
-import type { Container } from './records.js';
-
-function requireRunning(c: Container): void {
-  if (c.rec.state !== 'RUNNING' || c.rec.termination) {
-    throw new FailedPreconditionError(`container "${c.id}" is not running`);
-  }
-}
+import { requireRunning } from './status.js';
 
 export async function exec(
   e: Engine,

@@ -87,7 +87,7 @@ export function dataFrame(streamId: number, flags: number, data: Buffer): Buffer
 
 function u32(...values: number[]): Buffer {
   const b = Buffer.alloc(4 * values.length);
-  values.forEach((v, i) => b.writeUInt32BE(v >>> 0, 4 * i));
+  for (const [i, v] of values.entries()) b.writeUInt32BE(v >>> 0, 4 * i);
   return b;
 }
 
