@@ -6,13 +6,15 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { runStreamProbe } from '../support/probe.js';
+import { buildStreamProbe, runStreamProbe } from '../support/probe.js';
 import { finishPodEnv, type PodEnv, podWithContainer, startPodEnv } from './pod-fixture.js';
 
 let env: PodEnv;
 let pod: { podSandboxId: string; containerId: string };
 
 before(async () => {
+  // Built first: a cold Go build can take longer than a token's one-minute life.
+  await buildStreamProbe();
   env = await startPodEnv();
   // A server answering each connection with its first line, and one that resets every connection.
   // 8081 closes each connection without reading what was sent, so the kernel answers with a reset.

@@ -143,6 +143,8 @@ export class StreamingServer implements StreamUrls {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {});
+    // Frames are small and interactive (keystrokes, replies to stream creation): never wait on Nagle.
+    (socket as Duplex & { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     const found = this.take(req);
     if (!found) {
       refuse(socket, 404, 'Not Found', 'unknown or expired streaming token');
