@@ -21,18 +21,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define CONMON_BUF 8192
+#include "write-all.h"
 
-static int write_all(int fd, const char *buf, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, buf, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    buf += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
+#define CONMON_BUF 8192
 
 int main(int argc, char **argv) {
   if (argc != 2) {

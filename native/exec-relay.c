@@ -34,6 +34,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "write-all.h"
+
 #define CTL 3
 #define MAX_REAPED 64
 
@@ -88,17 +90,6 @@ static int find_reaped(pid_t p, int *status) {
       *status = reaped_status[i];
       return 1;
     }
-  }
-  return 0;
-}
-
-static int write_all(int fd, const char *buf, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, buf, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    buf += w;
-    n -= (size_t)w;
   }
   return 0;
 }

@@ -23,6 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "write-all.h"
+
 static int try_connect(int family, int port) {
   int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -1;
@@ -43,17 +45,6 @@ static int try_connect(int family, int port) {
     return -1;
   }
   return s;
-}
-
-static int write_all(int fd, const char *buf, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, buf, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    buf += w;
-    n -= (size_t)w;
-  }
-  return 0;
 }
 
 int main(int argc, char **argv) {

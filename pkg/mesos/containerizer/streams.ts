@@ -8,10 +8,11 @@
  */
 import type { Duplex } from 'node:stream';
 import type { StreamOptions, StreamSession } from '../../containerizer/index.js';
-import { Conmon, type Process, attachSession } from '../../oci/index.js';
+import { attachSession, Conmon } from '../../oci/index.js';
 import { connectInNetns } from '../../sys/index.js';
 import { FailedPreconditionError } from '../../util/index.js';
 import { type Engine, getContainer, getPod } from './engine.js';
+import { execProcess } from './exec-sync.js';
 import { requireRunning } from './status.js';
 
 export async function exec(
@@ -21,12 +22,7 @@ export async function exec(
   opts: StreamOptions,
   signal: AbortSignal,
 ): Promise<StreamSession> {
-  const c = getContainer(e, id);
-  requireRunning(c);
-  const base = c.rec.oci.process;
-  if (!base) throw new FailedPreconditionError(`container "${id}" has no process spec`);
-  const proc: Process = { ...base, args: [...cmd], terminal: opts.tty };
-  delete proc.consoleSize;
+  const proc = execProcess(e, id, cmd, opts.tty);
   // As other runtimes do: full-screen programs need to know what the terminal is.
   if (opts.tty && !(proc.env ?? []).some((v) => v.startsWith('TERM='))) proc.env = [...(proc.env ?? []), 'TERM=xterm'];
   const s = await e.launcher.execStream(id, proc, opts.stdin, signal);
