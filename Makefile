@@ -17,7 +17,7 @@ generate: deps
 NATIVE_SRC := $(wildcard native/*.c)
 NATIVE_BIN := $(patsubst native/%.c,dist/native/%,$(NATIVE_SRC))
 native: $(NATIVE_BIN)
-dist/native/%: native/%.c
+dist/native/%: native/%.c $(wildcard native/*.h)
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 

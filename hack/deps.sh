@@ -13,6 +13,7 @@ PACKAGES=(
   zstd attr python3-minimal              # zstd layers; xattrs and device nodes in layers (python3 helper)
   docker-registry skopeo busybox-static  # tests: a real registry, a reference client, fixture images
   golang-go golang-google-grpc-dev golang-google-protobuf-dev  # tests: the grpc-go probe
+  golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev  # tests: the Go streaming client
 )
 
 missing=()

@@ -21,6 +21,13 @@ const csv = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
 const absPath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
+/** A duration like `30s`, `4h`, `1h30m`, `500ms`, as a number of milliseconds. */
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const duration = z
+  .string()
+  .regex(/^(\d+(ms|s|m|h))+$/, 'must be a duration such as 30s, 5m or 4h')
+  .transform((v) => [...v.matchAll(/(\d+)(ms|s|m|h)/g)].reduce((ms, m) => ms + Number(m[1]) * UNIT_MS[m[2]!]!, 0))
+  .refine((ms) => ms > 0, 'must be longer than 0');
 const pathList = z
   .string()
   .refine((p) => p.split(':').every((e) => e.startsWith('/')), 'must be absolute paths joined by ":"');
@@ -73,6 +80,10 @@ export const configSchema = z
     pause_image: z.string().default('registry.k8s.io/pause:3.9'),
     streaming_address: z.string().default('127.0.0.1'),
     streaming_port: z.coerce.number().int().min(0).max(65535).default(0),
+    streaming_tls_cert: absPath.optional(),
+    streaming_tls_key: absPath.optional(),
+    stream_idle_timeout: duration.default(4 * 3_600_000),
+    stream_creation_timeout: duration.default(30_000),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     trace: z.string().default(''),
     registry: z
@@ -84,7 +95,11 @@ export const configSchema = z
       .strict()
       .default({ mirrors: {}, insecure: [], auths: {} }),
   })
-  .strict();
+  .strict()
+  .refine((c) => (c.streaming_tls_cert === undefined) === (c.streaming_tls_key === undefined), {
+    message: 'streaming_tls_cert and streaming_tls_key go together',
+    path: ['streaming_tls_cert'],
+  });
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -129,6 +144,10 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'pause_image', help: 'infra image for pods that share a PID namespace' },
   { key: 'streaming_address', help: 'address of the exec/attach/port-forward server (default 127.0.0.1)' },
   { key: 'streaming_port', help: 'port of the streaming server (default 0: any free port)' },
+  { key: 'streaming_tls_cert', help: 'PEM certificate: serve the streaming server over HTTPS (with the key)' },
+  { key: 'streaming_tls_key', help: 'PEM private key of streaming_tls_cert' },
+  { key: 'stream_idle_timeout', help: 'close a streaming session idle this long (default 4h)' },
+  { key: 'stream_creation_timeout', help: 'time a client has to create its streams (default 30s)' },
   { key: 'log_level', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
   { key: 'trace', help: 'comma-separated components to trace at debug level, e.g. cri,mesos/* (or UCRI_TRACE)' },
   { key: 'help', help: 'print this help', boolean: true },

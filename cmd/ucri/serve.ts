@@ -19,6 +19,8 @@ import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContaine
 import { detectCgroupDriver } from '../../pkg/sys/index.js';
 import { acquireInstanceLock, configureLogging, type InstanceLock, KeyedLock, logger } from '../../pkg/util/index.js';
 import type { Config } from './config.js';
+import { startStreaming } from './streaming.js';
+import type { StreamingServer } from '../../pkg/cri/streaming/index.js';
 
 /** ucri's version, read from package.json next to the build. */
 export function ucriVersion(): string {
@@ -50,6 +52,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   configureLogging({ level: config.log_level, trace: config.trace });
   const log = logger('daemon');
   const locks: InstanceLock[] = [];
+  let streaming: StreamingServer | undefined;
   try {
     locks.push(await acquireInstanceLock('socket', path.resolve(config.socket)));
     locks.push(await acquireInstanceLock('work_dir', path.resolve(config.work_dir)));
@@ -97,6 +100,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
         throw new Error(`containerizer "${name}" is not available in this build of ucri`);
       }
     }
+    streaming = await startStreaming(config);
     const runtimeConfig = new RuntimeConfigStore(path.join(config.work_dir, 'runtime-config.json'));
     await runtimeConfig.load();
     const deps: CriDeps = {
@@ -108,7 +112,9 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       containers: new ContainerStore(config.work_dir),
       events: new ContainerEvents(),
       locks: new KeyedLock(),
+      streaming,
     };
+    const started = streaming;
     // Records are loaded and reconciled with the containerizers before the socket appears, so no client
     // (kubelet, or a test waiting for the socket) ever meets a half-recovered runtime.
     await recoverRuntime(deps);
@@ -119,10 +125,12 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     return {
       async stop() {
         await server.close();
+        await started.close();
         for (const l of locks.reverse()) await l.release();
       },
     };
   } catch (err) {
+    await streaming?.close();
     for (const l of locks.reverse()) await l.release();
     throw err;
   }

@@ -6,6 +6,7 @@ import type { ComposingContainerizer, ImageManager } from '../containerizer/inde
 import type { KeyedLock } from '../util/index.js';
 import type { ContainerEvents } from './events.js';
 import type { ContainerStore } from './store/container.js';
+import type { StreamUrls } from './streaming/index.js';
 import type { RuntimeConfigStore } from './store/runtime-config.js';
 import type { SandboxStore } from './store/sandbox.js';
 
@@ -31,4 +32,6 @@ export interface CriDeps {
   events: ContainerEvents;
   /** Per-id lifecycle lock (sandbox and container ids never collide). */
   locks: KeyedLock;
+  /** The streaming server behind Exec, Attach and PortForward (absent: those verbs answer UNAVAILABLE). */
+  streaming?: StreamUrls;
 }

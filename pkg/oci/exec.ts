@@ -9,25 +9,28 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { DEFAULT_PATH, start, tail, waitChild } from '../sys/index.js';
+import { DEFAULT_PATH, killProcessTree, start, tail, waitChild, waitGone } from '../sys/index.js';
 import {
   CancelledError,
   DeadlineExceededError,
   fromAbort,
   InternalError,
   InvalidArgumentError,
+  logger,
 } from '../util/index.js';
 import type { Conmon } from './conmon.js';
 import { runtimeMessage, validateContainerId } from './runtime.js';
 import type { Process } from './spec.js';
 import { SyncReader, withAbort } from './sync-pipe.js';
 
+const log = logger('oci/exec');
+
 export interface ExecSyncOptions {
   /** Running container to exec in. */
   id: string;
   /** The process (args, env, cwd, user, capabilities…) in OCI form. */
   process: Process;
-  /** Kill the process after this long (conmon `-T`, whole seconds, rounded up). */
+  /** Kill the process and its descendants after this long; the call fails only once they are reaped. */
   timeoutMs?: number;
   /** Cap on stdout and on stderr each, bytes (default 16 MiB); more is dropped. */
   maxOutputBytes?: number;
@@ -43,7 +46,6 @@ export interface ExecSyncResult {
 }
 
 const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
-const TIMED_OUT = 'command timed out';
 
 /**
  * Runs a process in container `id` to completion and returns its exit code and output.
@@ -77,7 +79,6 @@ export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<E
       specFile,
       '--sync',
     ];
-    if (opts.timeoutMs !== undefined) args.push('-T', String(Math.max(1, Math.ceil(opts.timeoutMs / 1000))));
     const child = await start(conmon.path, args, {
       cwd: dir,
       env: { PATH: DEFAULT_PATH, _OCI_SYNCPIPE: '3' },
@@ -89,6 +90,17 @@ export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<E
     });
     const sync = new SyncReader(child.stdio[3] as Readable);
     let execPid: number | undefined;
+    // Our own timer rather than conmon's -T: conmon kills only the exec'd pid and replies before the kernel
+    // has finished it, while the caller (critest, kubelet probes) looks for leftovers right after the reply.
+    let timedOut = false;
+    let killing: Promise<void> | undefined;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            if (execPid !== undefined) killing = killTree(execPid);
+          }, opts.timeoutMs);
     const onAbort = (): unknown => {
       // Kill the exec'd process (conmon then reports and exits); before its pid is known, conmon itself,
       // whose runtime child dies with it (PDEATHSIG).
@@ -108,6 +120,7 @@ export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<E
           throw new InternalError(`exec in container "${opts.id}" failed: ${msg}`);
         }
         execPid = first.data;
+        if (timedOut) killing = killTree(execPid);
         return sync.next();
       })(),
       opts.signal,
@@ -124,10 +137,12 @@ export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<E
       }
       throw err;
     } finally {
+      clearTimeout(timer);
       (child.stdio[3] as Readable).destroy();
     }
     await waitChild(child);
-    if (last.data < 0 && last.message === TIMED_OUT) {
+    if (timedOut) {
+      await killing;
       throw new DeadlineExceededError(`exec in container "${opts.id}" timed out after ${opts.timeoutMs} ms`);
     }
     if (last.data < 0) {
@@ -138,6 +153,13 @@ export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<E
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/** SIGKILLs `pid` and its descendants and waits until they are reaped (conmon reaps the exec'd pid). */
+async function killTree(pid: number): Promise<void> {
+  const tree = await killProcessTree(pid);
+  const left = await waitGone(tree);
+  if (left.length > 0) log.warn({ pids: left }, 'timed-out exec left zombies in the container');
 }
 
 /**

@@ -9,3 +9,5 @@ export * from './runtime.js';
 export * from './seccomp.js';
 export * from './spec.js';
 export * from './sync-pipe.js';
+export * from './exec-stream.js';
+export * from './attach.js';

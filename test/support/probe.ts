@@ -62,23 +62,41 @@ function run(
   });
 }
 
-let built: Promise<string> | undefined;
+const STREAM_REQUIRED = [
+  ['github.com/docker/spdystream', 'golang-github-docker-spdystream-dev'],
+  ['github.com/gorilla/websocket', 'golang-github-gorilla-websocket-dev'],
+] as const;
+
+const built = new Map<string, Promise<string>>();
 
 /** Builds the probe once per process and returns the binary's path. Rejects with a clear message if Go or the Debian Go packages are missing. */
 export function buildProbe(): Promise<string> {
-  built ??= build();
-  return built;
+  return buildOnce('probe', REQUIRED);
 }
 
-async function build(): Promise<string> {
-  for (const [pkg, deb] of REQUIRED) {
+/** Builds test/streamprobe (the Go SPDY/WebSocket streaming client) once per process. */
+export function buildStreamProbe(): Promise<string> {
+  return buildOnce('streamprobe', STREAM_REQUIRED);
+}
+
+function buildOnce(name: string, required: readonly (readonly [string, string])[]): Promise<string> {
+  let b = built.get(name);
+  if (!b) {
+    b = build(name, required);
+    built.set(name, b);
+  }
+  return b;
+}
+
+async function build(name: string, required: readonly (readonly [string, string])[]): Promise<string> {
+  for (const [pkg, deb] of required) {
     if (!existsSync(path.join(GOCODE, 'src', pkg))) {
       throw new Error(`probe: Go package ${pkg} missing under ${GOCODE}; install the Debian package ${deb}`);
     }
   }
-  const dir = mkdtempSync(path.join(tmpdir(), 'ucri-probe-'));
+  const dir = mkdtempSync(path.join(tmpdir(), `ucri-${name}-`));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const bin = path.join(dir, 'probe');
+  const bin = path.join(dir, name);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     GO111MODULE: 'off',
@@ -90,12 +108,34 @@ async function build(): Promise<string> {
   let res: ProbeResult;
   try {
     // GOPATH mode refuses absolute package paths: build `./test/probe` from the repo root.
-    res = await run('go', ['build', '-o', bin, './test/probe'], { env, cwd: repoRoot() });
+    res = await run('go', ['build', '-o', bin, `./test/${name}`], { env, cwd: repoRoot() });
   } catch (err) {
     throw new Error('probe: cannot run `go` (install the Debian package golang-go)', { cause: err });
   }
   if (res.code !== 0) throw new Error(`probe: go build failed (exit ${res.code}):\n${res.stderr}`);
   return bin;
+}
+
+/** Runs the stream probe with `args` and `stdin`; never rejects on a non-zero exit. */
+export async function runStreamProbe(args: string[], stdin = '', signal?: AbortSignal): Promise<ProbeResult> {
+  const bin = await buildStreamProbe();
+  return new Promise((resolve, reject) => {
+    const opts = {
+      maxBuffer: 64 << 20,
+      timeout: 120_000,
+      encoding: 'utf8' as const,
+      signal,
+      killSignal: 'SIGKILL' as const,
+    };
+    const child = execFile(bin, args, opts, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') {
+        reject(new Error(`streamprobe: cannot run: ${err.message}`, { cause: err }));
+        return;
+      }
+      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+    });
+    child.stdin?.end(stdin);
+  });
 }
 
 /** Runs the probe with `args` (building it first); never rejects on a non-zero exit, only if it cannot run. */

@@ -3,9 +3,11 @@
  * server.ts registers them in one line.
  */
 import type { CriDeps } from '../deps.js';
+import { attach } from './attach.js';
 import { containerStats } from './container-stats.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
+import { exec } from './exec.js';
 import { execSync } from './exec-sync.js';
 import { getContainerEvents } from './get-container-events.js';
 import { listContainerStats } from './list-container-stats.js';
@@ -14,6 +16,7 @@ import { listPodSandbox } from './list-pod-sandbox.js';
 import { listPodSandboxStats } from './list-pod-sandbox-stats.js';
 import { podSandboxStats } from './pod-sandbox-stats.js';
 import { podSandboxStatus } from './pod-sandbox-status.js';
+import { portForward } from './port-forward.js';
 import { removeContainer } from './remove-container.js';
 import { removePodSandbox } from './remove-pod-sandbox.js';
 import { reopenContainerLog } from './reopen-container-log.js';
@@ -40,6 +43,9 @@ export function podAndContainerHandlers(deps: CriDeps) {
     updateContainerResources: updateContainerResources(deps),
     reopenContainerLog: reopenContainerLog(deps),
     execSync: execSync(deps),
+    exec: exec(deps),
+    attach: attach(deps),
+    portForward: portForward(deps),
     containerStats: containerStats(deps),
     listContainerStats: listContainerStats(deps),
     podSandboxStats: podSandboxStats(deps),

@@ -205,6 +205,20 @@ const containerConfig = z.object(
 );
 
 const byContainer = z.object({ containerId: id });
+
+/** Exec and Attach: some stdio must be asked for, and a terminal merges stderr into stdout. */
+const stdioShape = { tty: z.boolean(), stdin: z.boolean(), stdout: z.boolean(), stderr: z.boolean() };
+const stdioRules = [
+  [
+    (r: z.infer<z.ZodObject<typeof stdioShape>>) => r.stdin || r.stdout || r.stderr,
+    'one of stdin, stdout and stderr must be true',
+  ],
+  [
+    (r: z.infer<z.ZodObject<typeof stdioShape>>) => !(r.tty && r.stderr),
+    'tty and stderr cannot both be true (a terminal has one output)',
+  ],
+] as const;
+
 const bySandbox = z.object({ podSandboxId: id });
 
 /** The schema of each RuntimeService request that has more rules than its protobuf type. */
@@ -225,6 +239,18 @@ export const runtimeSchemas = {
   containerStats: byContainer,
   reopenContainerLog: byContainer,
   updateContainerResources: z.object({ containerId: id, linux: resources }),
+  exec: z
+    .object({ containerId: id, cmd: z.array(z.string()).min(1, 'must name a command'), ...stdioShape })
+    .refine(...stdioRules[0])
+    .refine(...stdioRules[1]),
+  attach: z
+    .object({ containerId: id, ...stdioShape })
+    .refine(...stdioRules[0])
+    .refine(...stdioRules[1]),
+  portForward: z.object({
+    podSandboxId: id,
+    port: z.array(z.number().int().min(1, 'must be a port (1-65535)').max(65535, 'must be a port (1-65535)')),
+  }),
   execSync: z.object({
     containerId: id,
     cmd: z.array(z.string()).min(1, 'must name a command'),

@@ -5,6 +5,20 @@ import { FailedPreconditionError } from '../../util/index.js';
 import { type Engine, getContainer } from './engine.js';
 import { requireRunning } from './status.js';
 
+/**
+ * The process spec of a command run in running container `id`: the container's own process (user, env,
+ * cwd, capabilities) with the args replaced; FailedPrecondition when the container is not running.
+ */
+export function execProcess(e: Engine, id: string, cmd: string[], terminal: boolean): Process {
+  const c = getContainer(e, id);
+  requireRunning(c);
+  const base = c.rec.oci.process;
+  if (!base) throw new FailedPreconditionError(`container "${id}" has no process spec`);
+  const proc: Process = { ...base, args: [...cmd], terminal };
+  delete proc.consoleSize;
+  return proc;
+}
+
 /** Runs `cmd` as the container's own process runs (user, env, cwd, capabilities), args replaced. */
 export async function execSync(
   e: Engine,
@@ -13,11 +27,6 @@ export async function execSync(
   timeoutSeconds: number,
   signal: AbortSignal,
 ): Promise<ExecResult> {
-  const c = getContainer(e, id);
-  requireRunning(c);
-  const base = c.rec.oci.process;
-  if (!base) throw new FailedPreconditionError(`container "${id}" has no process spec`);
-  const proc: Process = { ...base, args: [...cmd], terminal: false };
-  delete proc.consoleSize;
+  const proc = execProcess(e, id, cmd, false);
   return e.launcher.exec(id, proc, Math.max(0, timeoutSeconds) * 1000, signal);
 }

@@ -24,7 +24,7 @@ import type {
   Termination,
 } from '../../containerizer/index.js';
 import type { CgroupDriver } from '../../sys/index.js';
-import { findExecutable, KeyedLock, NotFoundError, UnavailableError, UnimplementedError } from '../../util/index.js';
+import { findExecutable, KeyedLock, NotFoundError, UnavailableError } from '../../util/index.js';
 import * as containers from './containers.js';
 import type { CgroupNaming, Engine, SpecBuilder } from './engine.js';
 import { getContainer, getPod } from './engine.js';
@@ -32,6 +32,7 @@ import type { Container, Pod } from './records.js';
 import { recover } from './recover.js';
 import { execSync } from './exec-sync.js';
 import { reopenLog } from './reopen-log.js';
+import * as streams from './streams.js';
 import { containerRuntimeOf } from './status.js';
 import { update } from './update.js';
 import { podUsage, usage } from './usage.js';
@@ -306,16 +307,16 @@ export class MesosContainerizer implements Containerizer {
     await reopenLog(await this.engine(), id);
   }
 
-  async exec(_id: string, _cmd: string[], _opts: StreamOptions, _signal: AbortSignal): Promise<StreamSession> {
-    throw new UnimplementedError('streaming exec is not implemented yet');
+  async exec(id: string, cmd: string[], opts: StreamOptions, signal: AbortSignal): Promise<StreamSession> {
+    return streams.exec(await this.engine(), id, cmd, opts, signal);
   }
 
-  async attach(_id: string, _opts: StreamOptions, _signal: AbortSignal): Promise<StreamSession> {
-    throw new UnimplementedError('attach is not implemented yet');
+  async attach(id: string, opts: StreamOptions, signal: AbortSignal): Promise<StreamSession> {
+    return streams.attach(await this.engine(), id, opts, signal);
   }
 
-  async portForward(_podId: string, _port: number, _signal: AbortSignal): Promise<Duplex> {
-    throw new UnimplementedError('port-forward is not implemented yet');
+  async portForward(podId: string, port: number, signal: AbortSignal): Promise<Duplex> {
+    return streams.portForward(await this.engine(), podId, port, signal);
   }
 }
 

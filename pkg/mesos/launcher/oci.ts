@@ -9,6 +9,8 @@ import path from 'node:path';
 import type { ExecResult } from '../../containerizer/index.js';
 import {
   Conmon,
+  type ExecStream,
+  execStream,
   execSync,
   type LinuxResources,
   OciRuntime,
@@ -144,6 +146,10 @@ export class OciLauncher implements Launcher {
       scratchDir: this.execDir,
       signal,
     });
+  }
+
+  async execStream(id: string, process: Process, stdin: boolean, signal: AbortSignal): Promise<ExecStream> {
+    return execStream(this.runtime, { id, process, stdin, scratchDir: this.execDir, signal });
   }
 
   async update(id: string, resources: LinuxResources): Promise<void> {

@@ -8,7 +8,7 @@
  *        files), with no isolation beyond what the spec's cgroups give.
  */
 import type { ExecResult } from '../../containerizer/index.js';
-import type { LinuxResources, Process, RuntimeKind, Spec } from '../../oci/index.js';
+import type { ExecStream, LinuxResources, Process, RuntimeKind, Spec } from '../../oci/index.js';
 
 export interface LaunchRequest {
   id: string;
@@ -66,6 +66,8 @@ export interface Launcher {
   destroy(id: string): Promise<void>;
   /** Runs `process` in the container to completion (ExecSync); `timeoutMs` 0 waits without limit. */
   exec(id: string, process: Process, timeoutMs: number, signal: AbortSignal): Promise<ExecResult>;
+  /** Starts `process` with live stdio (terminal when `process.terminal`); see oci/exec-stream.ts. */
+  execStream(id: string, process: Process, stdin: boolean, signal: AbortSignal): Promise<ExecStream>;
   /** Changes the container's limits through the runtime (`runc update`). */
   update(id: string, resources: LinuxResources): Promise<void>;
   /** Reopens the CRI log file; resolves once `logPath` exists again. */

@@ -1,0 +1,101 @@
+/**
+ * Streaming exec through native/exec-relay in real runc containers: stdio kept apart, stdin half-close,
+ * exit codes, a terminal with resize, and close() leaving no process in the container. Needs root.
+ */
+import assert from 'node:assert/strict';
+import type { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { execStream, type Process } from '../../../pkg/oci/index.js';
+import { isKind } from '../../../pkg/util/index.js';
+import { type Bundle, eventually, Fixture } from './fixture.js';
+
+let f: Fixture;
+let b: Bundle;
+let initPid: number;
+
+before(async () => {
+  f = await Fixture.create();
+  b = await f.bundle(['sleep', '1000']);
+  initPid = (await f.createContainer(b)).pid;
+  await f.runtime.start(b.id);
+});
+
+after(async () => {
+  await f?.cleanup();
+});
+
+function collect(r: Readable | undefined): Promise<string> {
+  if (!r) return Promise.resolve('');
+  return new Promise((resolve, reject) => {
+    let s = '';
+    r.on('data', (c: Buffer) => {
+      s += c.toString('utf8');
+    });
+    r.on('end', () => resolve(s));
+    r.on('error', reject);
+  });
+}
+
+function proc(args: string[], over: Partial<Process> = {}): Process {
+  return { ...b.spec.process!, args, terminal: false, ...over };
+}
+
+describe('streaming exec', () => {
+  it('keeps stdout and stderr apart, feeds stdin until half-close, reports the exit code', async () => {
+    const s = await execStream(f.runtime, {
+      id: b.id,
+      process: proc(['sh', '-c', 'cat; echo err >&2; exit 3']),
+      stdin: true,
+    });
+    const out = collect(s.stdout);
+    const err = collect(s.stderr);
+    s.stdin!.write('hello ');
+    s.stdin!.end('world\n');
+    assert.equal(await s.done, 3);
+    assert.equal(await out, 'hello world\n');
+    assert.equal(await err, 'err\n');
+    await s.close();
+  });
+
+  it('fails with the runtime message when the command does not exist', async () => {
+    await assert.rejects(
+      execStream(f.runtime, { id: b.id, process: proc(['/nonexistent']), stdin: false }),
+      (e: unknown) => isKind(e, 'Internal') && /nonexistent/.test((e as Error).message),
+    );
+  });
+
+  it('runs on a terminal that honours resize', async () => {
+    const s = await execStream(f.runtime, {
+      id: b.id,
+      process: proc(['sh'], { terminal: true, consoleSize: { height: 24, width: 80 } }),
+      stdin: true,
+    });
+    assert.equal(s.stderr, undefined);
+    let out = '';
+    s.stdout.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+    });
+    s.resize(33, 111);
+    s.stdin!.write('busybox stty size; exit 5\n');
+    assert.equal(await s.done, 5);
+    assert.match(out, /33 111/);
+    await s.close();
+  });
+
+  it('close() kills and reaps the process and its children', async () => {
+    const s = await execStream(f.runtime, {
+      id: b.id,
+      process: proc(['sh', '-c', 'sleep 100 & sleep 100 & echo started; sleep 100; echo never']),
+      stdin: false,
+    });
+    let out = '';
+    s.stdout.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+    });
+    await eventually(async () => (out.includes('started') ? true : undefined), 'exec started');
+    assert.equal((await f.runtime.ps(b.id)).length, 5);
+    await s.close();
+    assert.deepEqual(await f.runtime.ps(b.id), [initPid]);
+    assert.equal(await s.done, 137);
+  });
+});
