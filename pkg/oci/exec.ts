@@ -16,11 +16,12 @@ import {
   fromAbort,
   InternalError,
   InvalidArgumentError,
+  untilAborted,
 } from '../util/index.js';
 import type { Conmon } from './conmon.js';
 import { runtimeMessage, validateContainerId } from './runtime.js';
 import type { Process } from './spec.js';
-import { SyncReader, withAbort } from './sync-pipe.js';
+import { SyncReader } from './sync-pipe.js';
 
 export interface ExecSyncOptions {
   /** Running container to exec in. */
@@ -100,7 +101,7 @@ export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<E
       }
       return fromAbort(new CancelledError(`exec in container "${opts.id}" aborted`), opts.signal);
     };
-    const outcome = withAbort(
+    const outcome = untilAborted(
       (async () => {
         const first = await sync.next();
         if (first.data <= 0) {

@@ -12,6 +12,7 @@ import { type ContainerSpec, emptyImageConfig, type Termination } from '../../co
 import { Conmon } from '../../oci/index.js';
 import { oomKilled, sleep } from '../../sys/index.js';
 import {
+  allSteps,
   AlreadyExistsError,
   CancelledError,
   errorMessage,
@@ -19,13 +20,14 @@ import {
   fromAbort,
   isKind,
   NotFoundError,
+  nowNs,
+  Rollback,
   UnavailableError,
   writeJsonAtomic,
 } from '../../util/index.js';
 import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
 import { type Engine, getContainer, getPod, log, type NamedLaunchInfo } from './engine.js';
-import { Container, type ContainerRecord, nowNs, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
-import { allSteps, Rollback } from './rollback.js';
+import { Container, type ContainerRecord, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
 import { normalizeStopSignal } from './signals.js';
 
 /** How long a container may take to die after SIGKILL before stop gives up (D state, stuck mount). */
