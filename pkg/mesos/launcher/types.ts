@@ -45,6 +45,12 @@ export interface Launcher {
    * `mountOptions` from it (recursive read-only mounts). Never throws for a missing subcommand.
    */
   runtimeFeatures(): Promise<RuntimeFeatures | undefined>;
+  /**
+   * Writes `spec` as the bundle's config.json, in the form this launcher runs it (the one writer of that
+   * file). The containerizer calls it at CreateContainer so the bundle is complete before start; `create`
+   * writes it again from its request, since resources may have changed in between.
+   */
+  writeBundle(bundle: string, spec: Spec): Promise<void>;
   /** Creates the container; its init is blocked until `start`. Failure leaves nothing behind. */
   create(req: LaunchRequest, signal: AbortSignal): Promise<Launched>;
   start(id: string): Promise<void>;
