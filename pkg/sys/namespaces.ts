@@ -10,7 +10,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { AlreadyExistsError, InvalidArgumentError, logger, NotFoundError } from '../util/index.js';
+import { AlreadyExistsError, checkId, InvalidArgumentError, isValidId, logger, NotFoundError } from '../util/index.js';
 import { ensureSelfBind, isMountPoint, readMountInfo, unmount } from './mount.js';
 import { run } from './spawn.js';
 
@@ -22,13 +22,8 @@ const KINDS: readonly PinnedKind[] = ['net', 'ipc', 'uts'];
 
 export type NamespacePins = Partial<Record<PinnedKind, string>>;
 
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** RFC 1123 hostname, at most 64 bytes (the UTS field size). */
 const HOSTNAME_RE = /^(?=.{1,64}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
-
-function checkId(id: string): void {
-  if (!ID_RE.test(id)) throw new InvalidArgumentError(`invalid namespace pin id "${id}"`);
-}
 
 /** Validates a hostname for a UTS namespace. */
 export function validateHostname(name: string): void {
@@ -37,7 +32,7 @@ export function validateHostname(name: string): void {
 
 /** Paths of the pin files of `id` under `pinRoot` (whether or not they exist). */
 export function pinPaths(pinRoot: string, id: string, kinds: readonly PinnedKind[] = KINDS): NamespacePins {
-  checkId(id);
+  checkId(id, 'namespace pin id');
   const out: NamespacePins = {};
   for (const k of kinds) out[k] = path.join(pinRoot, id, k);
   return out;
@@ -114,7 +109,7 @@ export async function createPinnedNamespaces(
  * kernel once no pin, process or open fd holds it.
  */
 export async function removePinnedNamespaces(pinRoot: string, id: string, signal?: AbortSignal): Promise<void> {
-  checkId(id);
+  checkId(id, 'namespace pin id');
   const dir = path.join(pinRoot, id);
   const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint));
   for (const k of KINDS) {
@@ -133,7 +128,7 @@ export async function listPinnedIds(pinRoot: string): Promise<string[]> {
   try {
     const entries = await fs.readdir(pinRoot, { withFileTypes: true });
     return entries
-      .filter((e) => e.isDirectory() && ID_RE.test(e.name))
+      .filter((e) => e.isDirectory() && isValidId(e.name))
       .map((e) => e.name)
       .sort();
   } catch (err) {

@@ -4,3 +4,7 @@ export * from './keyed-lock.js';
 export * from './log.js';
 export * from './which.js';
 export * from './instance-lock.js';
+export * from './rollback.js';
+export * from './abort.js';
+export * from './time.js';
+export * from './id.js';

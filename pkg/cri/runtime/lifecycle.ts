@@ -4,12 +4,11 @@
  * concurrent Remove may have taken it away (STYLE 8).
  */
 import type { Containerizer, Termination } from '../../containerizer/index.js';
-import { errorMessage, isKind, logger } from '../../util/index.js';
+import { errorMessage, isKind, logger, nowNs, untilAborted } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType } from '../gen/cri/v1/api.js';
 import type { ContainerRecord, ContainerStatus } from '../store/container.js';
-import { nowNs, toContainerEvent } from '../translate/status.js';
-import { untilAborted } from './support.js';
+import { toContainerEvent } from '../translate/status.js';
 
 const log = logger('cri/lifecycle');
 

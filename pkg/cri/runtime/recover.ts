@@ -11,10 +11,9 @@
  *    containerd reports for a task that vanished), so kubelet restarts them; pods it lost become NOTREADY.
  */
 import type { ContainerSpec, Containerizer, PodSpec, RecoveredContainer } from '../../containerizer/index.js';
-import { errorMessage, logger } from '../../util/index.js';
+import { errorMessage, logger, nowNs } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { ContainerStatus } from '../store/container.js';
-import { nowNs } from '../translate/status.js';
 import { exitedStatus, watchExit } from './lifecycle.js';
 import { ROLLBACK_MS } from './support.js';
 

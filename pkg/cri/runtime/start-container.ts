@@ -1,8 +1,7 @@
-import { errorMessage, FailedPreconditionError, logger, NotFoundError } from '../../util/index.js';
+import { errorMessage, FailedPreconditionError, logger, NotFoundError, nowNs } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType, type StartContainerRequest, type StartContainerResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
-import { nowNs } from '../translate/status.js';
 import { containerizerOf, emit, watchExit } from './lifecycle.js';
 
 const log = logger('cri/start-container');

@@ -166,9 +166,3 @@ export function toContainerEvent(
     containersStatuses: containers.filter((c) => c.status.state !== 'creating').map(toContainerStatus),
   };
 }
-
-/** Nanoseconds since the epoch, as CRI timestamps are. */
-export function nowNs(): bigint {
-  // timeOrigin + now() is wall-clock time with microsecond resolution.
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
-}

@@ -7,11 +7,11 @@
  * exit watcher without that lock (stop waits for the exit while holding it), once per container.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { type ContainerSpec, emptyImageConfig, type Termination } from '../../containerizer/index.js';
 import { Conmon } from '../../oci/index.js';
 import { oomKilled, sleep } from '../../sys/index.js';
 import {
+  allSteps,
   AlreadyExistsError,
   CancelledError,
   errorMessage,
@@ -19,13 +19,13 @@ import {
   fromAbort,
   isKind,
   NotFoundError,
+  nowNs,
+  Rollback,
   UnavailableError,
-  writeJsonAtomic,
 } from '../../util/index.js';
 import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
 import { type Engine, getContainer, getPod, log, type NamedLaunchInfo } from './engine.js';
-import { Container, type ContainerRecord, nowNs, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
-import { allSteps, Rollback } from './rollback.js';
+import { Container, type ContainerRecord, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
 import { normalizeStopSignal } from './signals.js';
 
 /** How long a container may take to die after SIGKILL before stop gives up (D state, stuck mount). */
@@ -78,7 +78,7 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
       oci.linux ??= {};
       oci.linux.cgroupsPath ??= e.cgroups.ociPath(rec.cgroup);
       rec.oci = oci;
-      await writeJsonAtomic(path.join(c.bundle, 'config.json'), oci);
+      await e.launcher.writeBundle(c.bundle, oci);
       // The pod may have been stopped while we awaited: do not leave a container in a stopped pod.
       if (pod.rec.phase !== 'READY' || e.pods.get(pod.id) !== pod) {
         throw new FailedPreconditionError(

@@ -24,17 +24,19 @@ import {
   unmountAllUnder,
 } from '../../sys/index.js';
 import {
+  allSteps,
   AlreadyExistsError,
   errorMessage,
   FailedPreconditionError,
   fromAbort,
   isKind,
+  nowNs,
+  Rollback,
   UnavailableError,
 } from '../../util/index.js';
 import { removeContainer, stopContainer } from './containers.js';
 import { type Engine, log } from './engine.js';
-import { nowNs, Pod, type PodRecord, RECORD_VERSION, savePod } from './records.js';
-import { allSteps, Rollback } from './rollback.js';
+import { Pod, type PodRecord, RECORD_VERSION, savePod } from './records.js';
 import type { Isolator, PodContext, PodState } from '../isolator.js';
 import type { Launched } from '../launcher/types.js';
 import { infraId } from '../paths.js';

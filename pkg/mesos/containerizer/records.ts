@@ -130,11 +130,6 @@ export function provisionedFacts(p: Provisioned): ContainerRecord['provisioned']
   return { rootfs: p.rootfs, backend: p.backend, writableDir: p.writableDir };
 }
 
-/** Nanoseconds since the epoch, now. */
-export function nowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
-}
-
 export async function savePod(paths: MesosPaths, rec: PodRecord): Promise<void> {
   await writeJsonAtomic(paths.podRecord(rec.spec.id), rec);
 }

@@ -21,7 +21,7 @@ import {
   listPinnedIds,
   removePinnedNamespaces,
 } from '../../sys/index.js';
-import { errorMessage, removeStaleTemps } from '../../util/index.js';
+import { allSteps, errorMessage, removeStaleTemps } from '../../util/index.js';
 import { destroyOwnedCgroup, removePodRuntimeDir } from './pod.js';
 import { infraId } from '../paths.js';
 import { armExitWatcher, destroyContainer, recordExit } from './containers.js';
@@ -29,7 +29,6 @@ import type { Engine } from './engine.js';
 import { log } from './engine.js';
 import { Container, Pod, saveContainer } from './records.js';
 import { loadRecords } from './records.js';
-import { allSteps } from './rollback.js';
 import { containerRuntimeOf } from './status.js';
 
 const LOST_MESSAGE = 'the container process and its monitor are gone and left no exit status';

@@ -1,9 +1,8 @@
 /** Usage figures (ContainerStats, PodSandboxStats): the isolators' reports, the pod cgroup, the writable layer. */
 import type { ContainerUsage } from '../../containerizer/index.js';
 import { type CgroupStats, readCgroupStats } from '../../sys/index.js';
-import { errorMessage } from '../../util/index.js';
+import { errorMessage, nowNs } from '../../util/index.js';
 import { type Engine, getContainer, getPod, log } from './engine.js';
-import { nowNs } from './records.js';
 
 /** Usage of a container: the isolators' figures merged (partial is fine) and the writable layer. */
 export async function usage(e: Engine, id: string): Promise<ContainerUsage> {

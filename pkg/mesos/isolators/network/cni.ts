@@ -22,13 +22,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodSpec } from '../../../containerizer/index.js';
 import { isPinned } from '../../../sys/index.js';
 import {
+  checkId,
   errorMessage,
   FailedPreconditionError,
   fromAbort,
   InternalError,
-  InvalidArgumentError,
   isKind,
   isTempName,
+  isValidId,
   KeyedLock,
   logger,
   readJson,
@@ -82,8 +83,6 @@ export interface CniRecord {
   ips: string[];
 }
 
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
 /** The isolator; see the file comment. Create it with cniIsolator(). */
 export class CniIsolator implements Isolator {
   readonly name = CNI_ISOLATOR;
@@ -95,7 +94,7 @@ export class CniIsolator implements Isolator {
   }
 
   private file(podId: string): string {
-    if (!ID_RE.test(podId)) throw new InvalidArgumentError(`invalid pod id "${podId}"`);
+    checkId(podId, 'pod id');
     return path.join(this.opts.stateDir, `${podId}.json`);
   }
 
@@ -272,7 +271,7 @@ export class CniIsolator implements Isolator {
     const seen = new Set<string>();
     for (const name of names) {
       const id = name.slice(0, -'.json'.length);
-      if (!ID_RE.test(id)) continue;
+      if (!isValidId(id)) continue;
       seen.add(id);
       const pod = byId.get(id);
       work.push(async () => {
