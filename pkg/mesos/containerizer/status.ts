@@ -8,8 +8,8 @@
  */
 import type { ContainerRuntime, ContainerUsage, ExecResult, Resources } from '../../containerizer/index.js';
 import type { LinuxResources, Process } from '../../oci/index.js';
-import { type CgroupStats, readCgroupStats } from '../../sys/index.js';
-import { errorMessage, FailedPreconditionError } from '../../util/index.js';
+import { type CgroupStats, detectCgroups, readCgroupStats } from '../../sys/index.js';
+import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../../util/index.js';
 import { updateThroughIsolators } from './containers.js';
 import { type Engine, getContainer, getPod, log } from './engine.js';
 import { type Container, type MesosState, nowNs, saveContainer } from './records.js';
@@ -86,6 +86,10 @@ export async function reopenLog(e: Engine, id: string): Promise<void> {
 
 /** Changes the limits of a created or running container (see the header for the path taken). */
 export async function update(e: Engine, id: string, resources: Resources, signal: AbortSignal): Promise<void> {
+  // Refused up front, whatever the state: a created container would otherwise keep them and fail to start.
+  if (Object.keys(resources.unified).length > 0 && (await detectCgroups()).mode !== 'v2') {
+    throw new InvalidArgumentError('unified cgroup settings need a cgroup v2 host');
+  }
   await e.lock.run(id, async () => {
     const c = getContainer(e, id);
     if (c.rec.termination || c.rec.state === 'DESTROYING') {
