@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { detectCgroups } from '../../pkg/sys/index.js';
-import { grpc, statusOf } from '../support/cri-client.js';
+import { grpc, RunPodSandboxRequest, statusOf } from '../support/cri-client.js';
 import {
   containerConfig,
   finishPodEnv,
@@ -94,8 +94,9 @@ describe('requests at the edge (e2e)', () => {
         namespaceOptions: { network: 0, pid: 1, ipc: 0, targetId: '' },
       }) as never;
 
-    const badPod = podConfig(env);
-    badPod.linux = { ...badPod.linux!, securityContext: secured(profile) };
+    const badPod = RunPodSandboxRequest.fromPartial({
+      config: { ...podConfig(env), linux: { securityContext: secured(profile) } },
+    }).config!;
     await assert.rejects(env.c.runtime.runPodSandbox({ config: badPod, runtimeHandler: '' }), (e: unknown) => {
       assert.ok(invalid(e), String(e));
       assert.match((e as Error).message, /seccompProfilePath/);
