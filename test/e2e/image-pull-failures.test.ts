@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { type CriClient, grpc, statusOf } from '../support/cri-client.js';
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
 import { FakeRegistry } from '../unit/image/fake-registry.js';
-import { putTinyImage } from '../unit/store/tiny-image.js';
+import { putTinyImage } from '../unit/image-store/tiny-image.js';
 
 describe('pulls from a misbehaving registry', () => {
   let fake: FakeRegistry;

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { ImageStore } from '../../../pkg/mesos/index.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 import { FakeRegistry } from '../../unit/image/fake-registry.js';
-import { putTinyImage } from '../../unit/store/tiny-image.js';
+import { putTinyImage } from '../../unit/image-store/tiny-image.js';
 
 configureLogging({ silent: true });
 
