@@ -32,6 +32,21 @@ const pathList = z
   .string()
   .refine((p) => p.split(':').every((e) => e.startsWith('/')), 'must be absolute paths joined by ":"');
 
+/** A Go-style duration as containerd writes them ("5m", "1m30s", "500ms", "0"), or a number of seconds; in ms. */
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return Math.round(v * 1000);
+  const s = v.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(s)) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration "${v}" (e.g. "5m", "90s", "0" to turn off)` });
+    return z.NEVER;
+  }
+  let ms = 0;
+  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  return Math.round(ms);
+});
+
 const registryHost = z.object({ endpoints: z.array(z.string().url()).min(1) }).strict();
 const registryAuth = z
   .object({
@@ -62,6 +77,7 @@ export const configSchema = z
     docker_registry: z.string().default('https://registry-1.docker.io'),
     docker_store_dir: absPath.optional(),
     docker_config: absPath.optional(),
+    image_pull_progress_timeout: duration.default(300_000),
     appc_simple_discovery_uri_prefix: z.string().default('http://'),
     appc_store_dir: absPath.optional(),
     network_cni_config_dir: absPath.default('/etc/cni/net.d'),
@@ -125,6 +141,10 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'docker_registry', help: 'default registry URL, or a local directory of `docker save` tarballs' },
   { key: 'docker_store_dir', help: 'docker image store (default <work_dir>/store/docker)' },
   { key: 'docker_config', help: 'docker config.json with registry credentials' },
+  {
+    key: 'image_pull_progress_timeout',
+    help: 'cancel a pull that downloads or extracts nothing for this long, e.g. 5m, 90s; 0: never (default 5m)',
+  },
   { key: 'appc_simple_discovery_uri_prefix', help: 'appc simple discovery prefix (default http://)' },
   { key: 'appc_store_dir', help: 'appc image store (default <work_dir>/store/appc)' },
   { key: 'network_cni_config_dir', help: 'CNI network configurations (default /etc/cni/net.d)' },

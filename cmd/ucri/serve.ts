@@ -73,6 +73,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       providers: config.image_providers,
       appcPrefix: config.appc_simple_discovery_uri_prefix,
       pinned: [config.pause_image],
+      progressTimeoutMs: config.image_pull_progress_timeout,
     });
 
     const containerizers: Containerizer[] = [];

@@ -169,7 +169,9 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
           .catch((err: unknown) => {
             const st = toStatus(rpc, err, signal);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'stream failed');
-            call.destroy(st);
+            // grpc-js sends a server stream's status from its 'error' listener (which ends the stream);
+            // destroy(err) would skip that and leave the client waiting until its deadline.
+            call.emit('error', st);
           })
           .finally(done);
       };

@@ -8,7 +8,8 @@
  */
 import type { Resources } from '../../containerizer/index.js';
 import type { LinuxResources } from '../../oci/index.js';
-import { FailedPreconditionError } from '../../util/index.js';
+import { detectCgroups } from '../../sys/index.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../util/index.js';
 import { cpuResources } from '../isolators/cgroups/cpu.js';
 import { updateThroughIsolators } from './containers.js';
 import { type Engine, getContainer } from './engine.js';
@@ -16,6 +17,10 @@ import { saveContainer } from './records.js';
 
 /** Changes the limits of a created or running container (see the header for the path taken). */
 export async function update(e: Engine, id: string, resources: Resources, signal: AbortSignal): Promise<void> {
+  // Refused up front, whatever the state: a created container would otherwise keep them and fail to start.
+  if (Object.keys(resources.unified).length > 0 && (await detectCgroups()).mode !== 'v2') {
+    throw new InvalidArgumentError('unified cgroup settings need a cgroup v2 host');
+  }
   await e.lock.run(id, async () => {
     const c = getContainer(e, id);
     if (c.rec.termination || c.rec.state === 'DESTROYING') {

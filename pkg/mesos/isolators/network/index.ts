@@ -5,6 +5,7 @@
 export { CNI_ISOLATOR, type CniIsolatorOptions, CniIsolator, type CniRecord, cniIsolator } from './cni.js';
 export { type CniNetwork, type CniScan, type CniScanReason, defaultCniNetwork, scanCniConfigs } from './cni-config.js';
 export {
+  configuredSubnets,
   DEFAULT_BRIDGE,
   DEFAULT_NETWORK_FILE,
   DEFAULT_SUBNET_CANDIDATES,
