@@ -40,8 +40,9 @@ lint: build
 	@npx biome check .
 	@$(NODE) dist/hack/check-layering.js
 
+## bench: ucri and containerd side by side (installs Debian containerd if missing); BENCH_QUICK=1 for a short run
 bench: build
-	$(NODE) dist/hack/bench/main.js
+	flock /tmp/ucri-bench.lock $(NODE) dist/hack/bench/main.js
 
 clean:
 	rm -rf dist pkg/cri/gen

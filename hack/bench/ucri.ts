@@ -1,0 +1,32 @@
+/** ucri under bench: `ucri serve` with its own temp root and cgroups root, on the bench's CNI config. */
+import { startDaemon } from '../../test/support/daemon.js';
+import { CNI_PLUGINS_DIR } from './env.js';
+import type { BenchRuntime } from './runtime.js';
+
+export async function startUcri(cniConfigDir: string, extraFlags: readonly string[] = []): Promise<BenchRuntime> {
+  const d = await startDaemon({
+    flags: [
+      `--network_cni_config_dir=${cniConfigDir}`,
+      `--network_cni_plugins_dir=${CNI_PLUGINS_DIR}`,
+      '--log_level=warn',
+      ...extraFlags,
+    ],
+    // BENCH_UCRI_NODE_OPTIONS reaches only the daemon (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+    env: {
+      UCRI_LOG_LEVEL: 'warn',
+      ...(process.env.BENCH_UCRI_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_UCRI_NODE_OPTIONS } : {}),
+      ...(process.env.BENCH_UCRI_TRACE ? { UCRI_TRACE: process.env.BENCH_UCRI_TRACE } : {}),
+    },
+  });
+  const root = `${d.root}/`;
+  return {
+    name: 'ucri',
+    client: d.client(),
+    pid: d.proc.pid!,
+    isMonitor: (p) => (p.cmdline.startsWith('conmon\0') || p.cmdline.includes('/conmon\0')) && p.cmdline.includes(root),
+    async close() {
+      await d.stop();
+      await d.cleanup();
+    },
+  };
+}
