@@ -5,8 +5,9 @@
  * bench-results/. Timings are measurements, never pass/fail. Run it under `flock /tmp/ucri-bench.lock`.
  *
  * Environment: BENCH_QUICK=1 (small counts, for iteration), BENCH_POD_CYCLES, BENCH_AGE_CYCLES (pod cycles
- * done before the "after load" memory figure, default 1000), BENCH_UCRI_NODE_OPTIONS (e.g. --cpu-prof),
- * BENCH_UCRI_TRACE (passed to the daemon as UCRI_TRACE), BENCH_ONLY=ucri (skip containerd).
+ * done before the "after load" memory figure, default 1000), BENCH_UCRI_NODE_ARGS (node flags of the daemon, e.g. --cpu-prof),
+ * BENCH_UCRI_TRACE and BENCH_UCRI_PROFILE (the daemon's UCRI_TRACE and UCRI_PROFILE), BENCH_ONLY=ucri (skip
+ * containerd, for profiling only: no ratios).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';

@@ -11,11 +11,13 @@ export async function startUcri(cniConfigDir: string, extraFlags: readonly strin
       '--log_level=warn',
       ...extraFlags,
     ],
-    // BENCH_UCRI_NODE_OPTIONS reaches only the daemon (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+    // BENCH_UCRI_NODE_ARGS reaches only the daemon's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+    nodeArgs: (process.env.BENCH_UCRI_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     env: {
       UCRI_LOG_LEVEL: 'warn',
-      ...(process.env.BENCH_UCRI_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_UCRI_NODE_OPTIONS } : {}),
       ...(process.env.BENCH_UCRI_TRACE ? { UCRI_TRACE: process.env.BENCH_UCRI_TRACE } : {}),
+      // The daemon's per-RPC cost totals (pkg/util/profile.ts), written when it exits.
+      ...(process.env.BENCH_UCRI_PROFILE ? { UCRI_PROFILE: process.env.BENCH_UCRI_PROFILE } : {}),
     },
   });
   const root = `${d.root}/`;

@@ -38,6 +38,8 @@ export interface DaemonOptions {
   /** TOML text written to <root>/config.toml and passed with --config. */
   configToml?: string;
   env?: NodeJS.ProcessEnv;
+  /** Flags for node itself, before the script (benchmarks: `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 export interface TestDaemon {
@@ -114,7 +116,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   const overridden = new Set((opts.flags ?? []).map(flagName));
   const merged = args.filter((a, i) => i < 2 || !overridden.has(flagName(a)));
   args.splice(0, args.length, ...merged, ...(opts.flags ?? []));
-  const proc = spawn(process.execPath, args, {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, UCRI_LOG_LEVEL: 'info', ...opts.env },
   });
