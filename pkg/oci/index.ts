@@ -9,3 +9,4 @@ export * from './runtime.js';
 export * from './seccomp.js';
 export * from './spec.js';
 export * from './sync-pipe.js';
+export * from './runc-state.js';
