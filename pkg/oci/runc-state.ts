@@ -5,7 +5,8 @@
  * anything else answers `false` and the caller runs runc as before:
  *
  *   kill:   the init process, identified by pid + start time from state.json, gets the signal (runc does the
- *           same after the same check). `--all` is not handled here.
+ *           same after the same check). `--all` only for SIGKILL of a container with its own PID namespace:
+ *           the kernel then kills every other process of the namespace, which is all the container has.
  *   delete: a stopped container (init gone) with its own PID namespace (so nothing else of it can still run),
  *           no hooks and no Intel RDT: its cgroups are removed (deepest first) and then its state dir, the
  *           order runc uses. A crash in between leaves a state dir that a later `runc delete` finishes.
@@ -38,6 +39,11 @@ async function readState(root: string, id: string): Promise<RuncState | undefine
   }
 }
 
+/** True when the container has a PID namespace of its own (not joined by path). */
+function ownPidNamespace(st: RuncState): boolean {
+  return (st.config?.namespaces ?? []).some((n) => n.type === 'NEWPID' && !n.path);
+}
+
 /** A signal given as "SIGTERM", "TERM" or "15", as node's process.kill takes it; undefined when unknown. */
 function nodeSignal(sig: string | number): NodeJS.Signals | number | undefined {
   const s = String(sig);
@@ -50,13 +56,20 @@ function nodeSignal(sig: string | number): NodeJS.Signals | number | undefined {
  * Signals the init of container `id` as `runc kill` would. Resolves `true` when sent, `'gone'` when the init
  * has exited (runc: "container not running"), `false` when runc must decide (no usable state file).
  */
-export async function killFromState(root: string, id: string, sig: string | number): Promise<boolean | 'gone'> {
+export async function killFromState(
+  root: string,
+  id: string,
+  sig: string | number,
+  all = false,
+): Promise<boolean | 'gone'> {
   const signal = nodeSignal(sig);
   if (signal === undefined) return false;
+  if (all && signal !== 'SIGKILL' && signal !== osConstants.signals.SIGKILL) return false;
   const st = await readState(root, id);
   const pid = st?.init_process_pid;
   const start = st?.init_process_start;
   if (!st || !pid || !start) return false;
+  if (all && !ownPidNamespace(st)) return false;
   if (!(await isAlive(pid, BigInt(start)))) return 'gone';
   try {
     process.kill(pid, signal);
@@ -101,8 +114,7 @@ export async function deleteFromState(root: string, id: string): Promise<boolean
   const pid = st.init_process_pid;
   const start = st.init_process_start;
   if (!pid || !start || (await isAlive(pid, BigInt(start)))) return false;
-  const ns = st.config?.namespaces ?? [];
-  if (!ns.some((n) => n.type === 'NEWPID' && !n.path)) return false;
+  if (!ownPidNamespace(st)) return false;
   const hooks = st.config?.Hooks;
   if (hooks && Object.values(hooks).some((h) => Array.isArray(h) && h.length > 0)) return false;
   if (st.intel_rdt_path) return false;

@@ -165,9 +165,9 @@ export class OciRuntime {
     validateContainerId(id);
     const s = String(sig);
     if (!SIGNAL_RE.test(s)) throw new InvalidArgumentError(`invalid signal "${s}"`);
-    if (!opts.all && this.kind === 'runc') {
+    if (this.kind === 'runc') {
       // Without a runc process where runc's own state file answers (runc-state.ts).
-      const done = await killFromState(this.root, id, s);
+      const done = await killFromState(this.root, id, s, opts.all);
       if (done === 'gone') throw new NotFoundError(`container "${id}" is not running`);
       if (done) return;
     }

@@ -14,7 +14,12 @@ const TMP_MARK = '.tmp-';
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const t0 = profiling ? performance.now() : 0;
   await writeAtomic(file, data, mode);
-  if (profiling) addCost(`checkpoint ${file.replace(/[0-9a-f]{12,}/g, '*').split('/').slice(-3).join('/')}`, performance.now() - t0);
+  if (profiling) addCost(`checkpoint ${costPath(file)}`, performance.now() - t0);
+}
+
+/** The last three parts of `file` with ids starred: `cri/containers/*.json` (profiling only). */
+function costPath(file: string): string {
+  return file.replace(/[0-9a-f]{12,}/g, '*').split('/').slice(-3).join('/');
 }
 
 async function writeAtomic(file: string, data: string | Uint8Array, mode: number): Promise<void> {
