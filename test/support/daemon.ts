@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { SERVE_NODE_FLAGS } from '../../cmd/ucri/node-flags.js';
 import { destroyCgroup, unmountAllUnder } from '../../pkg/sys/index.js';
 import { type CriClient, criClient } from './cri-client.js';
 
@@ -38,7 +39,7 @@ export interface DaemonOptions {
   /** TOML text written to <root>/config.toml and passed with --config. */
   configToml?: string;
   env?: NodeJS.ProcessEnv;
-  /** Flags for node itself, before the script (benchmarks: `--cpu-prof`). */
+  /** Flags for node itself, before the script (benchmarks: `--cpu-prof`); added to SERVE_NODE_FLAGS. */
   nodeArgs?: string[];
 }
 
@@ -116,7 +117,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   const overridden = new Set((opts.flags ?? []).map(flagName));
   const merged = args.filter((a, i) => i < 2 || !overridden.has(flagName(a)));
   args.splice(0, args.length, ...merged, ...(opts.flags ?? []));
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
+  const proc = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, UCRI_LOG_LEVEL: 'info', ...opts.env },
   });
