@@ -19,7 +19,11 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
 
 /** The last three parts of `file` with ids starred: `cri/containers/*.json` (profiling only). */
 function costPath(file: string): string {
-  return file.replace(/[0-9a-f]{12,}/g, '*').split('/').slice(-3).join('/');
+  return file
+    .replace(/[0-9a-f]{12,}/g, '*')
+    .split('/')
+    .slice(-3)
+    .join('/');
 }
 
 async function writeAtomic(file: string, data: string | Uint8Array, mode: number): Promise<void> {
