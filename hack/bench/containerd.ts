@@ -6,16 +6,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run, unmountAllUnder } from '../../pkg/sys/index.js';
+import { run, unmount, unmountAllUnder } from '../../pkg/sys/index.js';
 import { criClient } from '../../test/support/cri-client.js';
+import { socketAccepts } from '../../test/support/daemon.js';
 import { CNI_PLUGINS_DIR } from './env.js';
 import type { ProcInfo } from './memory.js';
 import type { BenchRuntime } from './runtime.js';
 
 const CONTAINERD = '/usr/bin/containerd';
+const NETNS_DIR = '/var/run/netns';
 
 /** Installs Debian's containerd when it is missing (the bench's own dependency, not the project's). */
 export async function ensureContainerd(progress: (msg: string) => void): Promise<string> {
@@ -88,17 +89,7 @@ async function waitForSocket(socket: string, proc: ChildProcess, log: string): P
       const text = await fs.readFile(log, 'utf8').catch(() => '');
       throw new Error(`containerd exited early (${proc.exitCode ?? proc.signalCode}):\n${text.slice(-4000)}`);
     }
-    if (existsSync(socket)) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const c = net.connect(socket);
-        c.once('connect', () => {
-          c.destroy();
-          resolve(true);
-        });
-        c.once('error', () => resolve(false));
-      });
-      if (ok) return;
-    }
+    if (await socketAccepts(socket)) return;
     await sleep(50);
   }
   throw new Error(`containerd did not serve ${socket} in 60 s`);
@@ -116,6 +107,8 @@ export async function startContainerd(o: {
   const cgroupDirs = (await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[]))
     .map((c) => path.join('/sys/fs/cgroup', c, 'k8s.io'))
     .filter((d) => !existsSync(d));
+  // Its CRI plugin pins pod network namespaces as /var/run/netns/cni-*: those made during the run go too.
+  const netnsBefore = new Set(await fs.readdir(NETNS_DIR).catch(() => [] as string[]));
   const config = path.join(o.root, 'config.toml');
   await fs.writeFile(config, containerdConfig(o));
   const log = path.join(o.root, 'containerd.log');
@@ -139,6 +132,11 @@ export async function startContainerd(o: {
     await killShims(isMonitor);
     await unmountAllUnder(o.root, { lazy: true }).catch(() => undefined);
     for (const d of cgroupDirs) await fs.rmdir(d).catch(() => undefined);
+    for (const n of await fs.readdir(NETNS_DIR).catch(() => [] as string[])) {
+      if (!n.startsWith('cni-') || netnsBefore.has(n)) continue;
+      await unmount(path.join(NETNS_DIR, n), { lazy: true }).catch(() => undefined);
+      await fs.rm(path.join(NETNS_DIR, n), { force: true }).catch(() => undefined);
+    }
     await fs.rm(o.root, { recursive: true, force: true }).catch(() => undefined);
   };
   try {

@@ -165,7 +165,7 @@ async function main(): Promise<number> {
             others: h.others.length,
           };
         }
-        const teardown = await timed(() => Promise.all(burst.pods.map((id) => removePod(rt.client, id))));
+        const teardown = await timed(() => Promise.all(burst.pods.map((id) => removePod(rt, id))));
         return { burst: burst.ms, teardown: teardown.ms, mem };
       });
       const s = new Map<string, Samples>();

@@ -4,13 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  ContainerConfig,
-  type CriClient,
-  PodSandboxConfig,
-  ImageSpec,
-  PullImageRequest,
-} from '../../test/support/cri-client.js';
+import { ContainerConfig, PodSandboxConfig, ImageSpec, PullImageRequest } from '../../test/support/cri-client.js';
 import type { BenchRuntime } from './runtime.js';
 import { timed } from './stats.js';
 
@@ -64,10 +58,42 @@ async function time<T>(s: Samples, name: string, fn: () => Promise<T>): Promise<
   return t.value;
 }
 
+/**
+ * Calls `fn` again (up to 3 times, as kubelet would on its next sync) when it fails. On this shared host
+ * another process's iptables clean-up can remove a CNI chain under a DEL; a bench must not stop on that.
+ * The retry's time counts in the sample; every retry is reported on stderr.
+ */
+export async function retried<T>(rt: BenchRuntime, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      process.stderr.write(`   ! ${rt.name}: retrying after: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
+}
+
 /** Removes a pod and everything in it (stop, remove). */
-export async function removePod(c: CriClient, podSandboxId: string): Promise<void> {
-  await c.runtime.stopPodSandbox({ podSandboxId });
-  await c.runtime.removePodSandbox({ podSandboxId });
+export async function removePod(rt: BenchRuntime, podSandboxId: string): Promise<void> {
+  await retried(rt, () => rt.client.runtime.stopPodSandbox({ podSandboxId }));
+  await retried(rt, () => rt.client.runtime.removePodSandbox({ podSandboxId }));
+}
+
+/** Runs `fn` in a fresh pod, removed afterwards whatever happens. */
+async function inPod<T>(
+  rt: BenchRuntime,
+  ctx: MeasureContext,
+  tag: string,
+  fn: (podSandboxId: string, sandboxConfig: PodSandboxConfig) => Promise<T>,
+): Promise<T> {
+  const sandboxConfig = await podConfig(ctx, rt, tag);
+  const { podSandboxId } = await rt.client.runtime.runPodSandbox({ config: sandboxConfig, runtimeHandler: '' });
+  try {
+    return await fn(podSandboxId, sandboxConfig);
+  } finally {
+    await removePod(rt, podSandboxId);
+  }
 }
 
 /** `n` sequential pod cycles: RunPodSandbox, PodSandboxStatus, StopPodSandbox, RemovePodSandbox. */
@@ -80,8 +106,8 @@ export async function podCycles(rt: BenchRuntime, ctx: MeasureContext, n: number
       c.runtime.runPodSandbox({ config, runtimeHandler: '' }),
     );
     await time(s, 'PodSandboxStatus', () => c.runtime.podSandboxStatus({ podSandboxId, verbose: false }));
-    await time(s, 'StopPodSandbox', () => c.runtime.stopPodSandbox({ podSandboxId }));
-    await time(s, 'RemovePodSandbox', () => c.runtime.removePodSandbox({ podSandboxId }));
+    await time(s, 'StopPodSandbox', () => retried(rt, () => c.runtime.stopPodSandbox({ podSandboxId })));
+    await time(s, 'RemovePodSandbox', () => retried(rt, () => c.runtime.removePodSandbox({ podSandboxId })));
     add(s, 'pod cycle', Number(process.hrtime.bigint() - t0) / 1e6);
   }
   return s;
@@ -96,9 +122,7 @@ export async function containerCycles(
 ): Promise<Samples> {
   const c = rt.client;
   const s: Samples = {};
-  const sandboxConfig = await podConfig(ctx, rt, 'ctr');
-  const { podSandboxId } = await c.runtime.runPodSandbox({ config: sandboxConfig, runtimeHandler: '' });
-  try {
+  return inPod(rt, ctx, 'ctr', async (podSandboxId, sandboxConfig) => {
     let next = 0;
     const worker = async (w: number): Promise<void> => {
       while (next < n) {
@@ -117,18 +141,14 @@ export async function containerCycles(
     };
     await Promise.all(Array.from({ length: parallel }, (_, w) => worker(w)));
     return s;
-  } finally {
-    await removePod(c, podSandboxId);
-  }
+  });
 }
 
 /** ExecSync `echo hi` `n` times in a running container; also ListContainers and ListPodSandbox. */
 export async function execAndLists(rt: BenchRuntime, ctx: MeasureContext, n: number): Promise<Samples> {
   const c = rt.client;
   const s: Samples = {};
-  const sandboxConfig = await podConfig(ctx, rt, 'exec');
-  const { podSandboxId } = await c.runtime.runPodSandbox({ config: sandboxConfig, runtimeHandler: '' });
-  try {
+  return inPod(rt, ctx, 'exec', async (podSandboxId, sandboxConfig) => {
     const { containerId } = await c.runtime.createContainer({
       podSandboxId,
       config: sleeperConfig(ctx.busybox),
@@ -146,9 +166,7 @@ export async function execAndLists(rt: BenchRuntime, ctx: MeasureContext, n: num
       await time(s, 'ListPodSandbox', () => c.runtime.listPodSandbox({ filter: undefined }));
     }
     return s;
-  } finally {
-    await removePod(c, podSandboxId);
-  }
+  });
 }
 
 /** ImageStatus and ListImages `n` times each. */

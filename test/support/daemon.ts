@@ -61,23 +61,26 @@ export interface TestDaemon {
   cleanup(): Promise<void>;
 }
 
+/** True when a unix socket exists at `socket` and accepts a connection. */
+export async function socketAccepts(socket: string): Promise<boolean> {
+  if (!existsSync(socket)) return false;
+  return new Promise<boolean>((resolve) => {
+    const c = net.connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
 async function waitForSocket(socket: string, proc: ChildProcess, out: () => string, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw new Error(`ucri exited early (${proc.exitCode ?? proc.signalCode}):\n${out()}`);
     }
-    if (existsSync(socket)) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const c = net.connect(socket);
-        c.once('connect', () => {
-          c.destroy();
-          resolve(true);
-        });
-        c.once('error', () => resolve(false));
-      });
-      if (ok) return;
-    }
+    if (await socketAccepts(socket)) return;
     await sleep(25);
   }
   throw new Error(`ucri did not serve ${socket} in ${timeoutMs} ms:\n${out()}`);
