@@ -21,13 +21,6 @@ const csv = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
 const absPath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
-/** A duration like `30s`, `4h`, `1h30m`, `500ms`, as a number of milliseconds. */
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const duration = z
-  .string()
-  .regex(/^(\d+(ms|s|m|h))+$/, 'must be a duration such as 30s, 5m or 4h')
-  .transform((v) => [...v.matchAll(/(\d+)(ms|s|m|h)/g)].reduce((ms, m) => ms + Number(m[1]) * UNIT_MS[m[2]!]!, 0))
-  .refine((ms) => ms > 0, 'must be longer than 0');
 const pathList = z
   .string()
   .refine((p) => p.split(':').every((e) => e.startsWith('/')), 'must be absolute paths joined by ":"');
@@ -46,6 +39,8 @@ const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, c
   for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
   return Math.round(ms);
 });
+/** A duration that must be longer than zero (stream timeouts). */
+const positiveDuration = duration.refine((ms) => ms > 0, 'must be longer than 0');
 
 const registryHost = z.object({ endpoints: z.array(z.string().url()).min(1) }).strict();
 const registryAuth = z
@@ -98,8 +93,8 @@ export const configSchema = z
     streaming_port: z.coerce.number().int().min(0).max(65535).default(0),
     streaming_tls_cert: absPath.optional(),
     streaming_tls_key: absPath.optional(),
-    stream_idle_timeout: duration.default(4 * 3_600_000),
-    stream_creation_timeout: duration.default(30_000),
+    stream_idle_timeout: positiveDuration.default(4 * 3_600_000),
+    stream_creation_timeout: positiveDuration.default(30_000),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     trace: z.string().default(''),
     registry: z

@@ -15,6 +15,7 @@ import {
 } from '@grpc/grpc-js';
 import type { z } from 'zod';
 import {
+  addCost,
   CancelledError,
   DeadlineExceededError,
   type ErrorKind,
@@ -24,6 +25,7 @@ import {
   UcriError,
   UnavailableError,
   UnimplementedError,
+  withCostScope,
 } from '../util/index.js';
 
 /** What every handler receives besides its request. */
@@ -151,7 +153,7 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
         const parsed = schema.safeParse(req);
         if (!parsed.success) throw new InvalidArgumentError(validationMessage(rpc, parsed.error));
       }
-      return handler(req, ctx, send);
+      return withCostScope(rpc, () => handler(req, ctx, send));
     };
     if (def.responseStream) {
       const h: handleServerStreamingCall<unknown, unknown> = (call: ServerWritableStream<unknown, unknown>) => {
@@ -184,6 +186,7 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
         if (log.isLevelEnabled('debug')) log.debug({ rpc, req: call.request }, 'call');
         run(call.request, ctx)
           .then((res) => {
+            addCost('rpc total', msSince(started), rpc);
             log.debug({ rpc, ms: msSince(started) }, 'ok');
             callback(null, res);
           })

@@ -288,6 +288,11 @@ export class Conmon {
     }
     try {
       for (;;) {
+        // Armed before the checks below: a watch event that arrives while they await must not be lost (it
+        // was, and the wait then slept the whole poll interval: the one-second stalls of StopPodSandbox).
+        const woken = new Promise<void>((resolve) => {
+          wake = resolve;
+        });
         const code = await this.readExit(id);
         if (code !== undefined) return code;
         if (opts.signal?.aborted) throw fromAbort(new CancelledError(`wait for "${id}" aborted`), opts.signal);
@@ -296,11 +301,7 @@ export class Conmon {
           if (late !== undefined) return late;
           throw new UnavailableError(`conmon of container "${id}" exited without writing ${file}`);
         }
-        const woken = new Promise<void>((resolve) => {
-          wake = resolve;
-        });
         await Promise.race([woken, sleep(opts.pollMs ?? 1000, opts.signal)]);
-        wake = undefined;
       }
     } finally {
       watcher?.close();

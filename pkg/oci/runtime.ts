@@ -17,6 +17,7 @@ import {
   requireExecutable,
   SYSTEM_DIRS,
 } from '../util/index.js';
+import { deleteFromState, killFromState } from './runc-state.js';
 import type { LinuxResources, State } from './spec.js';
 
 const log = logger('oci/runtime');
@@ -143,6 +144,12 @@ export class OciRuntime {
     validateContainerId(id);
     const s = String(sig);
     if (!SIGNAL_RE.test(s)) throw new InvalidArgumentError(`invalid signal "${s}"`);
+    if (this.kind === 'runc') {
+      // Without a runc process where runc's own state file answers (runc-state.ts).
+      const done = await killFromState(this.root, id, s, opts.all);
+      if (done === 'gone') throw new NotFoundError(`container "${id}" is not running`);
+      if (done) return;
+    }
     const args = ['kill'];
     if (opts.all) args.push('--all');
     await this.call(id, [...args, id, s], opts.signal);
@@ -154,6 +161,12 @@ export class OciRuntime {
    */
   async delete(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     validateContainerId(id);
+    if (this.kind === 'runc') {
+      // A stopped container is deleted without a runc process where that is exactly runc's result.
+      const done = await deleteFromState(this.root, id);
+      if (done === 'absent') throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
+      if (done) return;
+    }
     await this.call(id, opts.force ? ['delete', '--force', id] : ['delete', id], opts.signal);
   }
 

@@ -12,6 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, checkId, InvalidArgumentError, isValidId, logger, NotFoundError } from '../util/index.js';
 import { ensureSelfBind, isMountPoint, readMountInfo, unmount } from './mount.js';
+import { nativeHelper } from './native.js';
 import { run } from './spawn.js';
 
 const log = logger('sys/namespaces');
@@ -90,6 +91,14 @@ export async function createPinnedNamespaces(
       await fs.writeFile(file, '', { flag: 'wx' });
       args.push(`--${k}=${file}`);
     }
+    const nsutil = nativeHelper('nsutil');
+    if (nsutil) {
+      // One process instead of unshare + nsenter + ip (native/nsutil.c): namespaces, hostname, lo up, binds.
+      const pinArgs = kinds.flatMap((k) => [`--${k}`, pins[k]!]);
+      if (opts.hostname !== undefined) pinArgs.push('--hostname', opts.hostname);
+      await run(nsutil, ['pin', ...pinArgs], { signal: opts.signal });
+      return pins;
+    }
     // The program unshare runs inside the new namespaces sets the hostname; `true` when there is none.
     const inner = opts.hostname !== undefined ? ['hostname', '--', opts.hostname] : ['true'];
     await run('unshare', [...args, '--', ...inner], { signal: opts.signal });
@@ -112,6 +121,14 @@ export async function removePinnedNamespaces(pinRoot: string, id: string, signal
   checkId(id, 'namespace pin id');
   const dir = path.join(pinRoot, id);
   const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint));
+  const nsutil = nativeHelper('nsutil');
+  const pinned = KINDS.map((k) => path.join(dir, k)).filter((f) => mounted.has(f));
+  if (nsutil && pinned.length > 0) {
+    // All pins in one process (native/nsutil.c), each unmounted until bare.
+    await run(nsutil, ['unmount', '--lazy', ...pinned], { signal });
+    await fs.rm(dir, { recursive: true, force: true });
+    return;
+  }
   for (const k of KINDS) {
     const file = path.join(dir, k);
     // A pin may have been over-mounted more than once by a retried create; unmount until it is bare.

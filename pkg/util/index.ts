@@ -8,3 +8,4 @@ export * from './rollback.js';
 export * from './abort.js';
 export * from './time.js';
 export * from './id.js';
+export * from './profile.js';
