@@ -54,6 +54,9 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     locks.push(await acquireInstanceLock('socket', path.resolve(config.socket)));
     locks.push(await acquireInstanceLock('work_dir', path.resolve(config.work_dir)));
     locks.push(await acquireInstanceLock('runtime_dir', path.resolve(config.runtime_dir)));
+    // Recovery destroys the cgroups under this root that its records do not name: another instance using
+    // the same root would lose its pods to that sweep, so the root is locked like the dirs.
+    locks.push(await acquireInstanceLock('cgroups_root', config.cgroups_root.replace(/^\/+|\/+$/g, '')));
     await mkdir(config.work_dir, { recursive: true, mode: 0o711 });
     await mkdir(config.runtime_dir, { recursive: true, mode: 0o711 });
     if (config.install_default_network && config.isolation.includes('network/cni')) {
@@ -119,6 +122,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     return {
       async stop() {
         await server.close();
+        for (const c of containerizers) await c.shutdown?.();
         for (const l of locks.reverse()) await l.release();
       },
     };

@@ -15,7 +15,7 @@ import { errorMessage, logger } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { ContainerStatus } from '../store/container.js';
 import { nowNs } from '../translate/status.js';
-import { exitedStatus, watchExit } from './lifecycle.js';
+import { exitedStatus, watchExit, watchPod } from './lifecycle.js';
 import { ROLLBACK_MS } from './support.js';
 
 const log = logger('cri/recover');
@@ -73,11 +73,13 @@ export async function recoverRuntime(deps: CriDeps): Promise<void> {
   for (const p of deps.sandboxes.list()) {
     if (p.status.state !== 'ready') continue;
     const rt = deps.containerizer.select(p.meta.spec.runtimeHandler).podRuntime(p.meta.id);
-    if (!rt) {
-      log.warn({ id: p.meta.id }, 'pod sandbox lost while ucri was down: now NOTREADY');
-      await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, state: 'stopped' }));
+    if (!rt || rt.ready === false) {
+      // Lost, its infra died, or a stop the crash interrupted was finished by the containerizer's recovery.
+      log.warn({ id: p.meta.id }, 'pod sandbox not ready after the restart: now NOTREADY');
+      await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, state: 'stopped', ips: rt?.ips ?? [] }));
     } else {
-      await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, ips: rt.ips, netnsPath: rt.netnsPath }));
+      const now = await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, ips: rt.ips, netnsPath: rt.netnsPath }));
+      watchPod(deps, now);
     }
   }
 

@@ -1,4 +1,4 @@
-import { logger } from '../../util/index.js';
+import { crashPoint, logger } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { StopPodSandboxRequest, StopPodSandboxResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
@@ -24,6 +24,7 @@ export function stopPodSandbox(deps: CriDeps) {
       const rec = deps.sandboxes.get(id);
       if (!rec) return;
       for (const c of deps.containers.ofPod(id)) await stopContainer(deps, c.meta.id, 0, ctx.signal);
+      crashPoint('StopPodSandbox', 'containers-stopped');
       const containerizer = deps.containerizer.select(rec.meta.spec.runtimeHandler);
       await containerizer.stopPod(id, ctx.signal);
       await deps.sandboxes.update(id, (s) => (s.state === 'stopped' ? s : { ...s, state: 'stopped' }));
