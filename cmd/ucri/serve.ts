@@ -17,7 +17,14 @@ import {
 } from '../../pkg/cri/index.js';
 import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
 import { detectCgroupDriver } from '../../pkg/sys/index.js';
-import { acquireInstanceLock, configureLogging, type InstanceLock, KeyedLock, logger } from '../../pkg/util/index.js';
+import {
+  acquireInstanceLock,
+  armCrashPoints,
+  configureLogging,
+  type InstanceLock,
+  KeyedLock,
+  logger,
+} from '../../pkg/util/index.js';
 import type { Config } from './config.js';
 
 /** ucri's version, read from package.json next to the build. */
@@ -115,6 +122,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     // Records are loaded and reconciled with the containerizers before the socket appears, so no client
     // (kubelet, or a test waiting for the socket) ever meets a half-recovered runtime.
     await recoverRuntime(deps);
+    armCrashPoints();
     const server = new CriServer(deps);
     server.setReady();
     await server.listen(config.socket);

@@ -1,6 +1,6 @@
 /**
- * Named crash points for crash-safety tests. `UCRI_CRASH_AT=<verb>:<step>` (read once at start-up) makes the
- * daemon SIGKILL itself when it reaches that step, exactly as a power cut or an OOM kill would stop it: no
+ * Named crash points for crash-safety tests. `UCRI_CRASH_AT=<verb>:<step>` (read once, after start-up
+ * recovery) makes the daemon SIGKILL itself when it reaches that step, exactly as a power cut or an OOM kill would stop it: no
  * finally blocks, no rollback, no flush. Unset (the normal case) every crash point is a single comparison.
  *
  * Each step sits right after a side effect or a checkpoint, so the e2e crash test (test/e2e/crash-points)
@@ -16,16 +16,24 @@ export const CRASH_POINTS = {
   StartContainer: ['intent', 'runtime-created', 'launched', 'isolated', 'runtime-started', 'running'],
   StopContainer: ['signalled', 'exited'],
   RemoveContainer: ['runtime-deleted', 'rootfs-released', 'record-removed'],
-  StopPodSandbox: ['containers-stopped', 'intent', 'network-released', 'infra-stopped', 'stopped'],
+  StopPodSandbox: ['marked', 'containers-stopped', 'intent', 'network-released', 'infra-stopped', 'stopped'],
   RemovePodSandbox: ['marked', 'containers-removed', 'pod-stopped', 'network-released', 'pod-removed'],
 } as const;
 
 export type CrashVerb = keyof typeof CRASH_POINTS;
 export type CrashStep<V extends CrashVerb> = (typeof CRASH_POINTS)[V][number];
 
-const target = process.env.UCRI_CRASH_AT || undefined;
+let target: string | undefined;
 
-/** SIGKILLs this process when `UCRI_CRASH_AT` names `<verb>:<step>`; otherwise does nothing. */
+/**
+ * Arms the crash point `UCRI_CRASH_AT` names, if any: `ucri serve` calls it once recovery is done, so the
+ * recovery that finishes an interrupted verb (and passes the same steps) never crashes itself.
+ */
+export function armCrashPoints(): void {
+  target = process.env.UCRI_CRASH_AT || undefined;
+}
+
+/** SIGKILLs this process when the armed `UCRI_CRASH_AT` names `<verb>:<step>`; otherwise does nothing. */
 export function crashPoint<V extends CrashVerb>(verb: V, step: CrashStep<V>): void {
   if (target === undefined || target !== `${verb}:${step}`) return;
   process.stderr.write(`ucri: crash point ${target} reached: SIGKILL\n`);

@@ -71,8 +71,20 @@ export async function recoverRuntime(deps: CriDeps): Promise<void> {
   }
 
   for (const p of deps.sandboxes.list()) {
+    const containerizer = deps.containerizer.select(p.meta.spec.runtimeHandler);
+    const rt = containerizer.podRuntime(p.meta.id);
+    if (p.status.state === 'stopped' && rt?.ready === true) {
+      // A StopPodSandbox that a crash cut short (its intent was recorded first): finish it.
+      log.warn({ id: p.meta.id }, 'finishing a pod sandbox stop interrupted by a restart');
+      await safely(`stop pod ${p.meta.id}`, async () => {
+        for (const ct of deps.containers.ofPod(p.meta.id)) {
+          if (ct.status.state === 'running') await containerizer.stopContainer(ct.meta.id, 0, signal);
+        }
+        await containerizer.stopPod(p.meta.id, signal);
+      });
+      continue;
+    }
     if (p.status.state !== 'ready') continue;
-    const rt = deps.containerizer.select(p.meta.spec.runtimeHandler).podRuntime(p.meta.id);
     if (!rt || rt.ready === false) {
       // Lost, its infra died, or a stop the crash interrupted was finished by the containerizer's recovery.
       log.warn({ id: p.meta.id }, 'pod sandbox not ready after the restart: now NOTREADY');
