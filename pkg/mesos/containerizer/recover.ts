@@ -7,7 +7,7 @@
  *   3. isolators and the provisioner recover with the known ones (and drop their own orphans);
  *   4. each known container is settled: its conmon or init alive (pid + start time) → running, exit watcher
  *      re-armed; an exit file → exited with that code (finishedAt = the file's mtime); a start interrupted by
- *      the crash (record ISOLATING or FETCHING, launched or not) → its runtime container and conmon are
+ *      the crash (record ISOLATING, launched or not) → its runtime container and conmon are
  *      deleted and it is created again; nothing → lost; then each known pod: a stop interrupted by the
  *      crash (STOPPING) is finished (CNI DEL, infra stop); a READY pod's infra is checked (pid + start time)
  *      and watched again, or the pod is marked lost;
@@ -27,7 +27,7 @@ import {
   removePinnedNamespaces,
 } from '../../sys/index.js';
 import { errorMessage, removeStaleTemps } from '../../util/index.js';
-import { destroyOwnedCgroup, removePodRuntimeDir, stopPod } from '../pod.js';
+import { destroyOwnedCgroup, removePodRuntimeDir, stopPod } from './pod.js';
 import { infraId } from '../paths.js';
 import { armExitWatcher, destroyContainer, recordExit } from './containers.js';
 import type { Engine } from './engine.js';
@@ -113,7 +113,7 @@ async function settle(e: Engine, c: Container): Promise<RecoveredContainer> {
     return { id: c.id, state: 'exited', runtime: containerRuntimeOf(e, c) };
   }
   if (!launched || (rec.state !== 'RUNNING' && rec.state !== 'TERMINATED')) {
-    if (launched || rec.state === 'ISOLATING' || rec.state === 'FETCHING') {
+    if (launched || rec.state === 'ISOLATING') {
       // ucri died during the start: the client never heard of a running container, so the start is undone.
       log.info({ id: c.id }, 'recovery: start interrupted, container back to created');
       await undoInterruptedStart(e, c).catch((err: unknown) => warn('interrupted start', c.id, err));

@@ -14,7 +14,7 @@
  * (containerizer/recover.ts); `crashPoint` marks the windows for the crash tests.
  */
 import { promises as fs } from 'node:fs';
-import type { PodRuntime, PodSpec } from '../containerizer/index.js';
+import type { PodRuntime, PodSpec } from '../../containerizer/index.js';
 import {
   createPinnedNamespaces,
   destroyCgroup,
@@ -26,17 +26,17 @@ import {
   removePinnedNamespaces,
   unmount,
   unmountAllUnder,
-} from '../sys/index.js';
-import { AlreadyExistsError, crashPoint, FailedPreconditionError, fromAbort, NotFoundError } from '../util/index.js';
-import { removeContainer, stopContainer } from './containerizer/containers.js';
-import { type Engine, log } from './containerizer/engine.js';
-import { armInfraWatcher, startInfra, stopInfra } from './containerizer/infra.js';
-import { nowNs, Pod, type PodRecord, RECORD_VERSION, savePod } from './containerizer/records.js';
-import { allSteps, Rollback } from './containerizer/rollback.js';
-import type { Isolator, PodContext, PodState } from './isolator.js';
-import { infraId } from './paths.js';
+} from '../../sys/index.js';
+import { AlreadyExistsError, crashPoint, FailedPreconditionError, fromAbort, NotFoundError } from '../../util/index.js';
+import type { Isolator, PodContext, PodState } from '../isolator.js';
+import { infraId } from '../paths.js';
+import { removeContainer, stopContainer } from './containers.js';
+import { type Engine, log } from './engine.js';
+import { armInfraWatcher, startInfra, stopInfra } from './infra.js';
+import { nowNs, Pod, type PodRecord, RECORD_VERSION, savePod } from './records.js';
+import { allSteps, Rollback } from './rollback.js';
 
-export { HOST_BUSYBOX } from './containerizer/infra.js';
+export { HOST_BUSYBOX } from './infra.js';
 
 /** Creates the pod (see the diagram above). On failure everything made is undone and nothing is recorded. */
 export async function runPod(e: Engine, spec: PodSpec, signal: AbortSignal): Promise<Pod> {
