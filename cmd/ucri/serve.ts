@@ -17,7 +17,14 @@ import {
 } from '../../pkg/cri/index.js';
 import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
 import { detectCgroupDriver } from '../../pkg/sys/index.js';
-import { acquireInstanceLock, configureLogging, type InstanceLock, KeyedLock, logger } from '../../pkg/util/index.js';
+import {
+  acquireInstanceLock,
+  armCrashPoints,
+  configureLogging,
+  type InstanceLock,
+  KeyedLock,
+  logger,
+} from '../../pkg/util/index.js';
 import type { Config } from './config.js';
 import { startStreaming } from './streaming.js';
 import type { StreamingServer } from '../../pkg/cri/streaming/index.js';
@@ -57,6 +64,9 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     locks.push(await acquireInstanceLock('socket', path.resolve(config.socket)));
     locks.push(await acquireInstanceLock('work_dir', path.resolve(config.work_dir)));
     locks.push(await acquireInstanceLock('runtime_dir', path.resolve(config.runtime_dir)));
+    // Recovery destroys the cgroups under this root that its records do not name: another instance using
+    // the same root would lose its pods to that sweep, so the root is locked like the dirs.
+    locks.push(await acquireInstanceLock('cgroups_root', config.cgroups_root.replace(/^\/+|\/+$/g, '')));
     await mkdir(config.work_dir, { recursive: true, mode: 0o711 });
     await mkdir(config.runtime_dir, { recursive: true, mode: 0o711 });
     if (config.install_default_network && config.isolation.includes('network/cni')) {
@@ -119,6 +129,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     // Records are loaded and reconciled with the containerizers before the socket appears, so no client
     // (kubelet, or a test waiting for the socket) ever meets a half-recovered runtime.
     await recoverRuntime(deps);
+    armCrashPoints();
     const server = new CriServer(deps);
     server.setReady();
     await server.listen(config.socket);
@@ -127,6 +138,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       async stop() {
         await server.close();
         await started.close();
+        for (const c of containerizers) await c.shutdown?.();
         for (const l of locks.reverse()) await l.release();
       },
     };

@@ -73,6 +73,12 @@ export interface PodRuntime {
   ips: string[];
   /** The pod's cgroup (relative path under the hierarchy). */
   cgroup: string;
+  /**
+   * False once the pod can run no container any more although nobody stopped it (e.g. the process holding
+   * its shared pid namespace died) or while it is being stopped; the CRI then reports it NOTREADY.
+   * Absent: ready while it exists.
+   */
+  ready?: boolean;
   /** Free-form runtime details for verbose status (Mesos state, paths). */
   info: Record<string, unknown>;
 }

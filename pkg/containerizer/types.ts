@@ -76,6 +76,17 @@ export interface Containerizer {
   removePod(podId: string, signal: AbortSignal): Promise<void>;
   /** The pod's runtime facts (IPs may change after a network re-setup); undefined when unknown. */
   podRuntime(podId: string): PodRuntime | undefined;
+  /**
+   * Optional. Resolves with a reason once the pod stops being ready by itself (not through stopPod: e.g.
+   * the process holding its shared pid namespace died); rejects NotFound when the pod is unknown or removed.
+   * Never resolving is fine for pods that cannot be lost that way.
+   */
+  waitPodLost?(podId: string): Promise<string>;
+  /**
+   * Optional. Daemon shutdown: stops watchers and releases what only a running daemon needs (e.g. a mount
+   * that no pod uses any more); every pod and container keeps running. The object is unusable afterwards.
+   */
+  shutdown?(): Promise<void>;
 
   /**
    * Provisions the rootfs and prepares the isolators (Mesos PROVISIONING → PREPARING); no process yet.

@@ -33,8 +33,13 @@ export interface PodState {
   cgroup: string;
   /** IPs from CNI, primary first. */
   ips: string[];
-  /** Pid of the infra process that holds a shared PID namespace (pid mode `pod`), else 0. */
+  /** Pid of the infra process that holds a shared PID namespace (pid mode `pod`), else 0. For information only. */
   infraPid: number;
+  /**
+   * The pinned pid namespace of the infra process (pid mode `pod`): containers join this path, never
+   * `/proc/<infraPid>/ns/pid`, since that pid may belong to another process once the infra has died.
+   */
+  pidns?: string;
   /** Per-isolator data to keep across restarts (e.g. CNI results), keyed by isolator name. */
   data: Record<string, unknown>;
 }

@@ -4,6 +4,7 @@
  *
  *   <pinRoot>/                 bind-mounted onto itself and made private (see ensurePinRoot)
  *     <id>/net  <id>/ipc  <id>/uts    nsfs bind mounts, one file per namespace
+ *     <id>/pid                        a process's pid namespace (pinProcessNamespace)
  *
  * The pin root must not be a shared mount: the kernel refuses, or silently multiplies, nsfs binds that
  * would propagate to peers; a private self-bind gives it a propagation of its own whatever `/` has.
@@ -11,8 +12,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, checkId, InvalidArgumentError, isValidId, logger, NotFoundError } from '../util/index.js';
-import { ensureSelfBind, isMountPoint, readMountInfo, unmount } from './mount.js';
+import { bindMount, ensureSelfBind, isMountPoint, readMountInfo, unmount } from './mount.js';
 import { nativeHelper } from './native.js';
+import { readStartTime } from './proc.js';
 import { run } from './spawn.js';
 
 const log = logger('sys/namespaces');
@@ -20,6 +22,8 @@ const log = logger('sys/namespaces');
 /** Namespaces that can be pinned without a process. */
 export type PinnedKind = 'net' | 'ipc' | 'uts';
 const KINDS: readonly PinnedKind[] = ['net', 'ipc', 'uts'];
+/** Every pin file a pin directory may hold: the above, and `pid`, pinned from a live process (pinProcessNamespace). */
+const ALL_PIN_FILES = [...KINDS, 'pid'] as const;
 
 export type NamespacePins = Partial<Record<PinnedKind, string>>;
 
@@ -122,14 +126,14 @@ export async function removePinnedNamespaces(pinRoot: string, id: string, signal
   const dir = path.join(pinRoot, id);
   const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint));
   const nsutil = nativeHelper('nsutil');
-  const pinned = KINDS.map((k) => path.join(dir, k)).filter((f) => mounted.has(f));
+  const pinned = ALL_PIN_FILES.map((k) => path.join(dir, k)).filter((f) => mounted.has(f));
   if (nsutil && pinned.length > 0) {
     // All pins in one process (native/nsutil.c), each unmounted until bare.
     await run(nsutil, ['unmount', '--lazy', ...pinned], { signal });
     await fs.rm(dir, { recursive: true, force: true });
     return;
   }
-  for (const k of KINDS) {
+  for (const k of ALL_PIN_FILES) {
     const file = path.join(dir, k);
     // A pin may have been over-mounted more than once by a retried create; unmount until it is bare.
     for (let i = 0; i < 8 && mounted.has(file); i++) {
@@ -138,6 +142,37 @@ export async function removePinnedNamespaces(pinRoot: string, id: string, signal
     }
   }
   await fs.rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Pins the `kind` namespace of process `pid` at `<pinRoot>/<id>/<kind>` (a bind mount of /proc/PID/ns/KIND),
+ * so it is joined by path from then on, never again through a pid that may have been reused. `startTime`
+ * (field 22 of /proc/PID/stat) is checked after the bind: if the process is not the one meant, the pin is
+ * undone and NotFoundError thrown, so a pin never holds a stranger's namespace. Returns the pin file.
+ */
+export async function pinProcessNamespace(
+  pinRoot: string,
+  id: string,
+  kind: 'pid',
+  pid: number,
+  startTime: bigint,
+  signal?: AbortSignal,
+): Promise<string> {
+  checkId(id);
+  const file = path.join(pinRoot, id, kind);
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new InvalidArgumentError(`invalid pid ${pid}`);
+  if (!(await isMountPoint(pinRoot))) {
+    throw new InvalidArgumentError(`namespace pin root "${pinRoot}" is not prepared (not a mount point)`);
+  }
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  if (await isMountPoint(file)) await unmount(file, { lazy: true, signal });
+  await fs.writeFile(file, '');
+  await bindMount(`/proc/${pid}/ns/${kind}`, file, { signal });
+  if ((await readStartTime(pid)) !== startTime) {
+    await unmount(file, { lazy: true }).catch(() => undefined);
+    throw new NotFoundError(`process ${pid} is gone: its ${kind} namespace was not pinned`);
+  }
+  return file;
 }
 
 /** Ids that have a pin directory under `pinRoot` (for orphan cleanup at recovery). */

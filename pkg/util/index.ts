@@ -9,3 +9,4 @@ export * from './abort.js';
 export * from './time.js';
 export * from './id.js';
 export * from './profile.js';
+export * from './crash-point.js';

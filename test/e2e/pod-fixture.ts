@@ -112,7 +112,11 @@ export async function startPodEnv(): Promise<PodEnv> {
       },
       async close(check) {
         try {
-          if (check) await assertNothingLeft(env);
+          if (check) {
+            // Checked after a clean shutdown: a daemon stopped with no pods leaves nothing mounted either.
+            await env.d.stop();
+            await assertNothingLeft(env);
+          }
         } finally {
           await teardown();
         }
@@ -227,12 +231,19 @@ export async function waitForState(env: PodEnv, id: string, state: number, timeo
   }
 }
 
-/** Nothing of this env may remain: no mount under the root, no cgroup under its root, no process. */
+/**
+ * Nothing of this env may remain: no mount under the root (not even the pins dir's self-bind once the daemon
+ * has stopped), no cgroup under its root, no process, no runtime container, no IP lease.
+ */
 export async function assertNothingLeft(env: PodEnv): Promise<void> {
-  // The pins dir's own private self-bind lives as long as the runtime dir; everything else must be gone.
+  const running = env.d.proc.exitCode === null && env.d.proc.signalCode === null;
   const pinsDir = path.join(env.d.runtimeDir, 'mesos', 'pins');
-  const mounts = mountsUnder(env.d.root).filter((m) => m !== pinsDir);
+  // While the daemon runs, the pins dir keeps its private self-bind (the next pod needs it).
+  const mounts = mountsUnder(env.d.root).filter((m) => !running || m !== pinsDir);
   assert.deepEqual(mounts, [], 'mounts left under the test root');
+  const runcRoot = path.join(env.d.runtimeDir, 'mesos', 'runc');
+  const runc = existsSync(runcRoot) ? (await fs.readdir(runcRoot)).filter((n) => !n.startsWith('.')) : [];
+  assert.deepEqual(runc, [], 'runtime containers left in the runc root');
   const cgroups: string[] = [];
   for (const ctl of await fs.readdir('/sys/fs/cgroup')) {
     const dir = path.join('/sys/fs/cgroup', ctl, env.cgroupsRoot);
@@ -243,7 +254,7 @@ export async function assertNothingLeft(env: PodEnv): Promise<void> {
   assert.deepEqual(cgroups, [], 'pod cgroups left behind');
   const procs: string[] = [];
   for (const pid of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === env.d.proc.pid) continue;
+    if (!/^\d+$/.test(pid) || (running && Number(pid) === env.d.proc.pid)) continue;
     let cmd = '';
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');

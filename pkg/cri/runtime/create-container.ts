@@ -1,4 +1,4 @@
-import { FailedPreconditionError, logger, NotFoundError, nowNs } from '../../util/index.js';
+import { crashPoint, FailedPreconditionError, logger, NotFoundError, nowNs } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType, type CreateContainerRequest, type CreateContainerResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
@@ -73,6 +73,7 @@ export function createContainer(deps: CriDeps) {
           );
         });
         undo.add('remove record', () => deps.containers.remove(id));
+        crashPoint('CreateContainer', 'record');
         await deps.locks.run(id, async () => {
           // Re-check after the awaits: a RemovePodSandbox may have removed the record meanwhile.
           if (!deps.containers.get(id)) throw new FailedPreconditionError(`pod sandbox "${podId}" was removed`);

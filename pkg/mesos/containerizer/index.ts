@@ -224,6 +224,17 @@ export class MesosContainerizer implements Containerizer {
    */
   close(): void {
     for (const c of this.e?.containers.values() ?? []) c.watcher?.abort();
+    for (const p of this.e?.pods.values() ?? []) p.infraWatcher?.abort();
+  }
+
+  /** close(), and the pins dir's self-bind goes when no pod holds a pin in it (nothing is left mounted). */
+  async shutdown(): Promise<void> {
+    this.close();
+    if (this.e) await pods.releasePinRootIfUnused(this.e);
+  }
+
+  async waitPodLost(podId: string): Promise<string> {
+    return getPod(await this.engine(), podId).lost;
   }
 
   async recover(known: { pods: PodSpec[]; containers: ContainerSpec[] }): Promise<RecoveredContainer[]> {
