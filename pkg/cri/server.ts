@@ -12,7 +12,15 @@ import type { CriDeps } from './deps.js';
 import { ImageServiceService, RuntimeServiceService } from './gen/cri/v1/api.js';
 import { ImagesService } from './gen/ucri/v1/ucri.js';
 import { fixAuthority } from './h2/index.js';
-import { imageFsInfo, imageStatus, listImages, pullImage, pullWithProgress, removeImage } from './image/index.js';
+import {
+  imageFsInfo,
+  imageStatus,
+  listImages,
+  pullImage,
+  pullWithProgress,
+  removeImage,
+  streamImages,
+} from './image/index.js';
 import { instrumentService } from './instrumented.js';
 import { podAndContainerHandlers } from './runtime/pods-and-containers.js';
 import { runtimeConfig } from './runtime/runtime-config.js';
@@ -61,6 +69,7 @@ export class CriServer {
           pullImage: pullImage(deps),
           imageStatus: imageStatus(deps),
           listImages: listImages(deps),
+          streamImages: streamImages(deps),
           removeImage: removeImage(deps),
           imageFsInfo: imageFsInfo(deps),
         },

@@ -21,6 +21,10 @@ import { runPodSandbox } from './run-pod-sandbox.js';
 import { startContainer } from './start-container.js';
 import { stopContainer } from './stop-container.js';
 import { stopPodSandbox } from './stop-pod-sandbox.js';
+import { streamContainerStats } from './stream-container-stats.js';
+import { streamContainers } from './stream-containers.js';
+import { streamPodSandboxStats } from './stream-pod-sandbox-stats.js';
+import { streamPodSandboxes } from './stream-pod-sandboxes.js';
 import { updateContainerResources } from './update-container-resources.js';
 
 /** Every pod and container handler, bound to `deps`. */
@@ -31,19 +35,23 @@ export function podAndContainerHandlers(deps: CriDeps) {
     removePodSandbox: removePodSandbox(deps),
     podSandboxStatus: podSandboxStatus(deps),
     listPodSandbox: listPodSandbox(deps),
+    streamPodSandboxes: streamPodSandboxes(deps),
     createContainer: createContainer(deps),
     startContainer: startContainer(deps),
     stopContainer: stopContainer(deps),
     removeContainer: removeContainer(deps),
     listContainers: listContainers(deps),
+    streamContainers: streamContainers(deps),
     containerStatus: containerStatus(deps),
     updateContainerResources: updateContainerResources(deps),
     reopenContainerLog: reopenContainerLog(deps),
     execSync: execSync(deps),
     containerStats: containerStats(deps),
     listContainerStats: listContainerStats(deps),
+    streamContainerStats: streamContainerStats(deps),
     podSandboxStats: podSandboxStats(deps),
     listPodSandboxStats: listPodSandboxStats(deps),
+    streamPodSandboxStats: streamPodSandboxStats(deps),
     getContainerEvents: getContainerEvents(deps),
   };
 }
