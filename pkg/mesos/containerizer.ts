@@ -31,6 +31,7 @@ import type { CgroupNaming, Engine, SpecBuilder } from './containerizer/engine.j
 import { getContainer, getPod } from './containerizer/engine.js';
 import type { Container, Pod } from './containerizer/records.js';
 import { recover } from './containerizer/recover.js';
+import { updatePodResources } from './containerizer/pod-resources.js';
 import * as status from './containerizer/status.js';
 import type { Isolator } from './isolator.js';
 import { containerCgroupPath, createIsolators, ISOLATOR_NAMES, podCgroupPath } from './isolators/index.js';
@@ -286,6 +287,10 @@ export class MesosContainerizer implements Containerizer {
 
   async usage(id: string): Promise<ContainerUsage> {
     return status.usage(await this.engine(), id);
+  }
+
+  async updatePod(podId: string, resources: Resources, signal: AbortSignal): Promise<void> {
+    await updatePodResources(await this.engine(), podId, resources, signal);
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {

@@ -26,6 +26,7 @@ import { streamContainers } from './stream-containers.js';
 import { streamPodSandboxStats } from './stream-pod-sandbox-stats.js';
 import { streamPodSandboxes } from './stream-pod-sandboxes.js';
 import { updateContainerResources } from './update-container-resources.js';
+import { updatePodSandboxResources } from './update-pod-sandbox-resources.js';
 
 /** Every pod and container handler, bound to `deps`. */
 export function podAndContainerHandlers(deps: CriDeps) {
@@ -44,6 +45,7 @@ export function podAndContainerHandlers(deps: CriDeps) {
     streamContainers: streamContainers(deps),
     containerStatus: containerStatus(deps),
     updateContainerResources: updateContainerResources(deps),
+    updatePodSandboxResources: updatePodSandboxResources(deps),
     reopenContainerLog: reopenContainerLog(deps),
     execSync: execSync(deps),
     containerStats: containerStats(deps),

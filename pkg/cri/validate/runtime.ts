@@ -225,6 +225,7 @@ export const runtimeSchemas = {
   containerStats: byContainer,
   reopenContainerLog: byContainer,
   updateContainerResources: z.object({ containerId: id, linux: resources }),
+  updatePodSandboxResources: z.object({ podSandboxId: id, overhead: resources, resources }),
   execSync: z.object({
     containerId: id,
     cmd: z.array(z.string()).min(1, 'must name a command'),
