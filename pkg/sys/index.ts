@@ -9,3 +9,4 @@ export * from './namespaces.js';
 export * from './netns.js';
 export * from './proc.js';
 export * from './spawn.js';
+export * from './netdev.js';

@@ -10,7 +10,9 @@ import { execSync } from './exec-sync.js';
 import { getContainerEvents } from './get-container-events.js';
 import { listContainerStats } from './list-container-stats.js';
 import { listContainers } from './list-containers.js';
+import { listMetricDescriptors } from './list-metric-descriptors.js';
 import { listPodSandbox } from './list-pod-sandbox.js';
+import { listPodSandboxMetrics } from './list-pod-sandbox-metrics.js';
 import { listPodSandboxStats } from './list-pod-sandbox-stats.js';
 import { podSandboxStats } from './pod-sandbox-stats.js';
 import { podSandboxStatus } from './pod-sandbox-status.js';
@@ -23,6 +25,7 @@ import { stopContainer } from './stop-container.js';
 import { stopPodSandbox } from './stop-pod-sandbox.js';
 import { streamContainerStats } from './stream-container-stats.js';
 import { streamContainers } from './stream-containers.js';
+import { streamPodSandboxMetrics } from './stream-pod-sandbox-metrics.js';
 import { streamPodSandboxStats } from './stream-pod-sandbox-stats.js';
 import { streamPodSandboxes } from './stream-pod-sandboxes.js';
 import { updateContainerResources } from './update-container-resources.js';
@@ -55,5 +58,8 @@ export function podAndContainerHandlers(deps: CriDeps) {
     listPodSandboxStats: listPodSandboxStats(deps),
     streamPodSandboxStats: streamPodSandboxStats(deps),
     getContainerEvents: getContainerEvents(deps),
+    listMetricDescriptors: listMetricDescriptors(),
+    listPodSandboxMetrics: listPodSandboxMetrics(deps),
+    streamPodSandboxMetrics: streamPodSandboxMetrics(deps),
   };
 }

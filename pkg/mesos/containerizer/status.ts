@@ -8,7 +8,7 @@
  */
 import type { ContainerRuntime, ContainerUsage, ExecResult, Resources } from '../../containerizer/index.js';
 import type { LinuxResources, Process } from '../../oci/index.js';
-import { type CgroupStats, readCgroupStats } from '../../sys/index.js';
+import { type CgroupStats, readCgroupStats, readNetDev } from '../../sys/index.js';
 import { errorMessage, FailedPreconditionError } from '../../util/index.js';
 import { updateThroughIsolators } from './containers.js';
 import { type Engine, getContainer, getPod, log } from './engine.js';
@@ -154,10 +154,36 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
   return out;
 }
 
-/** Usage of a pod: its cgroup, which holds every container of the pod. */
+/**
+ * Usage of a pod: its cgroup, which holds every container of the pod, and its network counters read
+ * through a process in its network namespace (the infra process, else a running container's init). A pod
+ * without any process has no network figures.
+ */
 export async function podUsage(e: Engine, podId: string): Promise<ContainerUsage> {
   const pod = getPod(e, podId);
-  return { ...fromStats(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))), timestampNs: nowNs() };
+  const out = { ...fromStats(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))), timestampNs: nowNs() };
+  // A host-network pod's interfaces are the host's: not the pod's to report.
+  if (pod.rec.spec.namespaces.network === 'node') return out;
+  const pids = [pod.rec.state.infraPid];
+  for (const id of pod.containers) {
+    const c = e.containers.get(id);
+    if (c?.rec.state === 'RUNNING' && !c.rec.termination && c.rec.launched) pids.push(c.rec.launched.pid);
+  }
+  for (const pid of pids) {
+    const counters = pid > 0 ? await readNetDev(pid) : undefined;
+    if (!counters) continue;
+    out.network = counters
+      .filter((i) => i.name !== 'lo')
+      .map((i) => ({
+        name: i.name,
+        rxBytes: i.rxBytes,
+        rxErrors: i.rxErrors,
+        txBytes: i.txBytes,
+        txErrors: i.txErrors,
+      }));
+    break;
+  }
+  return out;
 }
 
 function fromStats(s: CgroupStats): ContainerUsage {

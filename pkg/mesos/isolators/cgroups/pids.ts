@@ -3,9 +3,10 @@
  * field, so a `pids.max` in the resources' `unified` map, which names the same file under v1 and v2, is
  * the way to change it: UpdatePodSandboxResources uses it for the pod cgroup) and the task count for usage().
  */
+import path from 'node:path';
 import type { ContainerUsage, Resources } from '../../../containerizer/index.js';
 import { InvalidArgumentError } from '../../../util/index.js';
-import { type CgroupLimits, readCgroupStats } from '../../../sys/index.js';
+import { type CgroupLimits, controllerDir, readCgroupFile, readCgroupStats } from '../../../sys/index.js';
 import type { ContainerContext, LaunchInfo } from '../../isolator.js';
 import { CgroupsIsolator, containerCgroup } from './common.js';
 
@@ -29,7 +30,14 @@ export class PidsIsolator extends CgroupsIsolator {
   }
 
   async usage(ctx: ContainerContext): Promise<Partial<ContainerUsage>> {
-    const s = await readCgroupStats(containerCgroup(ctx, this.deps));
-    return s.pidsCurrent !== undefined ? { pids: s.pidsCurrent } : {};
+    const cg = containerCgroup(ctx, this.deps);
+    const s = await readCgroupStats(cg);
+    const u: Partial<ContainerUsage> = {};
+    if (s.pidsCurrent !== undefined) u.pids = s.pidsCurrent;
+    // One file of one hierarchy: cgroup.procs lists thread group leaders, i.e. processes.
+    const dir = await controllerDir(cg, 'pids');
+    const procs = dir ? await readCgroupFile(path.join(dir, 'cgroup.procs')) : undefined;
+    if (procs !== undefined) u.processes = procs.split('\n').filter((l) => l.trim() !== '').length;
+    return u;
   }
 }
