@@ -83,6 +83,11 @@ export const configSchema = z
     pause_image: z.string().default('registry.k8s.io/pause:3.9'),
     streaming_address: z.string().default('127.0.0.1'),
     streaming_port: z.coerce.number().int().min(0).max(65535).default(0),
+    metrics_address: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/, 'must be host:port, [v6]:port or :port (empty: off)')
+      .or(z.literal(''))
+      .default(''),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     trace: z.string().default(''),
     registry: z
@@ -139,6 +144,7 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'pause_image', help: 'infra image for pods that share a PID namespace' },
   { key: 'streaming_address', help: 'address of the exec/attach/port-forward server (default 127.0.0.1)' },
   { key: 'streaming_port', help: 'port of the streaming server (default 0: any free port)' },
+  { key: 'metrics_address', help: "serve the daemon's Prometheus metrics on host:port at /metrics (default off)" },
   { key: 'log_level', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
   { key: 'trace', help: 'comma-separated components to trace at debug level, e.g. cri,mesos/* (or UCRI_TRACE)' },
   { key: 'help', help: 'print this help', boolean: true },

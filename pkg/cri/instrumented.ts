@@ -78,6 +78,8 @@ const ALWAYS_READY = new Set(['Version', 'Status', 'RuntimeConfig']);
 export interface InstrumentOptions {
   /** False until recovery has finished; other RPCs then answer UNAVAILABLE. */
   ready: () => boolean;
+  /** Called once per finished call with its gRPC status code (0: OK) and duration (the daemon's metrics). */
+  observe?: (rpc: string, code: number, seconds: number) => void;
 }
 
 const log = logger('cri');
@@ -164,11 +166,13 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
         })
           .then(() => {
             log.debug({ rpc, ms: msSince(started) }, 'stream end');
+            opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
             call.end();
           })
           .catch((err: unknown) => {
             const st = toStatus(rpc, err, signal);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'stream failed');
+            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
             call.destroy(st);
           })
           .finally(done);
@@ -183,11 +187,13 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
         run(call.request, ctx)
           .then((res) => {
             log.debug({ rpc, ms: msSince(started) }, 'ok');
+            opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
             callback(null, res);
           })
           .catch((err: unknown) => {
             const st = toStatus(rpc, err, signal);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'failed');
+            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
             callback(st);
           })
           .finally(done);

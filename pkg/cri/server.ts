@@ -21,7 +21,7 @@ import {
   removeImage,
   streamImages,
 } from './image/index.js';
-import { instrumentService } from './instrumented.js';
+import { type InstrumentOptions, instrumentService } from './instrumented.js';
 import { podAndContainerHandlers } from './runtime/pods-and-containers.js';
 import { runtimeConfig } from './runtime/runtime-config.js';
 import { status } from './runtime/status.js';
@@ -40,12 +40,13 @@ export class CriServer {
   private readonly sockets = new Set<net.Socket>();
   private isReady = false;
 
-  constructor(deps: CriDeps) {
+  /** `observe`: called for every finished RPC (the daemon's Prometheus metrics), see InstrumentOptions. */
+  constructor(deps: CriDeps, extra: Pick<InstrumentOptions, 'observe'> = {}) {
     this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE,
       'grpc.max_send_message_length': MAX_MESSAGE,
     });
-    const opts = { ready: () => this.isReady };
+    const opts: InstrumentOptions = { ready: () => this.isReady, observe: extra.observe };
     this.grpcServer.addService(
       RuntimeServiceService,
       instrumentService(

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,6 +29,22 @@ async function waitForLog(file: string, text: string): Promise<void> {
   throw new Error(`"${text}" never appeared in ${file}`);
 }
 
+/** A TCP port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** The value of one sample line of a Prometheus text exposition (`name{labels} value`). */
+function scraped(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  assert.ok(line, `series ${series} in the scrape`);
+  return Number(line.split(' ')[1]);
+}
+
 function value(pm: PodSandboxMetrics, containerId: string, name: string, ...labels: string[]): number {
   const all = containerId === '' ? pm.metrics : pm.containerMetrics.find((c) => c.containerId === containerId)?.metrics;
   const m = all?.find((s) => s.name === name && labels.every((l) => s.labelValues.includes(l)));
@@ -38,8 +55,10 @@ function value(pm: PodSandboxMetrics, containerId: string, name: string, ...labe
 describe('CRI metrics (e2e)', () => {
   let env: PodEnv;
   let ok = false;
+  let metricsPort = 0;
   before(async () => {
-    env = await startPodEnv();
+    metricsPort = await freePort();
+    env = await startPodEnv([`--metrics_address=127.0.0.1:${metricsPort}`]);
   });
   after(() => finishPodEnv(env, ok));
 
@@ -118,6 +137,24 @@ describe('CRI metrics (e2e)', () => {
     // PodSandboxStats carries the same network counters.
     const stats = await env.c.runtime.podSandboxStats({ podSandboxId });
     assert.equal(stats.stats?.linux?.network?.defaultInterface?.name, 'eth0');
+    ok = true;
+  });
+
+  it("serves the daemon's own Prometheus metrics on --metrics_address", async () => {
+    ok = false;
+    await assert.rejects(env.c.runtime.containerStatus({ containerId: 'e'.repeat(64), verbose: false }));
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.ok(scraped(text, 'ucri_cri_request_duration_seconds_count{rpc="RunPodSandbox",code="OK"}') >= 1);
+    assert.ok(scraped(text, 'ucri_cri_request_duration_seconds_count{rpc="ListPodSandboxMetrics",code="OK"}') >= 3);
+    assert.equal(scraped(text, 'ucri_cri_request_errors_total{rpc="ContainerStatus",code="NOT_FOUND"}'), 1);
+    assert.equal(scraped(text, 'ucri_pods{state="ready"}'), 1);
+    assert.equal(scraped(text, 'ucri_containers{state="running"}'), 1);
+    assert.equal(scraped(text, 'ucri_image_pull_duration_seconds_count{outcome="ok"}'), 1);
+    assert.ok(scraped(text, 'ucri_image_pull_bytes_total') > 0);
+    assert.ok(scraped(text, 'ucri_cni_plugin_duration_seconds_count{command="ADD",plugin="bridge",outcome="ok"}') >= 1);
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status, 404);
     ok = true;
   });
 });
