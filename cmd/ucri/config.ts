@@ -95,6 +95,11 @@ export const configSchema = z
     streaming_tls_key: absPath.optional(),
     stream_idle_timeout: positiveDuration.default(4 * 3_600_000),
     stream_creation_timeout: positiveDuration.default(30_000),
+    metrics_address: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/, 'must be host:port, [v6]:port or :port (empty: off)')
+      .or(z.literal(''))
+      .default(''),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     trace: z.string().default(''),
     registry: z
@@ -163,6 +168,7 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'streaming_tls_key', help: 'PEM private key of streaming_tls_cert' },
   { key: 'stream_idle_timeout', help: 'close a streaming session idle this long (default 4h)' },
   { key: 'stream_creation_timeout', help: 'time a client has to create its streams (default 30s)' },
+  { key: 'metrics_address', help: "serve the daemon's Prometheus metrics on host:port at /metrics (default off)" },
   { key: 'log_level', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
   { key: 'trace', help: 'comma-separated components to trace at debug level, e.g. cri,mesos/* (or UCRI_TRACE)' },
   { key: 'help', help: 'print this help', boolean: true },

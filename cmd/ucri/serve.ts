@@ -11,6 +11,7 @@ import {
   ContainerStore,
   type CriDeps,
   CriServer,
+  DaemonMetrics,
   recoverRuntime,
   RuntimeConfigStore,
   SandboxStore,
@@ -130,14 +131,20 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     // (kubelet, or a test waiting for the socket) ever meets a half-recovered runtime.
     await recoverRuntime(deps);
     armCrashPoints();
-    const server = new CriServer(deps);
+    const metrics =
+      config.metrics_address !== ''
+        ? new DaemonMetrics({ sandboxes: deps.sandboxes, containers: deps.containers })
+        : undefined;
+    const server = new CriServer(deps, { observe: metrics && ((rpc, code, s) => metrics.observeRpc(rpc, code, s)) });
     server.setReady();
     await server.listen(config.socket);
+    if (metrics) await metrics.listen(config.metrics_address);
     log.info({ version: ucriVersion(), socket: config.socket }, 'ucri is ready');
     return {
       async stop() {
         await server.close();
         await started.close();
+        await metrics?.close();
         for (const c of containerizers) await c.shutdown?.();
         for (const l of locks.reverse()) await l.release();
       },

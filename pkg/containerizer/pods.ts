@@ -169,7 +169,21 @@ export interface ContainerUsage {
   writableLayerBytes: number;
   writableLayerInodes: number;
   writableLayerMountpoint: string;
+  /** Tasks (threads) in the cgroup. */
   pids: number;
+  /** Processes (thread group leaders) in the cgroup, when the containerizer counts them. */
+  processes?: number;
+  /** Pods only: the counters of the pod's network interfaces (loopback excluded), when it has a process to read them through. */
+  network?: InterfaceUsage[];
+}
+
+/** Counters of one network interface, as the kernel reports them. */
+export interface InterfaceUsage {
+  name: string;
+  rxBytes: number;
+  rxErrors: number;
+  txBytes: number;
+  txErrors: number;
 }
 
 export interface ExecResult {

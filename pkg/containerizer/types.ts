@@ -110,6 +110,12 @@ export interface Containerizer {
   update(id: string, resources: Resources, signal: AbortSignal): Promise<void>;
   /** Cheap usage figures from the container's cgroup and writable layer. */
   usage(id: string): Promise<ContainerUsage>;
+  /**
+   * Changes a ready pod's own cgroup limits (pod overhead + the containers' sum) in place; its containers
+   * keep running. FailedPrecondition when the pod is not ready. Optional: a containerizer without pod
+   * cgroups leaves it out and the CRI verb answers UNIMPLEMENTED for its handler.
+   */
+  updatePod?(podId: string, resources: Resources, signal: AbortSignal): Promise<void>;
   /** Usage of a whole pod (its cgroup). */
   podUsage(podId: string): Promise<ContainerUsage>;
   /** Runs a command in the container and collects its output; DeadlineExceeded after `timeoutSeconds` (0: none). */

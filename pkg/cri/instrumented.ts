@@ -80,6 +80,8 @@ const ALWAYS_READY = new Set(['Version', 'Status', 'RuntimeConfig']);
 export interface InstrumentOptions {
   /** False until recovery has finished; other RPCs then answer UNAVAILABLE. */
   ready: () => boolean;
+  /** Called once per finished call with its gRPC status code (0: OK) and duration (the daemon's metrics). */
+  observe?: (rpc: string, code: number, seconds: number) => void;
 }
 
 const log = logger('cri');
@@ -166,11 +168,13 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
         })
           .then(() => {
             log.debug({ rpc, ms: msSince(started) }, 'stream end');
+            opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
             call.end();
           })
           .catch((err: unknown) => {
             const st = toStatus(rpc, err, signal);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'stream failed');
+            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
             // grpc-js sends a server stream's status from its 'error' listener (which ends the stream);
             // destroy(err) would skip that and leave the client waiting until its deadline.
             call.emit('error', st);
@@ -188,11 +192,13 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
           .then((res) => {
             addCost('rpc total', msSince(started), rpc);
             log.debug({ rpc, ms: msSince(started) }, 'ok');
+            opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
             callback(null, res);
           })
           .catch((err: unknown) => {
             const st = toStatus(rpc, err, signal);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'failed');
+            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
             callback(st);
           })
           .finally(done);

@@ -123,6 +123,8 @@ export interface Isolator {
   prepare?(ctx: ContainerContext, signal: AbortSignal): Promise<LaunchInfo | undefined>;
   isolate?(ctx: ContainerContext, pid: number, signal: AbortSignal): Promise<void>;
   update?(ctx: ContainerContext, resources: Resources, signal: AbortSignal): Promise<void>;
+  /** New pod-level limits (overhead + the containers' sum) on a ready pod; idempotent; containers keep running. */
+  updatePod?(pod: PodContext, resources: Resources, signal: AbortSignal): Promise<void>;
   usage?(ctx: ContainerContext): Promise<Partial<ContainerUsage>>;
   /**
    * Asked once the container's process has ended and before its cgroup is removed (`runc delete`): a

@@ -10,3 +10,4 @@ export * from './time.js';
 export * from './id.js';
 export * from './profile.js';
 export * from './crash-point.js';
+export * from './measure.js';

@@ -42,14 +42,14 @@ export interface PodEnv {
   close(check: boolean): Promise<void>;
 }
 
-/** Starts registry + daemon, writes a bridge network for this file, pulls busybox. */
-export async function startPodEnv(): Promise<PodEnv> {
+/** Starts registry + daemon (with `extraFlags` for `ucri serve`), writes a bridge network for this file, pulls busybox. */
+export async function startPodEnv(extraFlags: string[] = []): Promise<PodEnv> {
   const registry = await startRegistry();
   const tag = randomBytes(3).toString('hex');
   const cgroupsRoot = `ucri-e2e-${tag}`;
   const network = `ucri-e2e-${tag}`;
   const bridge = `ucrie2e${tag}`.slice(0, 15);
-  const flags = [`--cgroups_root=${cgroupsRoot}`];
+  const flags = [`--cgroups_root=${cgroupsRoot}`, ...extraFlags];
   // A random start spreads concurrent runs (several checkouts on one host) over different /24s.
   const start = randomBytes(1)[0]!;
   const subnet = await pickFreeSubnet(

@@ -274,6 +274,7 @@ export const runtimeSchemas = {
     podSandboxId: id,
     port: z.array(z.number().int().min(1, 'must be a port (1-65535)').max(65535, 'must be a port (1-65535)')),
   }),
+  updatePodSandboxResources: z.object({ podSandboxId: id, overhead: resources, resources }),
   execSync: z.object({
     containerId: id,
     cmd: z.array(z.string()).min(1, 'must name a command'),

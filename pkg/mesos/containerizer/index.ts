@@ -41,6 +41,7 @@ import { containerCgroupPath, createIsolators, podCgroupPath } from '../isolator
 import { buildSpec } from '../launch-info.js';
 import { type LauncherName, openLauncher } from '../launcher/index.js';
 import { MesosPaths } from '../paths.js';
+import { updatePodResources } from './pod-resources.js';
 import * as pods from './pod.js';
 import { MesosProvisioner } from '../provisioner/index.js';
 import type { ImageSource, Provisioner } from '../provisioner/types.js';
@@ -304,6 +305,10 @@ export class MesosContainerizer implements Containerizer {
 
   async usage(id: string): Promise<ContainerUsage> {
     return usage(await this.engine(), id);
+  }
+
+  async updatePod(podId: string, resources: Resources, signal: AbortSignal): Promise<void> {
+    await updatePodResources(await this.engine(), podId, resources, signal);
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {

@@ -1,6 +1,6 @@
 /** Usage figures (ContainerStats, PodSandboxStats): the isolators' reports, the pod cgroup, the writable layer. */
 import type { ContainerUsage } from '../../containerizer/index.js';
-import { type CgroupStats, readCgroupStats } from '../../sys/index.js';
+import { type CgroupStats, readCgroupStats, readNetDev } from '../../sys/index.js';
 import { errorMessage, nowNs } from '../../util/index.js';
 import { type Engine, getContainer, getPod, log } from './engine.js';
 
@@ -36,7 +36,31 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
 /** Usage of a pod: its cgroup, which holds every container of the pod. */
 export async function podUsage(e: Engine, podId: string): Promise<ContainerUsage> {
   const pod = getPod(e, podId);
-  return { ...fromStats(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))), timestampNs: nowNs() };
+  const out = { ...fromStats(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))), timestampNs: nowNs() };
+  // A host-network pod's interfaces are the host's: not the pod's to report.
+  if (pod.rec.spec.namespaces.network === 'node') return out;
+  // The pod's network counters, read through a process in its netns: the infra process, else a running
+  // container's init. A pod without any process has no network figures.
+  const pids = [pod.rec.state.infraPid];
+  for (const id of pod.containers) {
+    const c = e.containers.get(id);
+    if (c?.rec.state === 'RUNNING' && !c.rec.termination && c.rec.launched) pids.push(c.rec.launched.pid);
+  }
+  for (const pid of pids) {
+    const counters = pid > 0 ? await readNetDev(pid) : undefined;
+    if (!counters) continue;
+    out.network = counters
+      .filter((i) => i.name !== 'lo')
+      .map((i) => ({
+        name: i.name,
+        rxBytes: i.rxBytes,
+        rxErrors: i.rxErrors,
+        txBytes: i.txBytes,
+        txErrors: i.txErrors,
+      }));
+    break;
+  }
+  return out;
 }
 
 function fromStats(s: CgroupStats): ContainerUsage {
