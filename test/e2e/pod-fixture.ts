@@ -42,8 +42,13 @@ export interface PodEnv {
   close(check: boolean): Promise<void>;
 }
 
-/** Starts registry + daemon, writes a bridge network for this file, pulls busybox. */
-export async function startPodEnv(): Promise<PodEnv> {
+/**
+ * Starts registry + daemon, writes a bridge network for this file, pulls busybox. `moreFlags` adds flags
+ * of `ucri serve` that depend on the registry (e.g. a pause image pushed there).
+ */
+export async function startPodEnv(
+  moreFlags: (registry: RunningRegistry, images: Awaited<ReturnType<typeof fixtureImages>>) => string[] = () => [],
+): Promise<PodEnv> {
   const registry = await startRegistry();
   const tag = randomBytes(3).toString('hex');
   const cgroupsRoot = `ucri-e2e-${tag}`;
@@ -73,6 +78,7 @@ export async function startPodEnv(): Promise<PodEnv> {
   };
   try {
     const images = await fixtureImages(registry);
+    flags.push(...moreFlags(registry, images));
     d = await startDaemon({ flags });
     const conflist = {
       cniVersion: '1.0.0',
@@ -230,8 +236,8 @@ export async function waitForState(env: PodEnv, id: string, state: number, timeo
 /** Nothing of this env may remain: no mount under the root, no cgroup under its root, no process. */
 export async function assertNothingLeft(env: PodEnv): Promise<void> {
   // The pins dir's own private self-bind lives as long as the runtime dir; everything else must be gone.
-  const pinsDir = path.join(env.d.runtimeDir, 'mesos', 'pins');
-  const mounts = mountsUnder(env.d.root).filter((m) => m !== pinsDir);
+  const pinsDirs = [path.join(env.d.runtimeDir, 'mesos', 'pins'), path.join(env.d.runtimeDir, 'docker', 'ns')];
+  const mounts = mountsUnder(env.d.root).filter((m) => !pinsDirs.includes(m));
   assert.deepEqual(mounts, [], 'mounts left under the test root');
   const cgroups: string[] = [];
   for (const ctl of await fs.readdir('/sys/fs/cgroup')) {

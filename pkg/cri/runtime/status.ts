@@ -19,7 +19,7 @@ export function status(deps: CriDeps) {
     return {
       status: { conditions },
       info,
-      runtimeHandlers: deps.containerizer.handlers().map(({ name, containerizer }) => ({
+      runtimeHandlers: (await deps.containerizer.availableHandlers(ctx.signal)).map(({ name, containerizer }) => ({
         name,
         features: { ...containerizer.features },
       })),
