@@ -32,7 +32,8 @@ run: build
 test: build lint
 	$(NODE) --test --test-concurrency=1 dist/test/
 
-## test-unit: only the fast tests that need no root
+## test-unit: only the fast tests that need no root (tests that need root, e.g. layer extraction with owners,
+## devices and trusted xattrs, live under test/integration)
 test-unit: build
 	$(NODE) --test dist/test/unit/
 

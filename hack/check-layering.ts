@@ -3,9 +3,12 @@
  * against the direction drawn in ARCHITECTURE.md:
  *
  *   cmd → pkg/cri → pkg/containerizer ← pkg/mesos, pkg/docker → pkg/cni, pkg/image, pkg/oci, pkg/sys → pkg/util
+ *         pkg/cri → pkg/h2 (the HTTP/2 :authority repair) → pkg/util
  *
  * It also enforces "no deep imports across module folders": another pkg module is reached only through
- * its index.ts. It reads the TypeScript sources with a small import scanner (no compiler needed).
+ * its index.ts. Inside pkg/mesos, the isolator table, the launcher and the provisioner are the containerizer's
+ * parts: only pkg/mesos/containerizer/ (and the module's index.ts, re-exporting) imports them. It reads the
+ * TypeScript sources with a small import scanner (no compiler needed).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +16,7 @@ import path from 'node:path';
 /** Which pkg modules each module may import (besides itself). cmd, test and hack may import anything. */
 export const ALLOWED: Record<string, readonly string[]> = {
   util: [],
+  h2: ['util'],
   sys: ['util'],
   oci: ['sys', 'util'],
   image: ['sys', 'util'],
@@ -20,8 +24,28 @@ export const ALLOWED: Record<string, readonly string[]> = {
   containerizer: ['util'],
   mesos: ['cni', 'containerizer', 'image', 'oci', 'sys', 'util'],
   docker: ['cni', 'containerizer', 'image', 'sys', 'util'],
-  cri: ['containerizer', 'util'],
+  cri: ['containerizer', 'h2', 'util'],
 };
+
+/** pkg/mesos parts that only the containerizer folder may import: the file or folder, and its name in messages. */
+const MESOS_PARTS: ReadonlyArray<readonly [string, string]> = [
+  ['pkg/mesos/isolators/index.ts', 'the isolator table'],
+  ['pkg/mesos/launcher/', 'the launcher'],
+  ['pkg/mesos/provisioner/', 'the provisioner'],
+];
+const MESOS_OWNERS = ['pkg/mesos/containerizer/', 'pkg/mesos/index.ts'];
+
+/** A problem when a pkg/mesos file outside the containerizer reaches into one of its parts. */
+function mesosPartProblem(rel: string, target: string): string | undefined {
+  if (!rel.startsWith('pkg/mesos/') || MESOS_OWNERS.some((o) => rel.startsWith(o))) return undefined;
+  for (const [where, name] of MESOS_PARTS) {
+    const home = where.endsWith('/') ? where : `${path.dirname(where)}/`;
+    if (target.startsWith(where) && !rel.startsWith(home)) {
+      return `${rel}: only pkg/mesos/containerizer imports ${name} (${target})`;
+    }
+  }
+  return undefined;
+}
 
 const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
@@ -60,6 +84,8 @@ export function check(root: string): string[] {
       if (!spec?.startsWith('.')) continue;
       const target = path.relative(root, path.resolve(path.dirname(file), spec)).replace(/\.js$/, '.ts');
       deps.push(target);
+      const part = mesosPartProblem(rel, target);
+      if (part) problems.push(part);
       const from = moduleOf(rel);
       const to = moduleOf(target);
       if (from.startsWith(':') || from === to) continue;

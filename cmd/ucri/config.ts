@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
+import { ISOLATOR_NAMES } from '../../pkg/mesos/index.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/ucri/config.toml';
 
@@ -43,19 +44,8 @@ export const configSchema = z
     containerizers: csv
       .default(['mesos'])
       .pipe(z.array(z.enum(['mesos', 'docker'])).min(1, 'at least one containerizer is needed')),
-    isolation: csv.default([
-      'filesystem/linux',
-      'docker/runtime',
-      'appc/runtime',
-      'cgroups/cpu',
-      'cgroups/mem',
-      'cgroups/pids',
-      'namespaces/pid',
-      'namespaces/ipc',
-      'linux/security',
-      'volume/host_path',
-      'network/cni',
-    ]),
+    /** Default: every isolator of the Mesos table, in table order (network/cni last). */
+    isolation: csv.default([...ISOLATOR_NAMES]),
     launcher: z.enum(['auto', 'linux', 'posix']).default('auto'),
     image_providers: csv.default(['docker', 'appc']).pipe(z.array(z.enum(['docker', 'appc']))),
     image_provisioner_backend: z

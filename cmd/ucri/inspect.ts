@@ -3,9 +3,8 @@
  * prefix) as JSON, like `crictl inspect`: `status` with enum names and RFC 3339 times, and `info` parsed
  * from the runtime's JSON (pod id, pid, Mesos state, spec).
  */
-import * as grpc from '@grpc/grpc-js';
 import { type ContainerStatusResponse, ContainerStatus, RuntimeServiceClient } from '../../pkg/cri/gen/cri/v1/api.js';
-import { clientArgs } from './pull.js';
+import { clientArgs, unary, withClient } from './client.js';
 
 /** Nanoseconds since the epoch → RFC 3339 with nanoseconds (`0` stays unset). */
 function rfc3339(ns: bigint): string {
@@ -43,23 +42,11 @@ export async function inspectCommand(
     process.stderr.write('usage: ucri inspect [--socket PATH] CONTAINER-ID\n');
     return 2;
   }
-  const client = new RuntimeServiceClient(`unix://${socket}`, grpc.credentials.createInsecure());
-  try {
-    const res = await new Promise<ContainerStatusResponse>((resolve, reject) =>
-      client.containerStatus(
-        { containerId: args[0]!, verbose: true },
-        new grpc.Metadata(),
-        { deadline: Date.now() + 30_000 },
-        (err, r) => (err ? reject(err) : resolve(r)),
-      ),
+  return withClient('inspect', socket, RuntimeServiceClient, async (client) => {
+    const res = await unary<ContainerStatusResponse>((md, o, cb) =>
+      client.containerStatus({ containerId: args[0]!, verbose: true }, md, o, cb),
     );
     out.write(`${JSON.stringify(inspectDocument(res), null, 2)}\n`);
     return 0;
-  } catch (err) {
-    const e = err as grpc.ServiceError;
-    process.stderr.write(`ucri inspect: ${e.details ?? e.message}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+  });
 }

@@ -3,15 +3,13 @@
  * IMAGE, CREATED (relative), STATE, NAME, ATTEMPT, POD ID and RUNTIME (the runtime handler, i.e. the
  * containerizer: mesos or docker), oldest first.
  */
-import * as grpc from '@grpc/grpc-js';
 import {
   type Container,
   ContainerState,
   type ListContainersResponse,
   RuntimeServiceClient,
 } from '../../pkg/cri/gen/cri/v1/api.js';
-import { table } from './images.js';
-import { clientArgs } from './pull.js';
+import { clientArgs, table, unary, withClient } from './client.js';
 
 const STATES: Record<number, string> = {
   [ContainerState.CONTAINER_CREATED]: 'Created',
@@ -58,12 +56,9 @@ export async function psCommand(argv: readonly string[], out: NodeJS.WritableStr
     process.stderr.write('usage: ucri ps [--socket PATH]\n');
     return 2;
   }
-  const client = new RuntimeServiceClient(`unix://${socket}`, grpc.credentials.createInsecure());
-  try {
-    const res = await new Promise<ListContainersResponse>((resolve, reject) =>
-      client.listContainers({ filter: undefined }, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err, r) =>
-        err ? reject(err) : resolve(r),
-      ),
+  return withClient('ps', socket, RuntimeServiceClient, async (client) => {
+    const res = await unary<ListContainersResponse>((md, o, cb) =>
+      client.listContainers({ filter: undefined }, md, o, cb),
     );
     const rows = [
       ['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID', 'RUNTIME'],
@@ -71,11 +66,5 @@ export async function psCommand(argv: readonly string[], out: NodeJS.WritableStr
     ];
     out.write(`${table(rows)}\n`);
     return 0;
-  } catch (err) {
-    const e = err as grpc.ServiceError;
-    process.stderr.write(`ucri ps: ${e.details ?? e.message}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+  });
 }

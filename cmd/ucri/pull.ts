@@ -3,46 +3,8 @@
  * with ucri's streaming pull, drawing a progress bar of bytes downloaded and layers extracted on a
  * terminal, and one plain line per phase (and per layer) otherwise. Prints the image id at the end.
  */
-import * as grpc from '@grpc/grpc-js';
 import { ImagesClient, type PullImageProgress } from '../../pkg/cri/gen/ucri/v1/ucri.js';
-
-export const DEFAULT_SOCKET = '/run/ucri/ucri.sock';
-
-/** `--socket=PATH` / `--socket PATH` and positional arguments of a client verb. */
-export function clientArgs(
-  argv: readonly string[],
-  valued: readonly string[] = [],
-): { socket: string; values: Record<string, string>; args: string[] } {
-  let socket = DEFAULT_SOCKET;
-  const values: Record<string, string> = {};
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) {
-      args.push(a);
-      continue;
-    }
-    const name = m[1]!;
-    if (name !== 'socket' && !valued.includes(name)) throw new Error(`unknown flag "--${name}"`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new Error(`flag "--${name}" needs a value`);
-    if (name === 'socket') socket = value;
-    else values[name] = value;
-  }
-  return { socket, values, args };
-}
-
-export function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
+import { clientArgs, humanBytes, withClient } from './client.js';
 
 function bar(p: PullImageProgress, width = 30): string {
   const total = Number(p.totalBytes);
@@ -63,40 +25,37 @@ export async function pullCommand(argv: readonly string[], out: NodeJS.WriteStre
   }
   const creds = values.creds;
   const colon = creds?.indexOf(':') ?? -1;
-  const client = new ImagesClient(`unix://${socket}`, grpc.credentials.createInsecure());
   const tty = out.isTTY === true;
   let lastLine = '';
-  try {
-    const id = await new Promise<string>((resolve, reject) => {
-      const call = client.pullImage({
-        image,
-        username: creds && colon > 0 ? creds.slice(0, colon) : (creds ?? ''),
-        password: creds && colon > 0 ? creds.slice(colon + 1) : '',
+  return withClient('pull', socket, ImagesClient, async (client) => {
+    try {
+      const id = await new Promise<string>((resolve, reject) => {
+        const call = client.pullImage({
+          image,
+          username: creds && colon > 0 ? creds.slice(0, colon) : (creds ?? ''),
+          password: creds && colon > 0 ? creds.slice(colon + 1) : '',
+        });
+        let imageId = '';
+        call.on('data', (p: PullImageProgress) => {
+          if (p.imageId) imageId = p.imageId;
+          if (tty) out.write(`\r${bar(p)}\x1b[K`);
+          else {
+            // Plain output: one line per phase change or extracted layer, never per chunk.
+            const line = `${p.phase} layers ${p.extractedLayers}/${p.totalLayers}`;
+            if (line !== lastLine)
+              out.write(`${line} ${humanBytes(Number(p.downloadedBytes))}/${humanBytes(Number(p.totalBytes))}\n`);
+            lastLine = line;
+          }
+        });
+        call.on('error', reject);
+        call.on('end', () => resolve(imageId));
       });
-      let imageId = '';
-      call.on('data', (p: PullImageProgress) => {
-        if (p.imageId) imageId = p.imageId;
-        if (tty) out.write(`\r${bar(p)}\x1b[K`);
-        else {
-          // Plain output: one line per phase change or extracted layer, never per chunk.
-          const line = `${p.phase} layers ${p.extractedLayers}/${p.totalLayers}`;
-          if (line !== lastLine)
-            out.write(`${line} ${humanBytes(Number(p.downloadedBytes))}/${humanBytes(Number(p.totalBytes))}\n`);
-          lastLine = line;
-        }
-      });
-      call.on('error', reject);
-      call.on('end', () => resolve(imageId));
-    });
-    if (tty) out.write('\n');
-    out.write(`Image is up to date for ${id}\n`);
-    return 0;
-  } catch (err) {
-    if (tty) out.write('\n');
-    const e = err as grpc.ServiceError;
-    process.stderr.write(`ucri pull: ${e.details ?? e.message}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+      if (tty) out.write('\n');
+      out.write(`Image is up to date for ${id}\n`);
+      return 0;
+    } catch (err) {
+      if (tty) out.write('\n'); // end the progress bar before the error
+      throw err;
+    }
+  });
 }

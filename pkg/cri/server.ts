@@ -1,6 +1,6 @@
 /**
  * The gRPC edge: serves RuntimeService and ImageService on a unix socket. Connections are accepted by our
- * own net.Server and passed through the :authority fix (pkg/cri/h2) before grpc-js sees them, so that
+ * own net.Server and passed through the :authority fix (pkg/h2) before grpc-js sees them, so that
  * grpc-go clients which send the socket path as :authority (crictl and kubelet < 1.31) are served.
  */
 import { promises as fs } from 'node:fs';
@@ -11,7 +11,7 @@ import { FailedPreconditionError, logger } from '../util/index.js';
 import type { CriDeps } from './deps.js';
 import { ImageServiceService, RuntimeServiceService } from './gen/cri/v1/api.js';
 import { ImagesService } from './gen/ucri/v1/ucri.js';
-import { fixAuthority } from './h2/index.js';
+import { fixAuthority } from '../h2/index.js';
 import { imageFsInfo, imageStatus, listImages, pullImage, pullWithProgress, removeImage } from './image/index.js';
 import { instrumentService } from './instrumented.js';
 import { podAndContainerHandlers } from './runtime/pods-and-containers.js';

@@ -10,12 +10,13 @@
  *   stopPod:           teardownPod    in reverse order    (network/cni: CNI DEL, retried until it succeeds)
  *   removePod:         cleanupPod     in reverse order
  *   start-up:          recover        with the pods and containers that have records
+ *   Status:            condition      every call (e.g. network/cni: is there a usable CNI config?)
  *
  * Every hook is optional (a missing hook is a no-op). cleanup/teardownPod/cleanupPod are idempotent and
  * tolerate ids they never saw. Isolators never import each other; what one needs from another travels in
  * the contexts below.
  */
-import type { ContainerSpec, ContainerUsage, PodSpec, Resources } from '../containerizer/index.js';
+import type { Condition, ContainerSpec, ContainerUsage, PodSpec, Resources } from '../containerizer/index.js';
 import type { ImageConfig } from '../containerizer/index.js';
 import type { LinuxDevice, LinuxNamespace, LinuxResources, Mount, POSIXRlimit, LinuxSeccomp } from '../oci/index.js';
 
@@ -98,6 +99,11 @@ export interface LaunchInfo {
   rootfsPropagation?: 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
 }
 
+/** An isolator's readiness, feeding one of the CRI conditions (`network`: NetworkReady, `runtime`: RuntimeReady). */
+export interface IsolatorCondition extends Condition {
+  type: 'runtime' | 'network';
+}
+
 /** Why an isolator ended a container (Mesos `ContainerLimitation`), e.g. `{ reason: 'OOMKilled' }`. */
 export interface Limitation {
   reason: string;
@@ -121,4 +127,9 @@ export interface Isolator {
   cleanup?(ctx: ContainerContext): Promise<void>;
   teardownPod?(pod: PodContext, signal: AbortSignal): Promise<void>;
   cleanupPod?(pod: PodContext): Promise<void>;
+  /**
+   * Whether what this isolator needs from the host is in place, asked at every CRI Status and re-checked each
+   * time (no restart needed when the host changes). Must not throw: a problem is a not-ready answer.
+   */
+  condition?(): Promise<IsolatorCondition>;
 }

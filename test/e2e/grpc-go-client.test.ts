@@ -1,6 +1,6 @@
 /**
  * A real grpc-go client (the project's probe, built from Debian's grpc-go 1.33 like crictl 1.26) dials the
- * daemon's socket path as crictl does, so the path travels as HTTP/2 :authority. Without pkg/cri/h2 every
+ * daemon's socket path as crictl does, so the path travels as HTTP/2 :authority. Without pkg/h2 every
  * one of these calls would be reset by Node's HTTP/2 layer.
  */
 import assert from 'node:assert/strict';

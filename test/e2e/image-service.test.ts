@@ -16,7 +16,7 @@ import { startDaemon, type TestDaemon, UCRI_MAIN } from '../support/daemon.js';
 import { type FixtureImage, type FixtureName, fixtureImages } from '../support/images.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
 import { FakeRegistry } from '../unit/image/fake-registry.js';
-import { putTinyImage } from '../unit/store/tiny-image.js';
+import { putTinyImage } from '../unit/image-store/tiny-image.js';
 
 const run = promisify(execFile);
 const spec = (image: string): ImageSpec => ({

@@ -99,7 +99,7 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
   });
 }
 
-/** PREPARING → ISOLATING → FETCHING → RUNNING. A failure leaves the container created, with nothing running. */
+/** PREPARING → ISOLATING → RUNNING. A failure leaves the container created, with nothing running. */
 export async function startContainer(e: Engine, id: string, signal: AbortSignal): Promise<Container> {
   return e.lock.run(id, async () => {
     const c = getContainer(e, id);
@@ -142,7 +142,6 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
         await updateThroughIsolators(e, c, signal);
         c.rec.pendingResources = false;
       }
-      c.rec.state = 'FETCHING'; // nothing to fetch for CRI containers: the image is the only artifact
       if (signal.aborted) throw fromAbort(new CancelledError(`start of container "${id}" aborted`), signal);
       await e.launcher.start(id);
       c.rec.state = 'RUNNING';

@@ -7,7 +7,7 @@ import type { ContainerSpec, PodSpec } from '../../containerizer/index.js';
 import type { Spec } from '../../oci/index.js';
 import { type KeyedLock, logger, NotFoundError } from '../../util/index.js';
 import type { ContainerContext, Isolator, LaunchInfo, PodState } from '../isolator.js';
-import type { OciLauncher } from '../launcher/index.js';
+import type { Launcher } from '../launcher/index.js';
 import type { MesosPaths } from '../paths.js';
 import type { Provisioner } from '../provisioner/types.js';
 import type { Container, Pod } from './records.js';
@@ -37,7 +37,7 @@ export interface CgroupNaming {
 
 export interface Engine {
   readonly paths: MesosPaths;
-  readonly launcher: OciLauncher;
+  readonly launcher: Launcher;
   readonly provisioner: Provisioner;
   readonly isolators: readonly Isolator[];
   readonly buildSpec: SpecBuilder;

@@ -6,11 +6,14 @@
  *   createContainer:  PROVISIONING ──► PREPARING ─────────────────────┐  (CRI "created": bundle written,
  *                     (provisioner)    (isolators prepare, buildSpec) │   record checkpointed, no process)
  *                                                                     ▼
- *   startContainer:   ISOLATING ──► FETCHING ──► RUNNING ──(exit)──► TERMINATED  (CRI "exited")
- *                     (runc create, (no-op for   (runc start,
- *                     isolate(pid)) the CRI)      exit watcher armed)
+ *   startContainer:   ISOLATING ──────► RUNNING ──(exit)──► TERMINATED  (CRI "exited")
+ *                     (runc create,     (runc start,
+ *                     isolate(pid))      exit watcher armed)
  *
  *   removeContainer:  any ──► DESTROYING ──► (gone: launcher, isolators, provisioner, dirs released)
+ *
+ * Mesos's FETCHING (fetch the task's URIs) has no CRI counterpart and is not a state here; it was never
+ * checkpointed, and recovery turns any state other than RUNNING/TERMINATED back into PREPARING.
  *
  * A failed start rolls back to PREPARING (the container is "created" again, nothing runs). A failed
  * destroy leaves the container in DESTROYING; removing it again retries every step (all are idempotent).
@@ -29,14 +32,7 @@ import type { Provisioned } from '../provisioner/types.js';
 
 const log = logger('mesos/records');
 
-export type MesosState =
-  | 'PROVISIONING'
-  | 'PREPARING'
-  | 'ISOLATING'
-  | 'FETCHING'
-  | 'RUNNING'
-  | 'TERMINATED'
-  | 'DESTROYING';
+export type MesosState = 'PROVISIONING' | 'PREPARING' | 'ISOLATING' | 'RUNNING' | 'TERMINATED' | 'DESTROYING';
 
 export type PodPhase = 'SETTING_UP' | 'READY' | 'STOPPED';
 

@@ -22,7 +22,7 @@ import {
   removePinnedNamespaces,
 } from '../../sys/index.js';
 import { errorMessage, removeStaleTemps } from '../../util/index.js';
-import { destroyOwnedCgroup, removePodRuntimeDir } from '../pod.js';
+import { destroyOwnedCgroup, removePodRuntimeDir } from './pod.js';
 import { infraId } from '../paths.js';
 import { armExitWatcher, destroyContainer, recordExit } from './containers.js';
 import type { Engine } from './engine.js';

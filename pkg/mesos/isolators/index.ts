@@ -2,8 +2,9 @@
  * The one ordered table of isolators (Mesos `mesos/containerizer.cpp`): `--isolation` name → factory. The
  * table order is the `prepare` order (and the reverse of `cleanup`) whatever the order of the flag, the same
  * fixed order Mesos uses: filesystem → runtime → cgroups → namespaces → linux → volume → network.
+ * Each isolator may also report a readiness `condition()`, which the containerizer's CRI conditions include.
  *
- * Only containerizer.ts imports this module. It also exports the cgroup path rules, so that the
+ * Only the containerizer folder imports this module. It also exports the cgroup path rules, so that the
  * containerizer fills `PodState.cgroup` and `ContainerContext.cgroup` the way the cgroups isolators expect.
  */
 import type { CgroupDriver } from '../../sys/index.js';
@@ -18,6 +19,8 @@ import { LinuxFilesystemIsolator } from './filesystem/linux.js';
 import { SecurityIsolator } from './linux/security.js';
 import { IpcNamespaceIsolator } from './namespaces/ipc.js';
 import { PidNamespaceIsolator } from './namespaces/pid.js';
+import type { CniIsolatorOptions } from './network/cni.js';
+import { ReportingCniIsolator } from './network/ready.js';
 import { HostPathIsolator } from './volume/host-path.js';
 
 export { containerCgroupPath, podCgroupPath } from './cgroups/common.js';
@@ -28,13 +31,21 @@ export interface IsolatorDeps {
   cgroupDriver: CgroupDriver;
   /** Parent of pod cgroups when kubelet gives no cgroup parent (`--cgroups_root`, e.g. `ucri`). */
   cgroupsRoot: string;
-  /** The OCI runtime understands the `rro` mount option (from `runc features`) and the kernel has mount_setattr. */
+  /**
+   * The OCI runtime understands the `rro` mount option (from `runc features`) and the kernel has mount_setattr.
+   * Read when a container is prepared, not when the isolator is built (the containerizer learns it later).
+   */
   recursiveReadOnlyMounts: boolean;
   /** Default pids limit for containers; 0 or absent: none. */
   pidsLimit?: number;
   /** Host files used for host-network pods and as the resolv.conf fallback (default /etc/hosts, /etc/resolv.conf). */
   hostHostsFile?: string;
   hostResolvConf?: string;
+  /**
+   * network/cni: the CNI config dir (`--network_cni_config_dir`), plugin dirs, where attachments are
+   * checkpointed, and the node's pod CIDR getter. Needed only when network/cni is asked for.
+   */
+  cni?: Pick<CniIsolatorOptions, 'configDir' | 'pluginDirs' | 'stateDir' | 'podCidr'>;
 }
 
 /** Builds one isolator. */
@@ -52,7 +63,14 @@ const TABLE: ReadonlyArray<readonly [string, IsolatorFactory]> = [
   ['namespaces/ipc', () => new IpcNamespaceIsolator()],
   ['linux/security', () => new SecurityIsolator()],
   ['volume/host_path', (d) => new HostPathIsolator(d)],
+  // Last, as in Mesos: the network is attached after everything else is in place.
+  ['network/cni', (d) => new ReportingCniIsolator(required(d.cni, 'network/cni needs its CNI configuration'))],
 ];
+
+function required<T>(v: T | undefined, message: string): T {
+  if (v === undefined) throw new InvalidArgumentError(message);
+  return v;
+}
 
 /** Every `--isolation` name ucri knows, in table order. */
 export const ISOLATOR_NAMES: readonly string[] = TABLE.map(([n]) => n);

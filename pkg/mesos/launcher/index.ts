@@ -3,10 +3,13 @@
  * mount namespace only). `auto` picks linux when ucri runs as root on a kernel with namespaces.
  */
 import { promises as fs } from 'node:fs';
-import { LinuxLauncher, type OciLauncher, type OciLauncherOptions } from './linux.js';
+import { LinuxLauncher } from './linux-launcher.js';
+import type { OciLauncherOptions } from './oci.js';
 import { PosixLauncher } from './posix.js';
+import type { Launcher } from './types.js';
 
-export { LinuxLauncher, OciLauncher, type OciLauncherOptions } from './linux.js';
+export { LinuxLauncher } from './linux-launcher.js';
+export { OciLauncher, type OciLauncherOptions } from './oci.js';
 export { PosixLauncher } from './posix.js';
 export type * from './types.js';
 
@@ -28,7 +31,7 @@ export async function namespacesSupported(): Promise<boolean> {
 }
 
 /** Opens the named launcher (`auto`: linux when namespaces are supported, else posix). */
-export async function openLauncher(name: LauncherName, opts: OciLauncherOptions): Promise<OciLauncher> {
+export async function openLauncher(name: LauncherName, opts: OciLauncherOptions): Promise<Launcher> {
   const pick = name === 'auto' ? ((await namespacesSupported()) ? 'linux' : 'posix') : name;
   return pick === 'linux' ? LinuxLauncher.open(opts) : PosixLauncher.open(opts);
 }

@@ -10,7 +10,7 @@
  */
 import type { Spec } from '../../oci/index.js';
 import { logger } from '../../util/index.js';
-import { OciLauncher, type OciLauncherOptions } from './linux.js';
+import { OciLauncher, type OciLauncherOptions } from './oci.js';
 
 const log = logger('mesos/launcher');
 

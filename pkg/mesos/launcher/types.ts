@@ -8,7 +8,7 @@
  *        files), with no isolation beyond what the spec's cgroups give.
  */
 import type { ExecResult } from '../../containerizer/index.js';
-import type { LinuxResources, Process, Spec } from '../../oci/index.js';
+import type { LinuxResources, Process, RuntimeKind, Spec } from '../../oci/index.js';
 
 export interface LaunchRequest {
   id: string;
@@ -28,8 +28,23 @@ export interface Launched {
   monitorStartTime: number;
 }
 
+/** What the OCI runtime reports about itself (`runc features`), as parsed JSON. */
+export type RuntimeFeatures = Record<string, unknown>;
+
+/**
+ * What the containerizer needs from a launcher; nothing outside pkg/mesos/containerizer sees which launcher
+ * runs a container. Every method may be called after a ucri restart for containers an earlier process
+ * launched: the launcher keeps no state that the runtime, conmon and the `Launched` facts do not hold.
+ */
 export interface Launcher {
   readonly name: 'linux' | 'posix';
+  /** The OCI runtime behind this launcher (`runc`, `crun`), for verbose status. */
+  readonly runtimeKind: RuntimeKind;
+  /**
+   * The runtime's feature report, or undefined when it has none (older runc); the containerizer reads
+   * `mountOptions` from it (recursive read-only mounts). Never throws for a missing subcommand.
+   */
+  runtimeFeatures(): Promise<RuntimeFeatures | undefined>;
   /** Creates the container; its init is blocked until `start`. Failure leaves nothing behind. */
   create(req: LaunchRequest, signal: AbortSignal): Promise<Launched>;
   start(id: string): Promise<void>;
@@ -37,12 +52,25 @@ export interface Launcher {
   kill(id: string, signal: string | number, all?: boolean): Promise<void>;
   /** Resolves with the exit code once the container's init has exited (works across ucri restarts). */
   waitExit(id: string, known?: Launched, signal?: AbortSignal): Promise<number>;
+  /**
+   * The exit code recorded for the container's init, or undefined when none is recorded yet (still running,
+   * or its monitor died before writing it). Does not wait.
+   */
+  readExit(id: string): Promise<number | undefined>;
+  /**
+   * True while the container's init or its monitor (conmon) still runs. Pids are compared with their start
+   * times, so a reused pid reads as dead. A dead init with a live monitor is alive: the exit is being written.
+   */
+  alive(l: Launched): Promise<boolean>;
   /** Removes the runtime's state of the container, killing it first; idempotent. */
   destroy(id: string): Promise<void>;
+  /** Runs `process` in the container to completion (ExecSync); `timeoutMs` 0 waits without limit. */
   exec(id: string, process: Process, timeoutMs: number, signal: AbortSignal): Promise<ExecResult>;
+  /** Changes the container's limits through the runtime (`runc update`). */
   update(id: string, resources: LinuxResources): Promise<void>;
   /** Reopens the CRI log file; resolves once `logPath` exists again. */
   reopenLog(id: string, bundle: string, logPath: string): Promise<void>;
   /** Ids the runtime knows (for orphan cleanup at recovery). */
   list(): Promise<string[]>;
+  // Interactive exec and attach sessions (CRI streaming) join this contract here.
 }

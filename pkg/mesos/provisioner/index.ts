@@ -1,6 +1,6 @@
 /**
  * The provisioner of the Mesos containerizer: image stores (stores/) and rootfs backends (backends/) behind
- * the Provisioner contract (types.ts). Only pkg/mesos/containerizer.ts imports this.
+ * the Provisioner contract (types.ts). Only pkg/mesos/containerizer/ imports this.
  */
 export * from './types.js';
 export {

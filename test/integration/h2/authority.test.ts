@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { type AuthorityFixStream, fixAuthority } from '../../../pkg/cri/h2/index.js';
+import { type AuthorityFixStream, fixAuthority } from '../../../pkg/h2/index.js';
 import { buildProbe, runProbe } from '../../support/probe.js';
 
 // A real grpc-js Server with a handwritten RuntimeService/Version on raw Buffers, accepting connections on a

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import http2 from 'node:http2';
 import { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
-import { field, fixAuthority, type HeaderField, HpackDecoder, HpackEncoder } from '../../../pkg/cri/h2/index.js';
+import { field, fixAuthority, type HeaderField, HpackDecoder, HpackEncoder } from '../../../pkg/h2/index.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { field, type HeaderField, HpackDecoder, HpackEncoder } from '../../../pkg/cri/h2/hpack.js';
+import { field, type HeaderField, HpackDecoder, HpackEncoder } from '../../../pkg/h2/hpack.js';
 
 const pairs = (fields: HeaderField[]): Array<[string, string]> =>
   fields.map((f) => [f.name.toString('latin1'), f.value.toString('latin1')]);

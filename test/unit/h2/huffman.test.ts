@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { huffmanDecode, huffmanEncode, huffmanEncodedLength } from '../../../pkg/cri/h2/huffman.js';
+import { huffmanDecode, huffmanEncode, huffmanEncodedLength } from '../../../pkg/h2/huffman.js';
 
 const decode = (hex: string): Buffer => {
   const b = Buffer.from(hex, 'hex');

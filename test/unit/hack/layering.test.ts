@@ -40,4 +40,29 @@ describe('layering check', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+
+  it('lets only the mesos containerizer import the isolator table, the launcher and the provisioner', () => {
+    const root = tree({
+      'pkg/mesos/index.ts': "export * from './containerizer/index.js';\nexport { N } from './isolators/index.js';\n",
+      'pkg/mesos/containerizer/index.ts':
+        "import { N } from '../isolators/index.js';\nimport { L } from '../launcher/index.js';\nexport { N, L };\n",
+      'pkg/mesos/isolators/index.ts': "import { h } from './hostname.js';\nexport const N = [h];\n",
+      'pkg/mesos/isolators/hostname.ts': "export const h = 'x';\n",
+      'pkg/mesos/launcher/index.ts': 'export const L = 1;\n',
+      'pkg/mesos/provisioner/index.ts': 'export const P = 1;\n',
+      'pkg/mesos/launch-info.ts': "import { N } from './isolators/index.js';\nexport const n = N;\n",
+      'pkg/mesos/isolators/cgroups/cpu.ts': "import { L } from '../../launcher/index.js';\nexport const l = L;\n",
+      'pkg/mesos/launcher/linux.ts': "import { P } from '../provisioner/index.js';\nexport const p = P;\n",
+    });
+    try {
+      const problems = check(root);
+      assert.equal(problems.length, 3, problems.join('\n'));
+      const text = problems.join('\n');
+      assert.match(text, /pkg\/mesos\/launch-info\.ts: only pkg\/mesos\/containerizer imports the isolator table/);
+      assert.match(text, /pkg\/mesos\/isolators\/cgroups\/cpu\.ts: only .* imports the launcher/);
+      assert.match(text, /pkg\/mesos\/launcher\/linux\.ts: only .* imports the provisioner/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -81,8 +81,15 @@ describe('cgroups isolators', () => {
       isos.map((i) => i.name),
       ['filesystem/linux', 'cgroups/mem', 'linux/security', 'volume/host_path'],
     );
-    assert.equal(createIsolators(ISOLATOR_NAMES, cgroupfs).length, ISOLATOR_NAMES.length);
-    for (const i of createIsolators(ISOLATOR_NAMES, cgroupfs)) assert.ok(ISOLATOR_NAMES.includes(i.name));
+    // Building touches nothing on disk, so the CNI paths need not exist.
+    const all = { ...cgroupfs, cni: { configDir: '/nonexistent/net.d', pluginDirs: [], stateDir: '/nonexistent/cni' } };
+    assert.equal(createIsolators(ISOLATOR_NAMES, all).length, ISOLATOR_NAMES.length);
+    for (const i of createIsolators(ISOLATOR_NAMES, all)) assert.ok(ISOLATOR_NAMES.includes(i.name));
+    assert.equal(ISOLATOR_NAMES.at(-1), 'network/cni');
+    assert.throws(
+      () => createIsolators(['network/cni'], cgroupfs),
+      (e: unknown) => isKind(e, 'InvalidArgument'),
+    );
     assert.throws(
       () => createIsolators(['cgroups/cpu', 'posix/disk'], cgroupfs),
       (e: unknown) => {

@@ -1,8 +1,8 @@
 /**
- * The linux launcher: every container is an OCI runtime container (runc by default) under its own conmon.
- * `create` = conmon + `runc create` (the init is created in its namespaces and cgroup, then blocked);
- * `start` = `runc start` (the init execs the payload). conmon outlives ucri and writes the exit file, so
- * `waitExit` works the same whether ucri launched the container or recovered it after a restart.
+ * The base of the linux and posix launchers: every container is an OCI runtime container (runc by default)
+ * under its own conmon. `create` = conmon + `runc create` (the init is created in its namespaces and cgroup,
+ * then blocked); `start` = `runc start` (the init execs the payload). conmon outlives ucri and writes the exit
+ * file, so `waitExit` works the same whether ucri launched the container or recovered it after a restart.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import {
 } from '../../oci/index.js';
 import { isAlive, readStartTime } from '../../sys/index.js';
 import { isKind, logger, NotFoundError, writeJsonAtomic } from '../../util/index.js';
-import type { Launched, LaunchRequest, Launcher } from './types.js';
+import type { Launched, LaunchRequest, Launcher, RuntimeFeatures } from './types.js';
 
 const log = logger('mesos/launcher');
 
@@ -61,6 +61,14 @@ export class OciLauncher implements Launcher {
     });
     await fs.mkdir(opts.execDir, { recursive: true, mode: 0o700 });
     return { runtime, conmon };
+  }
+
+  get runtimeKind(): RuntimeKind {
+    return this.runtime.kind;
+  }
+
+  async runtimeFeatures(): Promise<RuntimeFeatures | undefined> {
+    return this.runtime.features();
   }
 
   /** The spec the runtime gets; the posix launcher strips namespaces here. */
@@ -115,7 +123,6 @@ export class OciLauncher implements Launcher {
     });
   }
 
-  /** The exit code conmon recorded, or undefined when there is no exit file. */
   async readExit(id: string): Promise<number | undefined> {
     return this.conmon.readExit(id);
   }
@@ -151,20 +158,11 @@ export class OciLauncher implements Launcher {
     return (await this.runtime.list(AbortSignal.timeout(30_000))).map((s) => s.id);
   }
 
-  /** True while the container's init or its conmon still runs (pid + start time, so reuse reads as dead). */
   async alive(l: Launched): Promise<boolean> {
     const start = (t: number): bigint | undefined => (t > 0 ? BigInt(t) : undefined);
     if (await isAlive(l.pid, start(l.pidStartTime))) return true;
     const monitor = await isAlive(l.monitorPid, start(l.monitorStartTime));
     if (monitor) log.debug({ pid: l.pid }, 'init gone, conmon still writing its exit');
     return monitor;
-  }
-}
-
-/** The default launcher: containers get the namespaces their spec asks for. */
-export class LinuxLauncher extends OciLauncher {
-  static async open(opts: OciLauncherOptions): Promise<LinuxLauncher> {
-    const { runtime, conmon } = await OciLauncher.parts(opts);
-    return new LinuxLauncher('linux', runtime, conmon, opts.execDir);
   }
 }

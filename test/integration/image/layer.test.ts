@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { type ApplyResult, applyLayer, type LayerFormat } from '../../../pkg/image/index.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
-import { type FixtureEntry, getXattr, gzip, packTar, rawTar, zstd } from './tar-fixtures.js';
+import { type FixtureEntry, getXattr, gzip, packTar, rawTar, zstd } from '../../unit/image/tar-fixtures.js';
 
 configureLogging({ silent: true });
 

@@ -12,8 +12,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { PodRuntime, PodSpec } from '../containerizer/index.js';
-import { defaultSpec, fitSpecToHost, type LinuxNamespace } from '../oci/index.js';
+import type { PodRuntime, PodSpec } from '../../containerizer/index.js';
+import { defaultSpec, fitSpecToHost, type LinuxNamespace } from '../../oci/index.js';
 import {
   createPinnedNamespaces,
   destroyCgroup,
@@ -22,7 +22,7 @@ import {
   type PinnedKind,
   removePinnedNamespaces,
   unmountAllUnder,
-} from '../sys/index.js';
+} from '../../sys/index.js';
 import {
   AlreadyExistsError,
   errorMessage,
@@ -30,14 +30,14 @@ import {
   fromAbort,
   isKind,
   UnavailableError,
-} from '../util/index.js';
-import { removeContainer, stopContainer } from './containerizer/containers.js';
-import { type Engine, log } from './containerizer/engine.js';
-import { nowNs, Pod, type PodRecord, RECORD_VERSION, savePod } from './containerizer/records.js';
-import { allSteps, Rollback } from './containerizer/rollback.js';
-import type { Isolator, PodContext, PodState } from './isolator.js';
-import type { Launched } from './launcher/types.js';
-import { infraId } from './paths.js';
+} from '../../util/index.js';
+import { removeContainer, stopContainer } from './containers.js';
+import { type Engine, log } from './engine.js';
+import { nowNs, Pod, type PodRecord, RECORD_VERSION, savePod } from './records.js';
+import { allSteps, Rollback } from './rollback.js';
+import type { Isolator, PodContext, PodState } from '../isolator.js';
+import type { Launched } from '../launcher/types.js';
+import { infraId } from '../paths.js';
 
 /** The host's static busybox, the only program the infra rootfs holds. */
 export const HOST_BUSYBOX = '/bin/busybox';

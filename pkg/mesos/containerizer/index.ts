@@ -1,9 +1,8 @@
 /**
  * The Mesos containerizer (Mesos `MesosContainerizer`): provisioner + ordered isolators + launcher. Pods are
- * parent containers without a process (pod.ts), CRI containers are nested containers (containerizer/
- * containers.ts; their state machine is drawn in containerizer/records.ts), and everything is checkpointed
- * so a restarted ucri recovers (containerizer/recover.ts). This file is the entry: options, wiring, and
- * the Containerizer interface.
+ * parent containers without a process (pod.ts), CRI containers are nested containers (containers.ts; their
+ * state machine is drawn in records.ts), and everything is checkpointed so a restarted ucri recovers
+ * (recover.ts). This file is the folder's public face: options, wiring, and the Containerizer interface.
  */
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -23,26 +22,29 @@ import type {
   RecoveredContainer,
   Resources,
   Termination,
-} from '../containerizer/index.js';
-import type { CgroupDriver } from '../sys/index.js';
-import { findExecutable, KeyedLock, NotFoundError, UnavailableError, UnimplementedError } from '../util/index.js';
-import * as containers from './containerizer/containers.js';
-import type { CgroupNaming, Engine, SpecBuilder } from './containerizer/engine.js';
-import { getContainer, getPod } from './containerizer/engine.js';
-import type { Container, Pod } from './containerizer/records.js';
-import { recover } from './containerizer/recover.js';
-import * as status from './containerizer/status.js';
-import type { Isolator } from './isolator.js';
-import { containerCgroupPath, createIsolators, ISOLATOR_NAMES, podCgroupPath } from './isolators/index.js';
-import { CNI_ISOLATOR, cniIsolator, scanCniConfigs } from './isolators/network/index.js';
-import { buildSpec } from './launch-info.js';
-import { type LauncherName, openLauncher } from './launcher/index.js';
-import { MesosPaths } from './paths.js';
+} from '../../containerizer/index.js';
+import type { CgroupDriver } from '../../sys/index.js';
+import { findExecutable, KeyedLock, NotFoundError, UnavailableError, UnimplementedError } from '../../util/index.js';
+import * as containers from './containers.js';
+import type { CgroupNaming, Engine, SpecBuilder } from './engine.js';
+import { getContainer, getPod } from './engine.js';
+import type { Container, Pod } from './records.js';
+import { recover } from './recover.js';
+import { execSync } from './exec-sync.js';
+import { reopenLog } from './reopen-log.js';
+import { containerRuntimeOf } from './status.js';
+import { update } from './update.js';
+import { podUsage, usage } from './usage.js';
+import type { Isolator, IsolatorCondition } from '../isolator.js';
+import { containerCgroupPath, createIsolators, podCgroupPath } from '../isolators/index.js';
+import { buildSpec } from '../launch-info.js';
+import { type LauncherName, openLauncher } from '../launcher/index.js';
+import { MesosPaths } from '../paths.js';
 import * as pods from './pod.js';
-import { MesosProvisioner } from './provisioner/index.js';
-import type { ImageSource, Provisioner } from './provisioner/types.js';
+import { MesosProvisioner } from '../provisioner/index.js';
+import type { ImageSource, Provisioner } from '../provisioner/types.js';
 
-export type { SpecBuilder } from './containerizer/engine.js';
+export type { SpecBuilder } from './engine.js';
 
 export interface MesosOptions {
   /** OCI runtime name (`runc`, `crun`) and optional explicit path. */
@@ -89,12 +91,17 @@ export class MesosContainerizer implements Containerizer {
   private engineP: Promise<Engine> | undefined;
   /** Set once the engine is up; the synchronous getters answer from it. */
   private e: Engine | undefined;
+  private isolators: readonly Isolator[] | undefined;
 
   constructor(private readonly opts: MesosOptions) {}
 
   async conditions(): Promise<Conditions> {
-    const [runtime, network] = await Promise.all([this.runtimeCondition(), this.networkCondition()]);
-    return { runtime, network };
+    const [runtime, isolatorRuntime, network] = await Promise.all([
+      this.runtimeCondition(),
+      this.isolatorCondition('runtime'),
+      this.isolatorCondition('network'),
+    ]);
+    return { runtime: runtime.ready ? isolatorRuntime : runtime, network };
   }
 
   /** Ready when the launcher's programs (the OCI runtime and conmon) are installed. */
@@ -110,20 +117,45 @@ export class MesosContainerizer implements Containerizer {
   }
 
   /**
-   * Ready when network/cni is off (host networking only) or a usable CNI network config exists. The config
-   * dir is re-scanned on every call, so the condition follows the directory without a restart. Reasons:
-   * NoCNIConfig (no config file), InvalidCNIConfig (only unparsable/invalid files), CNIPluginMissing (a
-   * config names a plugin that is not installed).
+   * The isolators' readiness reports of one kind, the first not-ready one winning (network/cni reports
+   * NetworkReady from a scan of the CNI config dir; without network/cni the network is the host's: ready).
    */
-  private async networkCondition(): Promise<Condition> {
-    if (!this.opts.isolation.includes('network/cni')) return READY;
-    const scan = await scanCniConfigs(this.opts.cniConfigDir, this.opts.cniPluginDirs);
-    if (scan.networks.length > 0) return READY;
-    return {
-      ready: false,
-      reason: scan.reason ?? 'NoCNIConfig',
-      message: `no usable CNI network config: ${scan.problems.join('; ')}`,
-    };
+  private async isolatorCondition(type: IsolatorCondition['type']): Promise<Condition> {
+    const reports = await Promise.all(this.isolatorList().map((iso) => iso.condition?.()));
+    const bad = reports.find((r) => r?.type === type && !r.ready);
+    return bad ? { ready: bad.ready, reason: bad.reason, message: bad.message } : READY;
+  }
+
+  /**
+   * The `--isolation` table's isolators (or the embedder's), built once. Building needs no launcher, so the
+   * conditions can be answered before the engine opens; recursive read-only support is read at use time.
+   */
+  private isolatorList(): readonly Isolator[] {
+    if (this.isolators) return this.isolators;
+    const o = this.opts;
+    const paths = this.paths();
+    const features = this.features;
+    this.isolators =
+      o.isolators ??
+      createIsolators(o.isolation, {
+        cgroupDriver: o.cgroupDriver ?? 'cgroupfs',
+        cgroupsRoot: o.cgroupsRoot ?? 'ucri',
+        get recursiveReadOnlyMounts() {
+          return features.recursiveReadOnlyMounts;
+        },
+        pidsLimit: o.pidsLimit,
+        cni: {
+          configDir: o.cniConfigDir,
+          pluginDirs: o.cniPluginDirs,
+          stateDir: path.join(paths.work, 'isolators', 'network', 'cni'),
+          podCidr: o.podCidr,
+        },
+      });
+    return this.isolators;
+  }
+
+  private paths(): MesosPaths {
+    return new MesosPaths(this.opts.workDir ?? '/var/lib/ucri', this.opts.runtimeDir ?? '/run/ucri');
   }
 
   /** Opens the launcher and builds the isolators and provisioner, once. */
@@ -137,7 +169,7 @@ export class MesosContainerizer implements Containerizer {
 
   private async open(): Promise<Engine> {
     const o = this.opts;
-    const paths = new MesosPaths(o.workDir ?? '/var/lib/ucri', o.runtimeDir ?? '/run/ucri');
+    const paths = this.paths();
     const driver = o.cgroupDriver ?? 'cgroupfs';
     const cgroupsRoot = o.cgroupsRoot ?? 'ucri';
     const launcher = await openLauncher(o.launcher ?? 'auto', {
@@ -150,10 +182,10 @@ export class MesosContainerizer implements Containerizer {
       execDir: paths.execDir,
       systemdCgroup: driver === 'systemd',
     });
-    const features = await launcher.runtime.features().catch(() => undefined);
+    const features = await launcher.runtimeFeatures().catch(() => undefined);
     const mountOptions = (features?.mountOptions ?? []) as unknown;
     this.features.recursiveReadOnlyMounts = Array.isArray(mountOptions) && mountOptions.includes('rro');
-    const isolators = o.isolators ?? this.buildIsolators(paths, driver, cgroupsRoot);
+    const isolators = this.isolatorList();
     let provisioner = o.provisioner;
     if (!provisioner) {
       if (!o.images) throw new UnavailableError('the mesos containerizer has no image store configured');
@@ -183,31 +215,6 @@ export class MesosContainerizer implements Containerizer {
     };
     this.e = e;
     return e;
-  }
-
-  /** The `--isolation` table; network/cni is built here when the table does not know it (it needs CNI paths). */
-  private buildIsolators(paths: MesosPaths, driver: CgroupDriver, cgroupsRoot: string): Isolator[] {
-    const o = this.opts;
-    const ownCni = o.isolation.includes(CNI_ISOLATOR) && !ISOLATOR_NAMES.includes(CNI_ISOLATOR);
-    const names = ownCni ? o.isolation.filter((n) => n !== CNI_ISOLATOR) : o.isolation;
-    const list = createIsolators(names, {
-      cgroupDriver: driver,
-      cgroupsRoot,
-      recursiveReadOnlyMounts: this.features.recursiveReadOnlyMounts,
-      pidsLimit: o.pidsLimit,
-    });
-    if (ownCni) {
-      // Last, as in Mesos: the network is attached after everything else is in place.
-      list.push(
-        cniIsolator({
-          configDir: o.cniConfigDir,
-          pluginDirs: o.cniPluginDirs,
-          stateDir: path.join(paths.work, 'isolators', 'network', 'cni'),
-          podCidr: o.podCidr,
-        }),
-      );
-    }
-    return list;
   }
 
   /**
@@ -253,12 +260,12 @@ export class MesosContainerizer implements Containerizer {
     if (spec.podId !== pod.id)
       throw new NotFoundError(`container "${spec.id}" names pod "${spec.podId}", not "${pod.id}"`);
     getPod(e, pod.id);
-    return status.containerRuntimeOf(e, await containers.createContainer(e, spec, signal));
+    return containerRuntimeOf(e, await containers.createContainer(e, spec, signal));
   }
 
   async startContainer(id: string, signal: AbortSignal): Promise<ContainerRuntime> {
     const e = await this.engine();
-    return status.containerRuntimeOf(e, await containers.startContainer(e, id, signal));
+    return containerRuntimeOf(e, await containers.startContainer(e, id, signal));
   }
 
   async stopContainer(id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
@@ -271,7 +278,7 @@ export class MesosContainerizer implements Containerizer {
 
   containerRuntime(id: string): ContainerRuntime {
     if (!this.e) throw new NotFoundError(`container "${id}" not found`);
-    return status.containerRuntimeOf(this.e, getContainer(this.e, id));
+    return containerRuntimeOf(this.e, getContainer(this.e, id));
   }
 
   async wait(id: string): Promise<Termination> {
@@ -280,23 +287,23 @@ export class MesosContainerizer implements Containerizer {
   }
 
   async update(id: string, resources: Resources, signal: AbortSignal): Promise<void> {
-    await status.update(await this.engine(), id, resources, signal);
+    await update(await this.engine(), id, resources, signal);
   }
 
   async usage(id: string): Promise<ContainerUsage> {
-    return status.usage(await this.engine(), id);
+    return usage(await this.engine(), id);
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {
-    return status.podUsage(await this.engine(), podId);
+    return podUsage(await this.engine(), podId);
   }
 
   async execSync(id: string, cmd: string[], timeoutSeconds: number, signal: AbortSignal): Promise<ExecResult> {
-    return status.execSync(await this.engine(), id, cmd, timeoutSeconds, signal);
+    return execSync(await this.engine(), id, cmd, timeoutSeconds, signal);
   }
 
   async reopenLog(id: string): Promise<void> {
-    await status.reopenLog(await this.engine(), id);
+    await reopenLog(await this.engine(), id);
   }
 
   async exec(_id: string, _cmd: string[], _opts: StreamOptions, _signal: AbortSignal): Promise<StreamSession> {

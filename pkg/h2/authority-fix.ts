@@ -19,10 +19,10 @@
  * CONTINUATION sequence, bad padding, a client PUSH_PROMISE) destroys the connection.
  */
 import { Duplex } from 'node:stream';
-import { InvalidArgumentError, logger } from '../../util/index.js';
+import { InvalidArgumentError, logger } from '../util/index.js';
 import { AUTHORITY_INDEX, field, HOST_INDEX, type HeaderField, HpackDecoder, HpackEncoder } from './hpack.js';
 
-const log = logger('cri/h2');
+const log = logger('h2');
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const FRAME_HEADER = 9;

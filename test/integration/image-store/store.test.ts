@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { ImageStore } from '../../../pkg/mesos/index.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 import { FakeRegistry } from '../../unit/image/fake-registry.js';
-import { putTinyImage, type TinyImage } from '../../unit/store/tiny-image.js';
+import { putTinyImage, type TinyImage } from '../../unit/image-store/tiny-image.js';
 
 configureLogging({ silent: true });
 const run = promisify(execFile);

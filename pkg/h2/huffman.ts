@@ -6,7 +6,7 @@
  * Decoding walks a 4-bit-at-a-time state machine built from the code tree, so one table lookup consumes a
  * nibble. Because the shortest code is 5 bits, one nibble completes at most one symbol.
  */
-import { InvalidArgumentError } from '../../util/index.js';
+import { InvalidArgumentError } from '../util/index.js';
 
 // biome-ignore format: one row per 16 symbols keeps the table readable
 const CODE_LENGTHS: readonly number[] = [

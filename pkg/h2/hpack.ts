@@ -5,7 +5,7 @@
  * Names and values are raw octets (Buffers): HTTP/2 fields are not necessarily UTF-8, and a proxy that
  * rewrites one field must hand every other one on byte for byte.
  */
-import { InvalidArgumentError } from '../../util/index.js';
+import { InvalidArgumentError } from '../util/index.js';
 import { huffmanDecode, huffmanEncodedLength, huffmanEncodeInto } from './huffman.js';
 
 /** One decoded header field. */
