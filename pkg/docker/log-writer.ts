@@ -19,28 +19,39 @@ import { parseTimeNs } from './translate.js';
 
 const log = logger('docker/logs');
 
-/** The timestamp of the last line of a CRI log file, '' when empty or absent. */
-export async function lastLogTimestamp(file: string): Promise<string> {
+/**
+ * Where a CRI log file ends: the timestamp of its last line ('' when empty or absent) and how many lines at
+ * its end carry that same timestamp (the parts of a line dockerd split share one).
+ */
+export async function logResumePoint(file: string): Promise<{ ts: string; sameTs: number }> {
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(file, 'r');
   } catch {
-    return '';
+    return { ts: '', sameTs: 0 };
   }
   try {
     const { size } = await fh.stat();
-    const len = Math.min(size, 64 * 1024);
+    const len = Math.min(size, 256 * 1024);
     const buf = Buffer.alloc(len);
     await fh.read(buf, 0, len, size - len);
-    const lines = buf
+    const stamps = buf
       .toString('utf8')
       .split('\n')
-      .filter((l) => l.length > 0);
-    const last = lines[lines.length - 1];
-    return last?.split(' ', 1)[0] ?? '';
+      .filter((l) => l.length > 0)
+      .map((l) => l.split(' ', 1)[0] ?? '');
+    const ts = stamps[stamps.length - 1] ?? '';
+    let sameTs = 0;
+    for (let i = stamps.length - 1; i >= 0 && stamps[i] === ts; i--) sameTs++;
+    return { ts, sameTs: ts ? sameTs : 0 };
   } finally {
     await fh.close();
   }
+}
+
+/** The timestamp of the last line of a CRI log file, '' when empty or absent. */
+export async function lastLogTimestamp(file: string): Promise<string> {
+  return (await logResumePoint(file)).ts;
 }
 
 /** Follows one container's output into its CRI log file until stopped or the container's stream ends. */
@@ -48,8 +59,9 @@ export class LogFollower {
   private out: WriteStream | undefined;
   private stream: Readable | undefined;
   private stopped = false;
-  private lastNs = 0n;
-  private lastTs = '';
+  /** Resume point: messages before it, and the first `skipSame` at it, are already in the file. */
+  private resumeNs = 0n;
+  private skipSame = 0;
   private done: Promise<void> | undefined;
 
   constructor(
@@ -73,8 +85,9 @@ export class LogFollower {
 
   private async run(): Promise<void> {
     await fs.mkdir(path.dirname(this.file), { recursive: true });
-    this.lastTs = await lastLogTimestamp(this.file);
-    this.lastNs = parseTimeNs(this.lastTs);
+    const at = await logResumePoint(this.file);
+    this.resumeNs = parseTimeNs(at.ts);
+    this.skipSame = at.sameTs;
     this.out = createWriteStream(this.file, { flags: 'a' });
     // A follow stream ends when the container stops or dockerd goes away; after a dockerd restart
     // (live-restore) the caller starts a new follower, which resumes from the file.
@@ -105,9 +118,9 @@ export class LogFollower {
 
   /** `since` for the logs call: the last written second (dockerd filters by whole seconds + fraction). */
   private sinceParam(): string {
-    if (this.lastNs === 0n) return '';
-    const secs = this.lastNs / 1_000_000_000n;
-    const frac = (this.lastNs % 1_000_000_000n).toString().padStart(9, '0');
+    if (this.resumeNs === 0n) return '';
+    const secs = this.resumeNs / 1_000_000_000n;
+    const frac = (this.resumeNs % 1_000_000_000n).toString().padStart(9, '0');
     return `${secs}.${frac}`;
   }
 
@@ -118,10 +131,16 @@ export class LogFollower {
     if (sp < 0) return;
     const ts = text.slice(0, sp);
     const ns = parseTimeNs(ts);
-    // Already written before a restart (dockerd's `since` includes the boundary).
-    if (ns !== 0n && ns <= this.lastNs) return;
-    this.lastNs = ns;
-    this.lastTs = ts;
+    // Already written before a restart: dockerd's `since` includes the boundary, and the parts of a split
+    // line share a timestamp, so the lines at the boundary are counted off rather than compared.
+    if (this.resumeNs !== 0n) {
+      if (ns < this.resumeNs) return;
+      if (ns === this.resumeNs && this.skipSame > 0) {
+        this.skipSame--;
+        return;
+      }
+      this.resumeNs = 0n;
+    }
     let body = text.slice(sp + 1);
     const full = body.endsWith('\n');
     if (full) body = body.slice(0, -1);

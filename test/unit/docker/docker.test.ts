@@ -11,6 +11,7 @@ import {
   engineError,
   FrameDecoder,
   lastLogTimestamp,
+  logResumePoint,
   listeningPorts,
   parseTimeNs,
   pullSourceFrom,
@@ -98,6 +99,8 @@ describe('docker API helpers', () => {
       assert.equal(await lastLogTimestamp(file), '');
       await fs.writeFile(file, '2026-01-01T00:00:00.1Z stdout F a\n2026-01-01T00:00:00.2Z stderr P b\n');
       assert.equal(await lastLogTimestamp(file), '2026-01-01T00:00:00.2Z');
+      await fs.appendFile(file, '2026-01-01T00:00:00.2Z stderr F c\n');
+      assert.deepEqual(await logResumePoint(file), { ts: '2026-01-01T00:00:00.2Z', sameTs: 2 });
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
