@@ -29,6 +29,7 @@ import type {
   StreamSession,
   Termination,
 } from '../containerizer/index.js';
+import { usageFromCounters } from '../containerizer/index.js';
 import { cgroupsOfPid, ensurePinRoot, readCgroupStats } from '../sys/index.js';
 import { errorMessage, FailedPreconditionError, isKind, KeyedLock, logger, NotFoundError } from '../util/index.js';
 import { EngineApi } from './api.js';
@@ -334,11 +335,11 @@ export class DockerContainerizer implements Containerizer {
   async usage(id: string): Promise<ContainerUsage> {
     const c = this.get(id);
     const s = c.cgroup && c.runtime.state === 'running' ? await readCgroupStats(c.cgroup).catch(() => ({})) : {};
-    return fromStats(s);
+    return usageFromCounters(s);
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {
-    const sum = fromStats({});
+    const sum = usageFromCounters({});
     for (const c of this.containers.values()) {
       if (c.spec.podId !== podId) continue;
       const u = await this.usage(c.spec.id);
@@ -394,20 +395,4 @@ export class DockerContainerizer implements Containerizer {
 async function settled(p: Promise<void>): Promise<boolean> {
   const t = Symbol('pending');
   return (await Promise.race([p.then(() => true), Promise.resolve(t)])) !== t;
-}
-
-function fromStats(s: Awaited<ReturnType<typeof readCgroupStats>>): ContainerUsage {
-  return {
-    timestampNs: BigInt(Date.now()) * 1_000_000n,
-    cpuUsageCoreNs: s.cpuUsageNs ?? 0n,
-    memoryWorkingSetBytes: s.memoryWorkingSetBytes ?? 0,
-    memoryUsageBytes: s.memoryUsageBytes ?? 0,
-    memoryRssBytes: s.memoryRssBytes ?? 0,
-    pageFaults: s.pageFaults ?? 0,
-    majorPageFaults: s.majorPageFaults ?? 0,
-    writableLayerBytes: 0,
-    writableLayerInodes: 0,
-    writableLayerMountpoint: '',
-    pids: s.pidsCurrent ?? 0,
-  };
 }

@@ -1,6 +1,6 @@
 /** Usage figures (ContainerStats, PodSandboxStats): the isolators' reports, the pod cgroup, the writable layer. */
-import type { ContainerUsage } from '../../containerizer/index.js';
-import { type CgroupStats, readCgroupStats } from '../../sys/index.js';
+import { type ContainerUsage, usageFromCounters } from '../../containerizer/index.js';
+import { readCgroupStats } from '../../sys/index.js';
 import { errorMessage } from '../../util/index.js';
 import { type Engine, getContainer, getPod, log } from './engine.js';
 import { nowNs } from './records.js';
@@ -9,7 +9,7 @@ import { nowNs } from './records.js';
 export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
   const c = getContainer(e, id);
   const ctx = c.context();
-  let out: ContainerUsage = { ...fromStats({}), timestampNs: nowNs() };
+  let out: ContainerUsage = { ...usageFromCounters({}), timestampNs: nowNs() };
   let reported = false;
   for (const iso of e.isolators) {
     if (!iso.usage) continue;
@@ -22,7 +22,7 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
     }
   }
   // No cgroups isolator configured: the runtime still made the container's cgroup.
-  if (!reported) out = { ...out, ...fromStats(await readCgroupStats(c.rec.cgroup).catch(() => ({}))) };
+  if (!reported) out = { ...out, ...usageFromCounters(await readCgroupStats(c.rec.cgroup).catch(() => ({}))) };
   try {
     const w = await e.provisioner.usage(id);
     out.writableLayerBytes = w.bytes;
@@ -37,21 +37,5 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
 /** Usage of a pod: its cgroup, which holds every container of the pod. */
 export async function podUsage(e: Engine, podId: string): Promise<ContainerUsage> {
   const pod = getPod(e, podId);
-  return { ...fromStats(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))), timestampNs: nowNs() };
-}
-
-function fromStats(s: CgroupStats): ContainerUsage {
-  return {
-    timestampNs: nowNs(),
-    cpuUsageCoreNs: s.cpuUsageNs ?? 0n,
-    memoryWorkingSetBytes: s.memoryWorkingSetBytes ?? 0,
-    memoryUsageBytes: s.memoryUsageBytes ?? 0,
-    memoryRssBytes: s.memoryRssBytes ?? 0,
-    pageFaults: s.pageFaults ?? 0,
-    majorPageFaults: s.majorPageFaults ?? 0,
-    writableLayerBytes: 0,
-    writableLayerInodes: 0,
-    writableLayerMountpoint: '',
-    pids: s.pidsCurrent ?? 0,
-  };
+  return { ...usageFromCounters(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))), timestampNs: nowNs() };
 }
