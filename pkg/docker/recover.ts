@@ -3,9 +3,9 @@
  * with this ucri instance; known pods get their infra, pin and CNI attachment back, known containers their
  * state (running ones their exit watch and log follower, resumed after the last line written); what carries
  * our label but has no record (a create that a crash interrupted, a pod removed while ucri was down) is
- * removed, with its pin and CNI attachment. When dockerd does not answer, calling its containers lost would
- * be wrong (they may well be running), so recovery reports nothing for them and leaves the records as they
- * are.
+ * removed, with its pin and CNI attachment. When dockerd does not answer, recovery reports nothing; pkg/cri
+ * then records running docker containers as lost (exit 255, `Unknown`). Known gap: reporting them UNKNOWN
+ * and re-checking once dockerd answers would be closer to the truth.
  */
 import type { CniRecord } from '../cni/index.js';
 import type { ContainerSpec, PodSpec, RecoveredContainer } from '../containerizer/index.js';

@@ -8,10 +8,12 @@
  * restarted (docker pods recovered by label, logs resumed without loss or duplicates).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { DockerClient, EngineApi, LABELS } from '../../pkg/docker/index.js';
 import {
   ContainerState,
@@ -20,6 +22,7 @@ import {
   statusOf,
   UpdateContainerResourcesRequest,
 } from '../support/cri-client.js';
+import { UCRI_MAIN } from '../support/daemon.js';
 import { startDockerd, type TestDockerd } from '../support/dockerd.js';
 import {
   containerConfig,
@@ -31,6 +34,7 @@ import {
   waitForState,
 } from './pod-fixture.js';
 
+const run = promisify(execFile);
 const CRI_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d) (stdout|stderr) (P|F) (.*)$/;
 
 describe('docker containerizer (e2e, real dockerd)', () => {
@@ -212,6 +216,14 @@ describe('docker containerizer (e2e, real dockerd)', () => {
     assert.ok([...handlers.values()].includes('docker'));
     const { containers } = await env.c.runtime.listContainers({ filter: undefined });
     assert.ok(containers.length >= 2);
+    // `ucri ps` names each container's runtime handler, `ucri inspect` its containerizer.
+    const docker = containers.find((c) => c.image?.runtimeHandler === 'docker')!;
+    const { stdout } = await run(process.execPath, [UCRI_MAIN, 'ps', `--socket=${env.d.socket}`]);
+    const row = stdout.split('\n').find((l) => l.startsWith(docker.id.slice(0, 13)));
+    assert.ok(row?.endsWith('docker'), stdout);
+    const inspect = await run(process.execPath, [UCRI_MAIN, 'inspect', `--socket=${env.d.socket}`, docker.id]);
+    const doc = JSON.parse(inspect.stdout) as { info: { info: { containerizer: string } } };
+    assert.equal(doc.info.info.containerizer, 'docker');
   });
 
   it('fails docker pods with UNAVAILABLE naming the socket while dockerd is down; mesos keeps working', async () => {
