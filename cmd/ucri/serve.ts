@@ -16,6 +16,7 @@ import {
   RuntimeConfigStore,
   SandboxStore,
 } from '../../pkg/cri/index.js';
+import { DockerContainerizer, pullSourceFrom } from '../../pkg/docker/index.js';
 import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
 import { detectCgroupDriver } from '../../pkg/sys/index.js';
 import {
@@ -75,12 +76,13 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       await installDefaultNetwork(config.network_cni_config_dir, config.network_cni_plugins_dir.split(':'));
     }
 
+    const credentials = await configuredCredentials(config.docker_config, config.registry.auths);
     const images = await ImageStore.open({
       dir: config.docker_store_dir ?? path.join(config.work_dir, 'store', 'docker'),
       dockerRegistry: config.docker_registry,
       mirrors: config.registry.mirrors,
       insecure: config.registry.insecure,
-      credentials: await configuredCredentials(config.docker_config, config.registry.auths),
+      credentials,
       providers: config.image_providers,
       appcPrefix: config.appc_simple_discovery_uri_prefix,
       pinned: [config.pause_image],
@@ -88,7 +90,11 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     });
 
     const containerizers: Containerizer[] = [];
-    for (const name of config.containerizers) {
+    const closers: Array<() => Promise<void>> = [];
+    // Mesos, when configured, is always first: it serves the default runtime handler "" (Mesos itself
+    // sorted the names too, whatever the flag order).
+    const order = [...config.containerizers].sort((a, b) => (a === 'mesos' ? -1 : b === 'mesos' ? 1 : 0));
+    for (const name of order) {
       if (name === 'mesos') {
         containerizers.push(
           new MesosContainerizer({
@@ -108,6 +114,19 @@ export async function startDaemon(config: Config): Promise<Daemon> {
             podCidr: () => runtimeConfig.get().podCidr,
           }),
         );
+      } else if (name === 'docker') {
+        const docker = new DockerContainerizer({
+          socket: config.docker_socket,
+          pauseImage: config.pause_image,
+          cniConfigDir: config.network_cni_config_dir,
+          cniPluginDirs: config.network_cni_plugins_dir.split(':'),
+          workDir: config.work_dir,
+          runtimeDir: config.runtime_dir,
+          podCidr: () => runtimeConfig.get().podCidr,
+          pullSource: pullSourceFrom(config.registry.mirrors, credentials),
+        });
+        containerizers.push(docker);
+        closers.push(() => docker.close());
       } else {
         throw new Error(`containerizer "${name}" is not available in this build of ucri`);
       }
@@ -146,6 +165,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
         await started.close();
         await metrics?.close();
         for (const c of containerizers) await c.shutdown?.();
+        for (const close of closers) await close();
         for (const l of locks.reverse()) await l.release();
       },
     };

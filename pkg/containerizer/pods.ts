@@ -186,6 +186,34 @@ export interface InterfaceUsage {
   txErrors: number;
 }
 
+/** cgroup counters as pkg/sys reads them (structurally its CgroupStats); absent means unavailable. */
+export interface CgroupCounters {
+  cpuUsageNs?: bigint;
+  memoryUsageBytes?: number;
+  memoryWorkingSetBytes?: number;
+  memoryRssBytes?: number;
+  pageFaults?: number;
+  majorPageFaults?: number;
+  pidsCurrent?: number;
+}
+
+/** Usage figures from cgroup counters, taken now; missing counters are 0, the writable layer unknown. */
+export function usageFromCounters(s: CgroupCounters): ContainerUsage {
+  return {
+    timestampNs: BigInt(Date.now()) * 1_000_000n,
+    cpuUsageCoreNs: s.cpuUsageNs ?? 0n,
+    memoryWorkingSetBytes: s.memoryWorkingSetBytes ?? 0,
+    memoryUsageBytes: s.memoryUsageBytes ?? 0,
+    memoryRssBytes: s.memoryRssBytes ?? 0,
+    pageFaults: s.pageFaults ?? 0,
+    majorPageFaults: s.majorPageFaults ?? 0,
+    writableLayerBytes: 0,
+    writableLayerInodes: 0,
+    writableLayerMountpoint: '',
+    pids: s.pidsCurrent ?? 0,
+  };
+}
+
 export interface ExecResult {
   exitCode: number;
   stdout: Buffer;

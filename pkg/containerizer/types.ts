@@ -60,6 +60,11 @@ export interface Containerizer {
    * probe is reported as a condition that is not ready.
    */
   conditions(signal?: AbortSignal): Promise<Conditions>;
+  /**
+   * Whether the containerizer can take new pods right now (the Docker containerizer: dockerd answers).
+   * Absent means always. Status lists a runtime handler only while its containerizer is available.
+   */
+  available?(signal?: AbortSignal): Promise<boolean>;
 
   /**
    * Called once at start-up with the pods and containers the caller has records of. Reattaches to live

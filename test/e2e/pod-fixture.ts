@@ -42,8 +42,14 @@ export interface PodEnv {
   close(check: boolean): Promise<void>;
 }
 
-/** Starts registry + daemon (with `extraFlags` for `ucri serve`), writes a bridge network for this file, pulls busybox. */
-export async function startPodEnv(extraFlags: string[] = []): Promise<PodEnv> {
+/**
+ * Starts registry + daemon (with `extraFlags` for `ucri serve`), writes a bridge network for this file, pulls
+ * busybox. `moreFlags` adds flags that depend on the registry (e.g. a pause image pushed there).
+ */
+export async function startPodEnv(
+  extraFlags: string[] = [],
+  moreFlags: (registry: RunningRegistry, images: Awaited<ReturnType<typeof fixtureImages>>) => string[] = () => [],
+): Promise<PodEnv> {
   const registry = await startRegistry();
   const tag = randomBytes(3).toString('hex');
   const cgroupsRoot = `ucri-e2e-${tag}`;
@@ -73,6 +79,7 @@ export async function startPodEnv(extraFlags: string[] = []): Promise<PodEnv> {
   };
   try {
     const images = await fixtureImages(registry);
+    flags.push(...moreFlags(registry, images));
     d = await startDaemon({ flags });
     const conflist = {
       cniVersion: '1.0.0',
@@ -237,9 +244,11 @@ export async function waitForState(env: PodEnv, id: string, state: number, timeo
  */
 export async function assertNothingLeft(env: PodEnv): Promise<void> {
   const running = env.d.proc.exitCode === null && env.d.proc.signalCode === null;
-  const pinsDir = path.join(env.d.runtimeDir, 'mesos', 'pins');
-  // While the daemon runs, the pins dir keeps its private self-bind (the next pod needs it).
-  const mounts = mountsUnder(env.d.root).filter((m) => !running || m !== pinsDir);
+  // While the daemon runs, the Mesos pins dir keeps its private self-bind (the next pod needs it); a clean stop
+  // releases it. The Docker containerizer's pin root keeps its self-bind for the life of the runtime dir.
+  const mesosPins = path.join(env.d.runtimeDir, 'mesos', 'pins');
+  const dockerPins = path.join(env.d.runtimeDir, 'docker', 'ns');
+  const mounts = mountsUnder(env.d.root).filter((m) => !(running && m === mesosPins) && m !== dockerPins);
   assert.deepEqual(mounts, [], 'mounts left under the test root');
   const runcRoot = path.join(env.d.runtimeDir, 'mesos', 'runc');
   const runc = existsSync(runcRoot) ? (await fs.readdir(runcRoot)).filter((n) => !n.startsWith('.')) : [];

@@ -6,8 +6,9 @@ import type { CallContext } from '../instrumented.js';
  * Each named handler with its features, preceded by the default handler `""` (what pods without a
  * RuntimeClass get): kubelet looks features up by the pod's handler name, so "" must be listed too.
  */
-function runtimeHandlers(deps: CriDeps): RuntimeHandler[] {
-  const named = deps.containerizer.handlers().map(({ name, containerizer }) => ({
+/** The default handler `""` (kubelet looks features up by the pod's handler name) and every available one. */
+async function runtimeHandlers(deps: CriDeps, signal: AbortSignal): Promise<RuntimeHandler[]> {
+  const named = (await deps.containerizer.availableHandlers(signal)).map(({ name, containerizer }) => ({
     name,
     features: { ...containerizer.features },
   }));
@@ -31,7 +32,7 @@ export function status(deps: CriDeps) {
     return {
       status: { conditions },
       info,
-      runtimeHandlers: runtimeHandlers(deps),
+      runtimeHandlers: await runtimeHandlers(deps, ctx.signal),
       features: { supplementalGroupsPolicy: false, userNamespacesHostNetwork: false, mountOptions: false },
     };
   };

@@ -52,7 +52,8 @@ const codec: RecordCodec<SandboxMeta, SandboxStatus> = {
   decodeMeta(raw) {
     const m = raw as SandboxMeta & { createdAt: unknown };
     if (typeof m?.id !== 'string' || typeof m.spec?.id !== 'string') throw new Error('not a sandbox record');
-    return { ...m, createdAt: big(m.createdAt) };
+    // Records written before pods remembered their handler belong to the default containerizer (mesos).
+    return { ...m, spec: { ...m.spec, runtimeHandler: m.spec.runtimeHandler ?? '' }, createdAt: big(m.createdAt) };
   },
   decodeStatus(raw) {
     const s = raw as SandboxStatus;

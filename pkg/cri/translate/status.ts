@@ -91,7 +91,8 @@ function imageSpec(rec: ContainerRecord) {
     image: rec.meta.image.display,
     annotations: {},
     userSpecifiedImage: rec.meta.image.requested,
-    runtimeHandler: '',
+    // The handler of the container's pod: which containerizer runs it (`ucri ps` shows it).
+    runtimeHandler: rec.meta.runtimeHandler,
     imageRef: '',
   };
 }

@@ -1,6 +1,6 @@
 /** Usage figures (ContainerStats, PodSandboxStats): the isolators' reports, the pod cgroup, the writable layer. */
-import type { ContainerUsage } from '../../containerizer/index.js';
-import { type CgroupStats, readCgroupStats, readNetDev } from '../../sys/index.js';
+import { type ContainerUsage, usageFromCounters } from '../../containerizer/index.js';
+import { readCgroupStats, readNetDev } from '../../sys/index.js';
 import { errorMessage, nowNs } from '../../util/index.js';
 import { type Engine, getContainer, getPod, log } from './engine.js';
 
@@ -8,7 +8,7 @@ import { type Engine, getContainer, getPod, log } from './engine.js';
 export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
   const c = getContainer(e, id);
   const ctx = c.context();
-  let out: ContainerUsage = { ...fromStats({}), timestampNs: nowNs() };
+  let out: ContainerUsage = { ...usageFromCounters({}), timestampNs: nowNs() };
   let reported = false;
   for (const iso of e.isolators) {
     if (!iso.usage) continue;
@@ -21,7 +21,7 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
     }
   }
   // No cgroups isolator configured: the runtime still made the container's cgroup.
-  if (!reported) out = { ...out, ...fromStats(await readCgroupStats(c.rec.cgroup).catch(() => ({}))) };
+  if (!reported) out = { ...out, ...usageFromCounters(await readCgroupStats(c.rec.cgroup).catch(() => ({}))) };
   try {
     const w = await e.provisioner.usage(id);
     out.writableLayerBytes = w.bytes;
@@ -36,7 +36,10 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
 /** Usage of a pod: its cgroup, which holds every container of the pod. */
 export async function podUsage(e: Engine, podId: string): Promise<ContainerUsage> {
   const pod = getPod(e, podId);
-  const out = { ...fromStats(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))), timestampNs: nowNs() };
+  const out = {
+    ...usageFromCounters(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))),
+    timestampNs: nowNs(),
+  };
   // A host-network pod's interfaces are the host's: not the pod's to report.
   if (pod.rec.spec.namespaces.network === 'node') return out;
   // The pod's network counters, read through a process in its netns: the infra process, else a running
@@ -61,20 +64,4 @@ export async function podUsage(e: Engine, podId: string): Promise<ContainerUsage
     break;
   }
   return out;
-}
-
-function fromStats(s: CgroupStats): ContainerUsage {
-  return {
-    timestampNs: nowNs(),
-    cpuUsageCoreNs: s.cpuUsageNs ?? 0n,
-    memoryWorkingSetBytes: s.memoryWorkingSetBytes ?? 0,
-    memoryUsageBytes: s.memoryUsageBytes ?? 0,
-    memoryRssBytes: s.memoryRssBytes ?? 0,
-    pageFaults: s.pageFaults ?? 0,
-    majorPageFaults: s.majorPageFaults ?? 0,
-    writableLayerBytes: 0,
-    writableLayerInodes: 0,
-    writableLayerMountpoint: '',
-    pids: s.pidsCurrent ?? 0,
-  };
 }

@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { run } from '../../../sys/index.js';
 import { FailedPreconditionError, findExecutable, logger, writeJsonAtomic } from '../../../util/index.js';
-import { scanCniConfigs } from './cni-config.js';
+import { scanCniConfigs } from '../../../cni/index.js';
 
 const log = logger('mesos/isolators/network/default-network');
 

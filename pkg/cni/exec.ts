@@ -13,9 +13,9 @@ import {
   measure,
   secondsSince,
   UnavailableError,
-} from '../../../util/index.js';
-import { DEFAULT_PATH, run } from '../../../sys/index.js';
-import type { CniNetwork } from './cni-config.js';
+} from '../util/index.js';
+import { DEFAULT_PATH, run } from '../sys/index.js';
+import type { CniNetwork } from './config.js';
 import { compareVersions } from './result.js';
 
 /** What identifies one attachment of a pod to a network (the CNI "runtime" parameters). */
