@@ -1,18 +1,13 @@
 /**
- * Port forwarding into a docker pod's network namespace: a TCP connection to the pod's loopback made from
- * inside its pinned namespace by `nsenter --net=<pin> busybox nc`, whose stdio is the returned stream.
- * Whether anything listens is checked first in the namespace's own /proc/net/tcp{,6}, so a closed port is
- * a clear Unavailable instead of a stream that ends at once.
- *
- * (A native netns-connect helper for Mesos pods is being written under native/ by the streaming work; once
- * it lands this should use it instead of nsenter + nc.)
+ * Port forwarding into a docker pod's network namespace: the same native netns-connect helper the Mesos
+ * containerizer uses (pkg/sys connectInNetns) enters the pinned namespace and connects to the pod's loopback,
+ * so a closed port is a clear Unavailable with the helper's reason ('' netns: the host's loopback).
  */
-import { spawn } from 'node:child_process';
-import { Duplex } from 'node:stream';
-import { run } from '../sys/index.js';
-import { InvalidArgumentError, UnavailableError } from '../util/index.js';
+import type { Duplex } from 'node:stream';
+import { connectInNetns } from '../sys/index.js';
+import { InvalidArgumentError } from '../util/index.js';
 
-/** Ports in LISTEN state in a /proc/net/tcp table. */
+/** Ports in LISTEN state in a /proc/net/tcp table (for diagnostics and tests). */
 export function listeningPorts(table: string): Set<number> {
   const out = new Set<number>();
   for (const line of table.split('\n').slice(1)) {
@@ -27,18 +22,5 @@ export function listeningPorts(table: string): Set<number> {
 /** Opens a connection to `port` on the loopback of the namespace pinned at `netns` ('' = the host's). */
 export async function portForward(netns: string, port: number, signal: AbortSignal): Promise<Duplex> {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError(`invalid port ${port}`);
-  const enter = netns ? ['nsenter', `--net=${netns}`, '--'] : [];
-  const [file, ...pre] = [...enter, 'busybox'];
-  const tables = await run(file!, [...pre, 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { signal, allowFailure: true });
-  if (!listeningPorts(tables.stdout).has(port)) {
-    throw new UnavailableError(`nothing listens on port ${port} in the pod's network namespace`);
-  }
-  const child = spawn(file!, [...pre, 'nc', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'ignore'] });
-  const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
-  const kill = (): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  stream.once('close', kill);
-  signal.addEventListener('abort', () => stream.destroy(), { once: true });
-  return stream;
+  return connectInNetns(netns === '' ? undefined : netns, port, signal);
 }
