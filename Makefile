@@ -25,8 +25,10 @@ build: generate native
 	@npx tsc -p tsconfig.json
 
 ## run: install, build and start ucri in the foreground on /run/ucri/ucri.sock
+## (the node flags are cmd/ucri/node-flags.ts's SERVE_NODE_FLAGS)
+UCRI_NODE_FLAGS ?= --max-semi-space-size=1
 run: build
-	$(NODE) dist/cmd/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
+	$(NODE) $(UCRI_NODE_FLAGS) dist/cmd/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
 
 ## test: install, build, lint, check the layering, and run every test with node's test runner
 test: build lint
@@ -41,8 +43,9 @@ lint: build
 	@npx biome check .
 	@$(NODE) dist/hack/check-layering.js
 
+## bench: ucri and containerd side by side (installs Debian containerd if missing); BENCH_QUICK=1 for a short run
 bench: build
-	$(NODE) dist/hack/bench/main.js
+	flock /tmp/ucri-bench.lock $(NODE) dist/hack/bench/main.js
 
 ## critest: the CRI validation suite against a throw-away ucri (not part of `make test`; critest is built
 ## elsewhere): make critest CRITEST=/path/to/critest [CRITEST_FLAGS="-ginkgo.focus='Runtime info|execSync'"]

@@ -2,7 +2,7 @@
  * Layering check (run by `make lint`): fails on any import cycle between source files and on any import
  * against the direction drawn in ARCHITECTURE.md:
  *
- *   cmd → pkg/cri → pkg/containerizer ← pkg/mesos, pkg/docker → pkg/image, pkg/oci, pkg/sys → pkg/util
+ *   cmd → pkg/cri → pkg/containerizer ← pkg/mesos, pkg/docker → pkg/cni, pkg/image, pkg/oci, pkg/sys → pkg/util
  *         pkg/cri → pkg/h2 (the HTTP/2 :authority repair) → pkg/util
  *
  * It also enforces "no deep imports across module folders": another pkg module is reached only through
@@ -20,9 +20,10 @@ export const ALLOWED: Record<string, readonly string[]> = {
   sys: ['util'],
   oci: ['sys', 'util'],
   image: ['sys', 'util'],
+  cni: ['sys', 'util'],
   containerizer: ['util'],
-  mesos: ['containerizer', 'image', 'oci', 'sys', 'util'],
-  docker: ['containerizer', 'image', 'sys', 'util'],
+  mesos: ['cni', 'containerizer', 'image', 'oci', 'sys', 'util'],
+  docker: ['cni', 'containerizer', 'image', 'sys', 'util'],
   cri: ['containerizer', 'h2', 'util'],
 };
 

@@ -12,6 +12,7 @@ PACKAGES=(
   gcc libc6-dev                          # the native helpers under native/ (make native)
   zstd attr python3-minimal              # zstd layers; xattrs and device nodes in layers (python3 helper)
   docker-registry skopeo busybox-static  # tests: a real registry, a reference client, fixture images
+  docker.io                              # the docker containerizer; tests start their own dockerd
   golang-go golang-google-grpc-dev golang-google-protobuf-dev  # tests: the grpc-go probe
   golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev  # tests: the Go streaming client
 )
@@ -28,7 +29,17 @@ if ((${#missing[@]} > 0)); then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  # docker.io's postinst would start the system dockerd (and containerd) through invoke-rc.d; ucri and its
+  # tests start their own daemons, so service starts are refused while installing (policy-rc.d exit 101).
+  policy=/usr/sbin/policy-rc.d
+  made_policy=
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+  fi
+  status=0
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  if [[ -n $made_policy ]]; then rm -f "$policy"; fi
+  if ((status != 0)); then exit "$status"; fi
 fi
 
 if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then

@@ -21,16 +21,26 @@ const csv = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
 const absPath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
-/** A duration like `30s`, `4h`, `1h30m`, `500ms`, as a number of milliseconds. */
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const duration = z
-  .string()
-  .regex(/^(\d+(ms|s|m|h))+$/, 'must be a duration such as 30s, 5m or 4h')
-  .transform((v) => [...v.matchAll(/(\d+)(ms|s|m|h)/g)].reduce((ms, m) => ms + Number(m[1]) * UNIT_MS[m[2]!]!, 0))
-  .refine((ms) => ms > 0, 'must be longer than 0');
 const pathList = z
   .string()
   .refine((p) => p.split(':').every((e) => e.startsWith('/')), 'must be absolute paths joined by ":"');
+
+/** A Go-style duration as containerd writes them ("5m", "1m30s", "500ms", "0"), or a number of seconds; in ms. */
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return Math.round(v * 1000);
+  const s = v.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(s)) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration "${v}" (e.g. "5m", "90s", "0" to turn off)` });
+    return z.NEVER;
+  }
+  let ms = 0;
+  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  return Math.round(ms);
+});
+/** A duration that must be longer than zero (stream timeouts). */
+const positiveDuration = duration.refine((ms) => ms > 0, 'must be longer than 0');
 
 const registryHost = z.object({ endpoints: z.array(z.string().url()).min(1) }).strict();
 const registryAuth = z
@@ -62,6 +72,7 @@ export const configSchema = z
     docker_registry: z.string().default('https://registry-1.docker.io'),
     docker_store_dir: absPath.optional(),
     docker_config: absPath.optional(),
+    image_pull_progress_timeout: duration.default(300_000),
     appc_simple_discovery_uri_prefix: z.string().default('http://'),
     appc_store_dir: absPath.optional(),
     network_cni_config_dir: absPath.default('/etc/cni/net.d'),
@@ -82,8 +93,13 @@ export const configSchema = z
     streaming_port: z.coerce.number().int().min(0).max(65535).default(0),
     streaming_tls_cert: absPath.optional(),
     streaming_tls_key: absPath.optional(),
-    stream_idle_timeout: duration.default(4 * 3_600_000),
-    stream_creation_timeout: duration.default(30_000),
+    stream_idle_timeout: positiveDuration.default(4 * 3_600_000),
+    stream_creation_timeout: positiveDuration.default(30_000),
+    metrics_address: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/, 'must be host:port, [v6]:port or :port (empty: off)')
+      .or(z.literal(''))
+      .default(''),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     trace: z.string().default(''),
     registry: z
@@ -125,6 +141,10 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'docker_registry', help: 'default registry URL, or a local directory of `docker save` tarballs' },
   { key: 'docker_store_dir', help: 'docker image store (default <work_dir>/store/docker)' },
   { key: 'docker_config', help: 'docker config.json with registry credentials' },
+  {
+    key: 'image_pull_progress_timeout',
+    help: 'cancel a pull that downloads or extracts nothing for this long, e.g. 5m, 90s; 0: never (default 5m)',
+  },
   { key: 'appc_simple_discovery_uri_prefix', help: 'appc simple discovery prefix (default http://)' },
   { key: 'appc_store_dir', help: 'appc image store (default <work_dir>/store/appc)' },
   { key: 'network_cni_config_dir', help: 'CNI network configurations (default /etc/cni/net.d)' },
@@ -148,6 +168,7 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'streaming_tls_key', help: 'PEM private key of streaming_tls_cert' },
   { key: 'stream_idle_timeout', help: 'close a streaming session idle this long (default 4h)' },
   { key: 'stream_creation_timeout', help: 'time a client has to create its streams (default 30s)' },
+  { key: 'metrics_address', help: "serve the daemon's Prometheus metrics on host:port at /metrics (default off)" },
   { key: 'log_level', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
   { key: 'trace', help: 'comma-separated components to trace at debug level, e.g. cri,mesos/* (or UCRI_TRACE)' },
   { key: 'help', help: 'print this help', boolean: true },

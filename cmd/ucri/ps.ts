@@ -1,6 +1,7 @@
 /**
  * `ucri ps [--socket PATH]`: every container of the daemon, like `crictl ps -a`: CONTAINER (13 characters),
- * IMAGE, CREATED (relative), STATE, NAME, ATTEMPT and POD ID, oldest first.
+ * IMAGE, CREATED (relative), STATE, NAME, ATTEMPT, POD ID and RUNTIME (the runtime handler, i.e. the
+ * containerizer: mesos or docker), oldest first.
  */
 import {
   type Container,
@@ -45,6 +46,7 @@ export function psRows(containers: readonly Container[], nowMs = Date.now()): st
       c.metadata?.name ?? '',
       String(c.metadata?.attempt ?? 0),
       c.podSandboxId.slice(0, 13),
+      c.image?.runtimeHandler || 'mesos',
     ]);
 }
 
@@ -58,7 +60,10 @@ export async function psCommand(argv: readonly string[], out: NodeJS.WritableStr
     const res = await unary<ListContainersResponse>((md, o, cb) =>
       client.listContainers({ filter: undefined }, md, o, cb),
     );
-    const rows = [['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID'], ...psRows(res.containers)];
+    const rows = [
+      ['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID', 'RUNTIME'],
+      ...psRows(res.containers),
+    ];
     out.write(`${table(rows)}\n`);
     return 0;
   });

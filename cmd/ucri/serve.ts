@@ -11,13 +11,22 @@ import {
   ContainerStore,
   type CriDeps,
   CriServer,
+  DaemonMetrics,
   recoverRuntime,
   RuntimeConfigStore,
   SandboxStore,
 } from '../../pkg/cri/index.js';
+import { DockerContainerizer, pullSourceFrom } from '../../pkg/docker/index.js';
 import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
 import { detectCgroupDriver } from '../../pkg/sys/index.js';
-import { acquireInstanceLock, configureLogging, type InstanceLock, KeyedLock, logger } from '../../pkg/util/index.js';
+import {
+  acquireInstanceLock,
+  armCrashPoints,
+  configureLogging,
+  type InstanceLock,
+  KeyedLock,
+  logger,
+} from '../../pkg/util/index.js';
 import type { Config } from './config.js';
 import { startStreaming } from './streaming.js';
 import type { StreamingServer } from '../../pkg/cri/streaming/index.js';
@@ -57,6 +66,9 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     locks.push(await acquireInstanceLock('socket', path.resolve(config.socket)));
     locks.push(await acquireInstanceLock('work_dir', path.resolve(config.work_dir)));
     locks.push(await acquireInstanceLock('runtime_dir', path.resolve(config.runtime_dir)));
+    // Recovery destroys the cgroups under this root that its records do not name: another instance using
+    // the same root would lose its pods to that sweep, so the root is locked like the dirs.
+    locks.push(await acquireInstanceLock('cgroups_root', config.cgroups_root.replace(/^\/+|\/+$/g, '')));
     await mkdir(config.work_dir, { recursive: true, mode: 0o711 });
     await mkdir(config.runtime_dir, { recursive: true, mode: 0o711 });
     if (config.install_default_network && config.isolation.includes('network/cni')) {
@@ -64,19 +76,25 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       await installDefaultNetwork(config.network_cni_config_dir, config.network_cni_plugins_dir.split(':'));
     }
 
+    const credentials = await configuredCredentials(config.docker_config, config.registry.auths);
     const images = await ImageStore.open({
       dir: config.docker_store_dir ?? path.join(config.work_dir, 'store', 'docker'),
       dockerRegistry: config.docker_registry,
       mirrors: config.registry.mirrors,
       insecure: config.registry.insecure,
-      credentials: await configuredCredentials(config.docker_config, config.registry.auths),
+      credentials,
       providers: config.image_providers,
       appcPrefix: config.appc_simple_discovery_uri_prefix,
       pinned: [config.pause_image],
+      progressTimeoutMs: config.image_pull_progress_timeout,
     });
 
     const containerizers: Containerizer[] = [];
-    for (const name of config.containerizers) {
+    const closers: Array<() => Promise<void>> = [];
+    // Mesos, when configured, is always first: it serves the default runtime handler "" (Mesos itself
+    // sorted the names too, whatever the flag order).
+    const order = [...config.containerizers].sort((a, b) => (a === 'mesos' ? -1 : b === 'mesos' ? 1 : 0));
+    for (const name of order) {
       if (name === 'mesos') {
         containerizers.push(
           new MesosContainerizer({
@@ -96,6 +114,19 @@ export async function startDaemon(config: Config): Promise<Daemon> {
             podCidr: () => runtimeConfig.get().podCidr,
           }),
         );
+      } else if (name === 'docker') {
+        const docker = new DockerContainerizer({
+          socket: config.docker_socket,
+          pauseImage: config.pause_image,
+          cniConfigDir: config.network_cni_config_dir,
+          cniPluginDirs: config.network_cni_plugins_dir.split(':'),
+          workDir: config.work_dir,
+          runtimeDir: config.runtime_dir,
+          podCidr: () => runtimeConfig.get().podCidr,
+          pullSource: pullSourceFrom(config.registry.mirrors, credentials),
+        });
+        containerizers.push(docker);
+        closers.push(() => docker.close());
       } else {
         throw new Error(`containerizer "${name}" is not available in this build of ucri`);
       }
@@ -118,14 +149,23 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     // Records are loaded and reconciled with the containerizers before the socket appears, so no client
     // (kubelet, or a test waiting for the socket) ever meets a half-recovered runtime.
     await recoverRuntime(deps);
-    const server = new CriServer(deps);
+    armCrashPoints();
+    const metrics =
+      config.metrics_address !== ''
+        ? new DaemonMetrics({ sandboxes: deps.sandboxes, containers: deps.containers })
+        : undefined;
+    const server = new CriServer(deps, { observe: metrics && ((rpc, code, s) => metrics.observeRpc(rpc, code, s)) });
     server.setReady();
     await server.listen(config.socket);
+    if (metrics) await metrics.listen(config.metrics_address);
     log.info({ version: ucriVersion(), socket: config.socket }, 'ucri is ready');
     return {
       async stop() {
         await server.close();
         await started.close();
+        await metrics?.close();
+        for (const c of containerizers) await c.shutdown?.();
+        for (const close of closers) await close();
         for (const l of locks.reverse()) await l.release();
       },
     };

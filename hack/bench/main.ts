@@ -1,34 +1,234 @@
 /**
- * `make bench`: runs ucri's benchmarks and prints their results. Benchmarks are measurements, not tests:
- * nothing here passes or fails on a timing. Each benchmark is a module exporting a `Benchmark`; add one by
- * appending it to BENCHMARKS. `node dist/hack/bench/main.js [name…]` runs only the named ones.
+ * `make bench`: ucri and containerd side by side in one run, with the project's own CRI client, the same
+ * images from one local registry, the same CNI config and the same sequence of calls. Prints, per measure,
+ * both runtimes' median, p90 and p99 and the ratio ucri/containerd, and writes the same as JSON under
+ * bench-results/. Timings are measurements, never pass/fail. Run it under `flock /tmp/ucri-bench.lock`.
+ *
+ * Environment: BENCH_QUICK=1 (small counts, for iteration), BENCH_POD_CYCLES, BENCH_AGE_CYCLES (pod cycles
+ * done before the "after load" memory figure, default 1000), BENCH_UCRI_NODE_ARGS (node flags of the daemon, e.g. --cpu-prof),
+ * BENCH_UCRI_TRACE and BENCH_UCRI_PROFILE (the daemon's UCRI_TRACE and UCRI_PROFILE), BENCH_ONLY=ucri (skip
+ * containerd, for profiling only: no ratios).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { configureLogging } from '../../pkg/util/index.js';
-import type { Benchmark } from './benchmark.js';
-import { pullBenchmark } from './pull.js';
-import { runtimeBenchmark } from './runtime.js';
+import { PullImageRequest } from '../../test/support/cri-client.js';
+import { ensureContainerd, startContainerd } from './containerd.js';
+import { startBenchEnv } from './env.js';
+import {
+  containerCycles,
+  execAndLists,
+  fillPods,
+  imageQueries,
+  type MeasureContext,
+  podBurst,
+  podCycles,
+  pullOnce,
+  removePod,
+  type Samples,
+} from './measures.js';
+import { helperProcesses, type Memory, memoryOf, memoryOfAll } from './memory.js';
+import { type MemoryRow, report } from './report.js';
+import type { BenchRuntime } from './runtime.js';
+import { timed } from './stats.js';
+import { startUcri } from './ucri.js';
 
-const BENCHMARKS: readonly Benchmark[] = [pullBenchmark, runtimeBenchmark];
+const num = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  return v && /^\d+$/.test(v) ? Number(v) : dflt;
+};
 
-async function main(argv: string[]): Promise<number> {
-  configureLogging({ silent: true });
-  const unknown = argv.filter((n) => !BENCHMARKS.some((b) => b.name === n));
-  if (unknown.length > 0) {
-    process.stderr.write(
-      `unknown benchmark(s): ${unknown.join(', ')}; have: ${BENCHMARKS.map((b) => b.name).join(', ')}\n`,
-    );
-    return 2;
-  }
-  const selected = argv.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => argv.includes(b.name));
-  for (const b of selected) {
-    process.stdout.write(`== ${b.name}: ${b.description}\n`);
-    const lines = await b.run((msg) => process.stdout.write(`   … ${msg}\n`));
-    for (const line of lines) process.stdout.write(`   ${line}\n`);
-  }
-  return 0;
+const QUICK = process.env.BENCH_QUICK === '1';
+const COUNTS = {
+  podCycles: num('BENCH_POD_CYCLES', QUICK ? 30 : 200),
+  containerCycles: QUICK ? 20 : 100,
+  exec: QUICK ? 20 : 100,
+  imageQueries: QUICK ? 50 : 200,
+  burst: 20,
+  burstRounds: QUICK ? 1 : 3,
+  pullRounds: QUICK ? 1 : 2,
+  ageCycles: num('BENCH_AGE_CYCLES', QUICK ? 100 : 1000),
+};
+const ONLY_UCRI = process.env.BENCH_ONLY === 'ucri';
+
+function progress(msg: string): void {
+  process.stdout.write(`   … ${new Date().toISOString().slice(11, 19)} ${msg}\n`);
 }
 
-main(process.argv.slice(2)).then(
+/** Runs `fn` for each runtime, in an order that flips with `round`, so neither always goes first. */
+async function both<T>(
+  rts: BenchRuntime[],
+  round: number,
+  fn: (rt: BenchRuntime) => Promise<T>,
+): Promise<Map<string, T>> {
+  const out = new Map<string, T>();
+  const order = round % 2 === 0 ? rts : [...rts].reverse();
+  for (const rt of order) out.set(rt.name, await fn(rt));
+  return out;
+}
+
+function merge(into: Map<string, Samples>, from: Map<string, Samples>): void {
+  for (const [rt, s] of from) {
+    const dst = into.get(rt) ?? {};
+    for (const [k, v] of Object.entries(s)) dst[k] = [...(dst[k] ?? []), ...v];
+    into.set(rt, dst);
+  }
+}
+
+/** Memory with the burst's pods running. */
+interface MemSnap {
+  daemon: Memory;
+  helpers: Memory;
+  monitors: number;
+  others: number;
+}
+
+async function daemonMemory(rt: BenchRuntime): Promise<Memory> {
+  return memoryOf(rt.pid);
+}
+
+async function main(): Promise<number> {
+  configureLogging({ silent: true });
+  const startedAt = new Date();
+  const load0 = os.loadavg();
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ucri-bench-'));
+  const version = ONLY_UCRI ? 'skipped' : await ensureContainerd(progress);
+  progress(`${version}; counts ${JSON.stringify(COUNTS)}; load ${load0.map((l) => l.toFixed(2)).join(' ')}`);
+  const env = await startBenchEnv(root, progress);
+  const rts: BenchRuntime[] = [];
+  try {
+    const ctx: MeasureContext = { busybox: env.busybox, large: env.large, logRoot: path.join(root, 'logs') };
+    progress('starting ucri and containerd');
+    rts.push(await startUcri(env.cniConfigDir));
+    if (!ONLY_UCRI) {
+      rts.push(
+        await startContainerd({
+          root: path.join(root, 'containerd'),
+          cniConfigDir: env.cniConfigDir,
+          sandboxImage: env.pause,
+          registryHost: env.registry.host,
+        }),
+      );
+    }
+    const samples = new Map<string, Samples>();
+    const memory: MemoryRow[] = [];
+    let cyclesDone = 0;
+
+    progress('pulling busybox and pause, warming up');
+    await both(rts, 0, async (rt) => {
+      for (const image of [env.busybox, env.pause]) {
+        await rt.client.image.pullImage(PullImageRequest.fromPartial({ image: { image } }));
+      }
+      await podCycles(rt, ctx, 3);
+      await containerCycles(rt, ctx, 2, 1);
+    });
+    cyclesDone += 3;
+    await sleep(2000);
+    const idle = await both(rts, 0, daemonMemory);
+    memory.push({ name: 'daemon idle', values: idle });
+
+    progress(`ImageStatus/ListImages × ${COUNTS.imageQueries}`);
+    for (let r = 0; r < 2; r++)
+      merge(samples, await both(rts, r, (rt) => imageQueries(rt, ctx, COUNTS.imageQueries / 2)));
+
+    progress(`pod cycles × ${COUNTS.podCycles}`);
+    const chunks = 4;
+    for (let r = 0; r < chunks; r++) {
+      merge(samples, await both(rts, r, (rt) => podCycles(rt, ctx, Math.ceil(COUNTS.podCycles / chunks))));
+    }
+    cyclesDone += chunks * Math.ceil(COUNTS.podCycles / chunks);
+
+    progress(`container cycles × ${COUNTS.containerCycles}, 2 in parallel`);
+    for (let r = 0; r < 2; r++) {
+      merge(samples, await both(rts, r, (rt) => containerCycles(rt, ctx, COUNTS.containerCycles / 2, 2)));
+    }
+
+    progress(`ExecSync × ${COUNTS.exec}`);
+    for (let r = 0; r < 2; r++) merge(samples, await both(rts, r, (rt) => execAndLists(rt, ctx, COUNTS.exec / 2)));
+
+    progress(`${COUNTS.burst} RunPodSandbox at once × ${COUNTS.burstRounds}`);
+    for (let r = 0; r < COUNTS.burstRounds; r++) {
+      const last = r === COUNTS.burstRounds - 1;
+      const res = await both(rts, r, async (rt) => {
+        const burst = await podBurst(rt, ctx, COUNTS.burst);
+        let mem: MemSnap | undefined;
+        if (last) {
+          await fillPods(rt, ctx, burst.pods);
+          await sleep(1000);
+          const h = await helperProcesses(rt.isMonitor, (p) => p.cmdline.startsWith('sleep\0'));
+          mem = {
+            daemon: await memoryOf(rt.pid),
+            helpers: await memoryOfAll([...h.monitors, ...h.others]),
+            monitors: h.monitors.length,
+            others: h.others.length,
+          };
+        }
+        const teardown = await timed(() => Promise.all(burst.pods.map((id) => removePod(rt, id))));
+        return { burst: burst.ms, teardown: teardown.ms, mem };
+      });
+      const s = new Map<string, Samples>();
+      for (const [name, v] of res) {
+        s.set(name, {
+          [`${COUNTS.burst} RunPodSandbox at once`]: [v.burst],
+          [`${COUNTS.burst} pods removed at once`]: [v.teardown],
+        });
+      }
+      merge(samples, s);
+      if (last) {
+        const pick = (f: (m: MemSnap) => Memory): Map<string, Memory> =>
+          new Map([...res].map(([n, v]) => [n, f(v.mem!)]));
+        memory.push({ name: `daemon with ${COUNTS.burst} pods`, values: pick((m) => m.daemon) });
+        memory.push({
+          name: `helpers of ${COUNTS.burst} pods`,
+          values: pick((m) => m.helpers),
+          note: [...res].map(([n, v]) => `${n}: ${v.mem?.monitors} monitors + ${v.mem?.others} others`).join('; '),
+        });
+        memory.push({
+          name: 'helpers per pod',
+          values: pick((m) => ({ rss: m.helpers.rss / COUNTS.burst, pss: m.helpers.pss / COUNTS.burst })),
+        });
+        memory.push({
+          name: `daemon + helpers, ${COUNTS.burst} pods`,
+          values: pick((m) => ({ rss: m.daemon.rss + m.helpers.rss, pss: m.daemon.pss + m.helpers.pss })),
+        });
+      }
+    }
+
+    progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
+    for (let r = 0; r < COUNTS.pullRounds; r++) {
+      const res = await both(rts, r, (rt) => pullOnce(rt, env.large));
+      merge(samples, new Map([...res].map(([n, ms]) => [n, { 'PullImage large': [ms] }])));
+    }
+
+    const age = Math.max(0, COUNTS.ageCycles - cyclesDone);
+    progress(`${age} more pod cycles (both runtimes at once, untimed) for the after-load memory figure`);
+    await Promise.all(rts.map((rt) => podCycles(rt, ctx, age)));
+    await sleep(5000);
+    memory.push({ name: `daemon idle after ${COUNTS.ageCycles} pod cycles`, values: await both(rts, 0, daemonMemory) });
+
+    const load1 = os.loadavg();
+    const text = await report({
+      startedAt,
+      load: [load0, load1],
+      containerd: version,
+      counts: COUNTS,
+      quick: QUICK,
+      samples,
+      memory,
+      runtimes: rts.map((r) => r.name),
+    });
+    process.stdout.write(text);
+    return 0;
+  } finally {
+    for (const rt of rts.reverse()) await rt.close().catch((e) => progress(`closing ${rt.name}: ${e}`));
+    await env.close();
+    await rm(root, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

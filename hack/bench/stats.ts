@@ -8,19 +8,23 @@ export function quantile(values: readonly number[], q: number): number {
   return sorted[rank]!;
 }
 
+/** Median, p90 and p99 of a sample. */
+export interface Summary {
+  n: number;
+  median: number;
+  p90: number;
+  p99: number;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  return { n: values.length, median: quantile(values, 0.5), p90: quantile(values, 0.9), p99: quantile(values, 0.99) };
+}
+
 /** Milliseconds elapsed while `fn` runs. */
 export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const start = process.hrtime.bigint();
   const value = await fn();
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
-}
-
-/** Resident set size of a process in bytes (VmRSS), 0 when it is gone. */
-export async function rssBytes(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  return m ? Number(m[1]) * 1024 : 0;
 }
 
 export const MiB = 1024 * 1024;

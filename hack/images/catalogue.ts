@@ -93,6 +93,12 @@ export async function fixtureCatalogue(opts: CatalogueOptions = {}): Promise<Fix
       spec: { kind: 'image', config: SH, layers: [busyboxLayer(bb, { compression: 'zstd' })] },
     },
     {
+      name: 'busybox-pause',
+      description: 'Entrypoint ["/bin/sleep","2147483647"]: a stand-in for the pause image (docker pods)',
+      format: 'docker',
+      spec: image({ Env: [DEFAULT_PATH], Entrypoint: ['/bin/sleep', '2147483647'] }),
+    },
+    {
       name: 'busybox-httpd',
       description: 'Cmd httpd -f -p 80 -h /www; /www/index.html says "hello from ucri fixture"',
       format: 'docker',

@@ -20,6 +20,17 @@ export class ComposingContainerizer {
     return this.containerizers.flatMap((c) => c.handlers.map((name) => ({ name, containerizer: c })));
   }
 
+  /**
+   * The runtime handlers Status reports: those of containerizers that are available now (a Docker
+   * containerizer whose dockerd does not answer is left out), in the order of handlers().
+   */
+  async availableHandlers(signal?: AbortSignal): Promise<Array<{ name: string; containerizer: Containerizer }>> {
+    const up = await Promise.all(
+      this.containerizers.map(async (c) => (c.available ? c.available(signal).catch(() => false) : true)),
+    );
+    return this.handlers().filter((h) => up[this.containerizers.indexOf(h.containerizer)]);
+  }
+
   /** The containerizer of a runtime handler; unknown handlers are an invalid argument. */
   select(handler: string): Containerizer {
     const c = this.byHandler.get(handler);

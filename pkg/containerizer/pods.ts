@@ -73,6 +73,12 @@ export interface PodRuntime {
   ips: string[];
   /** The pod's cgroup (relative path under the hierarchy). */
   cgroup: string;
+  /**
+   * False once the pod can run no container any more although nobody stopped it (e.g. the process holding
+   * its shared pid namespace died) or while it is being stopped; the CRI then reports it NOTREADY.
+   * Absent: ready while it exists.
+   */
+  ready?: boolean;
   /** Free-form runtime details for verbose status (Mesos state, paths). */
   info: Record<string, unknown>;
 }
@@ -163,7 +169,49 @@ export interface ContainerUsage {
   writableLayerBytes: number;
   writableLayerInodes: number;
   writableLayerMountpoint: string;
+  /** Tasks (threads) in the cgroup. */
   pids: number;
+  /** Processes (thread group leaders) in the cgroup, when the containerizer counts them. */
+  processes?: number;
+  /** Pods only: the counters of the pod's network interfaces (loopback excluded), when it has a process to read them through. */
+  network?: InterfaceUsage[];
+}
+
+/** Counters of one network interface, as the kernel reports them. */
+export interface InterfaceUsage {
+  name: string;
+  rxBytes: number;
+  rxErrors: number;
+  txBytes: number;
+  txErrors: number;
+}
+
+/** cgroup counters as pkg/sys reads them (structurally its CgroupStats); absent means unavailable. */
+export interface CgroupCounters {
+  cpuUsageNs?: bigint;
+  memoryUsageBytes?: number;
+  memoryWorkingSetBytes?: number;
+  memoryRssBytes?: number;
+  pageFaults?: number;
+  majorPageFaults?: number;
+  pidsCurrent?: number;
+}
+
+/** Usage figures from cgroup counters, taken now; missing counters are 0, the writable layer unknown. */
+export function usageFromCounters(s: CgroupCounters): ContainerUsage {
+  return {
+    timestampNs: BigInt(Date.now()) * 1_000_000n,
+    cpuUsageCoreNs: s.cpuUsageNs ?? 0n,
+    memoryWorkingSetBytes: s.memoryWorkingSetBytes ?? 0,
+    memoryUsageBytes: s.memoryUsageBytes ?? 0,
+    memoryRssBytes: s.memoryRssBytes ?? 0,
+    pageFaults: s.pageFaults ?? 0,
+    majorPageFaults: s.majorPageFaults ?? 0,
+    writableLayerBytes: 0,
+    writableLayerInodes: 0,
+    writableLayerMountpoint: '',
+    pids: s.pidsCurrent ?? 0,
+  };
 }
 
 export interface ExecResult {

@@ -60,6 +60,11 @@ export interface Containerizer {
    * probe is reported as a condition that is not ready.
    */
   conditions(signal?: AbortSignal): Promise<Conditions>;
+  /**
+   * Whether the containerizer can take new pods right now (the Docker containerizer: dockerd answers).
+   * Absent means always. Status lists a runtime handler only while its containerizer is available.
+   */
+  available?(signal?: AbortSignal): Promise<boolean>;
 
   /**
    * Called once at start-up with the pods and containers the caller has records of. Reattaches to live
@@ -76,6 +81,17 @@ export interface Containerizer {
   removePod(podId: string, signal: AbortSignal): Promise<void>;
   /** The pod's runtime facts (IPs may change after a network re-setup); undefined when unknown. */
   podRuntime(podId: string): PodRuntime | undefined;
+  /**
+   * Optional. Resolves with a reason once the pod stops being ready by itself (not through stopPod: e.g.
+   * the process holding its shared pid namespace died); rejects NotFound when the pod is unknown or removed.
+   * Never resolving is fine for pods that cannot be lost that way.
+   */
+  waitPodLost?(podId: string): Promise<string>;
+  /**
+   * Optional. Daemon shutdown: stops watchers and releases what only a running daemon needs (e.g. a mount
+   * that no pod uses any more); every pod and container keeps running. The object is unusable afterwards.
+   */
+  shutdown?(): Promise<void>;
 
   /**
    * Provisions the rootfs and prepares the isolators (Mesos PROVISIONING → PREPARING); no process yet.
@@ -99,6 +115,12 @@ export interface Containerizer {
   update(id: string, resources: Resources, signal: AbortSignal): Promise<void>;
   /** Cheap usage figures from the container's cgroup and writable layer. */
   usage(id: string): Promise<ContainerUsage>;
+  /**
+   * Changes a ready pod's own cgroup limits (pod overhead + the containers' sum) in place; its containers
+   * keep running. FailedPrecondition when the pod is not ready. Optional: a containerizer without pod
+   * cgroups leaves it out and the CRI verb answers UNIMPLEMENTED for its handler.
+   */
+  updatePod?(podId: string, resources: Resources, signal: AbortSignal): Promise<void>;
   /** Usage of a whole pod (its cgroup). */
   podUsage(podId: string): Promise<ContainerUsage>;
   /** Runs a command in the container and collects its output; DeadlineExceeded after `timeoutSeconds` (0: none). */

@@ -15,6 +15,7 @@ import {
 } from '@grpc/grpc-js';
 import type { z } from 'zod';
 import {
+  addCost,
   CancelledError,
   DeadlineExceededError,
   type ErrorKind,
@@ -24,6 +25,7 @@ import {
   UcriError,
   UnavailableError,
   UnimplementedError,
+  withCostScope,
 } from '../util/index.js';
 
 /** What every handler receives besides its request. */
@@ -78,6 +80,8 @@ const ALWAYS_READY = new Set(['Version', 'Status', 'RuntimeConfig']);
 export interface InstrumentOptions {
   /** False until recovery has finished; other RPCs then answer UNAVAILABLE. */
   ready: () => boolean;
+  /** Called once per finished call with its gRPC status code (0: OK) and duration (the daemon's metrics). */
+  observe?: (rpc: string, code: number, seconds: number) => void;
 }
 
 const log = logger('cri');
@@ -151,7 +155,7 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
         const parsed = schema.safeParse(req);
         if (!parsed.success) throw new InvalidArgumentError(validationMessage(rpc, parsed.error));
       }
-      return handler(req, ctx, send);
+      return withCostScope(rpc, () => handler(req, ctx, send));
     };
     if (def.responseStream) {
       const h: handleServerStreamingCall<unknown, unknown> = (call: ServerWritableStream<unknown, unknown>) => {
@@ -164,12 +168,16 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
         })
           .then(() => {
             log.debug({ rpc, ms: msSince(started) }, 'stream end');
+            opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
             call.end();
           })
           .catch((err: unknown) => {
             const st = toStatus(rpc, err, signal);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'stream failed');
-            call.destroy(st);
+            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
+            // grpc-js sends a server stream's status from its 'error' listener (which ends the stream);
+            // destroy(err) would skip that and leave the client waiting until its deadline.
+            call.emit('error', st);
           })
           .finally(done);
       };
@@ -182,12 +190,15 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
         if (log.isLevelEnabled('debug')) log.debug({ rpc, req: call.request }, 'call');
         run(call.request, ctx)
           .then((res) => {
+            addCost('rpc total', msSince(started), rpc);
             log.debug({ rpc, ms: msSince(started) }, 'ok');
+            opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
             callback(null, res);
           })
           .catch((err: unknown) => {
             const st = toStatus(rpc, err, signal);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'failed');
+            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
             callback(st);
           })
           .finally(done);

@@ -12,8 +12,16 @@ import type { CriDeps } from './deps.js';
 import { ImageServiceService, RuntimeServiceService } from './gen/cri/v1/api.js';
 import { ImagesService } from './gen/ucri/v1/ucri.js';
 import { fixAuthority } from '../h2/index.js';
-import { imageFsInfo, imageStatus, listImages, pullImage, pullWithProgress, removeImage } from './image/index.js';
-import { instrumentService } from './instrumented.js';
+import {
+  imageFsInfo,
+  imageStatus,
+  listImages,
+  pullImage,
+  pullWithProgress,
+  removeImage,
+  streamImages,
+} from './image/index.js';
+import { type InstrumentOptions, instrumentService } from './instrumented.js';
 import { podAndContainerHandlers } from './runtime/pods-and-containers.js';
 import { runtimeConfig } from './runtime/runtime-config.js';
 import { status } from './runtime/status.js';
@@ -32,12 +40,13 @@ export class CriServer {
   private readonly sockets = new Set<net.Socket>();
   private isReady = false;
 
-  constructor(deps: CriDeps) {
+  /** `observe`: called for every finished RPC (the daemon's Prometheus metrics), see InstrumentOptions. */
+  constructor(deps: CriDeps, extra: Pick<InstrumentOptions, 'observe'> = {}) {
     this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE,
       'grpc.max_send_message_length': MAX_MESSAGE,
     });
-    const opts = { ready: () => this.isReady };
+    const opts: InstrumentOptions = { ready: () => this.isReady, observe: extra.observe };
     this.grpcServer.addService(
       RuntimeServiceService,
       instrumentService(
@@ -61,6 +70,7 @@ export class CriServer {
           pullImage: pullImage(deps),
           imageStatus: imageStatus(deps),
           listImages: listImages(deps),
+          streamImages: streamImages(deps),
           removeImage: removeImage(deps),
           imageFsInfo: imageFsInfo(deps),
         },

@@ -56,7 +56,9 @@ export class SharedFlight<T> {
 
   /**
    * Joins the running flight for `key` or starts `fn(sharedSignal)`. The shared signal aborts only when all
-   * joined callers' signals have aborted. Each caller still sees its own abort as its own rejection.
+   * joined callers' signals have aborted. Each caller still sees its own abort as its own rejection; the last
+   * one to leave (whose abort stops the work) gets it only once the work has wound down, so whatever the work
+   * undoes on abort (staging directories) is undone by then.
    */
   async do(key: string, fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) throw fromAbort(signal.reason, signal);
@@ -78,21 +80,29 @@ export class SharedFlight<T> {
     const joined = flight;
     joined.waiters++;
     let left = false;
-    const leave = (): void => {
-      if (left) return;
+    /** Leaves the flight; true when this caller was the last and so stopped the work. */
+    const leave = (): boolean => {
+      if (left) return false;
       left = true;
       joined.waiters--;
       if (joined.waiters === 0 && this.flights.get(key) === joined) {
         joined.controller.abort(signal?.reason);
         this.flights.delete(key);
+        return true;
       }
+      return false;
     };
     try {
       if (!signal) return await joined.promise;
       return await new Promise<T>((resolve, reject) => {
         const onAbort = (): void => {
-          leave();
-          reject(fromAbort(signal.reason, signal));
+          const err = fromAbort(signal.reason, signal);
+          if (leave())
+            joined.promise.then(
+              () => reject(err),
+              () => reject(err),
+            );
+          else reject(err);
         };
         signal.addEventListener('abort', onAbort, { once: true });
         joined.promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));

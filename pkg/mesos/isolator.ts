@@ -33,8 +33,13 @@ export interface PodState {
   cgroup: string;
   /** IPs from CNI, primary first. */
   ips: string[];
-  /** Pid of the infra process that holds a shared PID namespace (pid mode `pod`), else 0. */
+  /** Pid of the infra process that holds a shared PID namespace (pid mode `pod`), else 0. For information only. */
   infraPid: number;
+  /**
+   * The pinned pid namespace of the infra process (pid mode `pod`): containers join this path, never
+   * `/proc/<infraPid>/ns/pid`, since that pid may belong to another process once the infra has died.
+   */
+  pidns?: string;
   /** Per-isolator data to keep across restarts (e.g. CNI results), keyed by isolator name. */
   data: Record<string, unknown>;
 }
@@ -118,6 +123,8 @@ export interface Isolator {
   prepare?(ctx: ContainerContext, signal: AbortSignal): Promise<LaunchInfo | undefined>;
   isolate?(ctx: ContainerContext, pid: number, signal: AbortSignal): Promise<void>;
   update?(ctx: ContainerContext, resources: Resources, signal: AbortSignal): Promise<void>;
+  /** New pod-level limits (overhead + the containers' sum) on a ready pod; idempotent; containers keep running. */
+  updatePod?(pod: PodContext, resources: Resources, signal: AbortSignal): Promise<void>;
   usage?(ctx: ContainerContext): Promise<Partial<ContainerUsage>>;
   /**
    * Asked once the container's process has ended and before its cgroup is removed (`runc delete`): a

@@ -27,19 +27,21 @@
  * A created container whose bundle was lost to a reboot gets its config.json back from its record.
  */
 import path from 'node:path';
-import { InvalidArgumentError } from '../util/index.js';
+import { checkId, InvalidArgumentError, MAX_ID_LENGTH } from '../util/index.js';
 
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$/;
+const INFRA_SUFFIX = '-infra';
 
-/** Validates a pod or container id before it becomes part of a path or a runtime command line. */
+/**
+ * Validates a pod or container id before it becomes part of a path or a runtime command line (short enough
+ * that its infra id still is a valid id).
+ */
 export function validateId(id: string): string {
-  if (!ID_RE.test(id)) throw new InvalidArgumentError(`invalid id "${id}"`);
-  return id;
+  return checkId(id, 'id', MAX_ID_LENGTH - INFRA_SUFFIX.length);
 }
 
 /** The runc id of a pod's infra container (cannot collide: container ids never contain `-infra`). */
 export function infraId(podId: string): string {
-  return `${validateId(podId)}-infra`;
+  return `${validateId(podId)}${INFRA_SUFFIX}`;
 }
 
 export class MesosPaths {

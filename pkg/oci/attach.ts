@@ -6,7 +6,7 @@
  * goes to the container's stdin when it was created with one.
  */
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { DEFAULT_PATH, nativeHelper, start, waitChild } from '../sys/index.js';
+import { DEFAULT_PATH, requireNativeHelper, start, waitChild } from '../sys/index.js';
 import { UnavailableError, logger } from '../util/index.js';
 
 const log = logger('oci/attach');
@@ -60,7 +60,7 @@ export function demuxAttach(from: Readable, stdout: PassThrough, stderr: PassThr
 }
 
 export async function attachSession(opts: AttachOptions): Promise<AttachSession> {
-  const child = await start(nativeHelper('attach-relay'), [opts.socket], {
+  const child = await start(requireNativeHelper('attach-relay'), [opts.socket], {
     env: { PATH: DEFAULT_PATH },
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });

@@ -28,10 +28,13 @@ import {
   isKind,
   logger,
   NotFoundError,
+  requireExecutable,
+  SYSTEM_DIRS,
   UnavailableError,
+  untilAborted,
 } from '../util/index.js';
-import { findExecutable, type OciRuntime, runtimeMessage, validateContainerId } from './runtime.js';
-import { SyncReader, withAbort } from './sync-pipe.js';
+import { type OciRuntime, runtimeMessage, validateContainerId } from './runtime.js';
+import { SyncReader } from './sync-pipe.js';
 
 const log = logger('oci/conmon');
 
@@ -107,7 +110,7 @@ export class Conmon {
       if (!path.isAbsolute(d)) throw new InvalidArgumentError(`conmon directory "${d}" is not absolute`);
       await fs.mkdir(d, { recursive: true, mode: 0o700 });
     }
-    return new Conmon(await findExecutable(opts.path ?? 'conmon'), opts);
+    return new Conmon(await requireExecutable(opts.path ?? 'conmon', SYSTEM_DIRS), opts);
   }
 
   /** Path of the exit file of container `id`. */
@@ -188,7 +191,7 @@ export class Conmon {
     try {
       if (opts.beforeStart) await opts.beforeStart(child.pid!);
       startPipe.end(Buffer.from([0]));
-      const first = await withAbort(
+      const first = await untilAborted(
         (async () => {
           const { code, signal } = await waitChild(child);
           if (code !== 0) {
@@ -285,6 +288,11 @@ export class Conmon {
     }
     try {
       for (;;) {
+        // Armed before the checks below: a watch event that arrives while they await must not be lost (it
+        // was, and the wait then slept the whole poll interval: the one-second stalls of StopPodSandbox).
+        const woken = new Promise<void>((resolve) => {
+          wake = resolve;
+        });
         const code = await this.readExit(id);
         if (code !== undefined) return code;
         if (opts.signal?.aborted) throw fromAbort(new CancelledError(`wait for "${id}" aborted`), opts.signal);
@@ -293,11 +301,7 @@ export class Conmon {
           if (late !== undefined) return late;
           throw new UnavailableError(`conmon of container "${id}" exited without writing ${file}`);
         }
-        const woken = new Promise<void>((resolve) => {
-          wake = resolve;
-        });
         await Promise.race([woken, sleep(opts.pollMs ?? 1000, opts.signal)]);
-        wake = undefined;
       }
     } finally {
       watcher?.close();

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { DEFAULT_PATH, killProcessTree, nativeHelper, start, tail, waitChild, waitGone } from '../sys/index.js';
+import { DEFAULT_PATH, killProcessTree, requireNativeHelper, start, tail, waitChild, waitGone } from '../sys/index.js';
 import { InternalError, InvalidArgumentError, logger } from '../util/index.js';
 import { type OciRuntime, validateContainerId } from './runtime.js';
 import type { Process } from './spec.js';
@@ -83,7 +83,7 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
     if (tty) runtimeArgs.push('--console-socket', consoleSock);
     runtimeArgs.push(opts.id);
     const helperArgs = ['-p', pidFile, ...(tty ? ['-c', consoleSock] : []), '--', runtime.path, ...runtimeArgs];
-    const child = await start(nativeHelper('exec-relay'), helperArgs, {
+    const child = await start(requireNativeHelper('exec-relay'), helperArgs, {
       cwd: dir,
       env: { PATH: DEFAULT_PATH },
       stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],

@@ -17,11 +17,12 @@ import {
   InternalError,
   InvalidArgumentError,
   logger,
+  untilAborted,
 } from '../util/index.js';
 import type { Conmon } from './conmon.js';
 import { runtimeMessage, validateContainerId } from './runtime.js';
 import type { Process } from './spec.js';
-import { SyncReader, withAbort } from './sync-pipe.js';
+import { SyncReader } from './sync-pipe.js';
 
 const log = logger('oci/exec');
 
@@ -112,7 +113,7 @@ export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<E
       }
       return fromAbort(new CancelledError(`exec in container "${opts.id}" aborted`), opts.signal);
     };
-    const outcome = withAbort(
+    const outcome = untilAborted(
       (async () => {
         const first = await sync.next();
         if (first.data <= 0) {

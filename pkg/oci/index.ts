@@ -11,3 +11,4 @@ export * from './spec.js';
 export * from './sync-pipe.js';
 export * from './exec-stream.js';
 export * from './attach.js';
+export * from './runc-state.js';

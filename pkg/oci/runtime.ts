@@ -8,13 +8,16 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { detectCgroups, type RunResult, run } from '../sys/index.js';
 import {
+  checkId,
   FailedPreconditionError,
   InternalError,
   InvalidArgumentError,
   logger,
   NotFoundError,
-  UnavailableError,
+  requireExecutable,
+  SYSTEM_DIRS,
 } from '../util/index.js';
+import { deleteFromState, killFromState } from './runc-state.js';
 import type { LinuxResources, State } from './spec.js';
 
 const log = logger('oci/runtime');
@@ -40,34 +43,11 @@ export interface RuntimeVersion {
   raw: string;
 }
 
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
 const SIGNAL_RE = /^(SIG)?[A-Z0-9+-]{2,12}$|^\d{1,2}$/;
 
 /** Validates a container id for the runtime command line. */
 export function validateContainerId(id: string): void {
-  if (!ID_RE.test(id)) throw new InvalidArgumentError(`invalid container id "${id}"`);
-}
-
-const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
-/** Absolute path of an executable found in the standard directories; UnavailableError when absent. */
-export async function findExecutable(name: string): Promise<string> {
-  if (name.includes('/')) {
-    await fs.access(name, fs.constants.X_OK).catch((err: unknown) => {
-      throw new UnavailableError(`"${name}" is not an executable`, { cause: err });
-    });
-    return path.resolve(name);
-  }
-  for (const dir of SEARCH) {
-    const p = path.join(dir, name);
-    try {
-      await fs.access(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // keep looking
-    }
-  }
-  throw new UnavailableError(`"${name}" not found in ${SEARCH.join(':')}`);
+  checkId(id, 'container id');
 }
 
 /** The error message a runtime printed: runc's `msg="…"`, else the last non-empty stderr line. */
@@ -104,7 +84,7 @@ export class OciRuntime {
   static async open(opts: RuntimeOptions): Promise<OciRuntime> {
     const kind = opts.kind ?? 'runc';
     if (!path.isAbsolute(opts.root)) throw new InvalidArgumentError(`runtime root "${opts.root}" is not absolute`);
-    const binary = await findExecutable(opts.path ?? kind);
+    const binary = await requireExecutable(opts.path ?? kind, SYSTEM_DIRS);
     await fs.mkdir(opts.root, { recursive: true, mode: 0o700 });
     return new OciRuntime(kind, binary, opts.root, opts.systemdCgroup ?? false);
   }
@@ -164,6 +144,12 @@ export class OciRuntime {
     validateContainerId(id);
     const s = String(sig);
     if (!SIGNAL_RE.test(s)) throw new InvalidArgumentError(`invalid signal "${s}"`);
+    if (this.kind === 'runc') {
+      // Without a runc process where runc's own state file answers (runc-state.ts).
+      const done = await killFromState(this.root, id, s, opts.all);
+      if (done === 'gone') throw new NotFoundError(`container "${id}" is not running`);
+      if (done) return;
+    }
     const args = ['kill'];
     if (opts.all) args.push('--all');
     await this.call(id, [...args, id, s], opts.signal);
@@ -175,6 +161,12 @@ export class OciRuntime {
    */
   async delete(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     validateContainerId(id);
+    if (this.kind === 'runc') {
+      // A stopped container is deleted without a runc process where that is exactly runc's result.
+      const done = await deleteFromState(this.root, id);
+      if (done === 'absent') throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
+      if (done) return;
+    }
     await this.call(id, opts.force ? ['delete', '--force', id] : ['delete', id], opts.signal);
   }
 

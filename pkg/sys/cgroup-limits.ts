@@ -4,7 +4,14 @@
  */
 import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../util/index.js';
-import { controllerDir, detectCgroups, parseKeyValues, readCgroupFile, writeCgroupFile } from './cgroups.js';
+import {
+  type CgroupMode,
+  controllerDir,
+  detectCgroups,
+  parseKeyValues,
+  readCgroupFile,
+  writeCgroupFile,
+} from './cgroups.js';
 
 export interface CgroupLimits {
   /** CPU shares (v1 cpu.shares, 2–262144); converted to cpu.weight on v2. */
@@ -32,9 +39,21 @@ export function sharesToWeight(shares: number): number {
 
 const CPUSET_RE = /^[0-9,\- ]*$/;
 
-/** Writes the given limits to cgroup `p`; absent fields are left as they are. */
-export async function setCgroupLimits(p: string, lim: CgroupLimits): Promise<void> {
-  const l = await detectCgroups();
+/**
+ * One cgroup file write of a limit: `value` may depend on the file's current content (v2 `cpu.max` holds
+ * quota and period together, so changing one keeps the other).
+ */
+export interface LimitWrite {
+  controller: string;
+  file: string;
+  value: string | ((current: string | undefined) => string);
+}
+
+/**
+ * The file writes that set `lim` on a v1/hybrid or v2 host, in order; absent fields are left as they are.
+ * Pure, so both hierarchies' file names and unit conversions are tested on any host.
+ */
+export function limitWrites(mode: CgroupMode, lim: CgroupLimits): LimitWrite[] {
   for (const v of [lim.cpusetCpus, lim.cpusetMems]) {
     if (v !== undefined && !CPUSET_RE.test(v)) throw new InvalidArgumentError(`invalid cpuset "${v}"`);
   }
@@ -47,54 +66,57 @@ export async function setCgroupLimits(p: string, lim: CgroupLimits): Promise<voi
   num(lim.memoryLimitBytes, 'memory limit');
   num(lim.memorySoftLimitBytes, 'memory soft limit');
   num(lim.pidsMax, 'pids limit');
-  const dir = async (c: string): Promise<string> => {
-    const d = await controllerDir(p, c);
-    if (!d) throw new FailedPreconditionError(`cgroup controller "${c}" is not mounted`);
-    return d;
+  const w: LimitWrite[] = [];
+  const add = (controller: string, file: string, value: LimitWrite['value'] | undefined) => {
+    if (value !== undefined) w.push({ controller, file, value });
   };
-  if (l.mode === 'v2') {
-    const d = await dir('cpu');
-    if (lim.cpuShares !== undefined)
-      await writeCgroupFile(path.join(d, 'cpu.weight'), String(sharesToWeight(lim.cpuShares)));
-    if (lim.cpuQuotaUs !== undefined || lim.cpuPeriodUs !== undefined) {
-      const [curQuota, curPeriod] = ((await readCgroupFile(path.join(d, 'cpu.max'))) ?? 'max 100000').trim().split(' ');
-      const quota = lim.cpuQuotaUs === undefined ? curQuota : lim.cpuQuotaUs > 0 ? String(lim.cpuQuotaUs) : 'max';
-      await writeCgroupFile(path.join(d, 'cpu.max'), `${quota} ${lim.cpuPeriodUs ?? curPeriod ?? 100000}`);
-    }
-    if (lim.cpusetCpus !== undefined) await writeCgroupFile(path.join(d, 'cpuset.cpus'), lim.cpusetCpus);
-    if (lim.cpusetMems !== undefined) await writeCgroupFile(path.join(d, 'cpuset.mems'), lim.cpusetMems);
-    if (lim.memoryLimitBytes !== undefined)
-      await writeCgroupFile(path.join(d, 'memory.max'), max(lim.memoryLimitBytes));
-    if (lim.memorySoftLimitBytes !== undefined) {
-      await writeCgroupFile(path.join(d, 'memory.low'), String(Math.max(lim.memorySoftLimitBytes, 0)));
-    }
-    if (lim.pidsMax !== undefined) await writeCgroupFile(path.join(d, 'pids.max'), max(lim.pidsMax));
-    return;
-  }
-  if (lim.cpuShares !== undefined)
-    await writeCgroupFile(path.join(await dir('cpu'), 'cpu.shares'), String(lim.cpuShares));
-  if (lim.cpuPeriodUs !== undefined) {
-    await writeCgroupFile(path.join(await dir('cpu'), 'cpu.cfs_period_us'), String(lim.cpuPeriodUs));
-  }
-  if (lim.cpuQuotaUs !== undefined) {
-    await writeCgroupFile(
-      path.join(await dir('cpu'), 'cpu.cfs_quota_us'),
-      String(lim.cpuQuotaUs > 0 ? lim.cpuQuotaUs : -1),
+  const opt = <T>(v: T | undefined, f: (v: T) => string) => (v === undefined ? undefined : f(v));
+  if (mode === 'v2') {
+    add(
+      'cpu',
+      'cpu.weight',
+      opt(lim.cpuShares, (v) => String(sharesToWeight(v))),
     );
+    if (lim.cpuQuotaUs !== undefined || lim.cpuPeriodUs !== undefined) {
+      const q = lim.cpuQuotaUs;
+      add('cpu', 'cpu.max', (current) => {
+        const [curQuota, curPeriod] = (current ?? 'max 100000').trim().split(' ');
+        const quota = q === undefined ? curQuota : q > 0 ? String(q) : 'max';
+        return `${quota} ${lim.cpuPeriodUs ?? curPeriod ?? 100000}`;
+      });
+    }
+    add('cpuset', 'cpuset.cpus', lim.cpusetCpus);
+    add('cpuset', 'cpuset.mems', lim.cpusetMems);
+    add('memory', 'memory.max', opt(lim.memoryLimitBytes, max));
+    add(
+      'memory',
+      'memory.low',
+      opt(lim.memorySoftLimitBytes, (v) => String(Math.max(v, 0))),
+    );
+    add('pids', 'pids.max', opt(lim.pidsMax, max));
+    return w;
   }
-  if (lim.cpusetCpus !== undefined)
-    await writeCgroupFile(path.join(await dir('cpuset'), 'cpuset.cpus'), lim.cpusetCpus);
-  if (lim.cpusetMems !== undefined)
-    await writeCgroupFile(path.join(await dir('cpuset'), 'cpuset.mems'), lim.cpusetMems);
-  if (lim.memoryLimitBytes !== undefined) {
-    const v = lim.memoryLimitBytes > 0 ? String(lim.memoryLimitBytes) : '-1';
-    await writeCgroupFile(path.join(await dir('memory'), 'memory.limit_in_bytes'), v);
+  const v1 = (v: number) => (v > 0 ? String(v) : '-1');
+  add('cpu', 'cpu.shares', opt(lim.cpuShares, String));
+  add('cpu', 'cpu.cfs_period_us', opt(lim.cpuPeriodUs, String));
+  add('cpu', 'cpu.cfs_quota_us', opt(lim.cpuQuotaUs, v1));
+  add('cpuset', 'cpuset.cpus', lim.cpusetCpus);
+  add('cpuset', 'cpuset.mems', lim.cpusetMems);
+  add('memory', 'memory.limit_in_bytes', opt(lim.memoryLimitBytes, v1));
+  add('memory', 'memory.soft_limit_in_bytes', opt(lim.memorySoftLimitBytes, v1));
+  add('pids', 'pids.max', opt(lim.pidsMax, max));
+  return w;
+}
+
+/** Writes the given limits to cgroup `p`; absent fields are left as they are. */
+export async function setCgroupLimits(p: string, lim: CgroupLimits): Promise<void> {
+  const l = await detectCgroups();
+  for (const w of limitWrites(l.mode, lim)) {
+    const d = await controllerDir(p, w.controller);
+    if (!d) throw new FailedPreconditionError(`cgroup controller "${w.controller}" is not mounted`);
+    const file = path.join(d, w.file);
+    await writeCgroupFile(file, typeof w.value === 'string' ? w.value : w.value(await readCgroupFile(file)));
   }
-  if (lim.memorySoftLimitBytes !== undefined) {
-    const v = lim.memorySoftLimitBytes > 0 ? String(lim.memorySoftLimitBytes) : '-1';
-    await writeCgroupFile(path.join(await dir('memory'), 'memory.soft_limit_in_bytes'), v);
-  }
-  if (lim.pidsMax !== undefined) await writeCgroupFile(path.join(await dir('pids'), 'pids.max'), max(lim.pidsMax));
 }
 
 function max(v: number): string {

@@ -12,3 +12,4 @@ export * from './spawn.js';
 export * from './native.js';
 export * from './process-tree.js';
 export * from './port-connect.js';
+export * from './netdev.js';

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError, logger } from '../util/index.js';
 import { commandError, run } from './spawn.js';
+import { nativeHelper } from './native.js';
 
 const log = logger('sys/mount');
 
@@ -208,6 +209,12 @@ export interface UnmountOptions {
 
 /** Unmounts `target`. By default a target that is not mounted (or does not exist) is not an error. */
 export async function unmount(target: string, opts: UnmountOptions = {}): Promise<void> {
+  const nsutil = nativeHelper('nsutil');
+  if (nsutil && (opts.ignoreNotMounted ?? true)) {
+    // umount2(2) in a small helper (native/nsutil.c) rather than util-linux umount, which parses mountinfo.
+    await run(nsutil, ['unmount', ...(opts.lazy ? ['--lazy'] : []), '--once', target], { signal: opts.signal });
+    return;
+  }
   const args = ['--no-mtab'];
   if (opts.lazy) args.push('--lazy');
   args.push('--', target);

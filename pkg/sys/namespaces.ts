@@ -4,14 +4,17 @@
  *
  *   <pinRoot>/                 bind-mounted onto itself and made private (see ensurePinRoot)
  *     <id>/net  <id>/ipc  <id>/uts    nsfs bind mounts, one file per namespace
+ *     <id>/pid                        a process's pid namespace (pinProcessNamespace)
  *
  * The pin root must not be a shared mount: the kernel refuses, or silently multiplies, nsfs binds that
  * would propagate to peers; a private self-bind gives it a propagation of its own whatever `/` has.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { AlreadyExistsError, InvalidArgumentError, logger, NotFoundError } from '../util/index.js';
-import { ensureSelfBind, isMountPoint, readMountInfo, unmount } from './mount.js';
+import { AlreadyExistsError, checkId, InvalidArgumentError, isValidId, logger, NotFoundError } from '../util/index.js';
+import { bindMount, ensureSelfBind, isMountPoint, readMountInfo, unmount } from './mount.js';
+import { nativeHelper } from './native.js';
+import { readStartTime } from './proc.js';
 import { run } from './spawn.js';
 
 const log = logger('sys/namespaces');
@@ -19,16 +22,13 @@ const log = logger('sys/namespaces');
 /** Namespaces that can be pinned without a process. */
 export type PinnedKind = 'net' | 'ipc' | 'uts';
 const KINDS: readonly PinnedKind[] = ['net', 'ipc', 'uts'];
+/** Every pin file a pin directory may hold: the above, and `pid`, pinned from a live process (pinProcessNamespace). */
+const ALL_PIN_FILES = [...KINDS, 'pid'] as const;
 
 export type NamespacePins = Partial<Record<PinnedKind, string>>;
 
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** RFC 1123 hostname, at most 64 bytes (the UTS field size). */
 const HOSTNAME_RE = /^(?=.{1,64}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
-
-function checkId(id: string): void {
-  if (!ID_RE.test(id)) throw new InvalidArgumentError(`invalid namespace pin id "${id}"`);
-}
 
 /** Validates a hostname for a UTS namespace. */
 export function validateHostname(name: string): void {
@@ -37,7 +37,7 @@ export function validateHostname(name: string): void {
 
 /** Paths of the pin files of `id` under `pinRoot` (whether or not they exist). */
 export function pinPaths(pinRoot: string, id: string, kinds: readonly PinnedKind[] = KINDS): NamespacePins {
-  checkId(id);
+  checkId(id, 'namespace pin id');
   const out: NamespacePins = {};
   for (const k of kinds) out[k] = path.join(pinRoot, id, k);
   return out;
@@ -95,6 +95,14 @@ export async function createPinnedNamespaces(
       await fs.writeFile(file, '', { flag: 'wx' });
       args.push(`--${k}=${file}`);
     }
+    const nsutil = nativeHelper('nsutil');
+    if (nsutil) {
+      // One process instead of unshare + nsenter + ip (native/nsutil.c): namespaces, hostname, lo up, binds.
+      const pinArgs = kinds.flatMap((k) => [`--${k}`, pins[k]!]);
+      if (opts.hostname !== undefined) pinArgs.push('--hostname', opts.hostname);
+      await run(nsutil, ['pin', ...pinArgs], { signal: opts.signal });
+      return pins;
+    }
     // The program unshare runs inside the new namespaces sets the hostname; `true` when there is none.
     const inner = opts.hostname !== undefined ? ['hostname', '--', opts.hostname] : ['true'];
     await run('unshare', [...args, '--', ...inner], { signal: opts.signal });
@@ -114,10 +122,18 @@ export async function createPinnedNamespaces(
  * kernel once no pin, process or open fd holds it.
  */
 export async function removePinnedNamespaces(pinRoot: string, id: string, signal?: AbortSignal): Promise<void> {
-  checkId(id);
+  checkId(id, 'namespace pin id');
   const dir = path.join(pinRoot, id);
   const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint));
-  for (const k of KINDS) {
+  const nsutil = nativeHelper('nsutil');
+  const pinned = ALL_PIN_FILES.map((k) => path.join(dir, k)).filter((f) => mounted.has(f));
+  if (nsutil && pinned.length > 0) {
+    // All pins in one process (native/nsutil.c), each unmounted until bare.
+    await run(nsutil, ['unmount', '--lazy', ...pinned], { signal });
+    await fs.rm(dir, { recursive: true, force: true });
+    return;
+  }
+  for (const k of ALL_PIN_FILES) {
     const file = path.join(dir, k);
     // A pin may have been over-mounted more than once by a retried create; unmount until it is bare.
     for (let i = 0; i < 8 && mounted.has(file); i++) {
@@ -128,12 +144,43 @@ export async function removePinnedNamespaces(pinRoot: string, id: string, signal
   await fs.rm(dir, { recursive: true, force: true });
 }
 
+/**
+ * Pins the `kind` namespace of process `pid` at `<pinRoot>/<id>/<kind>` (a bind mount of /proc/PID/ns/KIND),
+ * so it is joined by path from then on, never again through a pid that may have been reused. `startTime`
+ * (field 22 of /proc/PID/stat) is checked after the bind: if the process is not the one meant, the pin is
+ * undone and NotFoundError thrown, so a pin never holds a stranger's namespace. Returns the pin file.
+ */
+export async function pinProcessNamespace(
+  pinRoot: string,
+  id: string,
+  kind: 'pid',
+  pid: number,
+  startTime: bigint,
+  signal?: AbortSignal,
+): Promise<string> {
+  checkId(id);
+  const file = path.join(pinRoot, id, kind);
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new InvalidArgumentError(`invalid pid ${pid}`);
+  if (!(await isMountPoint(pinRoot))) {
+    throw new InvalidArgumentError(`namespace pin root "${pinRoot}" is not prepared (not a mount point)`);
+  }
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  if (await isMountPoint(file)) await unmount(file, { lazy: true, signal });
+  await fs.writeFile(file, '');
+  await bindMount(`/proc/${pid}/ns/${kind}`, file, { signal });
+  if ((await readStartTime(pid)) !== startTime) {
+    await unmount(file, { lazy: true }).catch(() => undefined);
+    throw new NotFoundError(`process ${pid} is gone: its ${kind} namespace was not pinned`);
+  }
+  return file;
+}
+
 /** Ids that have a pin directory under `pinRoot` (for orphan cleanup at recovery). */
 export async function listPinnedIds(pinRoot: string): Promise<string[]> {
   try {
     const entries = await fs.readdir(pinRoot, { withFileTypes: true });
     return entries
-      .filter((e) => e.isDirectory() && ID_RE.test(e.name))
+      .filter((e) => e.isDirectory() && isValidId(e.name))
       .map((e) => e.name)
       .sort();
   } catch (err) {

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { UnavailableError } from '../util/index.js';
-import { nativeHelper } from './native.js';
+import { requireNativeHelper } from './native.js';
 import { DEFAULT_PATH, start } from './spawn.js';
 
 function hostConnect(port: number, signal: AbortSignal): Promise<Duplex> {
@@ -79,7 +79,7 @@ class HelperDuplex extends Duplex {
  */
 export async function connectInNetns(netns: string | undefined, port: number, signal: AbortSignal): Promise<Duplex> {
   if (netns === undefined) return hostConnect(port, signal);
-  const child = await start(nativeHelper('netns-connect'), [netns, String(port)], {
+  const child = await start(requireNativeHelper('netns-connect'), [netns, String(port)], {
     env: { PATH: DEFAULT_PATH },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

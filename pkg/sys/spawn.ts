@@ -6,7 +6,15 @@
  * Only the child we spawned is ever signalled, by its own PID: never a process group, never by name.
  */
 import { type ChildProcess, spawn as nodeSpawn, type StdioOptions } from 'node:child_process';
-import { CancelledError, DeadlineExceededError, fromAbort, InternalError, UnavailableError } from '../util/index.js';
+import {
+  addCost,
+  CancelledError,
+  DeadlineExceededError,
+  fromAbort,
+  InternalError,
+  profiling,
+  UnavailableError,
+} from '../util/index.js';
 
 /** Default cap on captured stdout (bytes); more is dropped and `stdoutTruncated` is set. */
 export const DEFAULT_MAX_STDOUT = 4 * 1024 * 1024;
@@ -67,6 +75,20 @@ export function tail(text: string, max = STDERR_TAIL_IN_MESSAGE): string {
  * (fromAbort) when `signal` fires. In every rejection the child has already been killed.
  */
 export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (!profiling) return runChild(file, args, opts);
+  const t0 = performance.now();
+  const name = `spawn ${costName(file, args)}`;
+  return runChild(file, args, opts).finally(() => addCost(name, performance.now() - t0));
+}
+
+/** `runc create`, `mount`, `bridge`: the program's base name and, for runc and ip, its verb. */
+function costName(file: string, args: readonly string[]): string {
+  const base = file.slice(file.lastIndexOf('/') + 1);
+  const verb = args.find((a) => !a.startsWith('-') && !a.startsWith('/'));
+  return ['runc', 'ip', 'iptables', 'conmon'].includes(base) && verb ? `${base} ${verb}` : base;
+}
+
+function runChild(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const command = describeCommand(file, args);
   const maxOut = opts.maxStdout ?? DEFAULT_MAX_STDOUT;
   const maxErr = opts.maxStderr ?? DEFAULT_MAX_STDERR;
@@ -184,6 +206,7 @@ export interface StartOptions {
  * Resolves once the process exists; rejects with UnavailableError when it cannot be started.
  */
 export function start(file: string, args: readonly string[], opts: StartOptions = {}): Promise<ChildProcess> {
+  if (profiling) addCost(`start ${costName(file, args)}`, 0);
   const command = describeCommand(file, args);
   return new Promise<ChildProcess>((resolve, reject) => {
     let child: ChildProcess;

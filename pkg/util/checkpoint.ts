@@ -6,11 +6,27 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { addCost, profiling } from './profile.js';
 
 const TMP_MARK = '.tmp-';
 
 /** Writes `data` to `file` atomically (parent directories are created). */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const t0 = profiling ? performance.now() : 0;
+  await writeAtomic(file, data, mode);
+  if (profiling) addCost(`checkpoint ${costPath(file)}`, performance.now() - t0);
+}
+
+/** The last three parts of `file` with ids starred: `cri/containers/*.json` (profiling only). */
+function costPath(file: string): string {
+  return file
+    .replace(/[0-9a-f]{12,}/g, '*')
+    .split('/')
+    .slice(-3)
+    .join('/');
+}
+
+async function writeAtomic(file: string, data: string | Uint8Array, mode: number): Promise<void> {
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);

@@ -64,9 +64,10 @@ describe('ucri serve', () => {
     const cfg = JSON.parse(s.info.config ?? '{}') as Record<string, unknown>;
     assert.equal(cfg.socket, d.socket);
     assert.equal(cfg.work_dir, d.workDir);
+    // The default handler "" is listed too: kubelet looks features up by the pod's handler name.
     assert.deepEqual(
       s.runtimeHandlers.map((h) => h.name),
-      ['mesos'],
+      ['', 'mesos'],
     );
   });
 

@@ -42,14 +42,20 @@ export interface PodEnv {
   close(check: boolean): Promise<void>;
 }
 
-/** Starts registry + daemon, writes a bridge network for this file, pulls busybox. */
-export async function startPodEnv(): Promise<PodEnv> {
+/**
+ * Starts registry + daemon (with `extraFlags` for `ucri serve`), writes a bridge network for this file, pulls
+ * busybox. `moreFlags` adds flags that depend on the registry (e.g. a pause image pushed there).
+ */
+export async function startPodEnv(
+  extraFlags: string[] = [],
+  moreFlags: (registry: RunningRegistry, images: Awaited<ReturnType<typeof fixtureImages>>) => string[] = () => [],
+): Promise<PodEnv> {
   const registry = await startRegistry();
   const tag = randomBytes(3).toString('hex');
   const cgroupsRoot = `ucri-e2e-${tag}`;
   const network = `ucri-e2e-${tag}`;
   const bridge = `ucrie2e${tag}`.slice(0, 15);
-  const flags = [`--cgroups_root=${cgroupsRoot}`];
+  const flags = [`--cgroups_root=${cgroupsRoot}`, ...extraFlags];
   // A random start spreads concurrent runs (several checkouts on one host) over different /24s.
   const start = randomBytes(1)[0]!;
   const subnet = await pickFreeSubnet(
@@ -73,6 +79,7 @@ export async function startPodEnv(): Promise<PodEnv> {
   };
   try {
     const images = await fixtureImages(registry);
+    flags.push(...moreFlags(registry, images));
     d = await startDaemon({ flags });
     const conflist = {
       cniVersion: '1.0.0',
@@ -112,7 +119,11 @@ export async function startPodEnv(): Promise<PodEnv> {
       },
       async close(check) {
         try {
-          if (check) await assertNothingLeft(env);
+          if (check) {
+            // Checked after a clean shutdown: a daemon stopped with no pods leaves nothing mounted either.
+            await env.d.stop();
+            await assertNothingLeft(env);
+          }
         } finally {
           await teardown();
         }
@@ -227,12 +238,21 @@ export async function waitForState(env: PodEnv, id: string, state: number, timeo
   }
 }
 
-/** Nothing of this env may remain: no mount under the root, no cgroup under its root, no process. */
+/**
+ * Nothing of this env may remain: no mount under the root (not even the pins dir's self-bind once the daemon
+ * has stopped), no cgroup under its root, no process, no runtime container, no IP lease.
+ */
 export async function assertNothingLeft(env: PodEnv): Promise<void> {
-  // The pins dir's own private self-bind lives as long as the runtime dir; everything else must be gone.
-  const pinsDir = path.join(env.d.runtimeDir, 'mesos', 'pins');
-  const mounts = mountsUnder(env.d.root).filter((m) => m !== pinsDir);
+  const running = env.d.proc.exitCode === null && env.d.proc.signalCode === null;
+  // While the daemon runs, the Mesos pins dir keeps its private self-bind (the next pod needs it); a clean stop
+  // releases it. The Docker containerizer's pin root keeps its self-bind for the life of the runtime dir.
+  const mesosPins = path.join(env.d.runtimeDir, 'mesos', 'pins');
+  const dockerPins = path.join(env.d.runtimeDir, 'docker', 'ns');
+  const mounts = mountsUnder(env.d.root).filter((m) => !(running && m === mesosPins) && m !== dockerPins);
   assert.deepEqual(mounts, [], 'mounts left under the test root');
+  const runcRoot = path.join(env.d.runtimeDir, 'mesos', 'runc');
+  const runc = existsSync(runcRoot) ? (await fs.readdir(runcRoot)).filter((n) => !n.startsWith('.')) : [];
+  assert.deepEqual(runc, [], 'runtime containers left in the runc root');
   const cgroups: string[] = [];
   for (const ctl of await fs.readdir('/sys/fs/cgroup')) {
     const dir = path.join('/sys/fs/cgroup', ctl, env.cgroupsRoot);
@@ -243,7 +263,7 @@ export async function assertNothingLeft(env: PodEnv): Promise<void> {
   assert.deepEqual(cgroups, [], 'pod cgroups left behind');
   const procs: string[] = [];
   for (const pid of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === env.d.proc.pid) continue;
+    if (!/^\d+$/.test(pid) || (running && Number(pid) === env.d.proc.pid)) continue;
     let cmd = '';
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');

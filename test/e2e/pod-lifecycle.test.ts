@@ -215,11 +215,11 @@ describe('pods and containers (e2e)', () => {
 
     const { stdout } = await run(process.execPath, [UCRI_MAIN, 'ps', `--socket=${env.d.socket}`]);
     const header = stdout.split('\n')[0]!;
-    assert.match(header, /^CONTAINER\s+IMAGE\s+CREATED\s+STATE\s+NAME\s+ATTEMPT\s+POD ID$/);
+    assert.match(header, /^CONTAINER\s+IMAGE\s+CREATED\s+STATE\s+NAME\s+ATTEMPT\s+POD ID\s+RUNTIME$/);
     const row = stdout.split('\n').find((l) => l.startsWith(containerId.slice(0, 13)));
     assert.ok(row, `ucri ps shows the container:\n${stdout}`);
     assert.match(row, /Running\s+main\s+0\s+/);
-    assert.ok(row.endsWith(podSandboxId.slice(0, 13)));
+    assert.ok(row.endsWith(`${podSandboxId.slice(0, 13)}   mesos`), row);
 
     const inspect = await run(process.execPath, [
       UCRI_MAIN,
@@ -229,13 +229,14 @@ describe('pods and containers (e2e)', () => {
     ]);
     const doc = JSON.parse(inspect.stdout) as {
       status: { id: string; state: string };
-      info: { info: { pid: number; mesosState: string; sandboxID: string } };
+      info: { info: { pid: number; mesosState: string; sandboxID: string; containerizer: string } };
     };
     assert.equal(doc.status.id, containerId);
     assert.equal(doc.status.state, 'CONTAINER_RUNNING');
     assert.ok(doc.info.info.pid > 0);
     assert.equal(doc.info.info.sandboxID, podSandboxId);
     assert.equal(doc.info.info.mesosState, 'RUNNING');
+    assert.equal(doc.info.info.containerizer, 'mesos');
 
     await assert.rejects(
       run(process.execPath, [UCRI_MAIN, 'inspect', `--socket=${env.d.socket}`, 'f'.repeat(64)]),

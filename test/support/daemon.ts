@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { SERVE_NODE_FLAGS } from '../../cmd/ucri/node-flags.js';
 import { destroyCgroup, unmountAllUnder } from '../../pkg/sys/index.js';
 import { type CriClient, criClient } from './cri-client.js';
 
@@ -38,6 +39,8 @@ export interface DaemonOptions {
   /** TOML text written to <root>/config.toml and passed with --config. */
   configToml?: string;
   env?: NodeJS.ProcessEnv;
+  /** Flags for node itself, before the script (benchmarks: `--cpu-prof`); added to SERVE_NODE_FLAGS. */
+  nodeArgs?: string[];
 }
 
 export interface TestDaemon {
@@ -58,23 +61,26 @@ export interface TestDaemon {
   cleanup(): Promise<void>;
 }
 
+/** True when a unix socket exists at `socket` and accepts a connection. */
+export async function socketAccepts(socket: string): Promise<boolean> {
+  if (!existsSync(socket)) return false;
+  return new Promise<boolean>((resolve) => {
+    const c = net.connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
 async function waitForSocket(socket: string, proc: ChildProcess, out: () => string, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw new Error(`ucri exited early (${proc.exitCode ?? proc.signalCode}):\n${out()}`);
     }
-    if (existsSync(socket)) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const c = net.connect(socket);
-        c.once('connect', () => {
-          c.destroy();
-          resolve(true);
-        });
-        c.once('error', () => resolve(false));
-      });
-      if (ok) return;
-    }
+    if (await socketAccepts(socket)) return;
     await sleep(25);
   }
   throw new Error(`ucri did not serve ${socket} in ${timeoutMs} ms:\n${out()}`);
@@ -114,7 +120,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   const overridden = new Set((opts.flags ?? []).map(flagName));
   const merged = args.filter((a, i) => i < 2 || !overridden.has(flagName(a)));
   args.splice(0, args.length, ...merged, ...(opts.flags ?? []));
-  const proc = spawn(process.execPath, args, {
+  const proc = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, UCRI_LOG_LEVEL: 'info', ...opts.env },
   });

@@ -36,6 +36,7 @@ export const FIXTURE_NAMES = [
   'busybox-metadata',
   'busybox-layers',
   'busybox-zstd',
+  'busybox-pause',
   'busybox-httpd',
   'multiarch',
   'multiarch-docker',

@@ -14,8 +14,11 @@ export function containerStatus(deps: CriDeps) {
     const info: Record<string, string> = {};
     if (req.verbose) {
       let runtime: { mesosState: string; pid: number; info: Record<string, unknown> } | undefined;
+      let containerizer = '';
       try {
-        runtime = containerizerOf(deps, rec).containerRuntime(rec.meta.id);
+        const c = containerizerOf(deps, rec);
+        containerizer = c.handlers[0] ?? '';
+        runtime = c.containerRuntime(rec.meta.id);
       } catch {
         runtime = undefined;
       }
@@ -25,6 +28,7 @@ export function containerStatus(deps: CriDeps) {
         state: rec.status.state,
         mesosState: runtime?.mesosState ?? '',
         runtimeHandler: rec.meta.runtimeHandler,
+        containerizer,
         image: rec.meta.image,
         spec: rec.meta.spec,
         runtime: runtime?.info ?? {},

@@ -1,10 +1,9 @@
-import { FailedPreconditionError, logger, NotFoundError } from '../../util/index.js';
+import { crashPoint, FailedPreconditionError, logger, NotFoundError, nowNs } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType, type CreateContainerRequest, type CreateContainerResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
 import { containerName, createdStatus } from '../store/container.js';
 import { toContainerSpec } from '../translate/container.js';
-import { nowNs } from '../translate/status.js';
 import { emit } from './lifecycle.js';
 import { createOnce, fingerprint } from './support.js';
 
@@ -73,12 +72,13 @@ export function createContainer(deps: CriDeps) {
             createdStatus(spec.resources),
           );
         });
-        undo.push('remove record', () => deps.containers.remove(id));
+        undo.add('remove record', () => deps.containers.remove(id));
+        crashPoint('CreateContainer', 'record');
         await deps.locks.run(id, async () => {
           // Re-check after the awaits: a RemovePodSandbox may have removed the record meanwhile.
           if (!deps.containers.get(id)) throw new FailedPreconditionError(`pod sandbox "${podId}" was removed`);
           const rt = await containerizer.createContainer(spec, deps.sandboxes.must(podId).meta.spec, signal);
-          undo.push('remove container', (s) => containerizer.removeContainer(id, s));
+          undo.add('remove container', (s) => containerizer.removeContainer(id, s));
           await deps.containers.update(id, (s) => ({ ...s, state: 'created', user: rt.user }));
         });
         log.info({ id, name, image: image.id }, 'container created');

@@ -4,12 +4,12 @@
  * concurrent Remove may have taken it away (STYLE 8).
  */
 import type { Containerizer, Termination } from '../../containerizer/index.js';
-import { errorMessage, isKind, logger } from '../../util/index.js';
+import { errorMessage, isKind, logger, nowNs, untilAborted } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType } from '../gen/cri/v1/api.js';
 import type { ContainerRecord, ContainerStatus } from '../store/container.js';
-import { nowNs, toContainerEvent } from '../translate/status.js';
-import { untilAborted } from './support.js';
+import type { SandboxRecord } from '../store/sandbox.js';
+import { toContainerEvent } from '../translate/status.js';
 
 const log = logger('cri/lifecycle');
 
@@ -115,6 +115,40 @@ export function watchExit(deps: CriDeps, rec: ContainerRecord): void {
       },
     )
     .catch((err: unknown) => log.error({ id, err: errorMessage(err) }, 'recording container exit failed'));
+}
+
+/**
+ * Watches a ready pod for being lost on its own (the containerizer's waitPodLost, e.g. its infra process
+ * died): the record then becomes `stopped`, so the pod is reported SANDBOX_NOTREADY and kubelet recreates
+ * it. Idempotent per pod; a containerizer without waitPodLost is not watched.
+ */
+export function watchPod(deps: CriDeps, rec: SandboxRecord): void {
+  const id = rec.meta.id;
+  if (rec.status.state !== 'ready' || deps.sandboxes.watched.has(id)) return;
+  let c: Containerizer;
+  try {
+    c = deps.containerizer.select(rec.meta.spec.runtimeHandler);
+  } catch (err) {
+    log.error({ id, err: errorMessage(err) }, 'cannot watch pod sandbox');
+    return;
+  }
+  if (!c.waitPodLost) return;
+  deps.sandboxes.watched.add(id);
+  c.waitPodLost(id)
+    .then(
+      async (reason) => {
+        deps.sandboxes.watched.delete(id);
+        log.warn({ id, reason }, 'pod sandbox lost: now NOTREADY');
+        await deps.sandboxes.update(id, (s) => (s.state === 'ready' ? { ...s, state: 'stopped' } : s));
+      },
+      (err: unknown) => {
+        deps.sandboxes.watched.delete(id);
+        if (!isKind(err, 'NotFound')) log.error({ id, err: errorMessage(err) }, 'watching pod sandbox failed');
+      },
+    )
+    .catch((err: unknown) => {
+      if (!isKind(err, 'NotFound')) log.error({ id, err: errorMessage(err) }, 'recording a lost pod sandbox failed');
+    });
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { CriDeps } from '../deps.js';
 import type { PodSandboxStatusRequest, PodSandboxStatusResponse } from '../gen/cri/v1/api.js';
-import { nowNs, toContainerStatus, toPodSandboxStatus } from '../translate/status.js';
+import { toContainerStatus, toPodSandboxStatus } from '../translate/status.js';
 import { podIps } from './lifecycle.js';
+import { nowNs } from '../../util/index.js';
 
 /**
  * PodSandboxStatus: state, creation time, IPs, namespace options, labels, annotations, runtime handler and

@@ -11,11 +11,10 @@
  *    containerd reports for a task that vanished), so kubelet restarts them; pods it lost become NOTREADY.
  */
 import type { ContainerSpec, Containerizer, PodSpec, RecoveredContainer } from '../../containerizer/index.js';
-import { errorMessage, logger } from '../../util/index.js';
+import { errorMessage, logger, nowNs } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { ContainerStatus } from '../store/container.js';
-import { nowNs } from '../translate/status.js';
-import { exitedStatus, watchExit } from './lifecycle.js';
+import { exitedStatus, watchExit, watchPod } from './lifecycle.js';
 import { ROLLBACK_MS } from './support.js';
 
 const log = logger('cri/recover');
@@ -71,13 +70,27 @@ export async function recoverRuntime(deps: CriDeps): Promise<void> {
   }
 
   for (const p of deps.sandboxes.list()) {
+    const containerizer = deps.containerizer.select(p.meta.spec.runtimeHandler);
+    const rt = containerizer.podRuntime(p.meta.id);
+    if (p.status.state === 'stopped' && rt?.ready === true) {
+      // A StopPodSandbox that a crash cut short (its intent was recorded first): finish it.
+      log.warn({ id: p.meta.id }, 'finishing a pod sandbox stop interrupted by a restart');
+      await safely(`stop pod ${p.meta.id}`, async () => {
+        for (const ct of deps.containers.ofPod(p.meta.id)) {
+          if (ct.status.state === 'running') await containerizer.stopContainer(ct.meta.id, 0, signal);
+        }
+        await containerizer.stopPod(p.meta.id, signal);
+      });
+      continue;
+    }
     if (p.status.state !== 'ready') continue;
-    const rt = deps.containerizer.select(p.meta.spec.runtimeHandler).podRuntime(p.meta.id);
-    if (!rt) {
-      log.warn({ id: p.meta.id }, 'pod sandbox lost while ucri was down: now NOTREADY');
-      await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, state: 'stopped' }));
+    if (!rt || rt.ready === false) {
+      // Lost, its infra died, or a stop the crash interrupted was finished by the containerizer's recovery.
+      log.warn({ id: p.meta.id }, 'pod sandbox not ready after the restart: now NOTREADY');
+      await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, state: 'stopped', ips: rt?.ips ?? [] }));
     } else {
-      await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, ips: rt.ips, netnsPath: rt.netnsPath }));
+      const now = await deps.sandboxes.update(p.meta.id, (s) => ({ ...s, ips: rt.ips, netnsPath: rt.netnsPath }));
+      watchPod(deps, now);
     }
   }
 

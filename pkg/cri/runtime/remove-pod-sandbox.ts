@@ -1,4 +1,4 @@
-import { logger } from '../../util/index.js';
+import { crashPoint, logger } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { RemovePodSandboxRequest, RemovePodSandboxResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
@@ -21,9 +21,12 @@ export function removePodSandbox(deps: CriDeps) {
       if (!rec) return;
       // Mark it stopped first: under this lock no CreateContainer can add a container to it any more.
       await deps.sandboxes.update(id, (s) => (s.state === 'stopped' ? s : { ...s, state: 'stopped' }));
+      crashPoint('RemovePodSandbox', 'marked');
       for (const c of deps.containers.ofPod(id)) await removeContainer(deps, c.meta.id, ctx.signal);
+      crashPoint('RemovePodSandbox', 'containers-removed');
       const containerizer = deps.containerizer.select(rec.meta.spec.runtimeHandler);
       await containerizer.stopPod(id, ctx.signal);
+      crashPoint('RemovePodSandbox', 'pod-stopped');
       await containerizer.removePod(id, ctx.signal);
       await deps.sandboxes.remove(id);
       log.info({ id }, 'pod sandbox removed');

@@ -1,10 +1,10 @@
-import { logger } from '../../util/index.js';
+import { crashPoint, logger, nowNs } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { RunPodSandboxRequest, RunPodSandboxResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
 import { sandboxName } from '../store/sandbox.js';
 import { toPodSpec } from '../translate/pod.js';
-import { nowNs } from '../translate/status.js';
+import { watchPod } from './lifecycle.js';
 import { createOnce, fingerprint } from './support.js';
 
 const log = logger('cri/run-pod-sandbox');
@@ -45,13 +45,20 @@ export function runPodSandbox(deps: CriDeps) {
             { id, spec, name, fingerprint: fp, createdAt: nowNs() },
             { state: 'creating', ips: [], netnsPath: '' },
           );
-          undo.push('remove record', () => deps.sandboxes.remove(id));
+          undo.add('remove record', () => deps.sandboxes.remove(id));
+          crashPoint('RunPodSandbox', 'record');
           const rt = await containerizer.runPod(spec, signal);
-          undo.push('remove pod', async (s) => {
+          undo.add('remove pod', async (s) => {
             await containerizer.stopPod(id, s);
             await containerizer.removePod(id, s);
           });
-          await deps.sandboxes.update(id, (st) => ({ ...st, state: 'ready', ips: rt.ips, netnsPath: rt.netnsPath }));
+          const now = await deps.sandboxes.update(id, (st) => ({
+            ...st,
+            state: 'ready',
+            ips: rt.ips,
+            netnsPath: rt.netnsPath,
+          }));
+          watchPod(deps, now);
         });
         log.info({ id, name, handler }, 'pod sandbox ready');
         return { podSandboxId: id };

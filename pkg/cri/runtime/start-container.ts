@@ -1,8 +1,7 @@
-import { errorMessage, FailedPreconditionError, logger, NotFoundError } from '../../util/index.js';
+import { errorMessage, FailedPreconditionError, logger, NotFoundError, nowNs } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType, type StartContainerRequest, type StartContainerResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
-import { nowNs } from '../translate/status.js';
 import { containerizerOf, emit, watchExit } from './lifecycle.js';
 
 const log = logger('cri/start-container');
@@ -12,6 +11,7 @@ const START_ERROR_CODE = 128;
 
 /**
  * StartContainer: CREATED → RUNNING through containerizer.startContainer, then the exit watcher is armed.
+ * Starting a container that already runs succeeds without doing anything (a retried start).
  * A failed start leaves the container EXITED with reason StartError and the error as message (the
  * containerizer has already rolled its side back), so kubelet sees why and restarts per policy.
  */
@@ -21,6 +21,8 @@ export function startContainer(deps: CriDeps) {
     await deps.locks.run(id, async () => {
       const rec = deps.containers.get(id);
       if (!rec) throw new NotFoundError(`container "${id}" not found`);
+      // A retry of a start that succeeded, but whose answer a crash or a client timeout lost, succeeds too.
+      if (rec.status.state === 'running') return;
       if (rec.status.state !== 'created') {
         throw new FailedPreconditionError(`container "${id}" is ${rec.status.state}, not created`);
       }

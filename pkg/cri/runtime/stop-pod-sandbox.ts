@@ -1,4 +1,4 @@
-import { logger } from '../../util/index.js';
+import { crashPoint, logger } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import type { StopPodSandboxRequest, StopPodSandboxResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
@@ -7,8 +7,8 @@ import { stopContainer } from './lifecycle.js';
 const log = logger('cri/stop-pod-sandbox');
 
 /**
- * StopPodSandbox: kills the pod's running containers at once (kubelet has already given them their grace
- * period), releases the network (CNI DEL) and marks the sandbox NOTREADY. Idempotent; an unknown id
+ * StopPodSandbox: marks the sandbox NOTREADY (durably, before anything is torn down), kills the pod's running
+ * containers at once (kubelet has already given them their grace period) and releases the network (CNI DEL). Idempotent; an unknown id
  * succeeds, as the CRI contract asks ("must not return an error if all relevant resources have already
  * been reclaimed"), since a sandbox we have no record of has nothing left to reclaim.
  */
@@ -23,10 +23,14 @@ export function stopPodSandbox(deps: CriDeps) {
     await deps.locks.run(id, async () => {
       const rec = deps.sandboxes.get(id);
       if (!rec) return;
+      // The intent is durable first: the pod is NOTREADY from now on, and a restart finishes the stop
+      // (recoverRuntime stops a `stopped` pod that its containerizer still runs).
+      await deps.sandboxes.update(id, (s) => (s.state === 'stopped' ? s : { ...s, state: 'stopped' }));
+      crashPoint('StopPodSandbox', 'marked');
       for (const c of deps.containers.ofPod(id)) await stopContainer(deps, c.meta.id, 0, ctx.signal);
+      crashPoint('StopPodSandbox', 'containers-stopped');
       const containerizer = deps.containerizer.select(rec.meta.spec.runtimeHandler);
       await containerizer.stopPod(id, ctx.signal);
-      await deps.sandboxes.update(id, (s) => (s.state === 'stopped' ? s : { ...s, state: 'stopped' }));
       log.info({ id }, 'pod sandbox stopped');
     });
     return {};

@@ -1,14 +1,14 @@
 /**
- * Small helpers the runtime verbs share: fresh ids, request fingerprints, rollback stacks that run under
- * their own deadline, and waiting for a promise no longer than a request's signal allows.
+ * Small helpers the runtime verbs share: fresh ids, request fingerprints, idempotent creates with their
+ * rollback, and waiting for a promise no longer than a request's signal allows.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { AlreadyExistsError, errorMessage, fromAbort, logger } from '../../util/index.js';
+import { AlreadyExistsError, logger, Rollback, untilAborted } from '../../util/index.js';
 import type { NameIndex } from '../store/name-index.js';
 
 const log = logger('cri/runtime');
 
-/** How long a rollback may take: it runs under this deadline, never the request's (STYLE 4). */
+/** How long one rollback step may take: it runs under this deadline, never the request's (STYLE 4). */
 export const ROLLBACK_MS = 120_000;
 /**
  * How long a create may go on after its client gave up. The work is not tied to the request, so that
@@ -46,56 +46,6 @@ export function fingerprint(msg: unknown): string {
 }
 
 /**
- * A stack of undo steps: push one right after each side effect; `rollback()` runs them newest first under
- * a fresh deadline, logging (not throwing) failures so every step gets its chance; `commit()` forgets them.
- */
-export class Undo {
-  private steps: Array<{ what: string; fn: (signal: AbortSignal) => Promise<unknown> | unknown }> = [];
-
-  push(what: string, fn: (signal: AbortSignal) => Promise<unknown> | unknown): void {
-    this.steps.push({ what, fn });
-  }
-
-  commit(): void {
-    this.steps = [];
-  }
-
-  async rollback(): Promise<void> {
-    const signal = AbortSignal.timeout(ROLLBACK_MS);
-    for (const step of this.steps.reverse()) {
-      try {
-        await step.fn(signal);
-      } catch (err) {
-        log.error({ err: errorMessage(err), step: step.what }, 'rollback step failed');
-      }
-    }
-    this.steps = [];
-  }
-}
-
-/**
- * Waits for `p`, but rejects as soon as `signal` aborts (with the matching domain error). `p` itself goes
- * on: use it for work that must finish even when its client has gone.
- */
-export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(fromAbort(new Error('aborted'), signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(fromAbort(new Error('aborted'), signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-/**
  * A name-reserving create (RunPodSandbox, CreateContainer), idempotent per request:
  * - while another attempt for `name` is in flight, wait for it;
  * - a retry of a finished attempt (same fingerprint, `existing` still finds its object) returns that result;
@@ -113,7 +63,7 @@ export async function createOnce<T>(opts: {
   what: string;
   signal: AbortSignal;
   existing: (id: string) => T | undefined;
-  body: (id: string, signal: AbortSignal, undo: Undo) => Promise<T>;
+  body: (id: string, signal: AbortSignal, undo: Rollback) => Promise<T>;
 }): Promise<T> {
   const { names, name, fingerprint: fp } = opts;
   for (;;) {
@@ -130,15 +80,15 @@ export async function createOnce<T>(opts: {
   const id = newId();
   const finish = names.claim(name, id, fp);
   const work = (async (): Promise<T> => {
-    const undo = new Undo();
-    undo.push('release name', () => names.release(name, id));
+    const undo = new Rollback(log, ROLLBACK_MS);
+    undo.add('release name', () => names.release(name, id));
     try {
       const out = await opts.body(id, AbortSignal.timeout(CREATE_MS), undo);
       undo.commit();
       names.settle(name, id);
       return out;
     } catch (err) {
-      await undo.rollback();
+      await undo.run({ id, name });
       throw err;
     } finally {
       finish();

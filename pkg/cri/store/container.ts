@@ -77,7 +77,8 @@ const codec: RecordCodec<ContainerMeta, ContainerStatus> = {
     if (typeof m?.id !== 'string' || typeof m.spec?.id !== 'string' || typeof m.podId !== 'string') {
       throw new Error('not a container record');
     }
-    return { ...m, createdAt: big(m.createdAt) };
+    // Records written before containers remembered their handler belong to the default containerizer.
+    return { ...m, runtimeHandler: m.runtimeHandler ?? '', createdAt: big(m.createdAt) };
   },
   decodeStatus(raw) {
     const s = raw as ContainerStatus & { startedAt: unknown; finishedAt: unknown };

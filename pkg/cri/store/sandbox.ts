@@ -8,6 +8,7 @@
  *        │ runPod failed / ucri crashed during runPod
  *        └─────────────────────────────────────────────────────► (removed, rolled back)
  *
+ * A ready pod that its containerizer reports lost (its infra process died) becomes `stopped` at once.
  * CRI sees `creating` and `stopped` as SANDBOX_NOTREADY; `creating` records are hidden from ListPodSandbox
  * (nobody has their id yet). The record is written before the containerizer's runPod, so a crash in the
  * middle of CNI ADD leaves a `creating` record that recovery rolls back (CNI DEL, pins, cgroup).
@@ -51,7 +52,8 @@ const codec: RecordCodec<SandboxMeta, SandboxStatus> = {
   decodeMeta(raw) {
     const m = raw as SandboxMeta & { createdAt: unknown };
     if (typeof m?.id !== 'string' || typeof m.spec?.id !== 'string') throw new Error('not a sandbox record');
-    return { ...m, createdAt: big(m.createdAt) };
+    // Records written before pods remembered their handler belong to the default containerizer (mesos).
+    return { ...m, spec: { ...m.spec, runtimeHandler: m.spec.runtimeHandler ?? '' }, createdAt: big(m.createdAt) };
   },
   decodeStatus(raw) {
     const s = raw as SandboxStatus;
@@ -63,7 +65,16 @@ const codec: RecordCodec<SandboxMeta, SandboxStatus> = {
 
 /** Sandbox records under `<work_dir>/cri/sandboxes`, with their name index. */
 export class SandboxStore extends NamedRecordStore<SandboxMeta, SandboxStatus> {
+  /** Ids of ready pods watched for being lost (runtime only: re-armed by recovery). */
+  readonly watched = new Set<string>();
+
   constructor(workDir: string) {
     super(path.join(workDir, 'cri', 'sandboxes'), codec);
+  }
+
+  /** Removes the record, frees its name and forgets its watch. */
+  override async remove(id: string): Promise<void> {
+    await super.remove(id);
+    this.watched.delete(id);
   }
 }

@@ -2,7 +2,7 @@
  * Domain usage → CRI stats messages (ContainerStats, PodSandboxStats).
  */
 import type { ContainerUsage } from '../../containerizer/index.js';
-import type { ContainerStats, CpuUsage, MemoryUsage, PodSandboxStats } from '../gen/cri/v1/api.js';
+import type { ContainerStats, CpuUsage, MemoryUsage, NetworkUsage, PodSandboxStats } from '../gen/cri/v1/api.js';
 import type { ContainerRecord } from '../store/container.js';
 import type { SandboxRecord } from '../store/sandbox.js';
 
@@ -16,6 +16,20 @@ function cpu(u: ContainerUsage): CpuUsage {
     usageNanoCores: undefined,
     psi: undefined,
   };
+}
+
+/** The pod's interfaces: eth0 (or the first) is the default one, as kubelet expects. */
+function network(u: ContainerUsage): NetworkUsage | undefined {
+  if (!u.network || u.network.length === 0) return undefined;
+  const all = u.network.map((i) => ({
+    name: i.name,
+    rxBytes: u64(i.rxBytes),
+    rxErrors: u64(i.rxErrors),
+    txBytes: u64(i.txBytes),
+    txErrors: u64(i.txErrors),
+  }));
+  const def = all.find((i) => i.name === 'eth0') ?? all[0]!;
+  return { timestamp: u.timestampNs, defaultInterface: def, interfaces: all.filter((i) => i !== def) };
 }
 
 function memory(u: ContainerUsage): MemoryUsage {
@@ -73,7 +87,7 @@ export function toPodSandboxStats(
     linux: {
       cpu: usage ? cpu(usage) : undefined,
       memory: usage ? memory(usage) : undefined,
-      network: undefined,
+      network: usage ? network(usage) : undefined,
       process: usage ? { timestamp: usage.timestampNs, processCount: u64(usage.pids) } : undefined,
       containers,
       io: undefined,

@@ -91,7 +91,8 @@ function imageSpec(rec: ContainerRecord) {
     image: rec.meta.image.display,
     annotations: {},
     userSpecifiedImage: rec.meta.image.requested,
-    runtimeHandler: '',
+    // The handler of the container's pod: which containerizer runs it (`ucri ps` shows it).
+    runtimeHandler: rec.meta.runtimeHandler,
     imageRef: '',
   };
 }
@@ -165,10 +166,4 @@ export function toContainerEvent(
     podSandboxStatus: pod ? toPodSandboxStatus(pod, ips) : undefined,
     containersStatuses: containers.filter((c) => c.status.state !== 'creating').map(toContainerStatus),
   };
-}
-
-/** Nanoseconds since the epoch, as CRI timestamps are. */
-export function nowNs(): bigint {
-  // timeOrigin + now() is wall-clock time with microsecond resolution.
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 }

@@ -12,13 +12,16 @@ const reference = z
   .refine((s) => s === s.trim(), 'must not have surrounding whitespace');
 const imageSpec = z.object({ image: reference }, { error: 'is required' });
 
+const imageFilter = z.object({
+  filter: z.object({ image: z.object({ image: z.string().max(4096, 'is too long') }).optional() }).optional(),
+});
+
 export const imageSchemas = {
   pullImage: z.object({ image: imageSpec }),
   imageStatus: z.object({ image: imageSpec }),
   removeImage: z.object({ image: imageSpec }),
-  listImages: z.object({
-    filter: z.object({ image: z.object({ image: z.string().max(4096, 'is too long') }).optional() }).optional(),
-  }),
+  listImages: imageFilter,
+  streamImages: imageFilter,
 };
 
 export const ucriImageSchemas = {

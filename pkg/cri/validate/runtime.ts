@@ -3,6 +3,7 @@
  * INVALID_ARGUMENT naming the field. Messages arrive as ts-proto objects (camelCase, defaults filled in).
  */
 import { z } from 'zod';
+import { unifiedSettingProblem } from '../../containerizer/index.js';
 
 /** An IPv4 or IPv6 CIDR such as 10.88.0.0/16 or fd00::/64. */
 const cidr = z.string().refine((s) => {
@@ -76,7 +77,27 @@ const resources = z
     oomScoreAdj: z.bigint().refine((v) => v >= -1000n && v <= 1000n, 'must be between -1000 and 1000'),
     cpusetCpus: z.string().regex(/^[0-9,\- ]*$/, 'must be a cpu list such as 0-3,5'),
     cpusetMems: z.string().regex(/^[0-9,\- ]*$/, 'must be a node list such as 0-1'),
+    unified: z.record(z.string(), z.string()).superRefine((m, ctx) => {
+      for (const [k, v] of Object.entries(m)) {
+        const problem = unifiedSettingProblem(k, v);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: [k] });
+      }
+    }),
   })
+  .optional();
+
+/**
+ * The deprecated `seccomp_profile_path`: empty, a named profile, or `localhost/` and an absolute path. A bare
+ * path is refused (the validation suite expects it): it would otherwise run the container unconfined.
+ */
+const seccompProfilePath = z
+  .string()
+  .refine(
+    (s) =>
+      ['', 'runtime/default', 'docker/default', 'unconfined'].includes(s) ||
+      (s.startsWith('localhost//') && !s.includes('\0')),
+    'must be runtime/default, docker/default, unconfined or localhost/<absolute path>',
+  )
   .optional();
 
 const podMetadata = z.object(
@@ -113,6 +134,7 @@ const podSandboxConfig = z.object(
           .refine((s) => !s.split('/').includes('..'), 'must not contain ".."'),
         securityContext: z
           .looseObject({
+            seccompProfilePath,
             namespaceOptions: z
               .object({
                 network: mode([0, 2], 'POD, NODE'),
@@ -184,6 +206,7 @@ const containerConfig = z.object(
         resources,
         securityContext: z
           .looseObject({
+            seccompProfilePath,
             namespaceOptions: z
               .object({
                 network: mode([0, 2], 'POD, NODE'),
@@ -251,6 +274,7 @@ export const runtimeSchemas = {
     podSandboxId: id,
     port: z.array(z.number().int().min(1, 'must be a port (1-65535)').max(65535, 'must be a port (1-65535)')),
   }),
+  updatePodSandboxResources: z.object({ podSandboxId: id, overhead: resources, resources }),
   execSync: z.object({
     containerId: id,
     cmd: z.array(z.string()).min(1, 'must name a command'),

@@ -7,25 +7,26 @@
  * exit watcher without that lock (stop waits for the exit while holding it), once per container.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { type ContainerSpec, emptyImageConfig, type Termination } from '../../containerizer/index.js';
 import { Conmon } from '../../oci/index.js';
-import { oomKilled, sleep } from '../../sys/index.js';
+import { isAlive, oomKilled, sleep } from '../../sys/index.js';
 import {
+  allSteps,
   AlreadyExistsError,
   CancelledError,
+  crashPoint,
   errorMessage,
   FailedPreconditionError,
   fromAbort,
   isKind,
   NotFoundError,
+  nowNs,
+  Rollback,
   UnavailableError,
-  writeJsonAtomic,
 } from '../../util/index.js';
 import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
 import { type Engine, getContainer, getPod, log, type NamedLaunchInfo } from './engine.js';
-import { Container, type ContainerRecord, nowNs, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
-import { allSteps, Rollback } from './rollback.js';
+import { Container, type ContainerRecord, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
 import { normalizeStopSignal } from './signals.js';
 
 /** How long a container may take to die after SIGKILL before stop gives up (D state, stuck mount). */
@@ -36,7 +37,7 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
   return e.lock.run(spec.id, async () => {
     if (e.containers.has(spec.id)) throw new AlreadyExistsError(`container "${spec.id}" already exists`);
     const pod = getPod(e, spec.podId);
-    if (pod.rec.phase !== 'READY') throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+    if (!pod.ready) throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
     const rec: ContainerRecord = {
       version: RECORD_VERSION,
       spec,
@@ -57,6 +58,7 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
       if (spec.namespaces.pid === 'target') rec.targetPid = runningPid(e, spec.namespaces.targetId);
       const p = await e.provisioner.provision(spec.id, spec.image.id, { readonlyRootfs: spec.readonlyRootfs, signal });
       undo.add('rootfs', () => e.provisioner.destroy(spec.id));
+      crashPoint('CreateContainer', 'rootfs');
       rec.image = { config: p.image.config, kind: p.image.kind };
       rec.provisioned = provisionedFacts(p);
       rec.stopSignal = normalizeStopSignal(p.image.config.stopSignal, spec.id);
@@ -78,15 +80,17 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
       oci.linux ??= {};
       oci.linux.cgroupsPath ??= e.cgroups.ociPath(rec.cgroup);
       rec.oci = oci;
-      await writeJsonAtomic(path.join(c.bundle, 'config.json'), oci);
+      await e.launcher.writeBundle(c.bundle, oci);
+      crashPoint('CreateContainer', 'bundle');
       // The pod may have been stopped while we awaited: do not leave a container in a stopped pod.
-      if (pod.rec.phase !== 'READY' || e.pods.get(pod.id) !== pod) {
+      if (!pod.ready || e.pods.get(pod.id) !== pod) {
         throw new FailedPreconditionError(
           `pod sandbox "${pod.id}" was stopped while container "${spec.id}" was created`,
         );
       }
       undo.add('record', () => fs.rm(e.paths.containerRecordDir(pod.id, spec.id), { recursive: true, force: true }));
       await saveContainer(e.paths, rec);
+      crashPoint('CreateContainer', 'saved');
       undo.commit();
       return c;
     } catch (err) {
@@ -106,7 +110,7 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
     if (c.rec.state !== 'PREPARING') {
       throw new FailedPreconditionError(`container "${id}" is not in the created state (${c.rec.state})`);
     }
-    if (c.pod.rec.phase !== 'READY') throw new FailedPreconditionError(`pod sandbox "${c.pod.id}" is not ready`);
+    if (!c.pod.ready) throw new FailedPreconditionError(`pod sandbox "${c.pod.id}" is not ready`);
     const spec = c.rec.spec;
     const undo = new Rollback(log);
     c.rec.state = 'ISOLATING';
@@ -117,6 +121,11 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
       await saveContainer(e.paths, c.rec);
     });
     try {
+      if (c.rec.targetPid !== undefined) await verifyTarget(e, c);
+      // The intent is durable before conmon and `runc create`: a crash from here on leaves a record that tells
+      // recovery to delete the runtime container (and its conmon) even if the launch never got recorded.
+      await saveContainer(e.paths, c.rec);
+      crashPoint('StartContainer', 'intent');
       const launched = await e.launcher.create(
         {
           id,
@@ -130,23 +139,28 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
         signal,
       );
       undo.add('launch', () => e.launcher.destroy(id));
+      crashPoint('StartContainer', 'runtime-created');
       c.rec.launched = launched;
       // Durable before isolation: a crash from here on leaves a conmon that recovery knows about.
       await saveContainer(e.paths, c.rec);
+      crashPoint('StartContainer', 'launched');
 
       const ctx = c.context();
       const results = await Promise.allSettled(e.isolators.map((iso) => iso.isolate?.(ctx, launched.pid, signal)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
+      crashPoint('StartContainer', 'isolated');
       if (c.rec.pendingResources) {
         await updateThroughIsolators(e, c, signal);
         c.rec.pendingResources = false;
       }
       if (signal.aborted) throw fromAbort(new CancelledError(`start of container "${id}" aborted`), signal);
       await e.launcher.start(id);
+      crashPoint('StartContainer', 'runtime-started');
       c.rec.state = 'RUNNING';
       c.rec.startedAt = nowNs();
       await saveContainer(e.paths, c.rec);
+      crashPoint('StartContainer', 'running');
       undo.commit();
       armExitWatcher(e, c);
       return c;
@@ -164,6 +178,24 @@ function runningPid(e: Engine, targetId: string): number {
     throw new FailedPreconditionError(`target container "${targetId}" is not running`);
   }
   return t.rec.launched.pid;
+}
+
+/**
+ * A `target` container joins `/proc/<targetPid>/ns/pid`, resolved at create: right before the launch, that
+ * pid must still be the target's init (same start time), or the join could land in a stranger's namespace.
+ */
+async function verifyTarget(e: Engine, c: Container): Promise<void> {
+  const targetId = c.rec.spec.namespaces.targetId;
+  const t = e.containers.get(targetId);
+  const l = t?.rec.launched;
+  const same =
+    t?.rec.state === 'RUNNING' &&
+    !t.rec.termination &&
+    l !== undefined &&
+    l.pid === c.rec.targetPid &&
+    l.pidStartTime > 0 &&
+    (await isAlive(l.pid, BigInt(l.pidStartTime)));
+  if (!same) throw new FailedPreconditionError(`target container "${targetId}" of "${c.id}" is no longer running`);
 }
 
 /** Watches for the end of a running container and records it (works for recovered containers too). */
@@ -241,6 +273,8 @@ export async function stopContainer(e: Engine, id: string, timeoutSeconds: numbe
     const c = e.containers.get(id);
     if (!c?.rec.launched || c.rec.termination) return;
     await terminate(e, c, timeoutSeconds, signal);
+    await c.recording;
+    crashPoint('StopContainer', 'exited');
   });
 }
 
@@ -254,10 +288,12 @@ async function terminate(e: Engine, c: Container, timeoutSeconds: number, signal
   };
   if (timeoutSeconds > 0) {
     await kill(c.rec.stopSignal || 'SIGTERM', false);
+    crashPoint('StopContainer', 'signalled');
     if (await exitedWithin(c, timeoutSeconds * 1000, signal)) return;
   }
   // --all: with a shared pid namespace the init's death does not take the container's other processes along.
   await kill('SIGKILL', true);
+  crashPoint('StopContainer', 'signalled');
   if (!(await exitedWithin(c, KILL_WAIT_MS, signal))) {
     throw new UnavailableError(`container "${c.id}" did not exit after SIGKILL`);
   }
@@ -301,11 +337,14 @@ export async function destroyContainer(e: Engine, c: Container): Promise<void> {
   const ctx = c.context();
   await allSteps([
     () => e.launcher.destroy(c.id),
+    async () => crashPoint('RemoveContainer', 'runtime-deleted'),
     () => cleanupIsolators(ctx, e.isolators),
     () => e.provisioner.destroy(c.id),
+    async () => crashPoint('RemoveContainer', 'rootfs-released'),
     () => fs.rm(c.bundle, { recursive: true, force: true }),
     () => fs.rm(e.paths.containerRecordDir(c.pod.id, c.id), { recursive: true, force: true }),
   ]);
+  crashPoint('RemoveContainer', 'record-removed');
 }
 
 /** cleanup of `isolators` in reverse table order, every one tried. */

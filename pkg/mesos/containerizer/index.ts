@@ -41,6 +41,7 @@ import { containerCgroupPath, createIsolators, podCgroupPath } from '../isolator
 import { buildSpec } from '../launch-info.js';
 import { type LauncherName, openLauncher } from '../launcher/index.js';
 import { MesosPaths } from '../paths.js';
+import { updatePodResources } from './pod-resources.js';
 import * as pods from './pod.js';
 import { MesosProvisioner } from '../provisioner/index.js';
 import type { ImageSource, Provisioner } from '../provisioner/types.js';
@@ -224,6 +225,17 @@ export class MesosContainerizer implements Containerizer {
    */
   close(): void {
     for (const c of this.e?.containers.values() ?? []) c.watcher?.abort();
+    for (const p of this.e?.pods.values() ?? []) p.infraWatcher?.abort();
+  }
+
+  /** close(), and the pins dir's self-bind goes when no pod holds a pin in it (nothing is left mounted). */
+  async shutdown(): Promise<void> {
+    this.close();
+    if (this.e) await pods.releasePinRootIfUnused(this.e);
+  }
+
+  async waitPodLost(podId: string): Promise<string> {
+    return getPod(await this.engine(), podId).lost;
   }
 
   async recover(known: { pods: PodSpec[]; containers: ContainerSpec[] }): Promise<RecoveredContainer[]> {
@@ -293,6 +305,10 @@ export class MesosContainerizer implements Containerizer {
 
   async usage(id: string): Promise<ContainerUsage> {
     return usage(await this.engine(), id);
+  }
+
+  async updatePod(podId: string, resources: Resources, signal: AbortSignal): Promise<void> {
+    await updatePodResources(await this.engine(), podId, resources, signal);
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {

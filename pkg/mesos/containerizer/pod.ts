@@ -2,47 +2,49 @@
  * Pod sandboxes as Mesos parent containers without a process (ARCHITECTURE decision 2): the pod's network,
  * IPC and UTS namespaces are created and pinned by bind mounts (pkg/sys createPinnedNamespaces), host ones
  * (NODE modes) are simply not pinned, and the isolators' setupPod hooks make the pod cgroup and attach the
- * network (CNI ADD). Only a pod that asks for a shared PID namespace gets a process: the infra container, a
- * busybox shell under conmon that creates the pid namespace, joins the pinned ones and reaps orphans. There
- * is no pause image offline, so its rootfs is built once from the host's busybox-static.
+ * network (CNI ADD). Only a pod that asks for a shared PID namespace gets a process: the infra container
+ * (containerizer/infra.ts), whose pid namespace is pinned too and whose death makes the pod not ready.
  *
  *   runPod:    pins ─► checkpoint (SETTING_UP) ─► setupPod in table order (cgroup, CNI ADD) ─► infra ─► READY
- *   stopPod:   containers SIGKILLed ─► teardownPod in reverse (CNI DEL) ─► infra stopped ─► STOPPED
+ *   stopPod:   checkpoint (STOPPING) ─► containers SIGKILLed ─► teardownPod in reverse (CNI DEL) ─► infra
+ *              stopped ─► STOPPED
  *   removePod: containers removed ─► cleanupPod in reverse ─► infra deleted ─► pins, cgroup, dirs removed
+ *
+ * Every step outside the records comes after a checkpoint that names it, so recovery can finish or undo it
+ * (containerizer/recover.ts); `crashPoint` marks the windows for the crash tests.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import type { PodRuntime, PodSpec } from '../../containerizer/index.js';
-import { defaultSpec, fitSpecToHost, type LinuxNamespace } from '../../oci/index.js';
 import {
   createPinnedNamespaces,
   destroyCgroup,
   ensurePinRoot,
   type NamespacePins,
+  isMountPoint,
+  listPinnedIds,
   type PinnedKind,
   removePinnedNamespaces,
+  unmount,
   unmountAllUnder,
 } from '../../sys/index.js';
 import {
+  allSteps,
   AlreadyExistsError,
-  errorMessage,
+  crashPoint,
   FailedPreconditionError,
   fromAbort,
-  isKind,
-  UnavailableError,
+  NotFoundError,
+  nowNs,
+  Rollback,
 } from '../../util/index.js';
+import type { Isolator, PodContext, PodState } from '../isolator.js';
+import { infraId } from '../paths.js';
 import { removeContainer, stopContainer } from './containers.js';
 import { type Engine, log } from './engine.js';
-import { nowNs, Pod, type PodRecord, RECORD_VERSION, savePod } from './records.js';
-import { allSteps, Rollback } from './rollback.js';
-import type { Isolator, PodContext, PodState } from '../isolator.js';
-import type { Launched } from '../launcher/types.js';
-import { infraId } from '../paths.js';
+import { armInfraWatcher, startInfra, stopInfra } from './infra.js';
+import { Pod, type PodRecord, RECORD_VERSION, savePod } from './records.js';
 
-/** The host's static busybox, the only program the infra rootfs holds. */
-export const HOST_BUSYBOX = '/bin/busybox';
-/** Reaps re-parented children and sleeps; exits 0 on SIGTERM (pid 1 of a pid ns ignores unhandled signals). */
-const INFRA_SCRIPT = 'trap "exit 0" TERM; while :; do sleep 3600 & wait; done';
+export { HOST_BUSYBOX } from './infra.js';
 
 /** Creates the pod (see the diagram above). On failure everything made is undone and nothing is recorded. */
 export async function runPod(e: Engine, spec: PodSpec, signal: AbortSignal): Promise<Pod> {
@@ -83,9 +85,11 @@ export async function runPod(e: Engine, spec: PodSpec, signal: AbortSignal): Pro
       state.netns = pins.net;
       state.ipcns = pins.ipc;
       state.utsns = pins.uts;
+      crashPoint('RunPodSandbox', 'pins');
     }
     // The record (with the netns path) is durable before CNI ADD, so a crash there is torn down at recovery.
     await savePod(e.paths, rec);
+    crashPoint('RunPodSandbox', 'setup-record');
 
     const ctx = pod.context();
     const setUp: Isolator[] = [];
@@ -95,14 +99,18 @@ export async function runPod(e: Engine, spec: PodSpec, signal: AbortSignal): Pro
       setUp.push(iso);
       await iso.setupPod(ctx, signal);
     }
+    crashPoint('RunPodSandbox', 'network');
 
     if (spec.namespaces.pid === 'pod' && e.launcher.name === 'linux') {
+      // A crash while it is made leaves a SETTING_UP record: recovery destroys `<pod>-infra` and the pins.
       rec.infra = await startInfra(e, spec, state, signal);
       undo.add('infra container', () => e.launcher.destroy(infraId(spec.id)));
     }
     rec.phase = 'READY';
     await savePod(e.paths, rec);
+    crashPoint('RunPodSandbox', 'ready');
     undo.commit();
+    armInfraWatcher(e, pod);
     return pod;
   } catch (err) {
     await undo.run({ podId: spec.id });
@@ -137,14 +145,30 @@ async function teardownIsolators(
 /**
  * Stops every container of the pod (SIGKILL: kubelet has already given them their grace period), releases
  * the network (teardownPod in reverse, CNI DEL) and stops the infra process. Keeps the records; idempotent.
+ * STOPPING is durable before the first of these, so a crash in the middle is finished by recovery.
  */
 export async function stopPod(e: Engine, pod: Pod, signal: AbortSignal): Promise<void> {
-  // Set before any await: createContainer refuses a pod that is not READY.
-  if (pod.rec.phase !== 'STOPPED') pod.rec.phase = 'STOPPED';
+  if (pod.rec.phase !== 'STOPPED') {
+    // Set before any await: createContainer refuses a pod that is not READY.
+    pod.rec.phase = 'STOPPING';
+    await savePod(e.paths, pod.rec);
+    crashPoint('StopPodSandbox', 'intent');
+  }
   await Promise.all([...pod.containers].map((id) => stopContainer(e, id, 0, signal)));
+  await finishStop(e, pod, signal);
+}
+
+/** The rest of a stop once the containers are gone (also recovery's, for a pod left STOPPING). */
+export async function finishStop(e: Engine, pod: Pod, signal: AbortSignal): Promise<void> {
   await teardownIsolators(e, pod.context(), e.isolators, signal, false);
-  if (pod.rec.infra) await stopInfra(e, pod.id, pod.rec.infra);
-  await savePod(e.paths, pod.rec);
+  crashPoint('StopPodSandbox', 'network-released');
+  await stopInfra(e, pod);
+  crashPoint('StopPodSandbox', 'infra-stopped');
+  if (pod.rec.phase !== 'STOPPED') {
+    pod.rec.phase = 'STOPPED';
+    await savePod(e.paths, pod.rec);
+  }
+  crashPoint('StopPodSandbox', 'stopped');
 }
 
 /** Removes what stopPod left: containers, isolator state, infra, pins, cgroup, dirs and the record. */
@@ -155,12 +179,15 @@ export async function removePod(e: Engine, pod: Pod, signal: AbortSignal): Promi
   await allSteps([
     () => teardownIsolators(e, ctx, e.isolators, AbortSignal.timeout(60_000), true),
     () => e.launcher.destroy(infraId(pod.id)),
+    async () => crashPoint('RemovePodSandbox', 'network-released'),
     () => removePinnedNamespaces(e.paths.pinRoot, pod.id, AbortSignal.timeout(30_000)),
     () => destroyOwnedCgroup(e, pod.rec.state.cgroup),
     () => removePodRuntimeDir(e, pod.id),
     () => fs.rm(e.paths.podRecordDir(pod.id), { recursive: true, force: true }),
   ]);
+  crashPoint('RemovePodSandbox', 'pod-removed');
   e.pods.delete(pod.id);
+  pod.markRemoved(new NotFoundError(`pod sandbox "${pod.id}" was removed`));
 }
 
 /** The pod's runtime facts for CRI status. */
@@ -170,14 +197,25 @@ export function podRuntime(pod: Pod): PodRuntime {
     netnsPath: s.netns ?? '',
     ips: [...s.ips],
     cgroup: s.cgroup,
+    ready: pod.ready,
     info: {
       mesosState: pod.rec.phase,
+      infraExit: pod.rec.infraExit,
       runtimeDir: s.dir,
       namespaces: { net: s.netns ?? 'host', ipc: s.ipcns ?? 'host', uts: s.utsns ?? 'host' },
       infraPid: s.infraPid,
       containers: [...pod.containers],
     },
   };
+}
+
+/**
+ * Unmounts the pins dir's private self-bind when no pod has pins (daemon shutdown): a daemon stopped with no
+ * pods leaves no mount behind. The next pod or start-up makes it again (ensurePinRoot is idempotent).
+ */
+export async function releasePinRootIfUnused(e: Engine): Promise<void> {
+  if ((await listPinnedIds(e.paths.pinRoot)).length > 0) return;
+  if (await isMountPoint(e.paths.pinRoot)) await unmount(e.paths.pinRoot, { lazy: true });
 }
 
 /** Removes a cgroup only when it lies under ucri's own cgroups root (kubelet's parents are kubelet's). */
@@ -192,91 +230,4 @@ export async function removePodRuntimeDir(e: Engine, podId: string): Promise<voi
   const dir = e.paths.podRuntimeDir(podId);
   await unmountAllUnder(dir, { lazy: true });
   await fs.rm(dir, { recursive: true, force: true });
-}
-
-/** Builds the infra rootfs once (atomically: a half-built one is never used). */
-async function ensureInfraRootfs(e: Engine): Promise<string> {
-  const root = e.paths.infraRootfs;
-  try {
-    await fs.access(path.join(root, 'bin', 'busybox'));
-    return root;
-  } catch {
-    // build it
-  }
-  try {
-    await fs.access(HOST_BUSYBOX, fs.constants.X_OK);
-  } catch (err) {
-    throw new UnavailableError(
-      `a shared pid namespace needs ${HOST_BUSYBOX} (Debian busybox-static) for the infra process`,
-      { cause: err },
-    );
-  }
-  const tmp = `${root}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    for (const d of ['bin', 'proc', 'dev', 'sys', 'etc', 'tmp']) await fs.mkdir(path.join(tmp, d), { recursive: true });
-    await fs.copyFile(HOST_BUSYBOX, path.join(tmp, 'bin', 'busybox'));
-    await fs.chmod(path.join(tmp, 'bin', 'busybox'), 0o755);
-    for (const a of ['sh', 'sleep']) await fs.symlink('busybox', path.join(tmp, 'bin', a));
-    await fs.rename(tmp, root);
-  } catch (err) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    // Another pod built it at the same time.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw err;
-    }
-  }
-  return root;
-}
-
-/** Starts the infra container: new pid ns, joins the pod's pinned namespaces, in the pod cgroup. */
-async function startInfra(e: Engine, spec: PodSpec, state: PodState, signal: AbortSignal): Promise<Launched> {
-  const rootfs = await ensureInfraRootfs(e);
-  const id = infraId(spec.id);
-  const namespaces: LinuxNamespace[] = [{ type: 'pid' }, { type: 'mount' }];
-  if (state.netns) namespaces.push({ type: 'network', path: state.netns });
-  if (state.ipcns) namespaces.push({ type: 'ipc', path: state.ipcns });
-  if (state.utsns) namespaces.push({ type: 'uts', path: state.utsns });
-  const oci = defaultSpec({
-    rootfs,
-    args: ['/bin/sh', '-c', INFRA_SCRIPT],
-    namespaces,
-    cgroupsPath: e.cgroups.ociPath(`${state.cgroup}/${id}`),
-  });
-  oci.root = { path: rootfs, readonly: true };
-  // It needs no privilege at all: it only sleeps and reaps.
-  oci.process!.capabilities = { bounding: [], effective: [], permitted: [] };
-  oci.process!.noNewPrivileges = true;
-  await fitSpecToHost(oci);
-  const bundle = e.paths.infraBundle(spec.id);
-  const launched = await e.launcher.create(
-    { id, bundle, spec: oci, logPath: '/dev/null', tty: false, stdin: false, stdinOnce: false },
-    signal,
-  );
-  try {
-    await e.launcher.start(id);
-  } catch (err) {
-    await e.launcher.destroy(id).catch(() => {});
-    throw err;
-  }
-  state.infraPid = launched.pid;
-  return launched;
-}
-
-/** SIGTERM, a short grace, then SIGKILL; returns once the infra process is gone. Idempotent. */
-async function stopInfra(e: Engine, podId: string, launched: Launched): Promise<void> {
-  const id = infraId(podId);
-  if (!(await e.launcher.alive(launched))) return;
-  const waitFor = async (ms: number): Promise<boolean> => {
-    try {
-      await e.launcher.waitExit(id, launched, AbortSignal.timeout(ms));
-      return true;
-    } catch (err) {
-      if (isKind(err, 'DeadlineExceeded') || isKind(err, 'Cancelled')) return false;
-      return !(await e.launcher.alive(launched));
-    }
-  };
-  await e.launcher.kill(id, 'SIGTERM').catch(() => {});
-  if (await waitFor(e.infraStopGraceMs)) return;
-  await e.launcher.kill(id, 'SIGKILL', true).catch(() => {});
-  if (!(await waitFor(30_000))) log.warn({ podId, err: errorMessage('still alive') }, 'infra survived SIGKILL');
 }

@@ -19,7 +19,10 @@
  * destroy leaves the container in DESTROYING; removing it again retries every step (all are idempotent).
  *
  * Pod phases: SETTING_UP (checkpointed before the network is set up, so a crash leaves a record that
- * recovery can tear down) ──► READY ──(stopPod)──► STOPPED ──(removePod)──► gone.
+ * recovery can tear down) ──► READY ──(stopPod)──► STOPPING ──► STOPPED ──(removePod)──► gone.
+ * STOPPING is checkpointed before any teardown, so recovery finishes a stop that a crash interrupted (CNI DEL,
+ * infra stop) instead of reporting a ready pod whose address is already released. A READY pod whose infra
+ * process died (`infraExit` set) is no longer ready: it can run no container, and the CRI reports it NOTREADY.
  */
 import { promises as fs } from 'node:fs';
 import type { ContainerSpec, ImageConfig, PodSpec, Termination } from '../../containerizer/index.js';
@@ -34,7 +37,7 @@ const log = logger('mesos/records');
 
 export type MesosState = 'PROVISIONING' | 'PREPARING' | 'ISOLATING' | 'RUNNING' | 'TERMINATED' | 'DESTROYING';
 
-export type PodPhase = 'SETTING_UP' | 'READY' | 'STOPPED';
+export type PodPhase = 'SETTING_UP' | 'READY' | 'STOPPING' | 'STOPPED';
 
 const RECORD_VERSION = 1;
 
@@ -46,6 +49,8 @@ export interface PodRecord {
   phase: PodPhase;
   /** The infra container's launch (pid mode `pod`), for recovery and stop. */
   infra?: Launched;
+  /** The infra process's exit code once it died while the pod was READY (the pod is then not ready). */
+  infraExit?: number;
   createdAt: bigint;
 }
 
@@ -73,9 +78,30 @@ export interface ContainerRecord {
 /** A pod in memory: its record and the ids of its containers. */
 export class Pod {
   readonly containers = new Set<string>();
-  constructor(public rec: PodRecord) {}
+  /** Resolves with a reason once the pod stops being ready by itself (its infra died); rejects on removal. */
+  readonly lost: Promise<string>;
+  private settleLost!: { resolve: (reason: string) => void; reject: (e: unknown) => void };
+  /** Stops the infra exit watcher (on stop, removal and when the containerizer is closed). */
+  infraWatcher?: AbortController;
+
+  constructor(public rec: PodRecord) {
+    this.lost = new Promise<string>((resolve, reject) => {
+      this.settleLost = { resolve, reject };
+    });
+    this.lost.catch(() => {}); // nobody may be waiting
+  }
   get id(): string {
     return this.rec.spec.id;
+  }
+  /** READY and, with a shared pid namespace, its infra process alive: containers may be created and started. */
+  get ready(): boolean {
+    return this.rec.phase === 'READY' && this.rec.infraExit === undefined;
+  }
+  markLost(reason: string): void {
+    this.settleLost.resolve(reason);
+  }
+  markRemoved(err: unknown): void {
+    this.settleLost.reject(err);
   }
   context(): PodContext {
     return { spec: this.rec.spec, state: this.rec.state };
@@ -128,11 +154,6 @@ export class Container {
 /** The provisioned facts a record keeps. */
 export function provisionedFacts(p: Provisioned): ContainerRecord['provisioned'] {
   return { rootfs: p.rootfs, backend: p.backend, writableDir: p.writableDir };
-}
-
-/** Nanoseconds since the epoch, now. */
-export function nowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
 }
 
 export async function savePod(paths: MesosPaths, rec: PodRecord): Promise<void> {

@@ -7,29 +7,34 @@
  *   3. isolators and the provisioner recover with the known ones (and drop their own orphans);
  *   4. each known container is settled: its conmon or init alive (pid + start time) → running, exit watcher
  *      re-armed; an exit file → exited with that code (finishedAt = the file's mtime); a start interrupted by
- *      the crash → created again; nothing → lost;
+ *      the crash (record ISOLATING, launched or not) → its runtime container and conmon are
+ *      deleted and it is created again; nothing → lost; then each known pod: a stop interrupted by the
+ *      crash (STOPPING) is finished (CNI DEL, infra stop); a READY pod's infra is checked (pid + start time)
+ *      and watched again, or the pod is marked lost;
  *   5. leftovers with no record are swept: runtime containers in our --root, namespace pins, runtime dirs,
  *      exit files, cgroups under our cgroups root.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { ContainerSpec, PodSpec, RecoveredContainer } from '../../containerizer/index.js';
 import {
   destroyCgroup,
   ensurePinRoot,
+  isAlive,
   isPinned,
   listChildCgroups,
   listPinnedIds,
   removePinnedNamespaces,
 } from '../../sys/index.js';
-import { errorMessage, removeStaleTemps } from '../../util/index.js';
-import { destroyOwnedCgroup, removePodRuntimeDir } from './pod.js';
+import { allSteps, errorMessage, removeStaleTemps } from '../../util/index.js';
+import { destroyOwnedCgroup, removePodRuntimeDir, stopPod } from './pod.js';
 import { infraId } from '../paths.js';
 import { armExitWatcher, destroyContainer, recordExit } from './containers.js';
 import type { Engine } from './engine.js';
 import { log } from './engine.js';
+import { recoverInfra } from './infra.js';
 import { Container, Pod, saveContainer } from './records.js';
 import { loadRecords } from './records.js';
-import { allSteps } from './rollback.js';
 import { containerRuntimeOf } from './status.js';
 
 const LOST_MESSAGE = 'the container process and its monitor are gone and left no exit status';
@@ -107,10 +112,10 @@ async function settle(e: Engine, c: Container): Promise<RecoveredContainer> {
     return { id: c.id, state: 'exited', runtime: containerRuntimeOf(e, c) };
   }
   if (!launched || (rec.state !== 'RUNNING' && rec.state !== 'TERMINATED')) {
-    if (launched) {
-      // ucri died between `runc create` and `runc start`: the init never ran the payload.
+    if (launched || rec.state === 'ISOLATING') {
+      // ucri died during the start: the client never heard of a running container, so the start is undone.
       log.info({ id: c.id }, 'recovery: start interrupted, container back to created');
-      await e.launcher.destroy(c.id).catch((err: unknown) => warn('interrupted start', c.id, err));
+      await undoInterruptedStart(e, c).catch((err: unknown) => warn('interrupted start', c.id, err));
     }
     rec.state = 'PREPARING';
     rec.launched = undefined;
@@ -132,14 +137,55 @@ async function settle(e: Engine, c: Container): Promise<RecoveredContainer> {
   return { id: c.id, state: 'lost' };
 }
 
-/** Logs what a reboot or a crash took from a known pod; the caller decides what to do with it. */
+/**
+ * Deletes the runtime container of a start that a crash interrupted, whether or not its launch was recorded.
+ * conmon may still be running `runc create` (it outlives ucri), so the delete is repeated until conmon,
+ * found through its pidfile in the bundle, has gone too; a conmon that stays is killed.
+ */
+async function undoInterruptedStart(e: Engine, c: Container): Promise<void> {
+  const launched = c.rec.launched;
+  let conmon = launched?.monitorPid ?? 0;
+  let start: bigint | undefined =
+    launched && launched.monitorStartTime > 0 ? BigInt(launched.monitorStartTime) : undefined;
+  if (conmon <= 0) {
+    conmon = Number((await fs.readFile(path.join(c.bundle, 'conmon.pid'), 'utf8').catch(() => '')).trim()) || 0;
+    // Only a process whose command line names this bundle is this container's conmon.
+    const cmd = conmon > 0 ? await fs.readFile(`/proc/${conmon}/cmdline`, 'utf8').catch(() => '') : '';
+    if (!cmd.includes(c.bundle)) conmon = 0;
+    start = undefined;
+  }
+  const until = Date.now() + 10_000;
+  for (;;) {
+    await e.launcher.destroy(c.id);
+    if (conmon <= 0 || !(await isAlive(conmon, start))) break;
+    if (Date.now() >= until) {
+      log.warn({ id: c.id, pid: conmon }, 'recovery: conmon of an interrupted start still runs: killing it');
+      try {
+        process.kill(conmon, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await e.launcher.destroy(c.id);
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Brings a known pod to a settled state: a stop the crash interrupted is finished, a READY pod's infra is
+ * verified and watched again (or the pod marked lost); the rest is logged.
+ */
 async function checkPod(e: Engine, pod: Pod): Promise<void> {
   const s = pod.rec.state;
+  if (pod.rec.phase === 'STOPPING') {
+    log.info({ podId: pod.id }, 'recovery: finishing a pod stop interrupted by the crash');
+    await stopPod(e, pod, AbortSignal.timeout(120_000)).catch((err: unknown) => warn('interrupted stop', pod.id, err));
+    return;
+  }
   if (s.netns && !(await isPinned(s.netns))) log.warn({ podId: pod.id }, 'recovery: the pod network namespace is gone');
   if (pod.rec.phase === 'SETTING_UP') log.warn({ podId: pod.id }, 'recovery: pod set-up was interrupted');
-  if (pod.rec.infra && pod.rec.phase === 'READY' && !(await e.launcher.alive(pod.rec.infra))) {
-    log.warn({ podId: pod.id }, 'recovery: the infra process holding the pod pid namespace is gone');
-  }
+  await recoverInfra(e, pod).catch((err: unknown) => warn('infra', pod.id, err));
 }
 
 async function destroyOrphanPod(e: Engine, pod: Pod): Promise<void> {

@@ -8,13 +8,19 @@
  */
 import type { Resources } from '../../containerizer/index.js';
 import type { LinuxResources } from '../../oci/index.js';
-import { FailedPreconditionError } from '../../util/index.js';
+import { detectCgroups } from '../../sys/index.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../util/index.js';
+import { cpuResources } from '../isolators/cgroups/cpu.js';
 import { updateThroughIsolators } from './containers.js';
 import { type Engine, getContainer } from './engine.js';
 import { saveContainer } from './records.js';
 
 /** Changes the limits of a created or running container (see the header for the path taken). */
 export async function update(e: Engine, id: string, resources: Resources, signal: AbortSignal): Promise<void> {
+  // Refused up front, whatever the state: a created container would otherwise keep them and fail to start.
+  if (Object.keys(resources.unified).length > 0 && (await detectCgroups()).mode !== 'v2') {
+    throw new InvalidArgumentError('unified cgroup settings need a cgroup v2 host');
+  }
   await e.lock.run(id, async () => {
     const c = getContainer(e, id);
     if (c.rec.termination || c.rec.state === 'DESTROYING') {
@@ -36,16 +42,11 @@ export async function update(e: Engine, id: string, resources: Resources, signal
   });
 }
 
-/** The CRI resources in OCI form (zero: not set), for `runc update`. */
+/** The CRI resources in OCI form (zero: not set), for `runc update`; the CPU part is the isolator's. */
 export function toOciResources(r: Resources): LinuxResources {
   const out: LinuxResources = {};
-  const cpu: NonNullable<LinuxResources['cpu']> = {};
-  if (r.cpuShares > 0) cpu.shares = r.cpuShares;
-  if (r.cpuQuota !== 0) cpu.quota = r.cpuQuota;
-  if (r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
-  if (r.cpusetCpus !== '') cpu.cpus = r.cpusetCpus;
-  if (r.cpusetMems !== '') cpu.mems = r.cpusetMems;
-  if (Object.keys(cpu).length > 0) out.cpu = cpu;
+  const cpu = cpuResources(r);
+  if (cpu) out.cpu = cpu;
   if (r.memoryLimitBytes > 0) {
     out.memory = { limit: r.memoryLimitBytes };
     if (r.memorySwapLimitBytes > 0) out.memory.swap = r.memorySwapLimitBytes;

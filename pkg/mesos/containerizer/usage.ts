@@ -1,15 +1,14 @@
 /** Usage figures (ContainerStats, PodSandboxStats): the isolators' reports, the pod cgroup, the writable layer. */
-import type { ContainerUsage } from '../../containerizer/index.js';
-import { type CgroupStats, readCgroupStats } from '../../sys/index.js';
-import { errorMessage } from '../../util/index.js';
+import { type ContainerUsage, usageFromCounters } from '../../containerizer/index.js';
+import { readCgroupStats, readNetDev } from '../../sys/index.js';
+import { errorMessage, nowNs } from '../../util/index.js';
 import { type Engine, getContainer, getPod, log } from './engine.js';
-import { nowNs } from './records.js';
 
 /** Usage of a container: the isolators' figures merged (partial is fine) and the writable layer. */
 export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
   const c = getContainer(e, id);
   const ctx = c.context();
-  let out: ContainerUsage = { ...fromStats({}), timestampNs: nowNs() };
+  let out: ContainerUsage = { ...usageFromCounters({}), timestampNs: nowNs() };
   let reported = false;
   for (const iso of e.isolators) {
     if (!iso.usage) continue;
@@ -22,7 +21,7 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
     }
   }
   // No cgroups isolator configured: the runtime still made the container's cgroup.
-  if (!reported) out = { ...out, ...fromStats(await readCgroupStats(c.rec.cgroup).catch(() => ({}))) };
+  if (!reported) out = { ...out, ...usageFromCounters(await readCgroupStats(c.rec.cgroup).catch(() => ({}))) };
   try {
     const w = await e.provisioner.usage(id);
     out.writableLayerBytes = w.bytes;
@@ -37,21 +36,32 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
 /** Usage of a pod: its cgroup, which holds every container of the pod. */
 export async function podUsage(e: Engine, podId: string): Promise<ContainerUsage> {
   const pod = getPod(e, podId);
-  return { ...fromStats(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))), timestampNs: nowNs() };
-}
-
-function fromStats(s: CgroupStats): ContainerUsage {
-  return {
+  const out = {
+    ...usageFromCounters(await readCgroupStats(pod.rec.state.cgroup).catch(() => ({}))),
     timestampNs: nowNs(),
-    cpuUsageCoreNs: s.cpuUsageNs ?? 0n,
-    memoryWorkingSetBytes: s.memoryWorkingSetBytes ?? 0,
-    memoryUsageBytes: s.memoryUsageBytes ?? 0,
-    memoryRssBytes: s.memoryRssBytes ?? 0,
-    pageFaults: s.pageFaults ?? 0,
-    majorPageFaults: s.majorPageFaults ?? 0,
-    writableLayerBytes: 0,
-    writableLayerInodes: 0,
-    writableLayerMountpoint: '',
-    pids: s.pidsCurrent ?? 0,
   };
+  // A host-network pod's interfaces are the host's: not the pod's to report.
+  if (pod.rec.spec.namespaces.network === 'node') return out;
+  // The pod's network counters, read through a process in its netns: the infra process, else a running
+  // container's init. A pod without any process has no network figures.
+  const pids = [pod.rec.state.infraPid];
+  for (const id of pod.containers) {
+    const c = e.containers.get(id);
+    if (c?.rec.state === 'RUNNING' && !c.rec.termination && c.rec.launched) pids.push(c.rec.launched.pid);
+  }
+  for (const pid of pids) {
+    const counters = pid > 0 ? await readNetDev(pid) : undefined;
+    if (!counters) continue;
+    out.network = counters
+      .filter((i) => i.name !== 'lo')
+      .map((i) => ({
+        name: i.name,
+        rxBytes: i.rxBytes,
+        rxErrors: i.rxErrors,
+        txBytes: i.txBytes,
+        txErrors: i.txErrors,
+      }));
+    break;
+  }
+  return out;
 }

@@ -78,9 +78,13 @@ export class OciLauncher implements Launcher {
     return spec;
   }
 
+  async writeBundle(bundle: string, spec: Spec): Promise<void> {
+    await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(path.join(bundle, 'config.json'), this.adapt(spec));
+  }
+
   async create(req: LaunchRequest, signal: AbortSignal): Promise<Launched> {
-    await fs.mkdir(req.bundle, { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(path.join(req.bundle, 'config.json'), this.adapt(req.spec));
+    await this.writeBundle(req.bundle, req.spec);
     if (req.logPath !== '/dev/null') await fs.mkdir(path.dirname(req.logPath), { recursive: true });
     const c = await this.conmon.create({
       id: req.id,

@@ -21,6 +21,14 @@ export interface LaunchRequest {
   stdinOnce: boolean;
 }
 
+/**
+ * What the containerizer records about a launched container (in `ContainerRecord.launched` and
+ * `PodRecord.infra`): its init and its monitor, each with its start time so a reused pid is never mistaken for
+ * it. It is the persisted projection of pkg/oci's `CreatedContainer` (OciLauncher.create is the one place that
+ * converts): kept apart because this shape is on disk in every record (plain numbers, `monitor` rather than
+ * conmon, whatever monitor a launcher uses), while `CreatedContainer` also carries the attach socket and control
+ * fifo that only pkg/oci's users need. Merging them means a record format change with its migration.
+ */
 export interface Launched {
   pid: number;
   pidStartTime: number;
@@ -45,6 +53,12 @@ export interface Launcher {
    * `mountOptions` from it (recursive read-only mounts). Never throws for a missing subcommand.
    */
   runtimeFeatures(): Promise<RuntimeFeatures | undefined>;
+  /**
+   * Writes `spec` as the bundle's config.json, in the form this launcher runs it (the one writer of that
+   * file). The containerizer calls it at CreateContainer so the bundle is complete before start; `create`
+   * writes it again from its request, since resources may have changed in between.
+   */
+  writeBundle(bundle: string, spec: Spec): Promise<void>;
   /** Creates the container; its init is blocked until `start`. Failure leaves nothing behind. */
   create(req: LaunchRequest, signal: AbortSignal): Promise<Launched>;
   start(id: string): Promise<void>;

@@ -66,6 +66,25 @@ describe('config', () => {
     assert.throws(() => loadConfig({ config: path.join(dir, 'missing.toml') }, {}), /cannot read config file/);
   });
 
+  it('reads image_pull_progress_timeout as a duration, 5 min by default as in containerd', () => {
+    assert.equal(loadConfig(noFile, {}).image_pull_progress_timeout, 300_000);
+    assert.equal(
+      loadConfig({ ...noFile, image_pull_progress_timeout: '1m30s' }, {}).image_pull_progress_timeout,
+      90_000,
+    );
+    assert.equal(loadConfig({ ...noFile, image_pull_progress_timeout: '0' }, {}).image_pull_progress_timeout, 0);
+    const cfg = file('t.toml', 'image_pull_progress_timeout = "750ms"\n');
+    assert.equal(loadConfig({ config: cfg }, {}).image_pull_progress_timeout, 750);
+    assert.equal(
+      loadConfig({ config: file('n.toml', 'image_pull_progress_timeout = 20\n') }, {}).image_pull_progress_timeout,
+      20_000,
+    );
+    assert.throws(
+      () => loadConfig({ ...noFile, image_pull_progress_timeout: 'soon' }, {}),
+      /image_pull_progress_timeout: invalid duration "soon"/,
+    );
+  });
+
   it('documents every flag in --help', () => {
     const help = serveHelp();
     for (const f of SERVE_FLAGS) assert.ok(help.includes(`--${f.key}`), f.key);

@@ -12,7 +12,7 @@ describe('ucri ps / inspect formatting', () => {
         id,
         podSandboxId: 'p'.repeat(64),
         metadata: { name: `n${id[0]}`, attempt: 2 },
-        image: { image },
+        image: { image, runtimeHandler: id.startsWith('a') ? 'docker' : '' },
         state,
         createdAt: BigInt(created) * 1_000_000n,
       });
@@ -24,8 +24,17 @@ describe('ucri ps / inspect formatting', () => {
       now,
     );
     assert.deepEqual(rows, [
-      ['a'.repeat(13), 'docker.io/library/busybox:latest', '2 hours ago', 'Running', 'na', '2', 'p'.repeat(13)],
-      ['b'.repeat(13), 'f'.repeat(13), '3 minutes ago', 'Exited', 'nb', '2', 'p'.repeat(13)],
+      [
+        'a'.repeat(13),
+        'docker.io/library/busybox:latest',
+        '2 hours ago',
+        'Running',
+        'na',
+        '2',
+        'p'.repeat(13),
+        'docker',
+      ],
+      ['b'.repeat(13), 'f'.repeat(13), '3 minutes ago', 'Exited', 'nb', '2', 'p'.repeat(13), 'mesos'],
     ]);
     assert.equal(ago(BigInt(now) * 1_000_000n, now), 'Less than a second ago');
   });

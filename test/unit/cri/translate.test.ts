@@ -72,3 +72,23 @@ describe('CRI ⇄ domain translation', () => {
     assert.equal(s.maskedPaths, undefined);
   });
 });
+
+describe('pod resources', () => {
+  it('adds the overhead to the containers sum, keeps unset limits unset and rescales quotas', async () => {
+    const { podResources } = await import('../../../pkg/cri/translate/pod.js');
+    const { LinuxContainerResources } = await import('../../../pkg/cri/gen/cri/v1/api.js');
+    const r = (p: Partial<import('../../../pkg/cri/gen/cri/v1/api.js').LinuxContainerResources>) =>
+      LinuxContainerResources.fromPartial(p);
+    const sum = podResources(
+      r({ cpuShares: 24n, cpuQuota: 5_000n, cpuPeriod: 50_000n, memoryLimitInBytes: 8n << 20n }),
+      r({ cpuShares: 1000n, cpuQuota: 50_000n, cpuPeriod: 100_000n, memoryLimitInBytes: 120n << 20n }),
+    );
+    assert.equal(sum?.cpuShares, 1024);
+    assert.equal(sum?.cpuQuota, 60_000, 'the overhead quota is rescaled to the containers period');
+    assert.equal(sum?.memoryLimitBytes, 128 << 20);
+    const noLimit = podResources(r({ memoryLimitInBytes: 8n << 20n }), r({ cpuShares: 2n }));
+    assert.equal(noLimit?.memoryLimitBytes, 0, 'containers without a limit: no pod limit');
+    assert.equal(podResources(undefined, undefined), undefined);
+    assert.equal(podResources(undefined, r({ memoryLimitInBytes: 1n << 20n }))?.memoryLimitBytes, 1 << 20);
+  });
+});

@@ -81,4 +81,60 @@ describe('runtime request validation', () => {
     });
     assert.deepEqual(fields(runtimeSchemas.runPodSandbox, pod), ['config.linux.securityContext.runAsGroup']);
   });
+
+  it('takes the deprecated seccomp_profile_path only as a named profile or localhost/<absolute path>', () => {
+    const container = (seccompProfilePath: string) => {
+      const r = createReq('ab');
+      r.config!.linux = { securityContext: { seccompProfilePath } } as never;
+      return fields(runtimeSchemas.createContainer, r);
+    };
+    const pod = (seccompProfilePath: string) =>
+      fields(
+        runtimeSchemas.runPodSandbox,
+        runPodReq('x', {
+          linux: {
+            cgroupParent: '',
+            securityContext: { seccompProfilePath } as never,
+            sysctls: {},
+            overhead: undefined,
+            resources: undefined,
+          },
+        }),
+      );
+    for (const good of ['', 'runtime/default', 'docker/default', 'unconfined', 'localhost//etc/seccomp/p.json']) {
+      assert.deepEqual(container(good), [], good);
+      assert.deepEqual(pod(good), [], good);
+    }
+    for (const bad of ['/etc/seccomp/p.json', 'p.json', 'localhost/p.json', 'localhost/', 'Unconfined']) {
+      assert.deepEqual(container(bad), ['config.linux.securityContext.seccompProfilePath'], bad);
+      assert.deepEqual(pod(bad), ['config.linux.securityContext.seccompProfilePath'], bad);
+    }
+  });
+
+  it('takes unified cgroup keys only as plain cgroup file names, wherever resources enter', () => {
+    const res = (unified: Record<string, string>) => ({
+      cpuPeriod: 0n,
+      cpuQuota: 0n,
+      cpuShares: 0n,
+      memoryLimitInBytes: 0n,
+      memorySwapLimitInBytes: 0n,
+      oomScoreAdj: 0n,
+      cpusetCpus: '',
+      cpusetMems: '',
+      hugepageLimits: [],
+      unified,
+    });
+    const update = (unified: Record<string, string>) =>
+      fields(runtimeSchemas.updateContainerResources, { containerId: 'ab', linux: res(unified) });
+    for (const good of ['memory.high', 'hugetlb.2MB.max', 'cpu.max.burst', 'io.weight', 'cgroup.max.depth']) {
+      assert.deepEqual(update({ [good]: '1' }), [], good);
+    }
+    for (const bad of ['../../cgroup.procs', 'cgroup.procs', 'cgroup.kill', 'memory', 'memory/x.max', '.x', '']) {
+      assert.deepEqual(update({ [bad]: '1' }), [`linux.unified.${bad}`], bad);
+    }
+    assert.deepEqual(update({ 'memory.high': '1\nmax' }), ['linux.unified.memory.high']);
+    const create = createReq('ab');
+    create.config!.linux = { resources: res({ '../x': '1' }) } as never;
+    assert.deepEqual(fields(runtimeSchemas.createContainer, create), ['config.linux.resources.unified.../x']);
+  });
 });

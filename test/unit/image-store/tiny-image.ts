@@ -3,7 +3,7 @@
  * (test/unit/image/fake-registry.ts), optionally with a corrupted layer blob (right digest, wrong bytes).
  */
 import { type FakeRegistry, sha } from '../image/fake-registry.js';
-import { gzip, packTar } from '../image/tar-fixtures.js';
+import { type FixtureEntry, gzip, packTar } from '../image/tar-fixtures.js';
 
 export interface TinyImage {
   configDigest: string;
@@ -12,15 +12,20 @@ export interface TinyImage {
   diffId: string;
 }
 
-/** Builds an image whose only file is /label.txt = `label`, and stores it under `repo:tag`. */
+/**
+ * Builds an image whose only file is /label.txt = `label` (plus /filler.bin = `filler` when given, e.g. random
+ * bytes for a layer too large to arrive in one chunk), and stores it under `repo:tag`.
+ */
 export async function putTinyImage(
   fake: FakeRegistry,
   repo: string,
   tag: string,
   label: string,
-  opts: { corruptLayer?: boolean } = {},
+  opts: { corruptLayer?: boolean; filler?: Buffer } = {},
 ): Promise<TinyImage> {
-  const tar = await packTar([{ name: 'label.txt', content: `${label}\n` }]);
+  const files: FixtureEntry[] = [{ name: 'label.txt', content: `${label}\n` }];
+  if (opts.filler) files.push({ name: 'filler.bin', content: opts.filler });
+  const tar = await packTar(files);
   const layer = gzip(tar);
   const diffId = sha(tar);
   const config = Buffer.from(

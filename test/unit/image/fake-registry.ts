@@ -1,7 +1,7 @@
 /**
  * A small in-process Docker Registry v2 for the registry client tests: manifests and blobs in memory, with
  * anonymous, Bearer (token endpoint on the same server) or Basic auth, optional blob redirects to another
- * server, and a log of every request.
+ * server, blobs that stall mid-way or trickle in slowly, and a log of every request.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -30,6 +30,11 @@ export class FakeRegistry {
   readonly hits: Hit[] = [];
   readonly manifests = new Map<string, { body: Buffer; type: string }>();
   readonly blobs = new Map<string, Buffer>();
+  /** Blobs served only up to this many bytes, after which the response stalls (never ends) until stop(). */
+  readonly stallAfter = new Map<string, number>();
+  /** Blobs sent in this many pieces, one every `trickleMs` (a slow but moving download). */
+  readonly trickle = new Map<string, number>();
+  trickleMs = 100;
   tokenRequests = 0;
   private server: http.Server;
   port = 0;
@@ -131,6 +136,27 @@ export class FakeRegistry {
     }
     if (this.opts.redirectBlobsTo) {
       res.writeHead(307, { location: `${this.opts.redirectBlobsTo}/storage/${ref}` }).end();
+      return;
+    }
+    const stall = this.stallAfter.get(ref);
+    if (stall !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
+      res.write(blob.subarray(0, stall));
+      return;
+    }
+    const pieces = this.trickle.get(ref);
+    if (pieces !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
+      const size = Math.ceil(blob.length / pieces);
+      let sent = 0;
+      const next = (): void => {
+        if (res.destroyed) return;
+        res.write(blob.subarray(sent, sent + size));
+        sent += size;
+        if (sent >= blob.length) res.end();
+        else setTimeout(next, this.trickleMs);
+      };
+      next();
       return;
     }
     res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(blob);

@@ -6,7 +6,8 @@ import {
   ISOLATOR_NAMES,
   podCgroupPath,
 } from '../../../pkg/mesos/isolators/index.js';
-import { CpuIsolator } from '../../../pkg/mesos/isolators/cgroups/cpu.js';
+import { toOciResources } from '../../../pkg/mesos/containerizer/update.js';
+import { CpuIsolator, cpuResources } from '../../../pkg/mesos/isolators/cgroups/cpu.js';
 import { expandSlice } from '../../../pkg/mesos/isolators/cgroups/common.js';
 import { MemIsolator } from '../../../pkg/mesos/isolators/cgroups/mem.js';
 import { PidsIsolator } from '../../../pkg/mesos/isolators/cgroups/pids.js';
@@ -70,6 +71,19 @@ describe('cgroups isolators', () => {
     });
     const badSwap = ctx({ spec: { resources: resources({ memoryLimitBytes: 100, memorySwapLimitBytes: 50 }) } });
     await assert.rejects(new MemIsolator(cgroupfs).prepare(badSwap), (e: unknown) => isKind(e, 'InvalidArgument'));
+  });
+
+  it('translates a CPU quota one way for create and update: 0 not set, negative unlimited (-1)', () => {
+    assert.equal(cpuResources(resources()), undefined);
+    assert.deepEqual(cpuResources(resources({ cpuQuota: 50000 })), { quota: 50000 });
+    assert.deepEqual(cpuResources(resources({ cpuQuota: -1 })), { quota: -1 });
+    assert.deepEqual(cpuResources(resources({ cpuQuota: -5 })), { quota: -1 });
+    // runc update gets the same CPU part, plus memory when set.
+    assert.deepEqual(toOciResources(resources({ cpuQuota: -1, cpuShares: 2, memoryLimitBytes: 1 << 20 })), {
+      cpu: { quota: -1, shares: 2 },
+      memory: { limit: 1 << 20 },
+    });
+    assert.deepEqual(toOciResources(resources()), {});
   });
 
   it('keeps one table order whatever the flag order and rejects unknown names', () => {

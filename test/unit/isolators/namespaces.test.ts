@@ -12,12 +12,17 @@ const ns = (pid: 'pod' | 'container' | 'node' | 'target', ipc: 'pod' | 'containe
 });
 
 describe('namespaces/pid and namespaces/ipc', () => {
-  it('pid: POD joins the infra process, CONTAINER is new, NODE is the host, TARGET joins the target', async () => {
+  it('pid: POD joins the pinned namespace, CONTAINER is new, NODE is the host, TARGET joins the target', async () => {
     const iso = new PidNamespaceIsolator();
-    const p = pod({}, { infraPid: 4321 });
+    const p = pod({}, { infraPid: 4321, pidns: '/run/ucri/pins/pod/pid' });
     assert.deepEqual((await iso.prepare(ctx({ pod: p, spec: { namespaces: ns('pod') } })))?.namespaces, [
-      { type: 'pid', path: '/proc/4321/ns/pid' },
+      { type: 'pid', path: '/run/ucri/pins/pod/pid' },
     ]);
+    // An infra pid alone (a record from before pid pins) is never joined: that pid may be a stranger's now.
+    const unpinned = pod({}, { infraPid: 4321 });
+    await assert.rejects(iso.prepare(ctx({ pod: unpinned, spec: { namespaces: ns('pod') } })), (e: unknown) =>
+      isKind(e, 'FailedPrecondition'),
+    );
     assert.deepEqual((await iso.prepare(ctx({ spec: { namespaces: ns('container') } })))?.namespaces, [
       { type: 'pid' },
     ]);

@@ -7,16 +7,11 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseBandwidth, podCapabilityArgs } from '../../../pkg/mesos/isolators/network/capabilities.js';
-import { scanCniConfigs } from '../../../pkg/mesos/isolators/network/cni-config.js';
+import { parseBandwidth, podCapabilityArgs } from '../../../pkg/cni/index.js';
+import { scanCniConfigs } from '../../../pkg/cni/index.js';
 import { cidrsOverlap, defaultNetworkConfig } from '../../../pkg/mesos/isolators/network/default-network.js';
-import {
-  checkSupported,
-  describePluginError,
-  formatCniArgs,
-  pluginConfig,
-} from '../../../pkg/mesos/isolators/network/exec.js';
-import { compareVersions, parseCniResult, podIps } from '../../../pkg/mesos/isolators/network/result.js';
+import { checkSupported, describePluginError, formatCniArgs, pluginConfig } from '../../../pkg/cni/index.js';
+import { compareVersions, parseCniResult, podIps } from '../../../pkg/cni/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 
 describe('CNI results', () => {

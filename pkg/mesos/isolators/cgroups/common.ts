@@ -14,13 +14,16 @@ import type { PodSpec, Resources } from '../../../containerizer/index.js';
 import {
   type CgroupDriver,
   type CgroupLimits,
+  cgroupExists,
   createCgroup,
   destroyCgroup,
   setCgroupLimits,
   validateCgroupPath,
 } from '../../../sys/index.js';
-import { InvalidArgumentError } from '../../../util/index.js';
+import { errorMessage, InvalidArgumentError, logger } from '../../../util/index.js';
 import type { ContainerContext, Isolator, LaunchInfo, PodContext } from '../../isolator.js';
+
+const log = logger('mesos/isolators/cgroups');
 
 /** The subset of IsolatorDeps the cgroups isolators use (kept here so they need not import the table). */
 export interface CgroupDeps {
@@ -100,6 +103,21 @@ export abstract class CgroupsIsolator implements Isolator {
   /** This controller's part of the OCI resources of a container. */
   protected abstract resources(ctx: ContainerContext): Promise<LaunchInfo['resources']>;
 
+  /**
+   * Re-applies each live pod's recorded limits: UpdatePodSandboxResources records the new limits before it
+   * writes them, so a crash in between is completed here. Idempotent; a pod whose cgroup is gone is skipped.
+   */
+  async recover(pods: PodContext[]): Promise<void> {
+    for (const pod of pods) {
+      if (!pod.spec.resources || pod.state.cgroup === '') continue;
+      const lim = this.limits(pod.spec.resources);
+      if (Object.keys(lim).length === 0 || !(await cgroupExists(pod.state.cgroup))) continue;
+      await setCgroupLimits(pod.state.cgroup, lim).catch((err: unknown) => {
+        log.warn({ pod: pod.spec.id, isolator: this.name, err: errorMessage(err) }, 'pod limits not re-applied');
+      });
+    }
+  }
+
   async setupPod(pod: PodContext): Promise<void> {
     const cg = podCgroup(pod, this.deps);
     if (pod.state.cgroup === '') pod.state.cgroup = cg;
@@ -118,6 +136,19 @@ export abstract class CgroupsIsolator implements Isolator {
   async update(ctx: ContainerContext, resources: Resources): Promise<void> {
     const lim = this.limits(resources);
     if (Object.keys(lim).length > 0) await setCgroupLimits(containerCgroup(ctx, this.deps), lim);
+  }
+
+  /**
+   * Writes this controller's part of the new pod limits to the pod cgroup in place (the containers' own
+   * cgroups below it are untouched). With the systemd driver the pod slice exists only while it has
+   * containers; when it does not, there is nothing to limit yet.
+   */
+  async updatePod(pod: PodContext, resources: Resources): Promise<void> {
+    const lim = this.limits(resources);
+    if (Object.keys(lim).length === 0) return;
+    const cg = podCgroup(pod, this.deps);
+    if (this.deps.cgroupDriver !== 'cgroupfs' && !(await cgroupExists(cg))) return;
+    await setCgroupLimits(cg, lim);
   }
 
   async cleanupPod(pod: PodContext): Promise<void> {

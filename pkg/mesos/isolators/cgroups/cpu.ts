@@ -9,12 +9,18 @@ import { type CgroupLimits, readCgroupStats } from '../../../sys/index.js';
 import type { ContainerContext, LaunchInfo } from '../../isolator.js';
 import { CgroupsIsolator, containerCgroup, positive } from './common.js';
 
-/** The CPU part of CRI resources as OCI `linux.resources.cpu`; undefined when nothing is set. */
+/**
+ * The CPU part of CRI resources as OCI `linux.resources.cpu`; undefined when nothing is set. The one
+ * translation, for create and update alike. Zero is "not set" (kubelet's value for no limit). A negative quota
+ * is kubelet's explicit "unlimited" and becomes -1: the kernel's default at create, and what lifts an older
+ * quota at update (kubelet sends the full resources on update; pkg/cri has already replaced unset fields by
+ * the current values, so an unset quota at update never had one).
+ */
 export function cpuResources(res: Resources): LinuxCPU | undefined {
   const cpu: LinuxCPU = {};
   const shares = positive(res.cpuShares);
   if (shares !== undefined) cpu.shares = shares;
-  const quota = positive(res.cpuQuota);
+  const quota = res.cpuQuota < 0 ? -1 : positive(res.cpuQuota);
   if (quota !== undefined) cpu.quota = quota;
   const period = positive(res.cpuPeriod);
   if (period !== undefined) cpu.period = period;

@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ContainerUsage, Resources } from '../../../containerizer/index.js';
+import { type ContainerUsage, type Resources, unifiedSettingProblem } from '../../../containerizer/index.js';
 import type { LinuxResources } from '../../../oci/index.js';
 import { type CgroupLimits, controllerDir, detectCgroups, oomKilled, readCgroupStats } from '../../../sys/index.js';
 import { InvalidArgumentError, logger } from '../../../util/index.js';
@@ -15,7 +15,17 @@ import { CgroupsIsolator, containerCgroup, podCgroup, positive } from './common.
 
 const log = logger('mesos/isolators/cgroups/mem');
 const PAGE_SIZE_RE = /^\d+(KB|MB|GB|TB|PB)$/;
-const UNIFIED_KEY_RE = /^[a-z][a-z0-9_]*\.[a-z0-9_.]+$/;
+
+/** Unified settings apply on a cgroup v2 host only, and each names a file of the container's own cgroup. */
+async function checkUnified(unified: Record<string, string>): Promise<void> {
+  if ((await detectCgroups()).mode !== 'v2') {
+    throw new InvalidArgumentError('unified cgroup settings need a cgroup v2 host');
+  }
+  for (const [k, v] of Object.entries(unified)) {
+    const problem = unifiedSettingProblem(k, v);
+    if (problem !== undefined) throw new InvalidArgumentError(`invalid unified cgroup setting: ${problem}`);
+  }
+}
 
 async function exists(p: string): Promise<boolean> {
   return fs.access(p).then(
@@ -60,19 +70,25 @@ export class MemIsolator extends CgroupsIsolator {
         });
       }
     }
-    const unified = Object.entries(res.unified);
-    if (unified.length > 0) {
-      if ((await detectCgroups()).mode !== 'v2') {
-        throw new InvalidArgumentError('unified cgroup settings need a cgroup v2 host');
-      }
-      for (const [k, v] of unified) {
-        if (!UNIFIED_KEY_RE.test(k) || /[\n\0]/.test(v)) {
-          throw new InvalidArgumentError(`invalid unified cgroup setting "${k}"`);
-        }
-      }
+    if (Object.keys(res.unified).length > 0) {
+      await checkUnified(res.unified);
       out.unified = { ...res.unified };
     }
     return out;
+  }
+
+  /**
+   * Also writes the `unified` settings (refused on a cgroup v1 host, as at creation), so an update never
+   * reports settings it did not apply.
+   */
+  override async update(ctx: ContainerContext, resources: Resources): Promise<void> {
+    const unified = Object.entries(resources.unified);
+    if (unified.length > 0) await checkUnified(resources.unified);
+    await super.update(ctx, resources);
+    if (unified.length === 0) return;
+    const dir = await controllerDir(containerCgroup(ctx, this.deps), 'memory');
+    if (!dir) throw new InvalidArgumentError('unified cgroup settings need a cgroup v2 host');
+    for (const [k, v] of unified) await fs.writeFile(path.join(dir, k), v);
   }
 
   /** v1 accounts swap only with swapaccount=1 (memsw files present); v2 always has memory.swap.max. */

@@ -1,7 +1,9 @@
 /**
  * namespaces/pid: the container's PID namespace by CRI NamespaceMode. POD joins the pod's shared namespace
- * (held by the pod's infra process, `PodState.infraPid`); CONTAINER gets a new one; NODE stays in the host's
- * (no entry); TARGET joins the namespace of another container (`ContainerContext.targetPid`, its init pid).
+ * through its pin (`PodState.pidns`, pinned from the infra process when it was created and verified by start
+ * time), never through the infra's pid, which another process may hold once the infra has died; CONTAINER
+ * gets a new one; NODE stays in the host's (no entry); TARGET joins the namespace of another container
+ * (`ContainerContext.targetPid`, its init pid, verified again right before the start).
  */
 import type { LinuxNamespace } from '../../../oci/index.js';
 import { FailedPreconditionError } from '../../../util/index.js';
@@ -25,7 +27,10 @@ export class PidNamespaceIsolator implements Isolator {
       case 'container':
         return { namespaces: [{ type: 'pid' }] };
       case 'pod':
-        return { namespaces: [join(ctx.pod.state.infraPid, `pod "${ctx.pod.spec.id}"`)] };
+        if (!ctx.pod.state.pidns) {
+          throw new FailedPreconditionError(`pod "${ctx.pod.spec.id}" has no pinned pid namespace to join`);
+        }
+        return { namespaces: [{ type: 'pid', path: ctx.pod.state.pidns }] };
       case 'target':
         return { namespaces: [join(ctx.targetPid, `target container "${ctx.spec.namespaces.targetId}"`)] };
     }

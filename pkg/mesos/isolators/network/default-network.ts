@@ -1,14 +1,16 @@
 /**
  * The network `ucri serve --install-default-network` writes on a fresh machine, so `make run` gives pods an
- * address without hand-written CNI files: a bridge with host-local IPAM on a private /16 that no host route
- * uses, plus portmap for host ports (and firewall where installed, so a FORWARD policy of DROP set by other
+ * address without hand-written CNI files: a bridge with host-local IPAM on a private /16 that overlaps no host
+ * address or route and no subnet another network config claims (other CNI files, usable or not, and podman's
+ * networks, whose default is 10.88.0.0/16 too: its bridge may simply not exist yet), plus portmap for host ports (and firewall where installed, so a FORWARD policy of DROP set by other
  * software does not cut pods off). Loopback needs no plugin: the pod's `lo` is brought up when its network
  * namespace is pinned. Nothing is written when the directory already has a usable network.
  */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { run } from '../../../sys/index.js';
 import { FailedPreconditionError, findExecutable, logger, writeJsonAtomic } from '../../../util/index.js';
-import { scanCniConfigs } from './cni-config.js';
+import { scanCniConfigs } from '../../../cni/index.js';
 
 const log = logger('mesos/isolators/network/default-network');
 
@@ -27,6 +29,39 @@ export const DEFAULT_SUBNET_CANDIDATES: readonly string[] = [
   '172.30.0.0/16',
   '172.31.0.0/16',
 ];
+
+/** Where other runtimes keep network configs that are not in the CNI dir: podman's (netavark) networks. */
+export const OTHER_NETWORK_DIRS: readonly string[] = ['/etc/containers/networks'];
+
+/**
+ * The subnets that network configs in `dirs` claim: every string property named `subnet` anywhere in their
+ * JSON files (CNI host-local `subnet` and `ranges`, netavark `subnets`), whether the network is usable here or
+ * not. `skip` names a file to leave out (our own). Unreadable files and missing dirs claim nothing.
+ */
+export async function configuredSubnets(dirs: readonly string[], skip?: string): Promise<string[]> {
+  const out: string[] = [];
+  const collect = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(collect);
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'subnet' && typeof x === 'string') out.push(x);
+        else collect(x);
+      }
+    }
+  };
+  for (const dir of dirs) {
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const name of names.sort()) {
+      if (!/\.(conf|conflist|json)$/.test(name) || path.join(dir, name) === skip) continue;
+      try {
+        collect(JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')));
+      } catch (err) {
+        log.debug({ file: path.join(dir, name), err }, 'network config unreadable; it claims no subnet');
+      }
+    }
+  }
+  return out;
+}
 
 /** An IPv4 CIDR as [network, prefix length]; undefined when `cidr` is not one. */
 export function parseIpv4Cidr(cidr: string): [number, number] | undefined {
@@ -78,13 +113,17 @@ export async function hostIpv4Prefixes(ignoreDev?: string, signal?: AbortSignal)
   return out;
 }
 
-/** The first candidate that overlaps no host prefix; FailedPreconditionError when all are taken. */
+/**
+ * The first candidate that overlaps no host prefix nor any of `claimed` (subnets of other network configs);
+ * FailedPreconditionError when all are taken.
+ */
 export async function pickFreeSubnet(
   candidates: readonly string[] = DEFAULT_SUBNET_CANDIDATES,
   ignoreDev?: string,
   signal?: AbortSignal,
+  claimed: readonly string[] = [],
 ): Promise<string> {
-  const used = await hostIpv4Prefixes(ignoreDev, signal);
+  const used = [...(await hostIpv4Prefixes(ignoreDev, signal)), ...claimed];
   const free = candidates.find((c) => !used.some((u) => cidrsOverlap(c, u)));
   if (!free) {
     throw new FailedPreconditionError(`every candidate pod subnet is in use on this host: ${candidates.join(', ')}`);
@@ -99,6 +138,8 @@ export interface DefaultNetworkOptions {
   ipamDataDir?: string;
   /** Whether to add the firewall plugin when it is installed (default true). */
   firewall?: boolean;
+  /** Directories of other runtimes' network configs whose subnets to avoid (default OTHER_NETWORK_DIRS). */
+  otherNetworkDirs?: readonly string[];
 }
 
 /** The conflist of the default network (a pure function of its inputs, for tests). */
@@ -144,9 +185,10 @@ export async function installDefaultNetwork(
     );
   }
   const bridge = opts.bridge ?? DEFAULT_BRIDGE;
-  const subnet = opts.subnet ?? (await pickFreeSubnet(DEFAULT_SUBNET_CANDIDATES, bridge, signal));
-  const firewall = (opts.firewall ?? true) && (await findExecutable('firewall', pluginDirs)) !== undefined;
   const file = path.join(configDir, DEFAULT_NETWORK_FILE);
+  const claimed = await configuredSubnets([configDir, ...(opts.otherNetworkDirs ?? OTHER_NETWORK_DIRS)], file);
+  const subnet = opts.subnet ?? (await pickFreeSubnet(DEFAULT_SUBNET_CANDIDATES, bridge, signal, claimed));
+  const firewall = (opts.firewall ?? true) && (await findExecutable('firewall', pluginDirs)) !== undefined;
   await writeJsonAtomic(file, defaultNetworkConfig(subnet, { ...opts, bridge, firewall }));
   log.info({ file, subnet, bridge }, 'installed the default cni network');
   return file;

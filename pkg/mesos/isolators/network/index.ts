@@ -1,10 +1,21 @@
 /**
- * Pod networking isolators: `network/cni` (CNI ADD/DEL/CHECK of pods' pinned network namespaces), the
- * readiness scan of the CNI config dir, and the default network `ucri serve --install-default-network` writes.
+ * Pod networking isolators: `network/cni` (the Mesos face of pkg/cni's attachments), the readiness scan of
+ * the CNI config dir (re-exported from pkg/cni), and the default network `ucri serve --install-default-network`
+ * writes.
  */
-export { CNI_ISOLATOR, type CniIsolatorOptions, CniIsolator, type CniRecord, cniIsolator } from './cni.js';
-export { type CniNetwork, type CniScan, type CniScanReason, defaultCniNetwork, scanCniConfigs } from './cni-config.js';
 export {
+  type CniNetwork,
+  type CniResult,
+  type CniScan,
+  type CniScanReason,
+  defaultCniNetwork,
+  parseCniResult,
+  podIps,
+  scanCniConfigs,
+} from '../../../cni/index.js';
+export { CNI_ISOLATOR, type CniIsolatorOptions, CniIsolator, type CniRecord, cniIsolator } from './cni.js';
+export {
+  configuredSubnets,
   DEFAULT_BRIDGE,
   DEFAULT_NETWORK_FILE,
   DEFAULT_SUBNET_CANDIDATES,
@@ -12,4 +23,3 @@ export {
   installDefaultNetwork,
   pickFreeSubnet,
 } from './default-network.js';
-export { type CniResult, parseCniResult, podIps } from './result.js';

@@ -6,7 +6,7 @@
  */
 import type { IsolatorCondition } from '../../isolator.js';
 import { CniIsolator, type CniIsolatorOptions } from './cni.js';
-import { scanCniConfigs } from './cni-config.js';
+import { scanCniConfigs } from '../../../cni/index.js';
 
 export class ReportingCniIsolator extends CniIsolator {
   constructor(private readonly cfg: CniIsolatorOptions) {

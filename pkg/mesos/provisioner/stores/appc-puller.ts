@@ -105,16 +105,20 @@ export class AppcPuller {
 
   /**
    * Fetches the ACI into a staging file and plans its pull. The returned `cleanup` removes the staging file;
-   * the store calls it once the pull has finished either way.
+   * the store calls it once the pull has finished either way. `onProgress` hears every downloaded chunk.
    */
-  async plan(input: string, signal?: AbortSignal): Promise<{ plan: PullPlan; cleanup: () => Promise<void> }> {
+  async plan(
+    input: string,
+    signal?: AbortSignal,
+    onProgress?: () => void,
+  ): Promise<{ plan: PullPlan; cleanup: () => Promise<void> }> {
     const ref = parseAppcReference(input);
     const url = `${this.prefix}${ref.name}-${ref.version}-linux-${appcArch()}.aci`;
     await fs.mkdir(this.stagingDir, { recursive: true });
     const file = path.join(this.stagingDir, `aci-${randomBytes(8).toString('hex')}.aci`);
     const cleanup = () => fs.rm(file, { force: true });
     try {
-      await this.fetch(url, file, signal);
+      await this.fetch(url, file, signal, onProgress);
       const bytes = await this.readManifest(file);
       const m = this.checkManifest(bytes, ref, url);
       const id = await fileDigest(file);
@@ -152,7 +156,7 @@ export class AppcPuller {
     }
   }
 
-  private async fetch(url: string, file: string, signal?: AbortSignal): Promise<void> {
+  private async fetch(url: string, file: string, signal?: AbortSignal, onProgress?: () => void): Promise<void> {
     if (url.startsWith('file://')) {
       const p = decodeURIComponent(new URL(url).pathname);
       try {
@@ -183,6 +187,7 @@ export class AppcPuller {
       await res.body.dump();
       throw new UnavailableError(`fetching ACI "${url}" answered ${res.statusCode}`);
     }
+    if (onProgress) res.body.on('data', onProgress);
     await pipeline(res.body, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
   }
 

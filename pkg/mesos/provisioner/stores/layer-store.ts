@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { applyLayer, isDigest, SharedFlight } from '../../../image/index.js';
 import { fromAbort, logger, readJson, writeJsonAtomic } from '../../../util/index.js';
+import { counting } from './counting-relay.js';
 import { pullError } from './errors.js';
 import type { StorePaths } from './paths.js';
 
@@ -29,6 +30,8 @@ export type LayerOpener = (signal: AbortSignal) => Promise<Readable>;
 export class LayerStore {
   private readonly layers = new Map<string, LayerInfo>();
   private readonly flights = new SharedFlight<LayerInfo>();
+  /** Per flight key: the byte counters of every pull waiting on that extraction (joined ones included). */
+  private readonly watchers = new Map<string, Set<(n: number) => void>>();
 
   constructor(private readonly paths: StorePaths) {}
 
@@ -82,23 +85,44 @@ export class LayerStore {
   /**
    * Makes sure the layer `diffId` is stored, extracting it from `open()` if it is not. With `diffId`
    * undefined (ACI rootfs: the digest is only known after reading), `key` dedupes concurrent extractions
-   * and the computed diff_id names the layer. Errors leave nothing under layers/ or staging/.
+   * and the computed diff_id names the layer. `onBytes` hears every downloaded chunk of the extraction, also
+   * when this caller joined one another pull started. Errors leave nothing under layers/ or staging/.
    */
   async ensure(
     diffId: string | undefined,
     open: LayerOpener,
-    opts: { signal?: AbortSignal; key?: string; what?: string } = {},
+    opts: { signal?: AbortSignal; key?: string; what?: string; onBytes?: (n: number) => void } = {},
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
       const have = this.layers.get(diffId);
       if (have) return have;
     }
     const key = diffId ?? opts.key ?? randomBytes(8).toString('hex');
-    return this.flights.do(
-      key,
-      (signal) => this.extract(diffId, open, signal, opts.what ?? `layer "${key}"`),
-      opts.signal,
-    );
+    const onBytes = opts.onBytes;
+    let set = this.watchers.get(key);
+    if (onBytes) {
+      if (!set) {
+        set = new Set();
+        this.watchers.set(key, set);
+      }
+      set.add(onBytes);
+    }
+    const counted: LayerOpener = async (signal) =>
+      counting(await open(signal), (n) => {
+        for (const w of this.watchers.get(key) ?? []) w(n);
+      });
+    try {
+      return await this.flights.do(
+        key,
+        (signal) => this.extract(diffId, counted, signal, opts.what ?? `layer "${key}"`),
+        opts.signal,
+      );
+    } finally {
+      if (onBytes && set) {
+        set.delete(onBytes);
+        if (set.size === 0 && this.watchers.get(key) === set) this.watchers.delete(key);
+      }
+    }
   }
 
   private async extract(

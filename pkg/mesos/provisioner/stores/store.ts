@@ -13,6 +13,9 @@
  *
  * GC removes layers and blobs no image refers to; it waits while pulls run (their layers are not yet
  * referenced), and runs when the last one ends.
+ *
+ * A pull that makes no progress for `progressTimeoutMs` is cancelled (watchdog.ts); pulls joined to it
+ * fail with it.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -51,9 +54,10 @@ import { pullError } from './errors.js';
 import { ImageIndex, type StoredImage } from './image-index.js';
 import { LayerStore } from './layer-store.js';
 import { LocalPuller } from './local-puller.js';
-import { counting, type PullPlan } from './plan.js';
+import type { PullPlan } from './plan.js';
 import { StorePaths } from './paths.js';
 import { planRegistryPull, resolveTop } from './registry-puller.js';
+import { DEFAULT_PULL_PROGRESS_TIMEOUT_MS, ProgressWatchdog } from './watchdog.js';
 
 const log = logger('mesos/store');
 
@@ -76,6 +80,11 @@ export interface ImageStoreOptions {
   platform?: Platform;
   /** References whose images are reported pinned (the pause image). */
   pinned?: readonly string[];
+  /**
+   * `image_pull_progress_timeout`: a pull with no progress (bytes downloaded or extracted) for this long is
+   * cancelled. Default 5 min; 0 turns it off.
+   */
+  progressTimeoutMs?: number;
 }
 
 type Target = { kind: 'docker'; ref: ImageReference; name: string } | { kind: 'appc'; input: string; name: string };
@@ -98,6 +107,8 @@ export class ImageStore implements ImageManager, ImageSource {
   private readonly providers: ReadonlyArray<'docker' | 'appc'>;
   private readonly pinned: Set<string>;
   private readonly blobSizes = new Map<string, number>();
+  /** Progress stamps of pulls whose layers wait for a download slot. */
+  private readonly queued = new Set<() => void>();
   private running = 0;
   private gcPending = false;
 
@@ -232,16 +243,26 @@ export class ImageStore implements ImageManager, ImageSource {
   private async pullOnce(
     target: Target,
     credentials: Credentials | undefined,
-    signal: AbortSignal,
-    progress: (p: PullProgress) => void,
+    flightSignal: AbortSignal,
+    report: (p: PullProgress) => void,
   ): Promise<StoredImage> {
     this.running++;
     let cleanup: (() => Promise<void>) | undefined;
+    const watchdog = new ProgressWatchdog(
+      this.opts.progressTimeoutMs ?? DEFAULT_PULL_PROGRESS_TIMEOUT_MS,
+      `image "${target.name}"`,
+    );
+    const signal = AbortSignal.any([flightSignal, watchdog.signal]);
+    const progress = (p: PullProgress): void => {
+      watchdog.touch();
+      report(p);
+    };
+    const touch = (): void => watchdog.touch();
     try {
       progress({ phase: 'resolving', downloadedBytes: 0, totalBytes: 0, extractedLayers: 0, totalLayers: 0 });
       let plan: PullPlan;
       if (target.kind === 'appc') {
-        const r = await this.appc.plan(target.input, signal);
+        const r = await this.appc.plan(target.input, signal, touch);
         plan = r.plan;
         cleanup = r.cleanup;
       } else if (this.local) {
@@ -264,10 +285,11 @@ export class ImageStore implements ImageManager, ImageSource {
           ...(this.opts.platform ? { platform: this.opts.platform } : {}),
         });
       }
-      return await this.execute(plan, signal, progress);
+      return await this.execute(plan, signal, progress, touch);
     } catch (err) {
       throw pullError(fromAbort(err, signal), `image "${target.name}"`);
     } finally {
+      watchdog.stop();
       await cleanup?.();
       this.running--;
       if (this.running === 0 && this.gcPending) {
@@ -281,6 +303,7 @@ export class ImageStore implements ImageManager, ImageSource {
     plan: PullPlan,
     signal: AbortSignal,
     progress: (p: PullProgress) => void,
+    touch: () => void,
   ): Promise<StoredImage> {
     const missing = plan.layers.filter((l) => l.diffId === undefined || !this.layerStore.has(l.diffId));
     const p: PullProgress = {
@@ -294,6 +317,8 @@ export class ImageStore implements ImageManager, ImageSource {
     // Progress is reported per percent of bytes, not per chunk, so a watcher is never flooded.
     let reported = 0;
     const onBytes = (n: number): void => {
+      touch();
+      for (const q of this.queued) q();
       p.downloadedBytes += n;
       if (p.downloadedBytes >= p.totalBytes) p.phase = 'extracting';
       if (p.totalBytes === 0 || (p.downloadedBytes - reported) * 100 >= p.totalBytes) {
@@ -301,24 +326,38 @@ export class ImageStore implements ImageManager, ImageSource {
         progress(p);
       }
     };
-    const diffIds = await Promise.all(
+    // The first layer that fails stops the others, and the pull fails only once all have wound down, so a
+    // failed pull leaves no staging directory behind (complete layers stay for a retry, see layer-store.ts).
+    const stop = new AbortController();
+    const layerSignal = AbortSignal.any([signal, stop.signal]);
+    let first: unknown;
+    const settled = await Promise.allSettled(
       plan.layers.map(async (l, i) => {
         if (l.diffId !== undefined && this.layerStore.has(l.diffId)) return l.diffId;
         const what = `layer ${i + 1}/${plan.layers.length} of image "${plan.id}"`;
-        const info = await this.limiter.run(
-          () =>
-            this.layerStore.ensure(l.diffId, async (s) => counting(await l.open(s), onBytes), {
-              signal,
-              key: `${plan.id}#${i}`,
-              what,
-            }),
-          signal,
-        );
-        p.extractedLayers++;
-        progress(p);
-        return info.diffId;
+        // Queued behind other pulls' downloads, their progress counts as this pull's.
+        const waiting = (): void => touch();
+        this.queued.add(waiting);
+        try {
+          const info = await this.limiter.run(() => {
+            this.queued.delete(waiting);
+            const key = `${plan.id}#${i}`;
+            return this.layerStore.ensure(l.diffId, l.open, { signal: layerSignal, key, what, onBytes });
+          }, layerSignal);
+          p.extractedLayers++;
+          progress(p);
+          return info.diffId;
+        } catch (err) {
+          first ??= err;
+          stop.abort(err);
+          throw err;
+        } finally {
+          this.queued.delete(waiting);
+        }
       }),
     );
+    if (first !== undefined) throw first;
+    const diffIds = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
     const record: StoredImage = {
       id: plan.id,
       repoTags: plan.repoTags,

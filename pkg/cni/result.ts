@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { InternalError } from '../../../util/index.js';
+import { InternalError } from '../util/index.js';
 
 /** One address a plugin assigned, normalised. */
 export interface CniIp {

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { findExecutable } from '../../../util/index.js';
+import { findExecutable } from '../util/index.js';
 
 const versionSchema = z
   .string()

@@ -4,15 +4,28 @@
  * that a plugin receives in `runtimeConfig` only when it declares the capability.
  */
 import { isIP } from 'node:net';
-import type { PodSpec } from '../../../containerizer/index.js';
-import { InvalidArgumentError } from '../../../util/index.js';
+import { InvalidArgumentError } from '../util/index.js';
+
+/**
+ * What CNI needs of a pod (a structural subset of the containerizer's PodSpec: pkg/cni sits below
+ * pkg/containerizer and does not import it).
+ */
+export interface PodNetworkSpec {
+  id: string;
+  name: string;
+  namespace: string;
+  uid: string;
+  portMappings: Array<{ protocol: string; containerPort: number; hostPort: number; hostIp: string }>;
+  annotations: Record<string, string>;
+  dns: { servers: string[]; searches: string[]; options: string[] } | undefined;
+}
 
 /** Pod annotations kubelet users set to shape a pod's traffic (read by the bandwidth plugin). */
 export const INGRESS_BANDWIDTH = 'kubernetes.io/ingress-bandwidth';
 export const EGRESS_BANDWIDTH = 'kubernetes.io/egress-bandwidth';
 
 /** CNI_ARGS of a pod, as kubelet-driven runtimes send them; `IgnoreUnknown` lets strict plugins accept them. */
-export function podCniArgs(spec: Pick<PodSpec, 'id' | 'name' | 'namespace' | 'uid'>): Array<[string, string]> {
+export function podCniArgs(spec: Pick<PodNetworkSpec, 'id' | 'name' | 'namespace' | 'uid'>): Array<[string, string]> {
   return [
     ['IgnoreUnknown', '1'],
     ['K8S_POD_NAMESPACE', spec.namespace],
@@ -61,7 +74,7 @@ export interface CapabilityContext {
  * plugin that declares a capability the pod does not use gets nothing for it.
  */
 export function podCapabilityArgs(
-  spec: Pick<PodSpec, 'portMappings' | 'annotations' | 'dns'>,
+  spec: Pick<PodNetworkSpec, 'portMappings' | 'annotations' | 'dns'>,
   ctx: CapabilityContext = {},
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -10,10 +10,12 @@ import {
   FailedPreconditionError,
   findExecutable,
   InternalError,
+  measure,
+  secondsSince,
   UnavailableError,
-} from '../../../util/index.js';
-import { DEFAULT_PATH, run } from '../../../sys/index.js';
-import type { CniNetwork } from './cni-config.js';
+} from '../util/index.js';
+import { DEFAULT_PATH, run } from '../sys/index.js';
+import type { CniNetwork } from './config.js';
 import { compareVersions } from './result.js';
 
 /** What identifies one attachment of a pod to a network (the CNI "runtime" parameters). */
@@ -127,13 +129,18 @@ export async function invokePlugin(
     CNI_ARGS: formatCniArgs(attachment.args),
   };
   if (attachment.netns !== undefined) env.CNI_NETNS = attachment.netns;
+  const started = process.hrtime.bigint();
   const r = await run(file, [], {
     env,
     stdin: JSON.stringify(config),
     signal: opts.signal,
     timeoutMs: opts.timeoutMs ?? PLUGIN_TIMEOUT_MS,
     allowFailure: true,
+  }).catch((err: unknown) => {
+    measure({ kind: 'cni', command, plugin: type, seconds: secondsSince(started), ok: false });
+    throw err;
   });
+  measure({ kind: 'cni', command, plugin: type, seconds: secondsSince(started), ok: r.code === 0 });
   if (r.code !== 0) {
     const { message, code } = describePluginError(r.stdout, r.stderr);
     const text = `cni plugin "${type}" ${command} of "${attachment.containerId}" failed: ${message}`;

@@ -1,0 +1,129 @@
+/**
+ * What `runc kill` and `runc delete` do for the common cases, done from runc's own state file instead of a
+ * runc process (each runc call is a fork of the daemon plus a Go binary's start-up, on the hot path of
+ * StopContainer, RemoveContainer and RemovePodSandbox). Only cases whose outcome is exactly runc's are taken;
+ * anything else answers `false` and the caller runs runc as before:
+ *
+ *   kill:   the init process, identified by pid + start time from state.json, gets the signal (runc does the
+ *           same after the same check). `--all` only for SIGKILL of a container with its own PID namespace:
+ *           the kernel then kills every other process of the namespace, which is all the container has.
+ *   delete: a stopped container (init gone) with its own PID namespace (so nothing else of it can still run),
+ *           no hooks and no Intel RDT: its cgroups are removed (deepest first) and then its state dir, the
+ *           order runc uses. A crash in between leaves a state dir that a later `runc delete` finishes.
+ */
+import { constants as osConstants } from 'node:os';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isAlive } from '../sys/index.js';
+import { logger } from '../util/index.js';
+
+const log = logger('oci/runc-state');
+
+/** The parts of runc 1.x's `<root>/<id>/state.json` used here. */
+interface RuncState {
+  init_process_pid?: number;
+  init_process_start?: number;
+  cgroup_paths?: Record<string, string>;
+  intel_rdt_path?: string;
+  config?: {
+    namespaces?: Array<{ type?: string; path?: string }>;
+    Hooks?: Record<string, unknown[] | null> | null;
+  };
+}
+
+async function readState(root: string, id: string): Promise<RuncState | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(root, id, 'state.json'), 'utf8')) as RuncState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the container has a PID namespace of its own (not joined by path). */
+function ownPidNamespace(st: RuncState): boolean {
+  return (st.config?.namespaces ?? []).some((n) => n.type === 'NEWPID' && !n.path);
+}
+
+/** A signal given as "SIGTERM", "TERM" or "15", as node's process.kill takes it; undefined when unknown. */
+function nodeSignal(sig: string | number): NodeJS.Signals | number | undefined {
+  const s = String(sig);
+  if (/^\d{1,2}$/.test(s)) return Number(s);
+  const name = (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
+  return name in osConstants.signals ? name : undefined;
+}
+
+/**
+ * Signals the init of container `id` as `runc kill` would. Resolves `true` when sent, `'gone'` when the init
+ * has exited (runc: "container not running"), `false` when runc must decide (no usable state file).
+ */
+export async function killFromState(
+  root: string,
+  id: string,
+  sig: string | number,
+  all = false,
+): Promise<boolean | 'gone'> {
+  const signal = nodeSignal(sig);
+  if (signal === undefined) return false;
+  if (all && signal !== 'SIGKILL' && signal !== osConstants.signals.SIGKILL) return false;
+  const st = await readState(root, id);
+  const pid = st?.init_process_pid;
+  const start = st?.init_process_start;
+  if (!st || !pid || !start) return false;
+  if (all && !ownPidNamespace(st)) return false;
+  if (!(await isAlive(pid, BigInt(start)))) return 'gone';
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return 'gone';
+    return false;
+  }
+}
+
+/** rmdir `dir` after its sub-cgroups; true when it is gone. */
+async function removeCgroupDir(dir: string): Promise<boolean> {
+  let entries: string[];
+  try {
+    entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  for (const e of entries) if (!(await removeCgroupDir(path.join(dir, e)))) return false;
+  try {
+    await fs.rmdir(dir);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/**
+ * Deletes a stopped container as `runc delete` would. Resolves `true` when done, `'absent'` when runc has
+ * no state for `id`, `false` when runc must do it (running, shared PID namespace, hooks, a busy cgroup).
+ */
+export async function deleteFromState(root: string, id: string): Promise<boolean | 'absent'> {
+  const dir = path.join(root, id);
+  const st = await readState(root, id);
+  if (!st) {
+    const exists = await fs.stat(dir).then(
+      () => true,
+      () => false,
+    );
+    return exists ? false : 'absent';
+  }
+  const pid = st.init_process_pid;
+  const start = st.init_process_start;
+  if (!pid || !start || (await isAlive(pid, BigInt(start)))) return false;
+  if (!ownPidNamespace(st)) return false;
+  const hooks = st.config?.Hooks;
+  if (hooks && Object.values(hooks).some((h) => Array.isArray(h) && h.length > 0)) return false;
+  if (st.intel_rdt_path) return false;
+  for (const p of new Set(Object.values(st.cgroup_paths ?? {}))) {
+    if (!(await removeCgroupDir(p))) {
+      log.debug({ id, cgroup: p }, 'cgroup busy; leaving the delete to runc');
+      return false;
+    }
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+  return true;
+}

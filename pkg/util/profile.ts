@@ -1,0 +1,65 @@
+/**
+ * Cost accounting for performance work, off unless `UCRI_PROFILE=<file>` is set: per CRI RPC, the count and
+ * time of every child process (by program and first argument), every atomic file write and fsync, and the RPC
+ * itself. The RPC a cost belongs to is carried by an AsyncLocalStorage set at the gRPC edge; costs outside any
+ * RPC (start-up, background work) go under `-`. The totals are written to the file as JSON when the process
+ * exits. Nothing here changes behaviour; when off, every hook is a single boolean test.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { writeFileSync } from 'node:fs';
+
+/** Count and total milliseconds of one kind of cost. */
+export interface CostTotal {
+  count: number;
+  ms: number;
+}
+
+const file = process.env.UCRI_PROFILE;
+/** True when cost accounting is on. */
+export const profiling = file !== undefined && file !== '';
+const context = new AsyncLocalStorage<string>();
+const totals = new Map<string, Map<string, CostTotal>>();
+
+/** Runs `fn` with costs attributed to `rpc` (a plain call when profiling is off). */
+export function withCostScope<T>(rpc: string, fn: () => T): T {
+  return profiling ? context.run(rpc, fn) : fn();
+}
+
+/** Adds one cost of `ms` under `name` (e.g. `spawn runc create`) to `scope` (default: the current RPC). */
+export function addCost(name: string, ms: number, scope?: string): void {
+  if (!profiling) return;
+  const rpc = scope ?? context.getStore() ?? '-';
+  let byName = totals.get(rpc);
+  if (!byName) {
+    byName = new Map();
+    totals.set(rpc, byName);
+  }
+  const t = byName.get(name) ?? { count: 0, ms: 0 };
+  t.count++;
+  t.ms += ms;
+  byName.set(name, t);
+}
+
+/** Times `fn` as a cost named `name` (only when profiling). */
+export async function costOf<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (!profiling) return fn();
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    addCost(name, performance.now() - t0);
+  }
+}
+
+/** The totals so far, per RPC then per cost name. */
+export function costTotals(): Record<string, Record<string, CostTotal>> {
+  const out: Record<string, Record<string, CostTotal>> = {};
+  for (const [rpc, byName] of totals) out[rpc] = Object.fromEntries(byName);
+  return out;
+}
+
+if (profiling) {
+  process.on('exit', () => {
+    writeFileSync(file as string, `${JSON.stringify(costTotals(), null, 1)}\n`);
+  });
+}

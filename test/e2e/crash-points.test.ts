@@ -1,0 +1,155 @@
+/**
+ * SIGKILL at every named step of every verb (UCRI_CRASH_AT, pkg/util/crash-point.ts), then restart, retry
+ * and finish the lifecycle: every retried verb succeeds and nothing leaks (runtime containers, conmon,
+ * mounts, cgroups, namespace pins, IP leases).
+ *
+ * One daemon start per case: the daemon that recovers from case N is the one armed for case N+1, and it
+ * leaves the objects of earlier cases alone until a last, unarmed daemon retries every interrupted verb and
+ * finishes every lifecycle. So each object also lives through several recoveries before it is retried.
+ * Pods share one PID namespace, so the infra steps are crossed too.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CRASH_POINTS, type CrashVerb } from '../../pkg/util/index.js';
+import { ContainerState, type PodSandboxConfig, PodSandboxState } from '../support/cri-client.js';
+import { startDaemon } from '../support/daemon.js';
+import {
+  assertNothingLeft,
+  containerConfig,
+  finishPodEnv,
+  type PodEnv,
+  podConfig,
+  startPodEnv,
+  status,
+} from './pod-fixture.js';
+
+const CONTAINER_LIFECYCLE: CrashVerb[] = [
+  'RunPodSandbox',
+  'CreateContainer',
+  'StartContainer',
+  'StopContainer',
+  'RemoveContainer',
+  'StopPodSandbox',
+  'RemovePodSandbox',
+];
+/** Kubelet stops and removes a pod with its containers still there: the pod verbs are crossed that way. */
+const POD_LIFECYCLE: CrashVerb[] = [
+  'RunPodSandbox',
+  'CreateContainer',
+  'StartContainer',
+  'StopPodSandbox',
+  'RemovePodSandbox',
+];
+
+interface Case {
+  verb: CrashVerb;
+  step: string;
+  verbs: CrashVerb[];
+  config: PodSandboxConfig;
+  podId?: string;
+  containerId?: string;
+}
+
+describe('crash points (e2e)', () => {
+  let env: PodEnv;
+  let ok = false;
+  before(async () => {
+    env = await startPodEnv();
+  });
+  after(() => finishPodEnv(env, ok));
+
+  async function restart(point?: string): Promise<void> {
+    if (env.d.proc.exitCode === null && env.d.proc.signalCode === null) await env.d.stop();
+    env.d = await startDaemon({
+      root: env.d.root,
+      flags: [`--cgroups_root=${env.cgroupsRoot}`],
+      env: point ? { UCRI_CRASH_AT: point } : {},
+    });
+    env.c = env.d.client();
+  }
+
+  async function run(k: Case, verb: CrashVerb): Promise<void> {
+    const rt = env.c.runtime;
+    switch (verb) {
+      case 'RunPodSandbox':
+        k.podId = (await rt.runPodSandbox({ config: k.config, runtimeHandler: '' })).podSandboxId;
+        return;
+      case 'CreateContainer': {
+        const config = containerConfig(env, 'main', 'sleep 600');
+        config.linux!.securityContext!.namespaceOptions!.pid = 0; // POD
+        const r = await rt.createContainer({ podSandboxId: k.podId!, config, sandboxConfig: k.config });
+        k.containerId = r.containerId;
+        return;
+      }
+      case 'StartContainer':
+        await rt.startContainer({ containerId: k.containerId! });
+        assert.equal((await status(env, k.containerId!)).status?.state, ContainerState.CONTAINER_RUNNING);
+        return;
+      case 'StopContainer':
+        await rt.stopContainer({ containerId: k.containerId!, timeout: 2n });
+        assert.equal((await status(env, k.containerId!)).status?.state, ContainerState.CONTAINER_EXITED);
+        return;
+      case 'RemoveContainer':
+        await rt.removeContainer({ containerId: k.containerId! });
+        return;
+      case 'StopPodSandbox': {
+        await rt.stopPodSandbox({ podSandboxId: k.podId! });
+        await assertStopped(k);
+        return;
+      }
+      case 'RemovePodSandbox':
+        await rt.removePodSandbox({ podSandboxId: k.podId! });
+        return;
+    }
+  }
+
+  /** A pod whose stop began is NOTREADY with no IP, whether or not the stop got to finish. */
+  async function assertStopped(k: Case): Promise<void> {
+    const s = await env.c.runtime.podSandboxStatus({ podSandboxId: k.podId!, verbose: false });
+    assert.equal(s.status?.state, PodSandboxState.SANDBOX_NOTREADY, `${k.verb}:${k.step}`);
+    assert.equal(s.status?.network?.ip ?? '', '', `${k.verb}:${k.step}: stopped pod shows an ip`);
+  }
+
+  it('every verb, killed at every step, is recovered, retried and leaves nothing behind', async () => {
+    const cases: Case[] = [];
+    for (const [verb, steps] of Object.entries(CRASH_POINTS) as Array<[CrashVerb, readonly string[]]>) {
+      const verbs = verb === 'StopPodSandbox' || verb === 'RemovePodSandbox' ? POD_LIFECYCLE : CONTAINER_LIFECYCLE;
+      for (const step of steps) {
+        const config = podConfig(env, `crash-${verb.toLowerCase()}-${step}`);
+        config.linux!.securityContext!.namespaceOptions!.pid = 0; // POD: the infra steps are crossed too
+        cases.push({ verb, step, verbs, config });
+      }
+    }
+    await env.d.stop();
+    for (const k of cases) {
+      const point = `${k.verb}:${k.step}`;
+      await restart(point);
+      for (const v of k.verbs.slice(0, k.verbs.indexOf(k.verb))) await run(k, v);
+      let crashed = false;
+      await run(k, k.verb).catch(() => {
+        crashed = true;
+      });
+      await new Promise<void>((resolve) => {
+        if (env.d.proc.exitCode !== null || env.d.proc.signalCode !== null) resolve();
+        else env.d.proc.once('exit', () => resolve());
+      });
+      assert.ok(crashed && env.d.proc.signalCode === 'SIGKILL', `crash point ${point} was never reached`);
+      assert.match(env.d.output(), new RegExp(`crash point ${point} reached`));
+    }
+
+    await restart();
+    for (const k of cases) {
+      if (k.verb === 'StopPodSandbox') await assertStopped(k);
+      // The interrupted verb, retried, then the rest of the lifecycle.
+      for (const v of k.verbs.slice(k.verbs.indexOf(k.verb))) {
+        await run(k, v).catch((err: unknown) => {
+          throw new Error(`after a crash at ${k.verb}:${k.step}, ${v} failed: ${String(err)}`);
+        });
+      }
+    }
+    assert.deepEqual((await env.c.runtime.listPodSandbox({ filter: undefined })).items, []);
+    assert.deepEqual((await env.c.runtime.listContainers({ filter: undefined })).containers, []);
+    await assertNothingLeft(env);
+    ok = true;
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * The gRPC wrapper over a real grpc-js server and client on a unix socket: a server-streaming RPC that has no
+ * handler, or whose handler fails before sending anything, must end the stream with its status at once (it
+ * used to leave the client waiting until its deadline). Unary RPCs are checked alongside.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { RuntimeServiceClient, RuntimeServiceService } from '../../../pkg/cri/gen/cri/v1/api.js';
+import { ImagesClient, ImagesService, type PullImageProgress } from '../../../pkg/cri/gen/ucri/v1/ucri.js';
+import { instrumentService } from '../../../pkg/cri/instrumented.js';
+import { configureLogging, NotFoundError } from '../../../pkg/util/index.js';
+
+configureLogging({ silent: true });
+
+/** A generous deadline: a call that ends with it has hung; the assertions look at the status code only. */
+const DEADLINE_MS = 20_000;
+
+/** Reads a server stream to its end; resolves with the messages or rejects with the status error. */
+function drain<T>(call: grpc.ClientReadableStream<T>): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const got: T[] = [];
+    call.on('data', (m: T) => got.push(m));
+    call.on('error', reject);
+    call.on('end', () => resolve(got));
+  });
+}
+
+const codeOf = (e: unknown): number | undefined => (e as { code?: number }).code;
+
+describe('instrumented gRPC services', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ucri-instr-'));
+  const socket = `unix://${path.join(dir, 'test.sock')}`;
+  const server = new grpc.Server();
+  const other = new grpc.Server();
+  let images: ImagesClient;
+  let failing: ImagesClient;
+  let runtime: RuntimeServiceClient;
+
+  before(async () => {
+    const opts = { ready: () => true };
+    // Test-only registrations: ucri's Images service without its handler, and (on a second server) with one
+    // that fails at once; RuntimeService with no handlers at all.
+    server.addService(ImagesService, instrumentService(ImagesService, {}, {}, opts));
+    server.addService(RuntimeServiceService, instrumentService(RuntimeServiceService, {}, {}, opts));
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(socket, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    );
+    other.addService(
+      ImagesService,
+      instrumentService(
+        ImagesService,
+        {
+          pullImage: async (req) => {
+            throw new NotFoundError(`image "${req.image}" not found`);
+          },
+        },
+        {},
+        opts,
+      ),
+    );
+    const otherSocket = `unix://${path.join(dir, 'other.sock')}`;
+    await new Promise<void>((resolve, reject) =>
+      other.bindAsync(otherSocket, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    );
+    images = new ImagesClient(socket, grpc.credentials.createInsecure());
+    failing = new ImagesClient(otherSocket, grpc.credentials.createInsecure());
+    runtime = new RuntimeServiceClient(socket, grpc.credentials.createInsecure());
+  });
+  after(() => {
+    images?.close();
+    failing?.close();
+    runtime?.close();
+    server.forceShutdown();
+    other.forceShutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers UNIMPLEMENTED at once to a server-streaming RPC without a handler', async () => {
+    const call = images.pullImage(
+      { image: 'busybox', username: '', password: '' },
+      { deadline: Date.now() + DEADLINE_MS },
+    );
+    await assert.rejects(drain<PullImageProgress>(call), (e: unknown) => {
+      assert.equal(codeOf(e), grpc.status.UNIMPLEMENTED, String(e));
+      assert.match((e as Error).message, /PullImage is not implemented/);
+      return true;
+    });
+  });
+
+  it("ends a stream whose handler fails with the handler's status", async () => {
+    const call = failing.pullImage(
+      { image: 'nothing', username: '', password: '' },
+      { deadline: Date.now() + DEADLINE_MS },
+    );
+    await assert.rejects(drain<PullImageProgress>(call), (e: unknown) => {
+      assert.equal(codeOf(e), grpc.status.NOT_FOUND, String(e));
+      assert.match((e as Error).message, /image "nothing" not found/);
+      return true;
+    });
+  });
+
+  it('answers UNIMPLEMENTED to every RuntimeService RPC without a handler, unary or streaming', async () => {
+    const methods = Object.entries(RuntimeServiceService);
+    assert.ok(methods.some(([, d]) => d.responseStream));
+    for (const [name, def] of methods) {
+      const fn = (runtime as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.bind(runtime);
+      const req = def.requestDeserialize(Buffer.alloc(0));
+      const opts = { deadline: Date.now() + DEADLINE_MS };
+      const outcome = def.responseStream
+        ? drain(fn(req, opts) as grpc.ClientReadableStream<unknown>)
+        : new Promise((resolve, reject) =>
+            fn(req, new grpc.Metadata(), opts, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res))),
+          );
+      await assert.rejects(outcome, (e: unknown) => {
+        assert.equal(codeOf(e), grpc.status.UNIMPLEMENTED, `${name}: ${String(e)}`);
+        return true;
+      });
+    }
+  });
+});
