@@ -23,13 +23,54 @@ function hostConnect(port: number, signal: AbortSignal): Promise<Duplex> {
   });
 }
 
-/** The helper's stdio as one Duplex; destroying it ends the helper. */
-function helperDuplex(child: ChildProcess): Duplex {
-  const d = Duplex.from({ readable: child.stdout as Readable, writable: child.stdin as Writable });
-  d.once('close', () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return d;
+/**
+ * The helper's stdio as one Duplex; destroying it ends the helper. Hand-made rather than Duplex.from:
+ * that one can destroy itself between the end of the helper's stdout and the 'end' event, so a target that
+ * closed at once never told its end and the forwarded pair hung. Exit status 3 (the target reset the
+ * connection) becomes ECONNRESET, as a host socket reports it, so the pair is reset rather than ended.
+ */
+class HelperDuplex extends Duplex {
+  private readonly stdout: Readable;
+  private readonly stdin: Writable;
+
+  constructor(private readonly child: ChildProcess) {
+    super({ allowHalfOpen: true });
+    this.stdout = child.stdout as Readable;
+    this.stdin = child.stdin as Writable;
+    this.stdout.on('data', (c: Buffer) => {
+      if (!this.push(c)) this.stdout.pause();
+    });
+    // The helper may be gone already (the target closed at once): its output then ended before it was read.
+    if (this.stdout.readableEnded) this.push(null);
+    else this.stdout.once('end', () => this.push(null));
+    this.stdout.on('error', (err) => this.destroy(err));
+    this.stdin.on('error', (err) => this.destroy(err));
+    if (child.exitCode !== null) this.exited(child.exitCode);
+    else child.once('exit', (code) => this.exited(code));
+  }
+
+  private exited(code: number | null): void {
+    if (code === 3) this.destroy(Object.assign(new Error('connection reset by the target'), { code: 'ECONNRESET' }));
+  }
+
+  override _read(): void {
+    this.stdout.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.stdin.write(chunk, (err) => cb(err ?? null));
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.stdin.end(() => cb());
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    this.stdin.destroy();
+    this.stdout.destroy();
+    cb(err);
+  }
 }
 
 /**
@@ -58,5 +99,5 @@ export async function connectInNetns(netns: string | undefined, port: number, si
   };
   signal.addEventListener('abort', onAbort, { once: true });
   child.once('exit', () => signal.removeEventListener('abort', onAbort));
-  return helperDuplex(child);
+  return new HelperDuplex(child);
 }
