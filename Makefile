@@ -20,6 +20,10 @@ native: $(NATIVE_BIN)
 dist/native/%: native/%.c $(wildcard native/*.h)
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+# pause runs inside the infra container's rootfs, which has no libc: it must be static.
+dist/native/pause: native/pause.c
+	@mkdir -p dist/native
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
 build: generate native
 	@npx tsc -p tsconfig.json

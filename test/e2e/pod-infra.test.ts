@@ -97,6 +97,12 @@ describe('infra process of a shared pid namespace (e2e)', () => {
     const pidNs = spec.linux.namespaces.find((n: { type: string }) => n.type === 'pid');
     assert.equal(pidNs.path, pin);
     assert.equal(nsInode(pin), nsInode(`/proc/${pid}/ns/pid`));
+    // The infra (pid 1 of the shared namespace) is the static pause: the pod's containers see no process of it
+    // but itself (critest's execSync-timeout spec runs `pgrep sleep` in such a pod).
+    const ps = await env.c.runtime.execSync({ containerId, cmd: ['ps', '-o', 'pid,args'], timeout: 10n });
+    const lines = ps.stdout.toString().trim().split('\n').slice(1);
+    assert.match(lines[0] ?? '', /^\s*1\s+\/bin\/pause$/, ps.stdout.toString());
+    assert.equal(lines.filter((l) => /sleep 3600/.test(l)).length, 0, ps.stdout.toString());
 
     process.kill(pid, 'SIGKILL');
     await waitNotReady(env, podSandboxId);

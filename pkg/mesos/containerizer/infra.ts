@@ -15,7 +15,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { PodSpec } from '../../containerizer/index.js';
 import { defaultSpec, fitSpecToHost, type LinuxNamespace } from '../../oci/index.js';
-import { ensurePinRoot, isAlive, isPinned, pinProcessNamespace } from '../../sys/index.js';
+import { ensurePinRoot, isAlive, isPinned, nativeHelper, pinProcessNamespace } from '../../sys/index.js';
 import { crashPoint, errorMessage, isKind, UnavailableError } from '../../util/index.js';
 import type { PodState } from '../isolator.js';
 import type { Launched } from '../launcher/types.js';
@@ -25,7 +25,11 @@ import { type Pod, savePod } from './records.js';
 
 /** The host's static busybox, the only program the infra rootfs holds. */
 export const HOST_BUSYBOX = '/bin/busybox';
-/** Reaps re-parented children and sleeps; exits 0 on SIGTERM (pid 1 of a pid ns ignores unhandled signals). */
+/**
+ * Fallback when native/pause is not built: reaps re-parented children and sleeps; exits 0 on SIGTERM (pid 1 of
+ * a pid ns ignores unhandled signals). Its `sleep` child is visible to every container of the pod, which is why
+ * the static native pause (no children at all) is preferred.
+ */
 const INFRA_SCRIPT = 'trap "exit 0" TERM; while :; do sleep 3600 & wait; done';
 
 /** Builds the infra rootfs once (atomically: a half-built one is never used). */
@@ -51,6 +55,8 @@ async function ensureInfraRootfs(e: Engine): Promise<string> {
     await fs.copyFile(HOST_BUSYBOX, path.join(tmp, 'bin', 'busybox'));
     await fs.chmod(path.join(tmp, 'bin', 'busybox'), 0o755);
     for (const a of ['sh', 'sleep']) await fs.symlink('busybox', path.join(tmp, 'bin', a));
+    const pause = nativeHelper('pause');
+    if (pause) await fs.copyFile(pause, path.join(tmp, 'bin', 'pause'));
     await fs.rename(tmp, root);
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true });
@@ -68,6 +74,11 @@ async function ensureInfraRootfs(e: Engine): Promise<string> {
  */
 export async function startInfra(e: Engine, spec: PodSpec, state: PodState, signal: AbortSignal): Promise<Launched> {
   const rootfs = await ensureInfraRootfs(e);
+  // A rootfs built by an older ucri (or without the helper) has no pause: the shell loop then stands in.
+  const hasPause = await fs.access(path.join(rootfs, 'bin', 'pause')).then(
+    () => true,
+    () => false,
+  );
   const id = infraId(spec.id);
   const namespaces: LinuxNamespace[] = [{ type: 'pid' }, { type: 'mount' }];
   if (state.netns) namespaces.push({ type: 'network', path: state.netns });
@@ -75,7 +86,7 @@ export async function startInfra(e: Engine, spec: PodSpec, state: PodState, sign
   if (state.utsns) namespaces.push({ type: 'uts', path: state.utsns });
   const oci = defaultSpec({
     rootfs,
-    args: ['/bin/sh', '-c', INFRA_SCRIPT],
+    args: hasPause ? ['/bin/pause'] : ['/bin/sh', '-c', INFRA_SCRIPT],
     namespaces,
     cgroupsPath: e.cgroups.ociPath(`${state.cgroup}/${id}`),
   });
