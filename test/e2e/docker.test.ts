@@ -103,7 +103,7 @@ describe('docker containerizer (e2e, real dockerd)', () => {
     const s = await env.c.runtime.status({ verbose: false });
     assert.deepEqual(
       s.runtimeHandlers.map((h) => h.name),
-      ['mesos', 'docker'],
+      ['', 'mesos', 'docker'],
     );
   });
 
@@ -239,7 +239,7 @@ describe('docker containerizer (e2e, real dockerd)', () => {
       const s = await env.c.runtime.status({ verbose: false });
       assert.deepEqual(
         s.runtimeHandlers.map((h) => h.name),
-        ['mesos'],
+        ['', 'mesos'],
       );
       await assert.rejects(
         env.c.runtime.runPodSandbox({ config: podConfig(env, 'dkdown'), runtimeHandler: 'docker' }),
