@@ -20,6 +20,7 @@ import {
   startPodEnv,
   status,
 } from './pod-fixture.js';
+import { unifiedOnlyResources } from '../support/specs.js';
 
 const invalid = (e: unknown): boolean => statusOf(e) === grpc.status.INVALID_ARGUMENT;
 
@@ -42,22 +43,10 @@ describe('requests at the edge (e2e)', () => {
 
   it('refuses unified settings that cannot apply or are not cgroup files, and records nothing', async () => {
     const { containerId } = await podWithContainer(env, 'sleep 1000');
-    const resources = (unified: Record<string, string>) => ({
-      cpuPeriod: 0n,
-      cpuQuota: 0n,
-      cpuShares: 0n,
-      memoryLimitInBytes: 0n,
-      memorySwapLimitInBytes: 0n,
-      oomScoreAdj: 0n,
-      cpusetCpus: '',
-      cpusetMems: '',
-      hugepageLimits: [],
-      unified,
-    });
     const update = (unified: Record<string, string>) =>
       env.c.runtime.updateContainerResources({
         containerId,
-        linux: resources(unified),
+        linux: unifiedOnlyResources(unified),
         windows: undefined,
         annotations: {},
       });
@@ -78,7 +67,7 @@ describe('requests at the edge (e2e)', () => {
     const { podSandboxId } = await env.c.runtime.runPodSandbox({ config, runtimeHandler: '' });
     const bad = containerConfig(env, 'bad-unified', 'true', {
       linux: {
-        resources: resources({ '../../cgroup.procs': '1' }),
+        resources: unifiedOnlyResources({ '../../cgroup.procs': '1' }),
         securityContext: undefined,
       },
     });

@@ -27,3 +27,19 @@ export function basePodSpec(over: Partial<PodSpec> & Pick<PodSpec, 'id' | 'name'
     ...over,
   };
 }
+
+/** CRI LinuxContainerResources with every limit unset and the given cgroup v2 `unified` settings. */
+export function unifiedOnlyResources(unified: Record<string, string>) {
+  return {
+    cpuPeriod: 0n,
+    cpuQuota: 0n,
+    cpuShares: 0n,
+    memoryLimitInBytes: 0n,
+    memorySwapLimitInBytes: 0n,
+    oomScoreAdj: 0n,
+    cpusetCpus: '',
+    cpusetMems: '',
+    hugepageLimits: [],
+    unified,
+  };
+}

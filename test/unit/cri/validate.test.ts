@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { NamespaceMode } from '../../../pkg/cri/gen/cri/v1/api.js';
 import { runtimeSchemas } from '../../../pkg/cri/validate/runtime.js';
 import { createReq, runPodReq } from './harness.js';
+import { unifiedOnlyResources } from '../../support/specs.js';
 
 /** The field paths a schema complains about, joined as the server names them. */
 function fields(
@@ -112,20 +113,8 @@ describe('runtime request validation', () => {
   });
 
   it('takes unified cgroup keys only as plain cgroup file names, wherever resources enter', () => {
-    const res = (unified: Record<string, string>) => ({
-      cpuPeriod: 0n,
-      cpuQuota: 0n,
-      cpuShares: 0n,
-      memoryLimitInBytes: 0n,
-      memorySwapLimitInBytes: 0n,
-      oomScoreAdj: 0n,
-      cpusetCpus: '',
-      cpusetMems: '',
-      hugepageLimits: [],
-      unified,
-    });
     const update = (unified: Record<string, string>) =>
-      fields(runtimeSchemas.updateContainerResources, { containerId: 'ab', linux: res(unified) });
+      fields(runtimeSchemas.updateContainerResources, { containerId: 'ab', linux: unifiedOnlyResources(unified) });
     for (const good of ['memory.high', 'hugetlb.2MB.max', 'cpu.max.burst', 'io.weight', 'cgroup.max.depth']) {
       assert.deepEqual(update({ [good]: '1' }), [], good);
     }
@@ -134,7 +123,7 @@ describe('runtime request validation', () => {
     }
     assert.deepEqual(update({ 'memory.high': '1\nmax' }), ['linux.unified.memory.high']);
     const create = createReq('ab');
-    create.config!.linux = { resources: res({ '../x': '1' }) } as never;
+    create.config!.linux = { resources: unifiedOnlyResources({ '../x': '1' }) } as never;
     assert.deepEqual(fields(runtimeSchemas.createContainer, create), ['config.linux.resources.unified.../x']);
   });
 });
