@@ -81,8 +81,8 @@ describe('pods', () => {
     assert.equal(r.exitCode, 0);
     const out = r.stdout.toString();
     assert.ok(out.startsWith(`pid:[${await namespaceInode(`/proc/${infraPid}/ns/pid`)}]`), out);
-    // The infra shell is pid 1 of the pod; the sleeper sees it.
-    assert.match(out, /\n\s*1 sh\n/);
+    // The infra (the static native pause) is pid 1 of the pod; the sleeper sees it.
+    assert.match(out, /\n\s*1 pause\n/);
     await m.stopPod(pod.id, signal());
     assert.equal(m.containerRuntime(sleeper.id).state, 'exited');
     await m.removePod(pod.id, signal());
