@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { pickFreeSubnet } from '../../pkg/mesos/isolators/network/index.js';
 import { run } from '../../pkg/sys/index.js';
 import {
   BlobStore,
@@ -19,6 +18,7 @@ import {
   RegistryClient,
 } from '../images/index.js';
 import { type RunningRegistry, startRegistry } from '../registry/index.js';
+import { randomFreeSubnet24 } from '../../test/support/subnet.js';
 
 export const CNI_PLUGINS_DIR = '/usr/lib/cni';
 
@@ -83,10 +83,7 @@ export async function startBenchEnv(root: string, progress: (msg: string) => voi
 
     const cniConfigDir = path.join(root, 'cni');
     await fs.mkdir(cniConfigDir, { recursive: true });
-    const start = randomBytes(1)[0]!;
-    const subnet = await pickFreeSubnet(
-      Array.from({ length: 64 }, (_, i) => `10.${236 + ((start + i) % 2)}.${(start * 7 + i * 13) % 256}.0/24`),
-    );
+    const subnet = await randomFreeSubnet24(236);
     // The shape of ucri's default network (bridge + host-local + portmap), without the firewall plugin,
     // whose chains outlive the bench.
     const conflist = {

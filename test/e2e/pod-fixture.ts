@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { pickFreeSubnet } from '../../pkg/mesos/isolators/network/index.js';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
@@ -21,6 +20,7 @@ import {
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
 import { fixtureImages } from '../support/images.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
+import { randomFreeSubnet24 } from '../support/subnet.js';
 
 const run = promisify(execFile);
 
@@ -56,11 +56,7 @@ export async function startPodEnv(
   const network = `ucri-e2e-${tag}`;
   const bridge = `ucrie2e${tag}`.slice(0, 15);
   const flags = [`--cgroups_root=${cgroupsRoot}`, ...extraFlags];
-  // A random start spreads concurrent runs (several checkouts on one host) over different /24s.
-  const start = randomBytes(1)[0]!;
-  const subnet = await pickFreeSubnet(
-    Array.from({ length: 64 }, (_, i) => `10.${234 + ((start + i) % 2)}.${(start * 7 + i * 13) % 256}.0/24`),
-  );
+  const subnet = await randomFreeSubnet24(234);
   let d: TestDaemon | undefined;
   const teardown = async () => {
     if (d) {
