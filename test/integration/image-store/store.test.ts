@@ -75,6 +75,36 @@ describe('image store', () => {
     assert.equal(await store.get(`${fake.host}/app/two:v1`), undefined);
   });
 
+  it('keeps complete layers no image refers to at start-up for a retried pull, then collects them', async () => {
+    // A finished layer of a pull that never completed: a complete layer directory that no image refers to.
+    const donor = path.join(tmp, 'donor');
+    await (await ImageStore.open({ dir: donor })).pull(`${fake.host}/app/one:v1`);
+    const layer = one.diffId.slice(7);
+    const orphanIn = async (dir: string) => {
+      await fs.mkdir(path.join(dir, 'layers'), { recursive: true });
+      await fs.cp(path.join(donor, 'layers', layer), path.join(dir, 'layers', layer), { recursive: true });
+    };
+
+    const dir = path.join(tmp, 'orphan');
+    await orphanIn(dir);
+    const store = await ImageStore.open({ dir });
+    assert.deepEqual(await fs.readdir(path.join(dir, 'layers')), [layer], 'kept for a retry');
+    const hits = fake.hits.length;
+    assert.equal((await store.pull(`${fake.host}/app/one:v1`)).id, one.configDigest);
+    const layerHits = fake.hits.slice(hits).filter((h) => h.path.endsWith(one.layerDigest));
+    assert.equal(layerHits.length, 0, 'the kept layer is not fetched again');
+
+    // Not taken up within the grace: collected by the timer, with no other store activity.
+    const late = path.join(tmp, 'orphan-late');
+    await orphanIn(late);
+    await ImageStore.open({ dir: late, orphanGraceMs: 300 });
+    assert.deepEqual(await fs.readdir(path.join(late, 'layers')), [layer]);
+    for (let i = 0; i < 100 && (await fs.readdir(path.join(late, 'layers'))).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(await fs.readdir(path.join(late, 'layers')), [], 'collected once the grace ended');
+  });
+
   it('fails with ResourceExhausted on a full disk and stores nothing', async (t) => {
     const dir = path.join(tmp, 'full');
     await fs.mkdir(dir);

@@ -85,7 +85,15 @@ export interface ImageStoreOptions {
    * cancelled. Default 5 min; 0 turns it off.
    */
   progressTimeoutMs?: number;
+  /**
+   * How long complete layers that no image refers to when the store opens are kept (default 15 min): they
+   * are what an interrupted pull had finished, and a retried pull uses them instead of fetching them again.
+   * Layers released at run time (an image removed, a lease dropped) are collected at once, as before.
+   */
+  orphanGraceMs?: number;
 }
+
+const DEFAULT_ORPHAN_GRACE_MS = 15 * 60_000;
 
 type Target = { kind: 'docker'; ref: ImageReference; name: string } | { kind: 'appc'; input: string; name: string };
 
@@ -111,6 +119,9 @@ export class ImageStore implements ImageManager, ImageSource {
   private readonly queued = new Set<() => void>();
   private running = 0;
   private gcPending = false;
+  /** Unreferenced layers found at start-up → when their grace ends (ms since the epoch). */
+  private readonly orphans = new Map<string, number>();
+  private orphanTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: ImageStoreOptions) {
     this.paths = new StorePaths(opts.dir);
@@ -176,6 +187,11 @@ export class ImageStore implements ImageManager, ImageSource {
       const st = await fs.stat(`${this.paths.blobsDir}/${name}`);
       this.blobSizes.set(`sha256:${name}`, st.size);
     }
+    const referenced = this.index.referencedLayers();
+    const graceEnd = Date.now() + (this.opts.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS);
+    for (const l of this.layerStore.all()) if (!referenced.has(l.diffId)) this.orphans.set(l.diffId, graceEnd);
+    if (this.orphans.size > 0)
+      log.info({ layers: this.orphans.size }, 'keeping layers of interrupted pulls for a retry');
     await this.collect();
     log.info({ images: this.index.all().length, layers: this.layerStore.all().length }, 'image store recovered');
   }
@@ -423,18 +439,38 @@ export class ImageStore implements ImageManager, ImageSource {
     }
     this.gcPending = false;
     const layers = this.index.referencedLayers();
+    const now = Date.now();
     for (const l of this.layerStore.all()) {
-      if (!layers.has(l.diffId)) {
-        log.debug({ layer: l.diffId }, 'removing unused layer');
-        await this.layerStore.remove(l.diffId);
-      }
+      const graceEnd = this.orphans.get(l.diffId);
+      if (layers.has(l.diffId) || (graceEnd !== undefined && graceEnd > now)) continue;
+      this.orphans.delete(l.diffId);
+      log.debug({ layer: l.diffId }, 'removing unused layer');
+      await this.layerStore.remove(l.diffId);
     }
+    this.armOrphanTimer(layers);
     const blobs = this.index.referencedBlobs();
     for (const digest of [...this.blobSizes.keys()]) {
       if (blobs.has(digest)) continue;
       this.blobSizes.delete(digest);
       await fs.rm(this.paths.blob(digest), { force: true });
     }
+  }
+
+  /**
+   * Start-up orphans that a pull has since taken up need no grace any more; for the others, one timer runs the
+   * GC when the first grace ends (unref'd: it never keeps the daemon alive).
+   */
+  private armOrphanTimer(referenced: Set<string>): void {
+    for (const id of this.orphans.keys()) if (referenced.has(id) || !this.layerStore.has(id)) this.orphans.delete(id);
+    clearTimeout(this.orphanTimer);
+    this.orphanTimer = undefined;
+    if (this.orphans.size === 0) return;
+    const due = Math.max(0, Math.min(...this.orphans.values()) - Date.now());
+    this.orphanTimer = setTimeout(() => {
+      this.orphanTimer = undefined;
+      this.lock.run('index', () => this.collect()).catch((err: unknown) => log.warn({ err }, 'gc failed'));
+    }, due + 10);
+    this.orphanTimer.unref();
   }
 
   /** Finds a visible image by id, unique id prefix, reference or digest reference. */
