@@ -44,7 +44,9 @@ export function infraBody(spec: PodSpec, image: string, instance: string): Recor
       DnsSearch: dns?.searches.length ? dns.searches : undefined,
       DnsOptions: dns?.options.length ? dns.options : undefined,
       Sysctls: Object.keys(spec.sysctls).length > 0 ? spec.sysctls : undefined,
-      Privileged: spec.privileged,
+      // Never privileged: the infra only holds namespaces, and a privileged pod's app containers get their
+      // privileges themselves (containerd's sandbox is not privileged either).
+      Privileged: false,
       SecurityOpt: spec.seccomp.type === 'unconfined' ? ['seccomp=unconfined'] : undefined,
       ReadonlyRootfs: spec.readonlyRootfs,
       RestartPolicy: { Name: 'no' },
