@@ -31,12 +31,20 @@ import type {
 } from '../containerizer/index.js';
 import { usageFromCounters } from '../containerizer/index.js';
 import { cgroupsOfPid, ensurePinRoot, readCgroupStats } from '../sys/index.js';
-import { errorMessage, FailedPreconditionError, isKind, KeyedLock, logger, NotFoundError } from '../util/index.js';
-import { EngineApi } from './api.js';
+import {
+  errorMessage,
+  FailedPreconditionError,
+  isKind,
+  KeyedLock,
+  logger,
+  NotFoundError,
+  UnavailableError,
+} from '../util/index.js';
+import { type ContainerInspect, EngineApi } from './api.js';
 import { DockerClient } from './client.js';
 import { LogFollower } from './log-writer.js';
 import { type DockerPod, ensureImage, type PodDeps, removePod, runPod, stopPod } from './pod.js';
-import { recoverDocker } from './recover.js';
+import { type KnownState, recoverFromDockerd, recoverLocal, registerUnknown } from './recover.js';
 import type { DockerContainer } from './state.js';
 import { attachSession, execSession, execSync } from './sessions.js';
 import { containerBody, containerNameOf, parseTimeNs, resourcesBody, terminationOf } from './translate.js';
@@ -76,6 +84,8 @@ export class DockerContainerizer implements Containerizer {
   readonly podDeps: PodDeps;
   private readonly locks = new KeyedLock();
   private closed = false;
+  /** Recovery waiting for dockerd (it did not answer at start-up); undefined once complete or never needed. */
+  private deferred: Promise<RecoveredContainer[]> | undefined;
 
   constructor(readonly opts: DockerContainerizerOptions) {
     this.client = new DockerClient(opts.socket);
@@ -125,11 +135,57 @@ export class DockerContainerizer implements Containerizer {
 
   async recover(known: { pods: PodSpec[]; containers: ContainerSpec[] }): Promise<RecoveredContainer[]> {
     await ensurePinRoot(this.podDeps.pinRoot);
-    return recoverDocker(this, known);
+    await recoverLocal(this, known);
+    try {
+      return await recoverFromDockerd(this, known);
+    } catch (err) {
+      if (!isKind(err, 'Unavailable')) throw err;
+      log.warn(
+        { err: errorMessage(err), pods: known.pods.length, containers: known.containers.length },
+        'dockerd does not answer: docker pods are recovered once it does',
+      );
+      const unknown = registerUnknown(this, known);
+      const later = this.recoverWhenDockerdAnswers(known);
+      this.deferred = later;
+      void later.then(() => {
+        if (this.deferred === later) this.deferred = undefined;
+      });
+      return unknown;
+    }
+  }
+
+  deferredRecovery(): Promise<RecoveredContainer[]> {
+    return this.deferred ?? Promise.resolve([]);
+  }
+
+  /** Retries phase 2 of recovery every second until dockerd answers (or ucri closes). */
+  private async recoverWhenDockerdAnswers(known: KnownState): Promise<RecoveredContainer[]> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (this.closed) return new Promise<RecoveredContainer[]>(() => undefined);
+      try {
+        const found = await recoverFromDockerd(this, known);
+        log.info({ containers: found.length }, 'dockerd answers: docker pods recovered');
+        return found;
+      } catch (err) {
+        if (!isKind(err, 'Unavailable')) log.warn({ err: errorMessage(err) }, 'deferred docker recovery failed');
+      }
+    }
+  }
+
+  /**
+   * Before anything that changes dockerd's state: a recovery still waiting for dockerd must finish first
+   * (else it could take what is made now for an orphan). UNAVAILABLE naming the socket while dockerd is down.
+   */
+  private async settle(signal?: AbortSignal): Promise<void> {
+    if (!this.deferred) return;
+    await this.client.ping(signal);
+    await this.deferred;
   }
 
   async runPod(spec: PodSpec, signal: AbortSignal): Promise<PodRuntime> {
     return this.locks.run(spec.id, async () => {
+      await this.settle(signal);
       await ensurePinRoot(this.podDeps.pinRoot);
       try {
         const pod = await runPod(this.podDeps, spec, signal);
@@ -174,8 +230,24 @@ export class DockerContainerizer implements Containerizer {
       netnsPath: pod.netns,
       ips: pod.ips,
       cgroup: pod.spec.cgroupParent,
-      info: { containerizer: 'docker', infraId: pod.infraId },
+      ...(pod.lost ? { ready: false } : {}),
+      info: { containerizer: 'docker', infraId: pod.infraId, ...(pod.lost ? { lost: pod.lost } : {}) },
     };
+  }
+
+  /** Resolves once the pod's infra container ended by itself (across dockerd restarts). */
+  async waitPodLost(podId: string): Promise<string> {
+    if (this.deferred) await this.deferred;
+    const pod = this.pods.get(podId);
+    if (!pod) throw new NotFoundError(`pod "${podId}" not found in the docker containerizer`);
+    if (!pod.lost) {
+      const info = await this.untilExit(pod.infraId);
+      if (this.pods.get(podId) !== pod) throw new NotFoundError(`pod "${podId}" was removed`);
+      pod.lost = info
+        ? `the infra container exited (${info.State.ExitCode}${info.State.Error ? `: ${info.State.Error}` : ''})`
+        : 'the infra container vanished from dockerd';
+    }
+    return pod.lost;
   }
 
   private get(id: string): DockerContainer {
@@ -186,6 +258,7 @@ export class DockerContainerizer implements Containerizer {
 
   async createContainer(spec: ContainerSpec, pod: PodSpec, signal: AbortSignal): Promise<ContainerRuntime> {
     return this.locks.run(spec.id, async () => {
+      await this.settle(signal);
       const p = this.pods.get(pod.id);
       if (!p) throw new FailedPreconditionError(`pod "${pod.id}" is not running in the docker containerizer`);
       await ensureImage(this.podDeps, spec.image.ref, spec.image.id, signal);
@@ -255,34 +328,51 @@ export class DockerContainerizer implements Containerizer {
   }
 
   /**
-   * Follows the container until it ends, across dockerd restarts: a broken wait is retried once dockerd
-   * answers again; if the container is then still running (live-restore) its logs are followed anew.
+   * Waits until dockerd reports container `ref` not running, across dockerd restarts: a wait broken by
+   * dockerd going away (stopped, restarted, crashed) is retried until it answers again, so no exit is lost.
+   * `afterOutage` runs each time dockerd answers again after being away. Resolves with the container's last
+   * inspection, undefined when dockerd no longer has it; never once the containerizer is closed.
    */
-  private async watch(c: DockerContainer): Promise<Termination> {
+  private async untilExit(
+    ref: string,
+    afterOutage?: (info: ContainerInspect) => Promise<void>,
+  ): Promise<ContainerInspect | undefined> {
+    let outage = false;
     for (;;) {
-      if (this.closed) return new Promise<Termination>(() => undefined);
+      if (this.closed) return new Promise<undefined>(() => undefined);
       try {
-        await this.api.waitContainer(c.dockerId);
+        await this.api.waitContainer(ref);
       } catch (err) {
-        if (isKind(err, 'NotFound'))
-          return this.ended(c, { ...LOST, finishedAt: parseTimeNs(new Date().toISOString()) });
+        if (isKind(err, 'NotFound')) return undefined;
+        outage = true;
         await new Promise((r) => setTimeout(r, 500));
       }
-      let info: Awaited<ReturnType<EngineApi['inspectContainer']>>;
+      let info: ContainerInspect;
       try {
-        info = await this.api.inspectContainer(c.dockerId);
+        info = await this.api.inspectContainer(ref);
       } catch (err) {
-        if (isKind(err, 'NotFound'))
-          return this.ended(c, { ...LOST, finishedAt: parseTimeNs(new Date().toISOString()) });
+        if (isKind(err, 'NotFound')) return undefined;
+        outage = true;
         continue; // dockerd down: wait for it
       }
-      if (info.State.Running) {
-        // dockerd came back and the container lived through it: follow its output again.
-        if (c.follower && (await settled(c.follower.finished()))) this.follow(c, info.Config.Tty);
-        continue;
+      if (outage) {
+        outage = false;
+        await afterOutage?.(info);
       }
-      return this.ended(c, terminationOf(info));
+      if (!info.State.Running) return info;
     }
+  }
+
+  /** Follows a container until it ends (see untilExit) and records how it ended. */
+  private async watch(c: DockerContainer): Promise<Termination> {
+    const info = await this.untilExit(c.dockerId, async (now) => {
+      // dockerd was away: its log stream ended with it. A new follower resumes after the last line written:
+      // the rest of the output of a container that lived through it (live-restore), or what one that
+      // dockerd stopped wrote before its end.
+      if (c.follower && (await settled(c.follower.finished()))) this.follow(c, now.Config.Tty);
+    });
+    if (!info) return this.ended(c, { ...LOST, finishedAt: parseTimeNs(new Date().toISOString()) });
+    return this.ended(c, terminationOf(info));
   }
 
   private async ended(c: DockerContainer, term: Termination): Promise<Termination> {
@@ -294,6 +384,7 @@ export class DockerContainerizer implements Containerizer {
 
   async stopContainer(id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
     const c = this.containers.get(id);
+    if (c?.runtime.state === 'unknown') throw this.stateUnknown(id);
     if (c?.runtime.state !== 'running') return;
     try {
       await this.api.stopContainer(c.dockerId, Math.max(0, Math.floor(timeoutSeconds)), signal);
@@ -320,9 +411,17 @@ export class DockerContainerizer implements Containerizer {
     return this.get(id).runtime;
   }
 
+  /** A container whose state cannot be told before dockerd answers (recovery deferred). */
+  private stateUnknown(id: string): UnavailableError {
+    return new UnavailableError(
+      `dockerd is not answering on ${this.opts.socket}: the state of container "${id}" is unknown until it does`,
+    );
+  }
+
   async wait(id: string): Promise<Termination> {
     const c = this.get(id);
     if (c.runtime.termination) return c.runtime.termination;
+    if (c.runtime.state === 'unknown') throw this.stateUnknown(id);
     if (!c.exit) throw new FailedPreconditionError(`container "${id}" was never started`);
     return c.exit;
   }
