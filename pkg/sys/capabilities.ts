@@ -40,3 +40,13 @@ export function hostCapabilities(): Promise<readonly string[]> {
   })();
   return hostCaps;
 }
+
+/** The capabilities this kernel knows that ucri's bounding set lacks (none on most hosts). */
+export async function withheldCapabilities(): Promise<string[]> {
+  const last = await fs
+    .readFile('/proc/sys/kernel/cap_last_cap', 'utf8')
+    .then((t) => Number(t.trim()))
+    .catch(() => ALL_CAPABILITIES.length - 1);
+  const granted = new Set(await hostCapabilities());
+  return ALL_CAPABILITIES.slice(0, last + 1).filter((c) => !granted.has(c));
+}
