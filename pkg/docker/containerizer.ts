@@ -30,7 +30,7 @@ import type {
   Termination,
 } from '../containerizer/index.js';
 import { usageFromCounters } from '../containerizer/index.js';
-import { cgroupsOfPid, ensurePinRoot, readCgroupStats } from '../sys/index.js';
+import { cgroupsOfPid, diskUsage, ensurePinRoot, readCgroupStats } from '../sys/index.js';
 import {
   errorMessage,
   FailedPreconditionError,
@@ -67,6 +67,9 @@ export interface DockerContainerizerOptions {
   pullSource?: PullSource;
 }
 
+/** How often the background sweep re-measures the writable layers of live containers. */
+const LAYER_SWEEP_MS = 15_000;
+
 const LOST: Termination = {
   exitCode: 255,
   reason: 'Unknown',
@@ -86,6 +89,9 @@ export class DockerContainerizer implements Containerizer {
   private closed = false;
   /** Recovery waiting for dockerd (it did not answer at start-up); undefined once complete or never needed. */
   private deferred: Promise<RecoveredContainer[]> | undefined;
+  /** The writable-layer sweep's timer, armed by the first stats call. */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
 
   constructor(readonly opts: DockerContainerizerOptions) {
     this.client = new DockerClient(opts.socket);
@@ -313,6 +319,7 @@ export class DockerContainerizer implements Containerizer {
       pid: info.State.Pid,
       startedAt: parseTimeNs(info.State.StartedAt),
     };
+    c.upperDir = info.GraphDriver?.Data?.UpperDir || undefined;
     if (info.State.Pid > 0) {
       const cg = await cgroupsOfPid(info.State.Pid).catch(() => new Map<string, string>());
       c.cgroup = (cg.get('memory') ?? cg.get('') ?? '').replace(/^\//, '');
@@ -434,7 +441,44 @@ export class DockerContainerizer implements Containerizer {
   async usage(id: string): Promise<ContainerUsage> {
     const c = this.get(id);
     const s = c.cgroup && c.runtime.state === 'running' ? await readCgroupStats(c.cgroup).catch(() => ({})) : {};
-    return usageFromCounters(s);
+    const u = usageFromCounters(s);
+    this.armSweep();
+    if (c.layer && c.upperDir) {
+      u.writableLayerBytes = c.layer.bytes;
+      u.writableLayerInodes = c.layer.inodes;
+      u.writableLayerMountpoint = c.upperDir;
+    }
+    return u;
+  }
+
+  /**
+   * Writable layers are measured in the background (walking a tree per stats call would make kubelet's
+   * frequent ListContainerStats cost a du of every container): one sweep at a time, the first right away,
+   * then every LAYER_SWEEP_MS while stats are asked for; the timer never keeps ucri alive.
+   */
+  private armSweep(): void {
+    if (this.sweepTimer || this.closed) return;
+    const tick = (): void => {
+      this.sweeping ??= this.sweep().finally(() => {
+        this.sweeping = undefined;
+      });
+    };
+    tick();
+    this.sweepTimer = setInterval(tick, LAYER_SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  private async sweep(): Promise<void> {
+    for (const c of [...this.containers.values()]) {
+      if (this.closed) return;
+      if (c.runtime.state !== 'running' && c.runtime.state !== 'created') continue;
+      if (!c.upperDir) {
+        const info = await this.api.inspectContainer(c.dockerId).catch(() => undefined);
+        c.upperDir = info?.GraphDriver?.Data?.UpperDir || undefined;
+        if (!c.upperDir) continue;
+      }
+      c.layer = await diskUsage(c.upperDir).catch(() => c.layer);
+    }
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {
@@ -486,6 +530,8 @@ export class DockerContainerizer implements Containerizer {
   /** Stops log followers and watches (ucri shutting down); containers keep running in dockerd. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.sweepTimer);
+    await this.sweeping;
     for (const c of this.containers.values()) await c.follower?.stop();
     await this.client.close().catch(() => undefined);
   }

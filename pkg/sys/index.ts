@@ -14,3 +14,4 @@ export * from './process-tree.js';
 export * from './port-connect.js';
 export * from './netdev.js';
 export * from './capabilities.js';
+export * from './disk-usage.js';
