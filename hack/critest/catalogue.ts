@@ -25,6 +25,8 @@ export interface StandIn {
 export interface StandInPrograms {
   nginx: Buffer;
   nonewprivs: Buffer;
+  /** ucri's pause program, for the pause image. */
+  pause: Buffer;
 }
 
 const K8S = 'registry.k8s.io';
@@ -50,9 +52,6 @@ const IPCS =
 const HTTPD_FOREGROUND =
   '#!/bin/sh\necho "[core:notice] AH00094: Command line: \'httpd -D FOREGROUND\'" >&2\n' +
   'exec httpd -f -p 80 -h /usr/local/apache2/htdocs\n';
-
-/** The pause stand-in's script: sleeps until a signal ends it (sh as pid 1 ignores SIGTERM without a trap). */
-const PAUSE = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
 
 const INDEX_HTML =
   '<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1><p>ucri critest stand-in</p></body></html>\n';
@@ -101,8 +100,18 @@ export async function standInCatalogue(programs: StandInPrograms): Promise<Stand
 
   const list: StandIn[] = [
     // ucri's default `pause_image`, the infra container of `docker` pods (critest --runtime-handler docker):
-    // a process that only waits, and ends at once on SIGTERM.
-    { host: K8S, repository: 'pause', tags: ['3.9'], format: 'docker', spec: image({ Cmd: ['sh', '-c', PAUSE] }) },
+    // ucri's own pause program, as upstream's pause only waits. Not a shell script: the specs look for their
+    // own `sleep` processes in a pod's shared PID namespace.
+    {
+      host: K8S,
+      repository: 'pause',
+      tags: ['3.9'],
+      format: 'docker',
+      spec: image(
+        { Entrypoint: ['/pause'] },
+        new Layer({ createdBy: 'COPY pause' }).file('pause', programs.pause, { mode: 0o755 }),
+      ),
+    },
     { host: K8S, repository: `${E2E}busybox`, tags: ['1.29-2'], format: 'docker', spec: image(sh) },
     { host: K8S, repository: `${E2E}nginx`, tags: ['1.14-2'], format: 'docker', spec: nginx(80) },
     {

@@ -47,7 +47,14 @@ import { type DockerPod, ensureImage, type PodDeps, removePod, runPod, stopPod }
 import { type KnownState, recoverFromDockerd, recoverLocal, registerUnknown } from './recover.js';
 import type { DockerContainer } from './state.js';
 import { attachSession, execSession, execSync } from './sessions.js';
-import { containerBody, containerNameOf, parseTimeNs, resourcesBody, terminationOf } from './translate.js';
+import {
+  containerBody,
+  containerNameOf,
+  parseTimeNs,
+  resourcesBody,
+  terminationOf,
+  unknownCapability,
+} from './translate.js';
 import { portForward } from './port-forward.js';
 import type { PullSource } from './pull-source.js';
 
@@ -92,6 +99,8 @@ export class DockerContainerizer implements Containerizer {
   /** The writable-layer sweep's timer, armed by the first stats call. */
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  /** Capabilities this dockerd refused as unknown: left out of `ALL` and privileged from then on. */
+  private readonly unknownCaps = new Set<string>();
 
   constructor(readonly opts: DockerContainerizerOptions) {
     this.client = new DockerClient(opts.socket);
@@ -268,16 +277,7 @@ export class DockerContainerizer implements Containerizer {
       const p = this.pods.get(pod.id);
       if (!p) throw new FailedPreconditionError(`pod "${pod.id}" is not running in the docker containerizer`);
       await ensureImage(this.podDeps, spec.image.ref, spec.image.id, signal);
-      const name = containerNameOf(spec.id);
-      const body = await containerBody(spec, pod, p.infraId, this.podDeps.instance);
-      let created: { Id: string };
-      try {
-        created = await this.api.createContainer(name, body, signal);
-      } catch (err) {
-        if (!isKind(err, 'AlreadyExists')) throw err;
-        await this.api.removeContainer(name, signal);
-        created = await this.api.createContainer(name, body, signal);
-      }
+      const created = await this.create(spec, pod, p.infraId, signal);
       const runtime: ContainerRuntime = {
         state: 'created',
         mesosState: 'CREATED',
@@ -297,6 +297,35 @@ export class DockerContainerizer implements Containerizer {
       });
       return runtime;
     });
+  }
+
+  /**
+   * POST /containers/create under the container's deterministic name: one a crash left behind is replaced,
+   * and a capability an older dockerd refuses as unknown is learnt and left out of `ALL`/privileged.
+   */
+  private async create(
+    spec: ContainerSpec,
+    pod: PodSpec,
+    infraId: string,
+    signal: AbortSignal,
+  ): Promise<{ Id: string }> {
+    const name = containerNameOf(spec.id);
+    for (let attempt = 0; ; attempt++) {
+      const body = await containerBody(spec, pod, infraId, this.podDeps.instance, this.unknownCaps);
+      try {
+        return await this.api.createContainer(name, body, signal);
+      } catch (err) {
+        if (isKind(err, 'AlreadyExists') && attempt === 0) {
+          await this.api.removeContainer(name, signal);
+          continue;
+        }
+        const cap = isKind(err, 'InvalidArgument') ? unknownCapability(errorMessage(err)) : undefined;
+        const named = spec.capabilities.add.some((c) => `CAP_${c.toUpperCase().replace(/^CAP_/, '')}` === cap);
+        if (!cap || named || this.unknownCaps.has(cap) || attempt > 8) throw err;
+        log.info({ capability: cap }, 'dockerd does not know this capability: left out of ALL and privileged');
+        this.unknownCaps.add(cap);
+      }
+    }
   }
 
   async startContainer(id: string, signal: AbortSignal): Promise<ContainerRuntime> {

@@ -87,9 +87,16 @@ function capName(name: string): string {
  * host's own list, a capability asked for by name that the host lacks is a clear refusal (as for Mesos
  * pods), and where the host withholds any, a privileged container is what dockerd's privileged mode gives
  * minus those: every capability the host has, no seccomp, no masked or read-only paths, every host device.
+ * Capabilities that dockerd does not know (learnt from its refusals, see unknownCapability) are left out of
+ * these expansions; asked for by name, dockerd's refusal stands.
  */
-async function privileges(spec: ContainerSpec): Promise<Record<string, unknown>> {
-  const granted = await hostCapabilities();
+async function privileges(
+  spec: ContainerSpec,
+  unknownToDockerd: ReadonlySet<string>,
+): Promise<Record<string, unknown>> {
+  // What `ALL` and privileged expand to: the host's capabilities that this dockerd also knows (dockerd 20.10
+  // refuses CAP_PERFMON, CAP_BPF and CAP_CHECKPOINT_RESTORE by name, though newer kernels have them).
+  const granted = (await hostCapabilities()).filter((c) => !unknownToDockerd.has(c));
   if (spec.privileged) {
     if ((await withheldCapabilities()).length === 0) return { Privileged: true };
     return {
@@ -181,10 +188,11 @@ export async function containerBody(
   pod: PodSpec,
   infraId: string,
   instance: string,
+  unknownToDockerd: ReadonlySet<string> = new Set(),
 ): Promise<Record<string, unknown>> {
   const propagation = { private: 'rprivate', rslave: 'rslave', rshared: 'rshared' } as const;
   const entry = spec.command.length > 0;
-  const priv = await privileges(spec);
+  const priv = await privileges(spec, unknownToDockerd);
   return {
     Image: spec.image.id,
     Entrypoint: entry ? spec.command : undefined,
@@ -241,4 +249,12 @@ export function terminationOf(c: ContainerInspect): Termination {
   if (c.State.OOMKilled) reason = 'OOMKilled';
   else if (c.State.Error) reason = 'ContainerCannotRun';
   return { exitCode: code, reason, message: c.State.Error ?? '', finishedAt: parseTimeNs(c.State.FinishedAt) };
+}
+
+/**
+ * The capability a dockerd refusal names as unknown (`invalid CapAdd: unknown capability: "CAP_PERFMON"`),
+ * when that is what it says.
+ */
+export function unknownCapability(message: string): string | undefined {
+  return /unknown capability: "?(CAP_[A-Z_]+)"?/.exec(message)?.[1];
 }
