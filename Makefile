@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE ?= node
 UCRI_FLAGS ?=
 
-.PHONY: all deps generate native build run test test-unit lint bench critest clean
+.PHONY: all deps generate native build run test test-unit lint bench critest critest-docker clean
 
 all: build
 
@@ -56,6 +56,11 @@ bench: build
 ## (CRITEST_FLAGS goes through the shell: quote what holds spaces or |)
 critest: build
 	CRITEST=$(CRITEST) hack/critest/run.sh $(if $(CRITEST_FLAGS),-- $(CRITEST_FLAGS))
+
+## critest-docker: the same suite through runtime handler `docker`, against a private dockerd the harness
+## starts (own data root, exec root, pid file and socket; --iptables=false --bridge=none) and stops by PID
+critest-docker: build
+	CRITEST=$(CRITEST) hack/critest/run.sh --dockerd -- -runtime-handler=docker $(CRITEST_FLAGS)
 
 clean:
 	rm -rf dist pkg/cri/gen

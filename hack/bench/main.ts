@@ -7,7 +7,9 @@
  * Environment: BENCH_QUICK=1 (small counts, for iteration), BENCH_POD_CYCLES, BENCH_AGE_CYCLES (pod cycles
  * done before the "after load" memory figure, default 1000), BENCH_UCRI_NODE_ARGS (node flags of the daemon, e.g. --cpu-prof),
  * BENCH_UCRI_TRACE and BENCH_UCRI_PROFILE (the daemon's UCRI_TRACE and UCRI_PROFILE), BENCH_ONLY=ucri (skip
- * containerd, for profiling only: no ratios).
+ * containerd, for profiling only: no ratios), BENCH_DOCKER=1 (adds pod start through ucri's `mesos` and
+ * `docker` handlers and containerd side by side, against a private dockerd; see docker.ts), BENCH_DOCKER=only
+ * (that measure alone).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { configureLogging } from '../../pkg/util/index.js';
 import { PullImageRequest } from '../../test/support/cri-client.js';
 import { ensureContainerd, startContainerd } from './containerd.js';
+import { BENCH_DOCKER, type PodStarter, podStarts, podStartTable, startBenchDockerd } from './docker.js';
 import { startBenchEnv } from './env.js';
 import {
   containerCycles,
@@ -34,6 +37,7 @@ import { type MemoryRow, report } from './report.js';
 import type { BenchRuntime } from './runtime.js';
 import { timed } from './stats.js';
 import { startUcri } from './ucri.js';
+import type { TestDockerd } from '../../test/support/dockerd.js';
 
 const num = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -50,6 +54,7 @@ const COUNTS = {
   burstRounds: QUICK ? 1 : 3,
   pullRounds: QUICK ? 1 : 2,
   ageCycles: num('BENCH_AGE_CYCLES', QUICK ? 100 : 1000),
+  podStarts: BENCH_DOCKER ? (QUICK ? 10 : 40) : 0,
 };
 const ONLY_UCRI = process.env.BENCH_ONLY === 'ucri';
 
@@ -98,10 +103,18 @@ async function main(): Promise<number> {
   progress(`${version}; counts ${JSON.stringify(COUNTS)}; load ${load0.map((l) => l.toFixed(2)).join(' ')}`);
   const env = await startBenchEnv(root, progress);
   const rts: BenchRuntime[] = [];
+  let dockerd: TestDockerd | undefined;
   try {
     const ctx: MeasureContext = { busybox: env.busybox, large: env.large, logRoot: path.join(root, 'logs') };
     progress('starting ucri and containerd');
-    rts.push(await startUcri(env.cniConfigDir));
+    let ucriFlags: string[] = [];
+    if (BENCH_DOCKER) {
+      const d = await startBenchDockerd(env.pause);
+      dockerd = d.dockerd;
+      ucriFlags = d.flags;
+      progress(`dockerd pid ${dockerd.pid()} on ${dockerd.socket} for ucri's docker handler`);
+    }
+    rts.push(await startUcri(env.cniConfigDir, ucriFlags));
     if (!ONLY_UCRI) {
       rts.push(
         await startContainerd({
@@ -125,6 +138,23 @@ async function main(): Promise<number> {
       await containerCycles(rt, ctx, 2, 1);
     });
     cyclesDone += 3;
+    // Pod start by handler: ucri mesos, ucri docker, containerd.
+    let podStartText = '';
+    if (BENCH_DOCKER) {
+      const ucri = rts.find((r) => r.name === 'ucri')!;
+      const starters: PodStarter[] = [
+        { label: 'ucri mesos', rt: ucri, handler: 'mesos' },
+        { label: 'ucri docker', rt: ucri, handler: 'docker' },
+        ...rts.filter((r) => r.name === 'containerd').map((rt) => ({ label: 'containerd', rt, handler: '' })),
+      ];
+      progress(`pod start (run + create + start) × ${COUNTS.podStarts} per handler`);
+      podStartText = podStartTable(await podStarts(starters, ctx, COUNTS.podStarts), 'containerd');
+      if (BENCH_DOCKER === 'only') {
+        process.stdout.write(`\n${podStartText}\n`);
+        return 0;
+      }
+    }
+
     await sleep(2000);
     const idle = await both(rts, 0, daemonMemory);
     memory.push({ name: 'daemon idle', values: idle });
@@ -220,9 +250,11 @@ async function main(): Promise<number> {
       runtimes: rts.map((r) => r.name),
     });
     process.stdout.write(text);
+    if (podStartText) process.stdout.write(`\n${podStartText}\n`);
     return 0;
   } finally {
     for (const rt of rts.reverse()) await rt.close().catch((e) => progress(`closing ${rt.name}: ${e}`));
+    await dockerd?.cleanup().catch((e) => progress(`dockerd cleanup: ${e}`));
     await env.close();
     await rm(root, { recursive: true, force: true }).catch(() => undefined);
   }

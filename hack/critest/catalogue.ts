@@ -25,6 +25,8 @@ export interface StandIn {
 export interface StandInPrograms {
   nginx: Buffer;
   nonewprivs: Buffer;
+  /** ucri's pause program, for the pause image. */
+  pause: Buffer;
 }
 
 const K8S = 'registry.k8s.io';
@@ -97,6 +99,19 @@ export async function standInCatalogue(programs: StandInPrograms): Promise<Stand
     image(sh, new Layer({ createdBy: `critest image ${n}` }).file(`critest-image-${n}`, `${n}\n`));
 
   const list: StandIn[] = [
+    // ucri's default `pause_image`, the infra container of `docker` pods (critest --runtime-handler docker):
+    // ucri's own pause program, as upstream's pause only waits. Not a shell script: the specs look for their
+    // own `sleep` processes in a pod's shared PID namespace.
+    {
+      host: K8S,
+      repository: 'pause',
+      tags: ['3.9'],
+      format: 'docker',
+      spec: image(
+        { Entrypoint: ['/pause'] },
+        new Layer({ createdBy: 'COPY pause' }).file('pause', programs.pause, { mode: 0o755 }),
+      ),
+    },
     { host: K8S, repository: `${E2E}busybox`, tags: ['1.29-2'], format: 'docker', spec: image(sh) },
     { host: K8S, repository: `${E2E}nginx`, tags: ['1.14-2'], format: 'docker', spec: nginx(80) },
     {

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { installDefaultNetwork, pickFreeSubnet } from '../../pkg/mesos/isolators/network/index.js';
 import { errorMessage } from '../../pkg/util/index.js';
 import { startDaemon, type TestDaemon } from '../../test/support/daemon.js';
+import { startDockerd, type TestDockerd } from '../../test/support/dockerd.js';
 import { BlobStore } from '../images/blob-store.js';
 import { ImageBuilder } from '../images/image.js';
 import { RegistryClient } from '../images/push.js';
@@ -31,6 +32,8 @@ export interface CritestEnv {
   endpoint: string;
   registry: RunningRegistry;
   daemon: TestDaemon;
+  /** The private dockerd behind runtime handler `docker`, when asked for. */
+  dockerd: TestDockerd | undefined;
   subnet: string;
   bridge: string;
   /** Takes everything down; safe to call more than once. */
@@ -61,19 +64,35 @@ export function mirrorConfig(registryUrl: string): string {
     .join('');
 }
 
+export interface CritestEnvOptions {
+  /**
+   * Also start a private dockerd (own data root, exec root, pid file and socket; see test/support/dockerd.ts)
+   * and serve runtime handler `docker` through it, for `critest -runtime-handler=docker`.
+   */
+  dockerd?: boolean;
+}
+
 /** Starts registry, pushes the stand-ins, writes the network and starts ucri. `logDir` keeps the logs. */
-export async function startCritestEnv(workDir: string, logDir: string, log: (s: string) => void): Promise<CritestEnv> {
+export async function startCritestEnv(
+  workDir: string,
+  logDir: string,
+  log: (s: string) => void,
+  opts: CritestEnvOptions = {},
+): Promise<CritestEnv> {
   const tag = randomBytes(3).toString('hex');
   const bridge = `ucrict${tag}`;
   const ipamDir = path.join(workDir, 'cni-ipam');
   let registry: RunningRegistry | undefined;
   let daemon: TestDaemon | undefined;
+  let dockerd: TestDockerd | undefined;
   let subnet = '';
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     if (daemon) await stopDaemon(daemon, log);
+    // After ucri (which stopped and removed the docker pods critest left): stopped by PID, its dirs removed.
+    await dockerd?.cleanup().catch((err: unknown) => log(`dockerd cleanup: ${errorMessage(err)}`));
     await registry?.stop().catch((err: unknown) => log(`registry stop: ${errorMessage(err)}`));
     await run('ip', ['link', 'del', bridge]).catch(() => undefined);
     await fs.rm(ipamDir, { recursive: true, force: true });
@@ -87,14 +106,21 @@ export async function startCritestEnv(workDir: string, logDir: string, log: (s: 
     subnet = await pickFreeSubnet(
       Array.from({ length: 64 }, (_, i) => `10.${236 + ((start + i) % 2)}.${(start * 7 + i * 13) % 256}.0/24`),
     );
-    daemon = await startDaemon({ configToml: mirrorConfig(registry.url) });
+    let flags: string[] = [];
+    if (opts.dockerd) {
+      dockerd = await startDockerd();
+      await fs.writeFile(path.join(logDir, 'dockerd.pid'), `${dockerd.pid()}\n`);
+      log(`dockerd pid ${dockerd.pid()} on ${dockerd.socket} (root ${dockerd.root})`);
+      flags = ['--containerizers=mesos,docker', `--docker_socket=${dockerd.socket}`];
+    }
+    daemon = await startDaemon({ configToml: mirrorConfig(registry.url), flags });
     const daemonLog = createWriteStream(path.join(logDir, 'ucri.log'));
     daemonLog.write(daemon.output());
     daemon.proc.stdout?.pipe(daemonLog);
     daemon.proc.stderr?.pipe(daemonLog);
     await installDefaultNetwork(daemon.cniConfigDir, CNI_PLUGIN_DIRS, { bridge, subnet, ipamDataDir: ipamDir });
     log(`ucri pid ${daemon.proc.pid} on ${daemon.socket}; cni bridge ${bridge} ${subnet}; log ${logDir}/ucri.log`);
-    return { endpoint: `unix://${daemon.socket}`, registry, daemon, subnet, bridge, close };
+    return { endpoint: `unix://${daemon.socket}`, registry, daemon, dockerd, subnet, bridge, close };
   } catch (err) {
     await close();
     throw err;

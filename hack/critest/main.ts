@@ -1,12 +1,13 @@
 /**
  * Runs the CRI validation suite (a critest binary built elsewhere, given by path) against a throw-away ucri:
  *
- *   node dist/hack/critest/main.js --critest /path/to/critest [--log-dir DIR] [-- extra critest flags]
+ *   node dist/hack/critest/main.js --critest /path/to/critest [--log-dir DIR] [--dockerd] [-- extra critest flags]
  *   node dist/hack/critest/main.js --hold      (sets everything up, prints the endpoint, waits for Ctrl-C)
  *
  * It starts a local registry with the stand-in images, a `ucri serve` of its own (temp dirs, socket, cgroups
  * root, CNI bridge), runs critest with the skips of skips.ts, prints ginkgo's summary, and takes it all down.
- * The logs (critest output, ucri log) stay in the log dir. The exit code is critest's.
+ * The logs (critest output, ucri log) stay in the log dir. The exit code is critest's. `--dockerd` also starts
+ * a private dockerd and serves runtime handler `docker` through it (then pass `-- -runtime-handler=docker`).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, promises as fs } from 'node:fs';
@@ -14,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage, InvalidArgumentError } from '../../pkg/util/index.js';
-import { type CritestEnv, startCritestEnv } from './environment.js';
+import { type CritestEnv, type CritestEnvOptions, startCritestEnv } from './environment.js';
 import { ginkgoCounts, ginkgoSummary } from './ginkgo.js';
 import { SKIPS, skipRegex } from './skips.js';
 
@@ -40,15 +41,21 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { critest: { type: 'string' }, 'log-dir': { type: 'string' }, hold: { type: 'boolean' } },
+    options: {
+      critest: { type: 'string' },
+      'log-dir': { type: 'string' },
+      hold: { type: 'boolean' },
+      dockerd: { type: 'boolean' },
+    },
   });
   const binary = values.critest ?? process.env.CRITEST;
-  if (values.hold) return withEnv(values['log-dir'], holdUntilSignal);
+  const envOpts = { dockerd: values.dockerd === true };
+  if (values.hold) return withEnv(values['log-dir'], envOpts, holdUntilSignal);
   if (!binary) throw new InvalidArgumentError('give the critest binary: --critest PATH or CRITEST=PATH');
   await fs.access(binary, fs.constants.X_OK).catch((err: unknown) => {
     throw new InvalidArgumentError(`critest "${binary}" is not an executable file`, { cause: err });
   });
-  return withEnv(values['log-dir'], async (env, logDir) => {
+  return withEnv(values['log-dir'], envOpts, async (env, logDir) => {
     // A Ctrl-C reaches critest too (same process group); the environment is taken down once it has ended.
     const onSignal = (): void => log('signal received: cleaning up after critest ends');
     process.on('SIGINT', onSignal);
@@ -84,13 +91,14 @@ const log = (s: string): void => console.log(`critest-harness: ${s}`);
 /** Sets the environment up (logs kept in `logDirOpt` or a new temp dir), runs `fn`, and takes it all down. */
 async function withEnv(
   logDirOpt: string | undefined,
+  envOpts: CritestEnvOptions,
   fn: (env: CritestEnv, logDir: string) => Promise<number>,
 ): Promise<number> {
   const logDir = path.resolve(logDirOpt ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-logs-'))));
   await fs.mkdir(logDir, { recursive: true });
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-critest-'));
   try {
-    const env = await startCritestEnv(workDir, logDir, log);
+    const env = await startCritestEnv(workDir, logDir, log, envOpts);
     try {
       return await fn(env, logDir);
     } finally {

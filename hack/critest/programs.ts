@@ -18,8 +18,10 @@ export const PROGRAMS_DIR = path.resolve(
   '../../../hack/critest/programs',
 );
 
-async function compile(name: string, outDir: string): Promise<Buffer> {
-  const src = path.join(PROGRAMS_DIR, `${name}.c`);
+/** ucri's own pause (native/pause.c): the stand-in of the pause image. */
+const PAUSE_SRC = path.resolve(PROGRAMS_DIR, '../../../native/pause.c');
+
+async function compile(name: string, outDir: string, src = path.join(PROGRAMS_DIR, `${name}.c`)): Promise<Buffer> {
   const out = path.join(outDir, name);
   try {
     await execFileP(process.env.CC ?? 'gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, src]);
@@ -34,5 +36,9 @@ async function compile(name: string, outDir: string): Promise<Buffer> {
 /** Compiles every program into `outDir` and returns their bytes. */
 export async function buildPrograms(outDir: string): Promise<StandInPrograms> {
   await fs.mkdir(outDir, { recursive: true });
-  return { nginx: await compile('nginx', outDir), nonewprivs: await compile('nonewprivs', outDir) };
+  return {
+    nginx: await compile('nginx', outDir),
+    nonewprivs: await compile('nonewprivs', outDir),
+    pause: await compile('pause', outDir, PAUSE_SRC),
+  };
 }

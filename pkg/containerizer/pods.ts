@@ -224,4 +224,9 @@ export interface ExecResult {
 export type RecoveredContainer =
   | { id: string; state: 'created' | 'running'; runtime: ContainerRuntime }
   | { id: string; state: 'exited'; runtime: ContainerRuntime }
-  | { id: string; state: 'lost' };
+  | { id: string; state: 'lost' }
+  /**
+   * The backend does not answer yet (dockerd down at start-up): the containerizer tells the truth later
+   * through deferredRecovery(); meanwhile a running container is reported CONTAINER_UNKNOWN.
+   */
+  | { id: string; state: 'unknown' };

@@ -72,6 +72,13 @@ export interface Containerizer {
    * record). Returns what it found for every container id given.
    */
   recover(known: { pods: PodSpec[]; containers: ContainerSpec[] }): Promise<RecoveredContainer[]>;
+  /**
+   * Optional, for a containerizer whose recover() reported containers `unknown` because its backend did not
+   * answer: resolves, once the backend answers and recovery is complete, with what it found for those
+   * containers (same terms as recover()). Pods it then finds lost are reported through podRuntime (ready:
+   * false) and waitPodLost. Never rejects; never resolves when the containerizer is closed first.
+   */
+  deferredRecovery?(): Promise<RecoveredContainer[]>;
 
   /** Creates the pod: namespaces pinned, network attached, cgroup made. */
   runPod(spec: PodSpec, signal: AbortSignal): Promise<PodRuntime>;

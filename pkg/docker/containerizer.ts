@@ -30,16 +30,31 @@ import type {
   Termination,
 } from '../containerizer/index.js';
 import { usageFromCounters } from '../containerizer/index.js';
-import { cgroupsOfPid, ensurePinRoot, readCgroupStats } from '../sys/index.js';
-import { errorMessage, FailedPreconditionError, isKind, KeyedLock, logger, NotFoundError } from '../util/index.js';
-import { EngineApi } from './api.js';
+import { cgroupsOfPid, diskUsage, ensurePinRoot, readCgroupStats } from '../sys/index.js';
+import {
+  errorMessage,
+  FailedPreconditionError,
+  isKind,
+  KeyedLock,
+  logger,
+  NotFoundError,
+  UnavailableError,
+} from '../util/index.js';
+import { type ContainerInspect, EngineApi } from './api.js';
 import { DockerClient } from './client.js';
 import { LogFollower } from './log-writer.js';
 import { type DockerPod, ensureImage, type PodDeps, removePod, runPod, stopPod } from './pod.js';
-import { recoverDocker } from './recover.js';
+import { type KnownState, recoverFromDockerd, recoverLocal, registerUnknown } from './recover.js';
 import type { DockerContainer } from './state.js';
 import { attachSession, execSession, execSync } from './sessions.js';
-import { containerBody, containerNameOf, parseTimeNs, resourcesBody, terminationOf } from './translate.js';
+import {
+  containerBody,
+  containerNameOf,
+  parseTimeNs,
+  resourcesBody,
+  terminationOf,
+  unknownCapability,
+} from './translate.js';
 import { portForward } from './port-forward.js';
 import type { PullSource } from './pull-source.js';
 
@@ -59,6 +74,9 @@ export interface DockerContainerizerOptions {
   pullSource?: PullSource;
 }
 
+/** How often the background sweep re-measures the writable layers of live containers. */
+const LAYER_SWEEP_MS = 15_000;
+
 const LOST: Termination = {
   exitCode: 255,
   reason: 'Unknown',
@@ -76,6 +94,13 @@ export class DockerContainerizer implements Containerizer {
   readonly podDeps: PodDeps;
   private readonly locks = new KeyedLock();
   private closed = false;
+  /** Recovery waiting for dockerd (it did not answer at start-up); undefined once complete or never needed. */
+  private deferred: Promise<RecoveredContainer[]> | undefined;
+  /** The writable-layer sweep's timer, armed by the first stats call. */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  /** Capabilities this dockerd refused as unknown: left out of `ALL` and privileged from then on. */
+  private readonly unknownCaps = new Set<string>();
 
   constructor(readonly opts: DockerContainerizerOptions) {
     this.client = new DockerClient(opts.socket);
@@ -125,11 +150,57 @@ export class DockerContainerizer implements Containerizer {
 
   async recover(known: { pods: PodSpec[]; containers: ContainerSpec[] }): Promise<RecoveredContainer[]> {
     await ensurePinRoot(this.podDeps.pinRoot);
-    return recoverDocker(this, known);
+    await recoverLocal(this, known);
+    try {
+      return await recoverFromDockerd(this, known);
+    } catch (err) {
+      if (!isKind(err, 'Unavailable')) throw err;
+      log.warn(
+        { err: errorMessage(err), pods: known.pods.length, containers: known.containers.length },
+        'dockerd does not answer: docker pods are recovered once it does',
+      );
+      const unknown = registerUnknown(this, known);
+      const later = this.recoverWhenDockerdAnswers(known);
+      this.deferred = later;
+      void later.then(() => {
+        if (this.deferred === later) this.deferred = undefined;
+      });
+      return unknown;
+    }
+  }
+
+  deferredRecovery(): Promise<RecoveredContainer[]> {
+    return this.deferred ?? Promise.resolve([]);
+  }
+
+  /** Retries phase 2 of recovery every second until dockerd answers (or ucri closes). */
+  private async recoverWhenDockerdAnswers(known: KnownState): Promise<RecoveredContainer[]> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (this.closed) return new Promise<RecoveredContainer[]>(() => undefined);
+      try {
+        const found = await recoverFromDockerd(this, known);
+        log.info({ containers: found.length }, 'dockerd answers: docker pods recovered');
+        return found;
+      } catch (err) {
+        if (!isKind(err, 'Unavailable')) log.warn({ err: errorMessage(err) }, 'deferred docker recovery failed');
+      }
+    }
+  }
+
+  /**
+   * Before anything that changes dockerd's state: a recovery still waiting for dockerd must finish first
+   * (else it could take what is made now for an orphan). UNAVAILABLE naming the socket while dockerd is down.
+   */
+  private async settle(signal?: AbortSignal): Promise<void> {
+    if (!this.deferred) return;
+    await this.client.ping(signal);
+    await this.deferred;
   }
 
   async runPod(spec: PodSpec, signal: AbortSignal): Promise<PodRuntime> {
     return this.locks.run(spec.id, async () => {
+      await this.settle(signal);
       await ensurePinRoot(this.podDeps.pinRoot);
       try {
         const pod = await runPod(this.podDeps, spec, signal);
@@ -174,8 +245,24 @@ export class DockerContainerizer implements Containerizer {
       netnsPath: pod.netns,
       ips: pod.ips,
       cgroup: pod.spec.cgroupParent,
-      info: { containerizer: 'docker', infraId: pod.infraId },
+      ...(pod.lost ? { ready: false } : {}),
+      info: { containerizer: 'docker', infraId: pod.infraId, ...(pod.lost ? { lost: pod.lost } : {}) },
     };
+  }
+
+  /** Resolves once the pod's infra container ended by itself (across dockerd restarts). */
+  async waitPodLost(podId: string): Promise<string> {
+    if (this.deferred) await this.deferred;
+    const pod = this.pods.get(podId);
+    if (!pod) throw new NotFoundError(`pod "${podId}" not found in the docker containerizer`);
+    if (!pod.lost) {
+      const info = await this.untilExit(pod.infraId);
+      if (this.pods.get(podId) !== pod) throw new NotFoundError(`pod "${podId}" was removed`);
+      pod.lost = info
+        ? `the infra container exited (${info.State.ExitCode}${info.State.Error ? `: ${info.State.Error}` : ''})`
+        : 'the infra container vanished from dockerd';
+    }
+    return pod.lost;
   }
 
   private get(id: string): DockerContainer {
@@ -186,19 +273,11 @@ export class DockerContainerizer implements Containerizer {
 
   async createContainer(spec: ContainerSpec, pod: PodSpec, signal: AbortSignal): Promise<ContainerRuntime> {
     return this.locks.run(spec.id, async () => {
+      await this.settle(signal);
       const p = this.pods.get(pod.id);
       if (!p) throw new FailedPreconditionError(`pod "${pod.id}" is not running in the docker containerizer`);
       await ensureImage(this.podDeps, spec.image.ref, spec.image.id, signal);
-      const name = containerNameOf(spec.id);
-      const body = await containerBody(spec, pod, p.infraId, this.podDeps.instance);
-      let created: { Id: string };
-      try {
-        created = await this.api.createContainer(name, body, signal);
-      } catch (err) {
-        if (!isKind(err, 'AlreadyExists')) throw err;
-        await this.api.removeContainer(name, signal);
-        created = await this.api.createContainer(name, body, signal);
-      }
+      const created = await this.create(spec, pod, p.infraId, signal);
       const runtime: ContainerRuntime = {
         state: 'created',
         mesosState: 'CREATED',
@@ -218,6 +297,35 @@ export class DockerContainerizer implements Containerizer {
       });
       return runtime;
     });
+  }
+
+  /**
+   * POST /containers/create under the container's deterministic name: one a crash left behind is replaced,
+   * and a capability an older dockerd refuses as unknown is learnt and left out of `ALL`/privileged.
+   */
+  private async create(
+    spec: ContainerSpec,
+    pod: PodSpec,
+    infraId: string,
+    signal: AbortSignal,
+  ): Promise<{ Id: string }> {
+    const name = containerNameOf(spec.id);
+    for (let attempt = 0; ; attempt++) {
+      const body = await containerBody(spec, pod, infraId, this.podDeps.instance, this.unknownCaps);
+      try {
+        return await this.api.createContainer(name, body, signal);
+      } catch (err) {
+        if (isKind(err, 'AlreadyExists') && attempt === 0) {
+          await this.api.removeContainer(name, signal);
+          continue;
+        }
+        const cap = isKind(err, 'InvalidArgument') ? unknownCapability(errorMessage(err)) : undefined;
+        const named = spec.capabilities.add.some((c) => `CAP_${c.toUpperCase().replace(/^CAP_/, '')}` === cap);
+        if (!cap || named || this.unknownCaps.has(cap) || attempt > 8) throw err;
+        log.info({ capability: cap }, 'dockerd does not know this capability: left out of ALL and privileged');
+        this.unknownCaps.add(cap);
+      }
+    }
   }
 
   async startContainer(id: string, signal: AbortSignal): Promise<ContainerRuntime> {
@@ -240,6 +348,7 @@ export class DockerContainerizer implements Containerizer {
       pid: info.State.Pid,
       startedAt: parseTimeNs(info.State.StartedAt),
     };
+    c.upperDir = info.GraphDriver?.Data?.UpperDir || undefined;
     if (info.State.Pid > 0) {
       const cg = await cgroupsOfPid(info.State.Pid).catch(() => new Map<string, string>());
       c.cgroup = (cg.get('memory') ?? cg.get('') ?? '').replace(/^\//, '');
@@ -255,34 +364,51 @@ export class DockerContainerizer implements Containerizer {
   }
 
   /**
-   * Follows the container until it ends, across dockerd restarts: a broken wait is retried once dockerd
-   * answers again; if the container is then still running (live-restore) its logs are followed anew.
+   * Waits until dockerd reports container `ref` not running, across dockerd restarts: a wait broken by
+   * dockerd going away (stopped, restarted, crashed) is retried until it answers again, so no exit is lost.
+   * `afterOutage` runs each time dockerd answers again after being away. Resolves with the container's last
+   * inspection, undefined when dockerd no longer has it; never once the containerizer is closed.
    */
-  private async watch(c: DockerContainer): Promise<Termination> {
+  private async untilExit(
+    ref: string,
+    afterOutage?: (info: ContainerInspect) => Promise<void>,
+  ): Promise<ContainerInspect | undefined> {
+    let outage = false;
     for (;;) {
-      if (this.closed) return new Promise<Termination>(() => undefined);
+      if (this.closed) return new Promise<undefined>(() => undefined);
       try {
-        await this.api.waitContainer(c.dockerId);
+        await this.api.waitContainer(ref);
       } catch (err) {
-        if (isKind(err, 'NotFound'))
-          return this.ended(c, { ...LOST, finishedAt: parseTimeNs(new Date().toISOString()) });
+        if (isKind(err, 'NotFound')) return undefined;
+        outage = true;
         await new Promise((r) => setTimeout(r, 500));
       }
-      let info: Awaited<ReturnType<EngineApi['inspectContainer']>>;
+      let info: ContainerInspect;
       try {
-        info = await this.api.inspectContainer(c.dockerId);
+        info = await this.api.inspectContainer(ref);
       } catch (err) {
-        if (isKind(err, 'NotFound'))
-          return this.ended(c, { ...LOST, finishedAt: parseTimeNs(new Date().toISOString()) });
+        if (isKind(err, 'NotFound')) return undefined;
+        outage = true;
         continue; // dockerd down: wait for it
       }
-      if (info.State.Running) {
-        // dockerd came back and the container lived through it: follow its output again.
-        if (c.follower && (await settled(c.follower.finished()))) this.follow(c, info.Config.Tty);
-        continue;
+      if (outage) {
+        outage = false;
+        await afterOutage?.(info);
       }
-      return this.ended(c, terminationOf(info));
+      if (!info.State.Running) return info;
     }
+  }
+
+  /** Follows a container until it ends (see untilExit) and records how it ended. */
+  private async watch(c: DockerContainer): Promise<Termination> {
+    const info = await this.untilExit(c.dockerId, async (now) => {
+      // dockerd was away: its log stream ended with it. A new follower resumes after the last line written:
+      // the rest of the output of a container that lived through it (live-restore), or what one that
+      // dockerd stopped wrote before its end.
+      if (c.follower && (await settled(c.follower.finished()))) this.follow(c, now.Config.Tty);
+    });
+    if (!info) return this.ended(c, { ...LOST, finishedAt: parseTimeNs(new Date().toISOString()) });
+    return this.ended(c, terminationOf(info));
   }
 
   private async ended(c: DockerContainer, term: Termination): Promise<Termination> {
@@ -294,6 +420,7 @@ export class DockerContainerizer implements Containerizer {
 
   async stopContainer(id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
     const c = this.containers.get(id);
+    if (c?.runtime.state === 'unknown') throw this.stateUnknown(id);
     if (c?.runtime.state !== 'running') return;
     try {
       await this.api.stopContainer(c.dockerId, Math.max(0, Math.floor(timeoutSeconds)), signal);
@@ -320,9 +447,17 @@ export class DockerContainerizer implements Containerizer {
     return this.get(id).runtime;
   }
 
+  /** A container whose state cannot be told before dockerd answers (recovery deferred). */
+  private stateUnknown(id: string): UnavailableError {
+    return new UnavailableError(
+      `dockerd is not answering on ${this.opts.socket}: the state of container "${id}" is unknown until it does`,
+    );
+  }
+
   async wait(id: string): Promise<Termination> {
     const c = this.get(id);
     if (c.runtime.termination) return c.runtime.termination;
+    if (c.runtime.state === 'unknown') throw this.stateUnknown(id);
     if (!c.exit) throw new FailedPreconditionError(`container "${id}" was never started`);
     return c.exit;
   }
@@ -335,7 +470,44 @@ export class DockerContainerizer implements Containerizer {
   async usage(id: string): Promise<ContainerUsage> {
     const c = this.get(id);
     const s = c.cgroup && c.runtime.state === 'running' ? await readCgroupStats(c.cgroup).catch(() => ({})) : {};
-    return usageFromCounters(s);
+    const u = usageFromCounters(s);
+    this.armSweep();
+    if (c.layer && c.upperDir) {
+      u.writableLayerBytes = c.layer.bytes;
+      u.writableLayerInodes = c.layer.inodes;
+      u.writableLayerMountpoint = c.upperDir;
+    }
+    return u;
+  }
+
+  /**
+   * Writable layers are measured in the background (walking a tree per stats call would make kubelet's
+   * frequent ListContainerStats cost a du of every container): one sweep at a time, the first right away,
+   * then every LAYER_SWEEP_MS while stats are asked for; the timer never keeps ucri alive.
+   */
+  private armSweep(): void {
+    if (this.sweepTimer || this.closed) return;
+    const tick = (): void => {
+      this.sweeping ??= this.sweep().finally(() => {
+        this.sweeping = undefined;
+      });
+    };
+    tick();
+    this.sweepTimer = setInterval(tick, LAYER_SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  private async sweep(): Promise<void> {
+    for (const c of [...this.containers.values()]) {
+      if (this.closed) return;
+      if (c.runtime.state !== 'running' && c.runtime.state !== 'created') continue;
+      if (!c.upperDir) {
+        const info = await this.api.inspectContainer(c.dockerId).catch(() => undefined);
+        c.upperDir = info?.GraphDriver?.Data?.UpperDir || undefined;
+        if (!c.upperDir) continue;
+      }
+      c.layer = await diskUsage(c.upperDir).catch(() => c.layer);
+    }
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {
@@ -387,6 +559,8 @@ export class DockerContainerizer implements Containerizer {
   /** Stops log followers and watches (ucri shutting down); containers keep running in dockerd. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.sweepTimer);
+    await this.sweeping;
     for (const c of this.containers.values()) await c.follower?.stop();
     await this.client.close().catch(() => undefined);
   }

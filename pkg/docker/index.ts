@@ -8,5 +8,5 @@ export { DockerContainerizer, type DockerContainerizerOptions } from './containe
 export { lastLogTimestamp, LogFollower, logResumePoint } from './log-writer.js';
 export { listeningPorts } from './port-forward.js';
 export { demux, encodeFrame, FrameDecoder, jsonLines, type StreamKind } from './streams.js';
-export { containerNameOf, infraName, LABELS, parseTimeNs } from './translate.js';
+export { containerNameOf, infraName, LABELS, parseTimeNs, unknownCapability } from './translate.js';
 export { type PullSource, pullSourceFrom } from './pull-source.js';

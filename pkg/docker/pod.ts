@@ -27,6 +27,8 @@ export interface DockerPod {
   /** The pinned network namespace; '' for host network. */
   netns: string;
   ips: string[];
+  /** Set once the pod can run nothing any more without being stopped (its infra ended): why. */
+  lost?: string;
 }
 
 export interface PodDeps {

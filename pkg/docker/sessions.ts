@@ -5,6 +5,7 @@
  */
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import type { ExecResult, StreamOptions, StreamSession, TerminalSize } from '../containerizer/index.js';
+import { killProcessTree } from '../sys/index.js';
 import { DeadlineExceededError, errorMessage, logger } from '../util/index.js';
 import type { EngineApi } from './api.js';
 import { demux } from './streams.js';
@@ -44,9 +45,18 @@ export async function execSync(
   sock.resume();
   let timedOut = false;
   const kill = async (): Promise<void> => {
-    // dockerd cannot signal an exec; its process is ours to kill on the host (it is in our pid namespace).
+    // dockerd cannot signal an exec; its process tree is ours to kill on the host (in our pid namespace).
     const info = await api.execInspect(execId).catch(() => undefined);
-    if (info?.Running) killPid(info.Pid);
+    if (info?.Running) {
+      await killProcessTree(info.Pid).catch(() => killPid(info.Pid));
+      // Gone only once its parent (the shim) reaped it, which dockerd reports as the exec no longer
+      // running: until then the container still sees it (a zombie keeps its name for `pgrep`).
+      for (let i = 0; i < 100; i++) {
+        const now = await api.execInspect(execId).catch(() => undefined);
+        if (!now?.Running) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     sock.destroy();
   };
   const timer =

@@ -17,6 +17,10 @@ export interface DockerContainer {
   follower: LogFollower | undefined;
   /** Resolves with the termination once the exit watcher saw it. */
   exit: Promise<Termination> | undefined;
+  /** The writable layer's directory on the host (overlay2 UpperDir), once known. */
+  upperDir?: string;
+  /** Its size as the background sweep last measured it (stats never walk the tree themselves). */
+  layer?: { bytes: number; inodes: number };
 }
 
 /** What recovery needs of the containerizer. */

@@ -6,7 +6,8 @@
  */
 import { promises as fs } from 'node:fs';
 import type { ContainerSpec, PodSpec, Resources, Termination } from '../containerizer/index.js';
-import { InvalidArgumentError } from '../util/index.js';
+import { ALL_CAPABILITIES, hostCapabilities, withheldCapabilities } from '../sys/index.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../util/index.js';
 import type { ContainerInspect } from './api.js';
 
 /** Label keys ucri puts on every container it makes in dockerd. */
@@ -44,7 +45,9 @@ export function infraBody(spec: PodSpec, image: string, instance: string): Recor
       DnsSearch: dns?.searches.length ? dns.searches : undefined,
       DnsOptions: dns?.options.length ? dns.options : undefined,
       Sysctls: Object.keys(spec.sysctls).length > 0 ? spec.sysctls : undefined,
-      Privileged: spec.privileged,
+      // Never privileged: the infra only holds namespaces, and a privileged pod's app containers get their
+      // privileges themselves (containerd's sandbox is not privileged either).
+      Privileged: false,
       SecurityOpt: spec.seccomp.type === 'unconfined' ? ['seccomp=unconfined'] : undefined,
       ReadonlyRootfs: spec.readonlyRootfs,
       RestartPolicy: { Name: 'no' },
@@ -68,9 +71,78 @@ export function resourcesBody(r: Resources): Record<string, unknown> {
   return out;
 }
 
-/** Docker wants capability names with or without `CAP_`; ucri passes them as CRI gave them, upper-cased. */
-function caps(list: string[]): string[] | undefined {
-  return list.length > 0 ? list.map((c) => c.toUpperCase()) : undefined;
+/** `net_admin`, `NET_ADMIN` and `CAP_NET_ADMIN` all name CAP_NET_ADMIN; `ALL` stays `ALL`. */
+function capName(name: string): string {
+  const up = name.trim().toUpperCase();
+  if (up === 'ALL') return up;
+  const cap = up.startsWith('CAP_') ? up : `CAP_${up}`;
+  if (!ALL_CAPABILITIES.includes(cap)) throw new InvalidArgumentError(`unknown capability "${name}"`);
+  return cap;
+}
+
+/**
+ * Capabilities and privileged mode for dockerd, bounded by what this host grants ucri (its CapBnd): dockerd
+ * 20.10 hands out every capability the kernel knows for `ALL` and for privileged containers, and runc then
+ * fails with EPERM where the host withholds one from root (e.g. CAP_SYS_RESOURCE). So `ALL` becomes the
+ * host's own list, a capability asked for by name that the host lacks is a clear refusal (as for Mesos
+ * pods), and where the host withholds any, a privileged container is what dockerd's privileged mode gives
+ * minus those: every capability the host has, no seccomp, no masked or read-only paths, every host device.
+ * Capabilities that dockerd does not know (learnt from its refusals, see unknownCapability) are left out of
+ * these expansions; asked for by name, dockerd's refusal stands.
+ */
+async function privileges(
+  spec: ContainerSpec,
+  unknownToDockerd: ReadonlySet<string>,
+): Promise<Record<string, unknown>> {
+  // What `ALL` and privileged expand to: the host's capabilities that this dockerd also knows (dockerd 20.10
+  // refuses CAP_PERFMON, CAP_BPF and CAP_CHECKPOINT_RESTORE by name, though newer kernels have them).
+  const granted = (await hostCapabilities()).filter((c) => !unknownToDockerd.has(c));
+  if (spec.privileged) {
+    if ((await withheldCapabilities()).length === 0) return { Privileged: true };
+    return {
+      Privileged: false,
+      CapAdd: [...granted],
+      CapDrop: undefined,
+      SecurityOpt: ['seccomp=unconfined'],
+      MaskedPaths: [],
+      ReadonlyPaths: [],
+      Devices: await hostDeviceMappings(),
+    };
+  }
+  const adds = spec.capabilities.add.map(capName);
+  const drops = spec.capabilities.drop.map(capName);
+  const capAdd: string[] = [];
+  for (const c of adds) {
+    if (c === 'ALL') capAdd.push(...granted);
+    else if (granted.includes(c)) capAdd.push(c);
+    else throw new FailedPreconditionError(`capability "${c}" is not available to ucri on this host`);
+  }
+  return {
+    Privileged: false,
+    CapAdd: capAdd.length > 0 ? [...new Set(capAdd)] : undefined,
+    CapDrop: drops.length > 0 ? drops : undefined,
+    SecurityOpt: await seccompOpt(spec),
+    MaskedPaths: spec.maskedPaths,
+    ReadonlyPaths: spec.readonlyPaths,
+    Devices: undefined,
+  };
+}
+
+/** Every character and block device under /dev, for a privileged container that dockerd cannot make one. */
+async function hostDeviceMappings(): Promise<Array<Record<string, string>>> {
+  const out: Array<Record<string, string>> = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const p = `${dir}/${e.name}`;
+      // /dev/pts and /dev/shm are the container's own; /dev/console and the tty it gets are set up by runc.
+      if (e.isDirectory() && !['pts', 'shm', 'mqueue'].includes(e.name)) await walk(p);
+      else if ((e.isCharacterDevice() || e.isBlockDevice()) && p !== '/dev/console') {
+        out.push({ PathOnHost: p, PathInContainer: p, CgroupPermissions: 'rwm' });
+      }
+    }
+  };
+  await walk('/dev');
+  return out;
 }
 
 /** The user field: a name, `uid`, or `uid:gid`. */
@@ -116,9 +188,11 @@ export async function containerBody(
   pod: PodSpec,
   infraId: string,
   instance: string,
+  unknownToDockerd: ReadonlySet<string> = new Set(),
 ): Promise<Record<string, unknown>> {
   const propagation = { private: 'rprivate', rslave: 'rslave', rshared: 'rshared' } as const;
   const entry = spec.command.length > 0;
+  const priv = await privileges(spec, unknownToDockerd);
   return {
     Image: spec.image.id,
     Entrypoint: entry ? spec.command : undefined,
@@ -139,19 +213,17 @@ export async function containerBody(
       Binds: spec.mounts.map(
         (m) => `${m.hostPath}:${m.containerPath}:${m.readonly ? 'ro' : 'rw'},${propagation[m.propagation]}`,
       ),
-      Devices: spec.devices.map((d) => ({
-        PathOnHost: d.hostPath,
-        PathInContainer: d.containerPath,
-        CgroupPermissions: d.permissions || 'rwm',
-      })),
       GroupAdd: spec.supplementalGroups.length > 0 ? spec.supplementalGroups.map(String) : undefined,
-      CapAdd: caps(spec.capabilities.add),
-      CapDrop: caps(spec.capabilities.drop),
-      Privileged: spec.privileged,
-      SecurityOpt: await seccompOpt(spec),
       ReadonlyRootfs: spec.readonlyRootfs,
-      MaskedPaths: spec.privileged ? undefined : spec.maskedPaths,
-      ReadonlyPaths: spec.privileged ? undefined : spec.readonlyPaths,
+      ...priv,
+      Devices: [
+        ...((priv.Devices as Array<Record<string, string>> | undefined) ?? []),
+        ...spec.devices.map((d) => ({
+          PathOnHost: d.hostPath,
+          PathInContainer: d.containerPath,
+          CgroupPermissions: d.permissions || 'rwm',
+        })),
+      ],
       OomScoreAdj: spec.resources.oomScoreAdj > 0 ? spec.resources.oomScoreAdj : undefined,
       RestartPolicy: { Name: 'no' },
       ...resourcesBody(spec.resources),
@@ -177,4 +249,12 @@ export function terminationOf(c: ContainerInspect): Termination {
   if (c.State.OOMKilled) reason = 'OOMKilled';
   else if (c.State.Error) reason = 'ContainerCannotRun';
   return { exitCode: code, reason, message: c.State.Error ?? '', finishedAt: parseTimeNs(c.State.FinishedAt) };
+}
+
+/**
+ * The capability a dockerd refusal names as unknown (`invalid CapAdd: unknown capability: "CAP_PERFMON"`),
+ * when that is what it says.
+ */
+export function unknownCapability(message: string): string | undefined {
+  return /unknown capability: "?(CAP_[A-Z_]+)"?/.exec(message)?.[1];
 }

@@ -13,3 +13,5 @@ export * from './native.js';
 export * from './process-tree.js';
 export * from './port-connect.js';
 export * from './netdev.js';
+export * from './capabilities.js';
+export * from './disk-usage.js';

@@ -4,8 +4,10 @@
  * --containerizers=mesos,docker`: runtime handlers in Status, a docker pod's lifecycle through the CRI (CNI
  * address, hosts file, labels, exit codes, OOMKilled, CRI logs, ExecSync, stats, UpdateContainerResources),
  * merged listings with a Mesos pod next to it, dockerd down (UNAVAILABLE naming the socket while Mesos pods
- * still run) and restarted (a container that lived through it is reported running, then its exit), and ucri
- * restarted (docker pods recovered by label, logs resumed without loss or duplicates).
+ * still run) and restarted (a container that lived through it is reported running, then its exit; without
+ * `--live-restore`, the exit code of the container dockerd stopped and a NOTREADY pod), ucri restarted (docker
+ * pods recovered by label, logs resumed without loss or duplicates), and ucri started while dockerd is down
+ * (no `docker` handler, containers UNKNOWN, recovery completed once dockerd answers).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -292,6 +294,91 @@ describe('docker containerizer (e2e, real dockerd)', () => {
     assert.deepEqual(
       lines.map((l) => l.text),
       Array.from({ length: 60 }, (_, i) => `n-${i}`),
+    );
+  });
+
+  /** Polls (no timing asserted) until `check` holds; fails with the last value after `ms`. */
+  async function until<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, ms = 60_000): Promise<T> {
+    const end = Date.now() + ms;
+    let v = await get();
+    while (!check(v)) {
+      if (Date.now() > end)
+        assert.fail(`${what}: still ${JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? String(x) : x))}`);
+      await sleep(200);
+      v = await get();
+    }
+    return v;
+  }
+
+  it('starts while dockerd is down: no docker handler, containers UNKNOWN, recovered once dockerd answers', async () => {
+    const { podSandboxId, config } = await dockerPod('dkcold');
+    const id = await dockerContainer(podSandboxId, config, 'waits', 'sleep 300');
+    await env.d.stop();
+    await dockerd.stop(); // --live-restore: the container keeps running without dockerd
+    try {
+      await env.restart();
+      const s = await env.c.runtime.status({ verbose: false });
+      assert.deepEqual(
+        s.runtimeHandlers.map((h) => h.name),
+        ['', 'mesos'],
+      );
+      assert.equal((await status(env, id)).status?.state, ContainerState.CONTAINER_UNKNOWN);
+      const pod = await env.c.runtime.podSandboxStatus({ podSandboxId, verbose: false });
+      assert.equal(pod.status?.state, PodSandboxState.SANDBOX_READY);
+      await assert.rejects(
+        env.c.runtime.runPodSandbox({ config: podConfig(env, 'dkcold2'), runtimeHandler: 'docker' }),
+        (err: unknown) => statusOf(err) === grpc.status.UNAVAILABLE && String(err).includes(dockerd.socket),
+      );
+    } finally {
+      await dockerd.start();
+    }
+    await until(
+      'container state once dockerd answers',
+      async () => (await status(env, id)).status?.state,
+      (st) => st === ContainerState.CONTAINER_RUNNING,
+    );
+    const pod = await env.c.runtime.podSandboxStatus({ podSandboxId, verbose: false });
+    assert.equal(pod.status?.state, PodSandboxState.SANDBOX_READY);
+    // Its exit is followed again.
+    const [summary] = await api.listContainers([`${LABELS.container}=${id}`]);
+    await api.killContainer(summary!.Id, 'SIGKILL');
+    await waitForState(env, id, ContainerState.CONTAINER_EXITED);
+    assert.equal((await status(env, id)).status?.exitCode, 137);
+  });
+
+  it('reports the exit code and a NOTREADY pod when dockerd restarts without --live-restore', async () => {
+    await dockerd.stop();
+    await dockerd.start({ liveRestore: false });
+    const { podSandboxId, config } = await dockerPod('dknolive');
+    // dockerd stops its containers when it stops: SIGTERM, which this one answers with exit 7.
+    const id = await dockerContainer(
+      podSandboxId,
+      config,
+      'traps',
+      'trap "echo got-term; exit 7" TERM; echo up; while :; do sleep 0.1; done',
+    );
+    const logPath = (await status(env, id)).status!.logPath;
+    await until(
+      'the first log line',
+      () => criLog(logPath),
+      (l) => l.some((x) => x.text === 'up'),
+    );
+    await dockerd.stop();
+    await dockerd.start();
+    await waitForState(env, id, ContainerState.CONTAINER_EXITED);
+    const st = (await status(env, id)).status!;
+    assert.equal(st.exitCode, 7);
+    assert.equal(st.reason, 'Error');
+    await until(
+      'pod state after its infra ended',
+      async () => (await env.c.runtime.podSandboxStatus({ podSandboxId, verbose: false })).status?.state,
+      (s) => s === PodSandboxState.SANDBOX_NOTREADY,
+    );
+    // What the container wrote while dockerd stopped it is in its CRI log too.
+    await until(
+      'the last log line',
+      () => criLog(logPath),
+      (l) => l.some((x) => x.text === 'got-term'),
     );
     ok = true;
   });

@@ -7,6 +7,7 @@
  *   const d = await startDockerd();
  *   d.socket                     // '/tmp/ucri-dockerd-XXXX/docker.sock'
  *   await d.stop(); await d.start();   // a dockerd restart over the same state
+ *   await d.start({ liveRestore: false })  // … with --live-restore changed from then on
  *   after(() => d.cleanup());
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -31,8 +32,8 @@ export interface TestDockerd {
   pid(): number;
   /** Its output so far, for failure messages. */
   output(): string;
-  /** Starts dockerd (again) over the same dirs; resolves when /_ping answers. */
-  start(): Promise<void>;
+  /** Starts dockerd (again) over the same dirs; resolves when /_ping answers. `opts` changes the flags. */
+  start(opts?: DockerdOptions): Promise<void>;
   /** SIGTERM by PID and wait for exit. */
   stop(): Promise<void>;
   /** SIGKILL by PID (a crashed daemon). */
@@ -98,16 +99,17 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<TestDocke
     '--storage-driver=overlay2',
     '--log-level=warn',
   ];
-  if (opts.liveRestore) args.push('--live-restore');
+  let liveRestore = opts.liveRestore === true;
 
   let proc: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let buf = '';
   const running = (): boolean => proc !== undefined && proc.exitCode === null && proc.signalCode === null;
 
-  const start = async (): Promise<void> => {
+  const start = async (next: DockerdOptions = {}): Promise<void> => {
     if (running()) return;
-    const p = spawn('dockerd', args, {
+    if (next.liveRestore !== undefined) liveRestore = next.liveRestore;
+    const p = spawn('dockerd', liveRestore ? [...args, '--live-restore'] : args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       // dockerd looks up containerd, runc and its shims in PATH.
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: root },

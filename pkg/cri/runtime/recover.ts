@@ -101,12 +101,46 @@ export async function recoverRuntime(deps: CriDeps): Promise<void> {
     const rec = next === ct.status ? ct : await deps.containers.update(id, () => next);
     if (rec.status.state === 'running') watchExit(deps, rec);
   }
+  for (const [c, known] of groups) {
+    const waiting = known.containers.filter((s) => found.get(s.id)?.state === 'unknown').map((s) => s.id);
+    if (waiting.length > 0 && c.deferredRecovery) finishDeferred(deps, c, c.deferredRecovery(), waiting);
+  }
   log.info({ sandboxes: deps.sandboxes.list().length, containers: deps.containers.list().length }, 'recovered');
+}
+
+/**
+ * Completes the recovery of containers a containerizer could not tell about at start-up (dockerd down), in
+ * the background: once it has looked, their records are reconciled like any other, and the running ones
+ * watched; pods it found lost become NOTREADY.
+ */
+function finishDeferred(deps: CriDeps, c: Containerizer, later: Promise<RecoveredContainer[]>, ids: string[]): void {
+  const run = async (): Promise<void> => {
+    const found = new Map((await later).map((r) => [r.id, r]));
+    log.info({ handler: c.handlers[0], containers: ids.length }, 'completing a deferred recovery');
+    for (const id of ids) {
+      await deps.locks.run(id, async () => {
+        const ct = deps.containers.get(id);
+        if (!ct || ct.status.state === 'exited') return;
+        const next = reconcile(ct.status, found.get(id) ?? { id, state: 'lost' });
+        const rec = next === ct.status ? ct : await deps.containers.update(id, () => next);
+        if (rec.status.state === 'running') watchExit(deps, rec);
+      });
+    }
+    for (const p of deps.sandboxes.list()) {
+      if (p.status.state !== 'ready' || deps.containerizer.select(p.meta.spec.runtimeHandler) !== c) continue;
+      if (c.podRuntime(p.meta.id)?.ready === false) {
+        log.warn({ id: p.meta.id }, 'pod sandbox not ready once its runtime answered: now NOTREADY');
+        await deps.sandboxes.update(p.meta.id, (s) => (s.state === 'ready' ? { ...s, state: 'stopped' } : s));
+      }
+    }
+  };
+  run().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'deferred recovery failed'));
 }
 
 /** The status a container record should have given what the containerizer found. */
 export function reconcile(s: Readonly<ContainerStatus>, r: RecoveredContainer | undefined): Readonly<ContainerStatus> {
   if (s.state === 'exited') return s;
+  if (r?.state === 'unknown') return s.state === 'running' ? { ...s, state: 'unknown' } : s;
   if (!r || r.state === 'lost') {
     if (s.state === 'created' && !r) return s;
     return {

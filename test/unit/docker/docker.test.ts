@@ -15,7 +15,11 @@ import {
   listeningPorts,
   parseTimeNs,
   pullSourceFrom,
+  unknownCapability,
 } from '../../../pkg/docker/index.js';
+import { reconcile } from '../../../pkg/cri/runtime/recover.js';
+import type { ContainerStatus } from '../../../pkg/cri/store/container.js';
+import { boundingMask } from '../../../pkg/sys/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 
 describe('docker stream framing', () => {
@@ -104,5 +108,49 @@ describe('docker API helpers', () => {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('docker containerizer helpers', () => {
+  it('names the capability dockerd refuses as unknown, and nothing for other refusals', () => {
+    assert.equal(
+      unknownCapability('dockerd: POST /containers/create: invalid CapAdd: unknown capability: "CAP_PERFMON"'),
+      'CAP_PERFMON',
+    );
+    assert.equal(unknownCapability('dockerd: POST /containers/create: invalid mount config'), undefined);
+  });
+
+  it('reads the bounding set of /proc/<pid>/status', () => {
+    assert.equal(boundingMask('Name:\tx\nCapBnd:\t000001fffeffffff\n'), 0x1fffeffffffn);
+    assert.equal(boundingMask('Name:\tx\n'), -1n);
+  });
+
+  it('keeps a running container UNKNOWN while its containerizer cannot tell, then takes what it found', () => {
+    const running = {
+      state: 'running',
+      pid: 42,
+      startedAt: 5n,
+      exitCode: 0,
+      reason: '',
+      message: '',
+      finishedAt: 0n,
+    } as unknown as ContainerStatus;
+    const unknown = reconcile(running, { id: 'c', state: 'unknown' });
+    assert.equal(unknown.state, 'unknown');
+    const created = { ...running, state: 'created' } as ContainerStatus;
+    assert.equal(reconcile(created, { id: 'c', state: 'unknown' }).state, 'created');
+    const runtime = {
+      state: 'running' as const,
+      mesosState: 'RUNNING',
+      pid: 43,
+      startedAt: 5n,
+      termination: undefined,
+      user: undefined,
+      info: {},
+    };
+    assert.equal(reconcile(unknown, { id: 'c', state: 'running', runtime }).state, 'running');
+    const lost = reconcile(unknown, { id: 'c', state: 'lost' });
+    assert.equal(lost.state, 'exited');
+    assert.equal(lost.exitCode, 255);
   });
 });

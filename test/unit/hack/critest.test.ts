@@ -58,7 +58,11 @@ describe('critest harness', () => {
   });
 
   it('has a stand-in for every reference the suite pulls', async () => {
-    const list = await standInCatalogue({ nginx: Buffer.from('nginx'), nonewprivs: Buffer.from('nnp') });
+    const list = await standInCatalogue({
+      nginx: Buffer.from('nginx'),
+      nonewprivs: Buffer.from('nnp'),
+      pause: Buffer.from('pause'),
+    });
     const refs = new Set(list.flatMap((s) => s.tags.map((t) => `${s.host}/${s.repository}:${t}`)));
     const cri = 'gcr.io/k8s-staging-cri-tools/';
     for (const ref of [

@@ -4,7 +4,6 @@
  * capabilities, no_new_privs, seccomp, masked and read-only paths, sysctls and oom_score_adj, and the
  * privileged mode (every capability and host device, no masks, rw sysfs and cgroupfs, no seccomp).
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   clampOomScoreAdj,
@@ -13,43 +12,15 @@ import {
   DEFAULT_READONLY_PATHS,
   runtimeDefaultSeccomp,
 } from '../../../oci/index.js';
+import { ALL_CAPABILITIES, hostCapabilities } from '../../../sys/index.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../../../util/index.js';
 import type { ContainerContext, Isolator, LaunchInfo } from '../../isolator.js';
 import { hostDevices } from './devices.js';
 import { loadSeccompProfile } from './seccomp-profile.js';
 import { resolveUser } from './user.js';
 
-/** Capability names by number (capability.h); the host's cap_last_cap bounds what is granted. */
-// biome-ignore format: one row per eight capabilities
-export const ALL_CAPABILITIES: readonly string[] = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
-  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE',
-  'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP',
-  'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF',
-  'CAP_CHECKPOINT_RESTORE',
-];
-
-let hostCaps: Promise<readonly string[]> | undefined;
-
-/**
- * The capabilities a container can be given here: those this kernel knows (up to cap_last_cap) that are also
- * in ucri's own bounding set. `ALL` and privileged mean these: a runtime can never hand out a capability it
- * lacks itself (runc fails with EPERM), e.g. CAP_SYS_RESOURCE where the host withholds it from root.
- */
-export function hostCapabilities(): Promise<readonly string[]> {
-  hostCaps ??= (async () => {
-    const last = await fs
-      .readFile('/proc/sys/kernel/cap_last_cap', 'utf8')
-      .then((t) => Number(t.trim()))
-      .catch(() => ALL_CAPABILITIES.length - 1);
-    const status = await fs.readFile('/proc/self/status', 'utf8').catch(() => '');
-    const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
-    const mask = bnd ? BigInt(`0x${bnd[1]}`) : -1n;
-    return ALL_CAPABILITIES.slice(0, last + 1).filter((_, bit) => (mask >> BigInt(bit)) & 1n);
-  })();
-  return hostCaps;
-}
+// The host's capability list and bounding set live in pkg/sys (the Docker containerizer needs them too).
+export { ALL_CAPABILITIES, hostCapabilities } from '../../../sys/index.js';
 
 /** `net_admin`, `NET_ADMIN` and `CAP_NET_ADMIN` all name CAP_NET_ADMIN; `ALL` stays `ALL`. */
 export function normalizeCapability(name: string): string {
