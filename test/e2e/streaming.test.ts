@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { buildStreamProbe, runStreamProbe } from '../support/probe.js';
+import { type StdioOver, execUrl as sharedExecUrl } from '../support/stream-urls.js';
 import { finishPodEnv, type PodEnv, podWithContainer, startPodEnv } from './pod-fixture.js';
 
 let env: PodEnv;
@@ -34,17 +35,8 @@ interface ExecSummary {
   httpStatus?: number;
 }
 
-async function execUrl(cmd: string[], over: { tty?: boolean; stdin?: boolean } = {}): Promise<string> {
-  const tty = over.tty ?? false;
-  const { url } = await env.c.runtime.exec({
-    containerId: pod.containerId,
-    cmd,
-    tty,
-    stdin: over.stdin ?? false,
-    stdout: true,
-    stderr: !tty,
-  });
-  return url;
+function execUrl(cmd: string[], over: StdioOver = {}): Promise<string> {
+  return sharedExecUrl(env.c, pod.containerId, cmd, over);
 }
 
 async function probe(args: string[], stdin = ''): Promise<ExecSummary> {

@@ -81,7 +81,9 @@ export class StreamingServer implements StreamUrls {
     this.server = opts.tls
       ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest)
       : http.createServer(onRequest);
-    this.ws = new WebSocketTransport(this.idleTimeoutMs, this.creationTimeoutMs);
+    this.ws = new WebSocketTransport(this.idleTimeoutMs, this.creationTimeoutMs, (socket, head, protocol, found) =>
+      this.serveSpdy(socket, head, protocol, found),
+    );
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.server.on('connection', (s: Duplex) => {
       this.sockets.add(s);
