@@ -19,7 +19,11 @@ before(async () => {
   env = await startPodEnv();
   // A server answering each connection with its first line, and one that resets every connection.
   // 8081 closes each connection without reading what was sent, so the kernel answers with a reset.
-  const script = ['nc -ll -p 8080 -e cat &', 'nc -ll -p 8081 -e true &', 'exec sleep 100000'].join('\n');
+  // 8082 answers one line and closes its side, as a web server does after a response.
+  const script = [
+    ...['nc -ll -p 8080 -e cat &', 'nc -ll -p 8081 -e true &', 'nc -ll -p 8082 -e head -n 1 &'],
+    'exec sleep 100000',
+  ].join('\n');
   pod = await podWithContainer(env, script, 'streaming');
 });
 
@@ -125,6 +129,7 @@ interface PfResult {
   port: string;
   data: string;
   error: string;
+  errorTimeout?: boolean;
 }
 
 async function portForward(args: string[]): Promise<PfResult[]> {
@@ -153,6 +158,29 @@ describe('port-forward over SPDY', () => {
     for (const r of results) {
       if (r.port === '8080') assert.deepEqual([r.data, r.error], [`par ${r.index}\n`, ''], `connection ${r.index}`);
       else assert.equal(r.data, '', `reset connection ${r.index}`);
+    }
+  });
+
+  // client-go (crictl, kubectl) keeps its data stream open until the server ends it, then waits for the
+  // error stream to end before closing anything: the server must end the error stream once the target is done.
+  it('ends the error stream once the target closed, while the client still holds its side open', async () => {
+    const results = await portForward([
+      '-port',
+      '8082',
+      '-count',
+      '3',
+      '-parallel',
+      '1',
+      '-payload',
+      'open',
+      '-keep-open',
+    ]);
+    for (const r of results) {
+      assert.deepEqual(
+        [r.data, r.error, r.errorTimeout],
+        [`open ${r.index}\n`, '', undefined],
+        `connection ${r.index}`,
+      );
     }
   });
 

@@ -150,6 +150,8 @@ type pfResult struct {
 	Port  string `json:"port"`
 	Data  string `json:"data"`
 	Error string `json:"error"`
+	// ErrorTimeout: the error stream did not end (with -keep-open).
+	ErrorTimeout bool `json:"errorTimeout,omitempty"`
 }
 
 func pfCmd(args []string, tunnelled bool) {
@@ -160,6 +162,10 @@ func pfCmd(args []string, tunnelled bool) {
 	payload := fs.String("payload", "", "")
 	altPort := fs.Int("alt-port", 0, "")
 	altEvery := fs.Int("alt-every", 0, "")
+	// -keep-open: as client-go's port-forward does, keep the data stream open until the server ended it and
+	// then its error stream (the target closed the connection); a server that ends the error stream only
+	// after the client closed data leaves the pair hanging, reported as ErrorTimeout.
+	keepOpen := fs.Bool("keep-open", false, "")
 	fs.Parse(args[1:])
 	var conn *spdystream.Connection
 	if tunnelled {
@@ -189,6 +195,21 @@ func pfCmd(args []string, tunnelled bool) {
 			dataS := stream(conn, h)
 			msg := fmt.Sprintf("%s %d\n", *payload, i)
 			dataS.Write([]byte(msg))
+			if *keepOpen {
+				data, _ := io.ReadAll(dataS)
+				errDone := make(chan []byte)
+				go func() { e, _ := io.ReadAll(errS); errDone <- e }()
+				r := pfResult{Index: i, Port: h.Get("port"), Data: string(data)}
+				select {
+				case e := <-errDone:
+					r.Error = string(e)
+				case <-time.After(10 * time.Second):
+					r.ErrorTimeout = true
+				}
+				dataS.Close()
+				results[i] = r
+				return
+			}
 			dataS.Close()
 			var data []byte
 			done := make(chan struct{})
