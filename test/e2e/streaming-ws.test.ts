@@ -95,6 +95,29 @@ describe('exec over WebSocket', () => {
     assert.equal(JSON.parse(r.status).status, 'Success');
   });
 
+  it('kills and reaps the process tree of a client that vanishes mid-exec', async () => {
+    const url = await execUrl(env.c, pod.containerId, ['sh', '-c', 'sleep 2234 & sleep 2235; echo never']);
+    const kill = new AbortController();
+    const child = runStreamProbe(['ws-exec', url], '', kill.signal);
+    const procs = async (): Promise<string> =>
+      (
+        await env.c.runtime.execSync({ containerId: pod.containerId, cmd: ['ps', '-o', 'args'], timeout: 10n })
+      ).stdout.toString();
+    for (let i = 0; i < 100 && !(await procs()).includes('sleep 2235'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.match(await procs(), /sleep 2234/);
+    // SIGKILL: the TCP connection drops with no close frame.
+    kill.abort();
+    await child.catch(() => {});
+    let left = '';
+    for (let i = 0; i < 100; i++) {
+      left = await procs();
+      if (!/sleep 223[45]/.test(left)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.doesNotMatch(left, /sleep 223[45]/);
+  });
+
   it('refuses a protocol it does not serve with 400', async () => {
     const r = await wsExec(['true'], ['-protocol', 'v9.channel.k8s.io']);
     assert.equal(r.httpStatus, 400);
