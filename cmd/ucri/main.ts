@@ -18,6 +18,9 @@ commands:
   images    list the daemon's images like crictl images (ucri images [--socket PATH] [IMAGE])
   ps        list the daemon's containers like crictl ps -a (ucri ps [--socket PATH])
   inspect   a container's verbose status as JSON (ucri inspect [--socket PATH] ID)
+  exec      run a command in a container (ucri exec [-i] [-t] [--socket PATH] ID CMD...)
+  attach    attach to a container's stdio (ucri attach [-i] [-t] [--socket PATH] ID)
+  port-forward  forward a local port into a pod (ucri port-forward [--socket PATH] POD LOCAL:REMOTE)
   version   print ucri's version
 `;
 
@@ -47,6 +50,13 @@ async function main(argv: string[]): Promise<number> {
       return psCommand(rest);
     case 'inspect':
       return inspectCommand(rest);
+    // The streaming verbs are imported when used, so `ucri serve` never loads the client side.
+    case 'exec':
+      return (await import('./exec.js')).execCommand(rest);
+    case 'attach':
+      return (await import('./exec.js')).attachCommand(rest);
+    case 'port-forward':
+      return (await import('./port-forward.js')).portForwardCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`ucri ${ucriVersion()} (CRI runtime.v1)\n`);

@@ -175,7 +175,7 @@ async function main(): Promise<number> {
       merge(samples, await both(rts, r, (rt) => containerCycles(rt, ctx, COUNTS.containerCycles / 2, 2)));
     }
 
-    progress(`ExecSync × ${COUNTS.exec}`);
+    progress(`ExecSync and Exec over SPDY × ${COUNTS.exec}`);
     for (let r = 0; r < 2; r++) merge(samples, await both(rts, r, (rt) => execAndLists(rt, ctx, COUNTS.exec / 2)));
 
     progress(`${COUNTS.burst} RunPodSandbox at once × ${COUNTS.burstRounds}`);

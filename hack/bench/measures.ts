@@ -4,6 +4,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { runRemoteCommandSpdy } from '../../pkg/cri/streaming/index.js';
 import { ContainerConfig, PodSandboxConfig, ImageSpec, PullImageRequest } from '../../test/support/cri-client.js';
 import type { BenchRuntime } from './runtime.js';
 import { timed } from './stats.js';
@@ -144,7 +146,32 @@ export async function containerCycles(
   });
 }
 
-/** ExecSync `echo hi` `n` times in a running container; also ListContainers and ListPodSandbox. */
+/** One Exec of `echo hi` streamed over SPDY (the URL of the Exec verb, then the session); checks its output. */
+async function execOverSpdy(rt: BenchRuntime, containerId: string): Promise<void> {
+  const { url } = await rt.client.runtime.exec({
+    containerId,
+    cmd: ['echo', 'hi'],
+    tty: false,
+    stdin: false,
+    stdout: true,
+    stderr: true,
+  });
+  let out = '';
+  const stdout = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  const code = await runRemoteCommandSpdy(url, { stdout, stderr: stdout, tty: false });
+  if (code !== 0 || out !== 'hi\n')
+    throw new Error(`${rt.name}: exec over SPDY gave exit ${code}, ${JSON.stringify(out)}`);
+}
+
+/**
+ * ExecSync `echo hi` and Exec `echo hi` over SPDY (ucri's own SPDY client for both runtimes: containerd's
+ * URLs speak SPDY too) `n` times each in a running container; also ListContainers and ListPodSandbox.
+ */
 export async function execAndLists(rt: BenchRuntime, ctx: MeasureContext, n: number): Promise<Samples> {
   const c = rt.client;
   const s: Samples = {};
@@ -162,6 +189,7 @@ export async function execAndLists(rt: BenchRuntime, ctx: MeasureContext, n: num
       if (r.exitCode !== 0 || Buffer.from(r.stdout).toString() !== 'hi\n') {
         throw new Error(`${rt.name}: exec echo hi gave exit ${r.exitCode}, stdout ${JSON.stringify(r.stdout)}`);
       }
+      await time(s, 'Exec echo hi (SPDY)', () => execOverSpdy(rt, containerId));
       await time(s, 'ListContainers', () => c.runtime.listContainers({ filter: undefined }));
       await time(s, 'ListPodSandbox', () => c.runtime.listPodSandbox({ filter: undefined }));
     }

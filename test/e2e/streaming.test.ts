@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { buildStreamProbe, runStreamProbe } from '../support/probe.js';
+import { type StdioOver, execUrl as sharedExecUrl } from '../support/stream-urls.js';
 import { finishPodEnv, type PodEnv, podWithContainer, startPodEnv } from './pod-fixture.js';
 
 let env: PodEnv;
@@ -18,7 +19,11 @@ before(async () => {
   env = await startPodEnv();
   // A server answering each connection with its first line, and one that resets every connection.
   // 8081 closes each connection without reading what was sent, so the kernel answers with a reset.
-  const script = ['nc -ll -p 8080 -e cat &', 'nc -ll -p 8081 -e true &', 'exec sleep 100000'].join('\n');
+  // 8082 answers one line and closes its side, as a web server does after a response.
+  const script = [
+    ...['nc -ll -p 8080 -e cat &', 'nc -ll -p 8081 -e true &', 'nc -ll -p 8082 -e head -n 1 &'],
+    'exec sleep 100000',
+  ].join('\n');
   pod = await podWithContainer(env, script, 'streaming');
 });
 
@@ -34,17 +39,8 @@ interface ExecSummary {
   httpStatus?: number;
 }
 
-async function execUrl(cmd: string[], over: { tty?: boolean; stdin?: boolean } = {}): Promise<string> {
-  const tty = over.tty ?? false;
-  const { url } = await env.c.runtime.exec({
-    containerId: pod.containerId,
-    cmd,
-    tty,
-    stdin: over.stdin ?? false,
-    stdout: true,
-    stderr: !tty,
-  });
-  return url;
+function execUrl(cmd: string[], over: StdioOver = {}): Promise<string> {
+  return sharedExecUrl(env.c, pod.containerId, cmd, over);
 }
 
 async function probe(args: string[], stdin = ''): Promise<ExecSummary> {
@@ -133,6 +129,7 @@ interface PfResult {
   port: string;
   data: string;
   error: string;
+  errorTimeout?: boolean;
 }
 
 async function portForward(args: string[]): Promise<PfResult[]> {
@@ -161,6 +158,29 @@ describe('port-forward over SPDY', () => {
     for (const r of results) {
       if (r.port === '8080') assert.deepEqual([r.data, r.error], [`par ${r.index}\n`, ''], `connection ${r.index}`);
       else assert.equal(r.data, '', `reset connection ${r.index}`);
+    }
+  });
+
+  // client-go (crictl, kubectl) keeps its data stream open until the server ends it, then waits for the
+  // error stream to end before closing anything: the server must end the error stream once the target is done.
+  it('ends the error stream once the target closed, while the client still holds its side open', async () => {
+    const results = await portForward([
+      '-port',
+      '8082',
+      '-count',
+      '3',
+      '-parallel',
+      '1',
+      '-payload',
+      'open',
+      '-keep-open',
+    ]);
+    for (const r of results) {
+      assert.deepEqual(
+        [r.data, r.error, r.errorTimeout],
+        [`open ${r.index}\n`, '', undefined],
+        `connection ${r.index}`,
+      );
     }
   });
 

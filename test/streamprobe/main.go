@@ -4,12 +4,16 @@
 //
 //	streamprobe exec URL [-tty] [-stdin] [-resize WxH] [-protocol P]   (stdin: our own stdin)
 //	streamprobe pf URL -port N -count C -parallel P -payload TEXT
-//	streamprobe ws-exec URL [-stdin]                                   (WebSocket v5.channel.k8s.io)
+//	streamprobe ws-exec URL [-stdin] [-tty] [-resize WxH] [-protocol P] (WebSocket, v5.channel.k8s.io by default)
+//	streamprobe ws-pf URL -payload TEXT [-protocol P]                   (WebSocket channel pairs; ports in the URL)
+//	streamprobe ws-spdy-pf URL -port N -count C -parallel P -payload T  (SPDY tunnelled in WebSocket)
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -146,9 +150,11 @@ type pfResult struct {
 	Port  string `json:"port"`
 	Data  string `json:"data"`
 	Error string `json:"error"`
+	// ErrorTimeout: the error stream did not end (with -keep-open).
+	ErrorTimeout bool `json:"errorTimeout,omitempty"`
 }
 
-func pfCmd(args []string) {
+func pfCmd(args []string, tunnelled bool) {
 	fs := flag.NewFlagSet("pf", flag.ExitOnError)
 	port := fs.Int("port", 0, "")
 	count := fs.Int("count", 1, "")
@@ -156,8 +162,17 @@ func pfCmd(args []string) {
 	payload := fs.String("payload", "", "")
 	altPort := fs.Int("alt-port", 0, "")
 	altEvery := fs.Int("alt-every", 0, "")
+	// -keep-open: as client-go's port-forward does, keep the data stream open until the server ended it and
+	// then its error stream (the target closed the connection); a server that ends the error stream only
+	// after the client closed data leaves the pair hanging, reported as ErrorTimeout.
+	keepOpen := fs.Bool("keep-open", false, "")
 	fs.Parse(args[1:])
-	conn, _ := upgrade(args[0], []string{"portforward.k8s.io"})
+	var conn *spdystream.Connection
+	if tunnelled {
+		conn = wsTunnel(args[0])
+	} else {
+		conn, _ = upgrade(args[0], []string{"portforward.k8s.io"})
+	}
 	results := make([]pfResult, *count)
 	sem := make(chan struct{}, *parallel)
 	var wg sync.WaitGroup
@@ -180,6 +195,21 @@ func pfCmd(args []string) {
 			dataS := stream(conn, h)
 			msg := fmt.Sprintf("%s %d\n", *payload, i)
 			dataS.Write([]byte(msg))
+			if *keepOpen {
+				data, _ := io.ReadAll(dataS)
+				errDone := make(chan []byte)
+				go func() { e, _ := io.ReadAll(errS); errDone <- e }()
+				r := pfResult{Index: i, Port: h.Get("port"), Data: string(data)}
+				select {
+				case e := <-errDone:
+					r.Error = string(e)
+				case <-time.After(10 * time.Second):
+					r.ErrorTimeout = true
+				}
+				dataS.Close()
+				results[i] = r
+				return
+			}
 			dataS.Close()
 			var data []byte
 			done := make(chan struct{})
@@ -198,12 +228,9 @@ func pfCmd(args []string) {
 	conn.Close()
 }
 
-func wsExecCmd(args []string) {
-	fs := flag.NewFlagSet("ws-exec", flag.ExitOnError)
-	stdin := fs.Bool("stdin", false, "")
-	fs.Parse(args[1:])
-	u := strings.Replace(args[0], "http://", "ws://", 1)
-	d := websocket.Dialer{Subprotocols: []string{"v5.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
+func wsDial(raw string, protocols []string) *websocket.Conn {
+	u := strings.Replace(raw, "http://", "ws://", 1)
+	d := websocket.Dialer{Subprotocols: protocols, HandshakeTimeout: 10 * time.Second}
 	c, resp, err := d.Dial(u, nil)
 	if err != nil {
 		status := 0
@@ -212,46 +239,196 @@ func wsExecCmd(args []string) {
 		}
 		out, _ := json.Marshal(map[string]interface{}{"httpStatus": status, "error": err.Error()})
 		fmt.Println(string(out))
+		os.Exit(0)
+	}
+	return c
+}
+
+// wsMessage decodes one channel message: binary (channel byte, data) or, for base64 protocols, text
+// (channel digit, base64 data).
+func wsMessage(c *websocket.Conn, m []byte) (int, []byte) {
+	if len(m) == 0 {
+		return -1, nil
+	}
+	if strings.Contains(c.Subprotocol(), "base64") {
+		data, err := base64.StdEncoding.DecodeString(string(m[1:]))
+		if err != nil {
+			fail("bad base64 message %q: %v", m, err)
+		}
+		return int(m[0] - '0'), data
+	}
+	return int(m[0]), m[1:]
+}
+
+func wsSend(c *websocket.Conn, channel int, data []byte) {
+	if strings.Contains(c.Subprotocol(), "base64") {
+		c.WriteMessage(websocket.TextMessage, []byte(string(rune('0'+channel))+base64.StdEncoding.EncodeToString(data)))
 		return
+	}
+	c.WriteMessage(websocket.BinaryMessage, append([]byte{byte(channel)}, data...))
+}
+
+func wsExecCmd(args []string) {
+	fs := flag.NewFlagSet("ws-exec", flag.ExitOnError)
+	stdin := fs.Bool("stdin", false, "")
+	resize := fs.String("resize", "", "")
+	protocol := fs.String("protocol", "v5.channel.k8s.io", "")
+	fs.Parse(args[1:])
+	c := wsDial(args[0], strings.Split(*protocol, ","))
+	if *resize != "" {
+		var w, h int
+		fmt.Sscanf(*resize, "%dx%d", &w, &h)
+		size, _ := json.Marshal(map[string]int{"Width": w, "Height": h})
+		wsSend(c, 4, size)
 	}
 	if *stdin {
 		in, _ := io.ReadAll(os.Stdin)
-		c.WriteMessage(websocket.BinaryMessage, append([]byte{0}, in...))
-		c.WriteMessage(websocket.BinaryMessage, []byte{255, 0}) // v5: close stdin
+		wsSend(c, 0, in)
+		if c.Subprotocol() == "v5.channel.k8s.io" {
+			c.WriteMessage(websocket.BinaryMessage, []byte{255, 0}) // v5: close stdin
+		}
 	}
 	var out, errOut, status bytes.Buffer
+	first := -1
 	for {
 		_, m, err := c.ReadMessage()
 		if err != nil {
 			break
 		}
-		if len(m) == 0 {
-			continue
+		ch, data := wsMessage(c, m)
+		if first < 0 {
+			first = ch
 		}
-		switch m[0] {
+		switch ch {
 		case 1:
-			out.Write(m[1:])
+			out.Write(data)
 		case 2:
-			errOut.Write(m[1:])
+			errOut.Write(data)
 		case 3:
-			status.Write(m[1:])
+			status.Write(data)
 		}
 	}
-	res, _ := json.Marshal(map[string]string{
+	res, _ := json.Marshal(map[string]interface{}{
 		"protocol": c.Subprotocol(), "stdout": out.String(), "stderr": errOut.String(), "status": status.String(),
+		"firstChannel": first,
 	})
 	fmt.Println(string(res))
 }
 
+type wsPfChannel struct {
+	Port  int    `json:"port"`
+	Data  string `json:"data"`
+	Error string `json:"error"`
+}
+
+// wsPfCmd sends the payload on every data channel and collects what each channel pair answers until the
+// server closes the WebSocket, checking the two-byte port prefix that opens each channel.
+func wsPfCmd(args []string) {
+	fs := flag.NewFlagSet("ws-pf", flag.ExitOnError)
+	payload := fs.String("payload", "", "")
+	protocol := fs.String("protocol", "v4.channel.k8s.io", "")
+	fs.Parse(args[1:])
+	u, _ := url.Parse(args[0])
+	var ports []string
+	for _, p := range u.Query()["port"] {
+		ports = append(ports, strings.Split(p, ",")...)
+	}
+	c := wsDial(args[0], strings.Split(*protocol, ","))
+	for i := range ports {
+		wsSend(c, 2*i, []byte(fmt.Sprintf("%s %d\n", *payload, i)))
+	}
+	res := make([]wsPfChannel, len(ports))
+	seen := map[int]bool{}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, m, err := c.ReadMessage()
+		if err != nil {
+			break
+		}
+		ch, data := wsMessage(c, m)
+		if ch < 0 || ch/2 >= len(res) {
+			fail("message on unknown channel %d", ch)
+		}
+		if !seen[ch] {
+			seen[ch] = true
+			if len(data) < 2 {
+				fail("first message of channel %d lacks the port: %v", ch, data)
+			}
+			res[ch/2].Port = int(binary.LittleEndian.Uint16(data[:2]))
+			data = data[2:]
+		}
+		if ch%2 == 0 {
+			res[ch/2].Data += string(data)
+		} else {
+			res[ch/2].Error += string(data)
+		}
+	}
+	out, _ := json.Marshal(res)
+	fmt.Println(string(out))
+}
+
+// wsConn presents a WebSocket carrying binary messages as a byte stream, for a tunnelled SPDY session.
+type wsConn struct {
+	*websocket.Conn
+	r io.Reader
+}
+
+func (w *wsConn) Read(p []byte) (int, error) {
+	for {
+		if w.r == nil {
+			_, r, err := w.NextReader()
+			if err != nil {
+				return 0, io.EOF
+			}
+			w.r = r
+		}
+		n, err := w.r.Read(p)
+		if err == io.EOF {
+			w.r = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (w *wsConn) Write(p []byte) (int, error) {
+	if err := w.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w *wsConn) SetDeadline(t time.Time) error { return w.UnderlyingConn().SetDeadline(t) }
+
+func wsTunnel(raw string) *spdystream.Connection {
+	c := wsDial(raw, []string{"SPDY/3.1+portforward.k8s.io"})
+	if c.Subprotocol() != "SPDY/3.1+portforward.k8s.io" {
+		fail("server chose %q, not the SPDY tunnel", c.Subprotocol())
+	}
+	conn, err := spdystream.NewConnection(&wsConn{Conn: c}, false)
+	if err != nil {
+		fail("spdy over websocket: %v", err)
+	}
+	go conn.Serve(spdystream.NoOpStreamHandler)
+	return conn
+}
+
 func main() {
 	if len(os.Args) < 3 {
-		fail("usage: streamprobe exec|pf|ws-exec URL [flags]")
+		fail("usage: streamprobe exec|pf|ws-exec|ws-pf|ws-spdy-pf URL [flags]")
 	}
 	switch os.Args[1] {
 	case "exec":
 		execCmd(os.Args[2:])
 	case "pf":
-		pfCmd(os.Args[2:])
+		pfCmd(os.Args[2:], false)
+	case "ws-spdy-pf":
+		pfCmd(os.Args[2:], true)
+	case "ws-pf":
+		wsPfCmd(os.Args[2:])
 	case "ws-exec":
 		wsExecCmd(os.Args[2:])
 	default:

@@ -6,3 +6,10 @@ export type { StdioRequest, StreamRequest } from './requests.js';
 export { RequestCache } from './requests.js';
 export { parseAddress, StreamingServer, type StreamingOptions, type StreamUrls } from './server.js';
 export { SpdyConnection, SpdyStream } from './spdy/connection.js';
+export {
+  dialSpdy,
+  exitCodeOf,
+  openStream,
+  type RemoteCommandIo,
+  runRemoteCommandSpdy,
+} from './spdy-client.js';

@@ -15,7 +15,7 @@ import { RequestCache, type StreamRequest } from './requests.js';
 import { SpdyConnection } from './spdy/connection.js';
 import { PORTFORWARD_PROTOCOL, servePortForwardSpdy } from './spdy-portforward.js';
 import { REMOTECOMMAND_PROTOCOLS, serveRemoteCommandSpdy } from './spdy-remotecommand.js';
-import { WebSocketTransport } from './websocket.js';
+import type { WebSocketTransport } from './websocket.js';
 
 const log = logger('cri/streaming');
 
@@ -69,7 +69,8 @@ export class StreamingServer implements StreamUrls {
   readonly requests = new RequestCache();
   private readonly server: http.Server | https.Server;
   private readonly sockets = new Set<Duplex>();
-  private readonly ws: WebSocketTransport;
+  /** Loaded at the first WebSocket request: kubelet speaks only SPDY, so most daemons never need it. */
+  private ws?: Promise<WebSocketTransport>;
   private base = '';
 
   private constructor(private readonly opts: StreamingOptions) {
@@ -81,7 +82,6 @@ export class StreamingServer implements StreamUrls {
     this.server = opts.tls
       ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest)
       : http.createServer(onRequest);
-    this.ws = new WebSocketTransport(this.idleTimeoutMs, this.creationTimeoutMs);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.server.on('connection', (s: Duplex) => {
       this.sockets.add(s);
@@ -152,7 +152,13 @@ export class StreamingServer implements StreamUrls {
     }
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
     if (upgrade === 'websocket') {
-      this.ws.handle(req, socket, head, found);
+      this.websocket().then(
+        (ws) => ws.handle(req, socket, head, found),
+        (err: unknown) => {
+          log.error({ err }, 'cannot load the websocket transport');
+          refuse(socket, 500, 'Internal Server Error', 'websocket transport unavailable');
+        },
+      );
       return;
     }
     if (upgrade !== 'spdy/3.1') {
@@ -175,6 +181,16 @@ export class StreamingServer implements StreamUrls {
       `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
     );
     this.serveSpdy(socket, head, protocol, found);
+  }
+
+  private websocket(): Promise<WebSocketTransport> {
+    this.ws ??= import('./websocket.js').then(
+      ({ WebSocketTransport }) =>
+        new WebSocketTransport(this.idleTimeoutMs, this.creationTimeoutMs, (socket, head, protocol, found) =>
+          this.serveSpdy(socket, head, protocol, found),
+        ),
+    );
+    return this.ws;
   }
 
   /** Serves one SPDY session on an upgraded socket (also used for SPDY tunnelled in WebSocket). */

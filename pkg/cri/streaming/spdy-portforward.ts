@@ -31,41 +31,50 @@ export function parsePort(text: string | undefined): number | undefined {
 
 /**
  * Relays one forwarded connection between `data` (the client's stream) and `target`, each direction until
- * its end; errors end the pair quietly. Resolves when both directions are over.
+ * its end, so half-closes pass through. `onTargetDone` runs once the target has nothing more to send (its
+ * end, its close or an error): the caller reports the pair's outcome then, since a client (client-go's
+ * port-forward, so crictl and kubectl) waits for the error stream to end before it closes its side. The
+ * promise settles when both directions are over or either side closed or failed; the target is then
+ * destroyed. Errors end the pair quietly.
  */
-export function relay(data: Duplex, target: Duplex): Promise<void> {
+export function relay(data: Duplex, target: Duplex, onTargetDone?: () => void): Promise<void> {
   return new Promise((resolve) => {
-    let open = 2;
-    const done = (): void => {
-      if (--open === 0) {
-        target.destroy();
-        resolve();
-      }
+    let targetDone = false;
+    const finishTarget = (): void => {
+      if (targetDone) return;
+      targetDone = true;
+      onTargetDone?.();
     };
-    let finished = false;
-    const abort = (): void => {
-      if (finished) return;
-      finished = true;
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
       target.destroy();
-      data.destroy();
-      open = 1;
-      done();
+      // Whatever the client still sends has nowhere to go.
+      if (!data.destroyed) data.resume();
+      finishTarget();
+      resolve();
     };
+    const abort = (): void => {
+      data.destroy();
+      settle();
+    };
+    let up = false;
+    let down = false;
     target.on('error', abort);
     data.on('error', abort);
-    data.on('close', () => {
-      if (!data.readableEnded) abort();
-    });
-    target.on('close', () => {
-      if (!target.readableEnded) abort();
-    });
+    data.on('close', () => (data.readableEnded ? settle() : abort()));
+    target.on('close', () => (target.readableEnded ? settle() : abort()));
     data.pipe(target);
     target.pipe(data);
     data.once('end', () => {
-      if (!finished) done();
+      up = true;
+      if (down) settle();
     });
     target.once('end', () => {
-      if (!finished) done();
+      down = true;
+      finishTarget();
+      if (up) settle();
     });
   });
 }
@@ -121,8 +130,9 @@ export function servePortForwardSpdy(conn: SpdyConnection, req: PortForwardReque
         data.end();
         return;
       }
-      await relay(data, target);
-      if (!error.destroyed) error.end();
+      await relay(data, target, () => {
+        if (!error.destroyed && !error.writableEnded) error.end();
+      });
     })().catch((err: unknown) => log.warn({ err, pod: req.podId, port }, 'port-forward pair failed'));
   });
 }
