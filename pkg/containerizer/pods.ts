@@ -90,6 +90,13 @@ export interface MountSpec {
   propagation: 'private' | 'rslave' | 'rshared';
   /** Recursive read-only (kernel ≥ 5.12); falls back to an error when unsupported. */
   recursiveReadOnly: boolean;
+  /**
+   * An image volume (KEP-4639): the root filesystem of this image (resolved id and the reference asked for),
+   * mounted read-only; `hostPath` is then empty. The image must be in the store.
+   */
+  image?: { id: string; ref: string };
+  /** With `image`: the sub directory of the image to mount, relative, without "..". Empty: the image root. */
+  imageSubPath?: string;
 }
 
 export interface DeviceSpec {

@@ -28,6 +28,15 @@ export function createContainer(deps: CriDeps) {
     const requested = config.image!.image;
     const image = await deps.images.get(requested);
     if (!image) throw new NotFoundError(`image "${requested}" not found`);
+    // Image volumes (KEP-4639): each image must already be in the store; nothing is pulled here.
+    const imageIds = new Map<string, string>();
+    for (const m of config.mounts) {
+      const ref = m.image?.image ?? '';
+      if (ref === '' || imageIds.has(ref)) continue;
+      const vol = await deps.images.get(ref);
+      if (!vol) throw new NotFoundError(`image "${ref}" of volume "${m.containerPath}" not found`);
+      imageIds.set(ref, vol.id);
+    }
     const containerizer = deps.containerizer.select(pod.meta.spec.runtimeHandler);
     const md = config.metadata!;
     const name = containerName(md.name, podId, md.attempt);
@@ -46,7 +55,7 @@ export function createContainer(deps: CriDeps) {
         return { containerId: held };
       },
       body: async (id, signal, undo) => {
-        const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested });
+        const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested }, imageIds);
         // Under the pod's lock: a Stop/Remove of the pod either ran before (we see it not ready) or waits
         // until the record exists (and then removes it with the pod).
         await deps.locks.run(podId, async () => {

@@ -38,6 +38,9 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
     if (e.containers.has(spec.id)) throw new AlreadyExistsError(`container "${spec.id}" already exists`);
     const pod = getPod(e, spec.podId);
     if (!pod.ready) throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+    if (spec.mounts.some((m) => m.image !== undefined) && !e.isolators.some((i) => i.name === 'volume/image')) {
+      throw new FailedPreconditionError('image volumes need the volume/image isolator (--isolation)');
+    }
     const rec: ContainerRecord = {
       version: RECORD_VERSION,
       spec,

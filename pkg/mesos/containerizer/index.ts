@@ -152,6 +152,7 @@ export class MesosContainerizer implements Containerizer {
           stateDir: path.join(paths.work, 'isolators', 'network', 'cni'),
           podCidr: o.podCidr,
         },
+        imageVolumes: { images: o.images, stateDir: path.join(paths.work, 'isolators', 'volume', 'image') },
       });
     return this.isolators;
   }
