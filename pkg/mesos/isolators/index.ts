@@ -48,7 +48,7 @@ export interface IsolatorDeps {
    */
   cni?: Pick<CniIsolatorOptions, 'configDir' | 'pluginDirs' | 'stateDir' | 'podCidr'>;
   /** volume/image: the image store (layers and leases) and where image volumes are recorded and mounted. */
-  imageVolumes?: { images?: ImageLeases; stateDir: string };
+  imageVolumes?: { images?: ImageLeases; stateDir?: string };
 }
 
 /** Builds one isolator. */
@@ -66,10 +66,7 @@ const TABLE: ReadonlyArray<readonly [string, IsolatorFactory]> = [
   ['namespaces/ipc', () => new IpcNamespaceIsolator()],
   ['linux/security', () => new SecurityIsolator()],
   ['volume/host_path', (d) => new HostPathIsolator(d)],
-  [
-    'volume/image',
-    (d) => new ImageVolumeIsolator(required(d.imageVolumes, 'volume/image needs the image store and a state dir')),
-  ],
+  ['volume/image', (d) => new ImageVolumeIsolator(d.imageVolumes ?? {})],
   // Last, as in Mesos: the network is attached after everything else is in place.
   ['network/cni', (d) => new ReportingCniIsolator(required(d.cni, 'network/cni needs its CNI configuration'))],
 ];

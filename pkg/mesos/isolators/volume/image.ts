@@ -51,10 +51,10 @@ export interface ImageLeases {
 }
 
 export interface ImageVolumeOptions {
-  /** The image store (absent: a container that asks for an image volume is refused). */
+  /** The image store (absent, or no state dir: a container that asks for an image volume is refused). */
   images?: ImageLeases;
   /** Where volumes are recorded and mounted; absolute, ucri's own. */
-  stateDir: string;
+  stateDir?: string;
 }
 
 interface VolumeRecord {
@@ -122,7 +122,7 @@ export class ImageVolumeIsolator implements Isolator {
     const wanted = imageVolumes(ctx.spec.mounts);
     if (wanted.length === 0) return undefined;
     const images = this.opts.images;
-    if (!images) throw new FailedPreconditionError('image volumes need the image store');
+    if (!images || !this.opts.stateDir) throw new FailedPreconditionError('image volumes need the image store');
     const id = ctx.spec.id;
     const dir = this.dir(id);
     for (const m of wanted) {
@@ -162,11 +162,12 @@ export class ImageVolumeIsolator implements Isolator {
   }
 
   async cleanup(ctx: ContainerContext): Promise<void> {
-    await this.teardown(ctx.spec.id);
+    if (this.opts.stateDir) await this.teardown(ctx.spec.id);
   }
 
   async recover(_pods: PodContext[], containers: ContainerContext[]): Promise<void> {
     const known = new Map(containers.map((c) => [c.spec.id, c]));
+    if (!this.opts.stateDir) return;
     let names: string[];
     try {
       names = await fs.readdir(this.opts.stateDir);
@@ -225,7 +226,7 @@ export class ImageVolumeIsolator implements Isolator {
       log().warn({ name: id }, 'ignoring an image volume dir that no container id can name');
       return;
     }
-    const dir = path.join(this.opts.stateDir, id);
+    const dir = this.dir(id);
     const record = await this.readRecord(id);
     try {
       await unmountAllUnder(dir);
@@ -243,6 +244,7 @@ export class ImageVolumeIsolator implements Isolator {
   }
 
   private dir(id: string): string {
+    if (!this.opts.stateDir) throw new FailedPreconditionError('image volumes have no state dir');
     if (!SAFE_ID.test(id)) throw new InvalidArgumentError(`container id "${id}" cannot name an image volume dir`);
     return path.join(this.opts.stateDir, id);
   }
