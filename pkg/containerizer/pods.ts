@@ -118,6 +118,11 @@ export interface ContainerSpec {
   workingDir: string;
   env: Array<{ key: string; value: string }>;
   mounts: MountSpec[];
+  /**
+   * Restore from a checkpoint archive (CheckpointContainer's output, the CRI image of the request): `image`
+   * is then the image the archive recorded, and StartContainer restores the processes instead of starting.
+   */
+  restore?: { archive: string };
   devices: DeviceSpec[];
   labels: Record<string, string>;
   annotations: Record<string, string>;

@@ -282,6 +282,11 @@ export const runtimeSchemas = {
   containerStatus: byContainer,
   containerStats: byContainer,
   reopenContainerLog: byContainer,
+  checkpointContainer: z.object({
+    containerId: id,
+    location: absPath,
+    timeout: nonNegative,
+  }),
   updateContainerResources: z.object({ containerId: id, linux: resources }),
   exec: z
     .object({ containerId: id, cmd: z.array(z.string()).min(1, 'must name a command'), ...stdioShape })
