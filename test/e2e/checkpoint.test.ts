@@ -111,7 +111,7 @@ describe('CheckpointContainer and restore (e2e)', () => {
     ok = true;
   });
 
-  it('refuses bad archives (INVALID_ARGUMENT), absent ones and unknown images (NOT_FOUND)', async () => {
+  it('refuses bad archives (INVALID_ARGUMENT), absent ones and unknown images (NOT_FOUND)', async (t) => {
     ok = false;
     const config = podConfig(env);
     const { podSandboxId } = await env.c.runtime.runPodSandbox({ config, runtimeHandler: '' });
@@ -134,6 +134,7 @@ describe('CheckpointContainer and restore (e2e)', () => {
     const work = path.join(dir, 'bad');
     await fs.mkdir(path.join(work, 'checkpoint'), { recursive: true });
     await fs.writeFile(path.join(work, 'checkpoint', 'inventory.img'), 'not criu');
+    await fs.writeFile(path.join(work, 'checkpoint', 'descriptors.json'), '["/dev/null","/dev/null","/dev/null"]');
     await fs.writeFile(path.join(work, 'spec.dump'), '{}');
     const tarOf = async (name: string, ...members: string[]) => {
       const f = path.join(dir, name);
@@ -185,7 +186,27 @@ describe('CheckpointContainer and restore (e2e)', () => {
       grpc.status.NOT_FOUND,
       'recorded image not in the store',
     );
-    const { containers } = await env.c.runtime.listContainers({ filter: undefined });
+    let { containers } = await env.c.runtime.listContainers({ filter: undefined });
+    assert.deepEqual(
+      containers.filter((c) => c.podSandboxId === podSandboxId),
+      [],
+    );
+    // A well-formed archive of a known image whose CRIU images are junk: created (rootfs from the recorded
+    // image), then StartContainer's `runc restore` fails with what CRIU reported (the container is then exited,
+    // as for any failed start).
+    await fs.writeFile(path.join(work, 'config.dump'), dump(env.imageId));
+    const junk = await tarOf('junk-images.tar', 'config.dump', 'spec.dump', 'checkpoint');
+    const { containerId } = await create(junk);
+    assert.equal((await status(env, containerId)).status?.imageId, env.imageId);
+    await assert.rejects(env.c.runtime.startContainer({ containerId }), (err: unknown) => {
+      assert.equal(statusOf(err), grpc.status.FAILED_PRECONDITION, String(err));
+      assert.match(String(err), /CRIU could not restore/);
+      t.diagnostic(String(err));
+      return true;
+    });
+    assert.equal((await status(env, containerId)).status?.state, ContainerState.CONTAINER_EXITED);
+    await env.c.runtime.removeContainer({ containerId });
+    ({ containers } = await env.c.runtime.listContainers({ filter: undefined }));
     assert.deepEqual(
       containers.filter((c) => c.podSandboxId === podSandboxId),
       [],

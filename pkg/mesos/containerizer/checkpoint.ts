@@ -3,7 +3,7 @@
  *
  *   config.dump       { version, kind: "ucri-checkpoint", containerId, image: { id, ref }, spec }  (JSON)
  *   spec.dump         the container's OCI runtime spec (config.json)
- *   checkpoint/       CRIU images (`runc checkpoint --image-path`), inventory.img among them
+ *   checkpoint/       CRIU images (`runc checkpoint --image-path`): inventory.img and runc's descriptors.json among them
  *   rootfs-diff.tar   the writable layer's files, dirs and symlinks (overlay whiteouts left out)
  *   deleted.json      { deleted: [...], opaque: [...] }: image paths the container deleted, and dirs it replaced
  *
@@ -20,7 +20,6 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { ContainerSpec } from '../../containerizer/index.js';
 import { run } from '../../sys/index.js';
 import {
   FailedPreconditionError,
@@ -111,7 +110,7 @@ function bigints(_k: string, v: unknown): unknown {
 }
 
 /** The writable layer as `rootfs-diff.tar` + `deleted.json` in `work` (overlay whiteouts → deleted paths). */
-async function writeRootfsDiff(upper: string, work: string, signal: AbortSignal): Promise<void> {
+export async function writeRootfsDiff(upper: string, work: string, signal: AbortSignal): Promise<void> {
   const keep: string[] = [];
   const deleted: string[] = [];
   const stack = [''];
@@ -202,7 +201,7 @@ export async function inspectCheckpoint(archive: string, signal: AbortSignal): P
     if (!ok) throw new InvalidArgumentError(`checkpoint archive "${archive}" holds an unexpected entry "${e.name}"`);
     names.add(n);
   }
-  for (const need of ['config.dump', 'spec.dump', 'checkpoint/inventory.img']) {
+  for (const need of ['config.dump', 'spec.dump', 'checkpoint/inventory.img', 'checkpoint/descriptors.json']) {
     if (!names.has(need)) throw new InvalidArgumentError(`checkpoint archive "${archive}" has no ${need}`);
   }
   const r = await run('tar', ['-xOf', archive, 'config.dump'], { signal, maxStdout: MAX_DUMP_BYTES });
@@ -217,13 +216,12 @@ export async function inspectCheckpoint(archive: string, signal: AbortSignal): P
 
 /**
  * CreateContainer of a restore, after provisioning: the archive (validated again, it may have changed) is
- * extracted into the bundle and its layer changes applied to `rootfs`. Failure: the caller's rollback
- * removes the bundle and the rootfs.
+ * extracted into `dir` (the bundle's restore dir) and its layer changes applied to `rootfs`: deleted and
+ * replaced paths removed, then the diff extracted, none of it through a symlink of the image or the diff.
+ * Failure: the caller's rollback removes the bundle and the rootfs.
  */
-export async function prepareRestore(c: Container, spec: ContainerSpec, rootfs: string, signal: AbortSignal) {
-  const archive = spec.restore?.archive as string;
+export async function prepareRestore(archive: string, dir: string, rootfs: string, signal: AbortSignal) {
   await inspectCheckpoint(archive, signal);
-  const dir = restoreDir(c);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   await run('tar', ['--numeric-owner', '-xf', archive, '-C', dir], { signal });
   const diff = path.join(dir, 'rootfs-diff.tar');

@@ -69,7 +69,7 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
       rec.stopSignal = normalizeStopSignal(p.image.config.stopSignal, spec.id);
       await fs.mkdir(c.bundle, { recursive: true, mode: 0o700 });
       undo.add('bundle', () => fs.rm(c.bundle, { recursive: true, force: true }));
-      if (spec.restore) await prepareRestore(c, spec, p.rootfs, signal);
+      if (spec.restore) await prepareRestore(spec.restore.archive, restoreDir(c), p.rootfs, signal);
 
       rec.state = 'PREPARING';
       const ctx = c.context();
