@@ -126,6 +126,17 @@ describe('volume/image isolator', () => {
     assert.equal(leases.held.size, 0);
   });
 
+  it('refuses a host path mount inside an image volume (it would be hidden)', async () => {
+    const s = spec('');
+    const host = { ...s.mounts[0]!, containerPath: '/vol/host', hostPath: '/tmp', image: undefined };
+    await assert.rejects(
+      iso.prepare(ctx({ spec: { ...s, mounts: [...s.mounts, host] } }), signal),
+      /lies inside image volume/,
+    );
+    assert.deepEqual(mounted(stateDir()), []);
+    assert.equal(leases.held.size, 0);
+  });
+
   it('recovery removes half-made volumes of unknown containers and re-mounts known ones', async () => {
     const known = ctx({ spec: spec('') });
     const orphan = ctx({ spec: { ...spec(''), id: 'c2' } });

@@ -131,6 +131,15 @@ export class ImageVolumeIsolator implements Isolator {
       }
       if (path.resolve(m.containerPath) === '/') throw new InvalidArgumentError('an image volume cannot replace "/"');
       checkSubPath(m.imageSubPath ?? '');
+      // volume/host_path mounts before this isolator: a host mount inside an image volume would be hidden.
+      const under = ctx.spec.mounts.find(
+        (h) => h.image === undefined && path.resolve(h.containerPath).startsWith(`${path.resolve(m.containerPath)}/`),
+      );
+      if (under) {
+        throw new InvalidArgumentError(
+          `host path mount "${under.containerPath}" lies inside image volume "${m.containerPath}" (not supported)`,
+        );
+      }
     }
     const record: ContainerVolumes = {
       version: 1,
