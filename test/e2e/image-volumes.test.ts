@@ -127,6 +127,28 @@ describe('image volumes (e2e)', () => {
     ok = true;
   });
 
+  it('keeps volume and lease across a daemon crash; removal after the restart releases both', async () => {
+    ok = false;
+    const spec = { image: layers.ref, annotations: {}, userSpecifiedImage: '', runtimeHandler: '', imageRef: '' };
+    await env.c.image.pullImage({ image: spec, auth: undefined, sandboxConfig: undefined });
+    const config = podConfig(env);
+    const { podSandboxId } = await env.c.runtime.runPodSandbox({ config, runtimeHandler: '' });
+    const { containerId } = await create(podSandboxId, 'restart', [imageMount('/vol', layers.ref, 'data')]);
+    await env.c.runtime.startContainer({ containerId });
+    await env.d.kill9();
+    await env.restart();
+    assert.equal((await exec(containerId, 'cat /vol/replaced.txt')).out, 'v2');
+    const top = layers.layers.at(-1)!.diffId.replace(/^sha256:/, '');
+    const layerDir = path.join(env.d.workDir, 'store', 'docker', 'layers', top);
+    await env.c.image.removeImage({ image: spec });
+    assert.ok(existsSync(layerDir), 'the lease did not survive the restart');
+    await env.c.runtime.removeContainer({ containerId });
+    assert.ok(!existsSync(layerDir), 'the lease outlived the container');
+    await env.c.runtime.stopPodSandbox({ podSandboxId });
+    await env.c.runtime.removePodSandbox({ podSandboxId });
+    ok = true;
+  });
+
   it('refuses an image that is not in the store (NOT_FOUND) and bad sub paths (INVALID_ARGUMENT)', async () => {
     ok = false;
     const config = podConfig(env);
