@@ -69,7 +69,7 @@ describe('CheckpointContainer and restore (e2e)', () => {
     const { containerId } = await podWithContainer(env, COUNTER);
     const before = await readCount(containerId);
     assert.match(before.token, /^[0-9a-f]{16}$/);
-    const location = path.join(dir, 'counter.tar');
+    const location = path.join(dir, 'checkpoint-counter_e2e-main-2026-12-05T05:30:00Z.tar');
     let refused: unknown;
     try {
       await env.c.runtime.checkpointContainer({ containerId, location, timeout: 0n });
@@ -138,7 +138,7 @@ describe('CheckpointContainer and restore (e2e)', () => {
     await fs.writeFile(path.join(work, 'spec.dump'), '{}');
     const tarOf = async (name: string, ...members: string[]) => {
       const f = path.join(dir, name);
-      await run('tar', ['-cf', f, '-C', work, ...members]);
+      await run('tar', ['--force-local', '-cf', f, '-C', work, ...members]);
       return f;
     };
     const dump = (image: string) =>
@@ -195,7 +195,8 @@ describe('CheckpointContainer and restore (e2e)', () => {
     // image), then StartContainer's `runc restore` fails with what CRIU reported (the container is then exited,
     // as for any failed start).
     await fs.writeFile(path.join(work, 'config.dump'), dump(env.imageId));
-    const junk = await tarOf('junk-images.tar', 'config.dump', 'spec.dump', 'checkpoint');
+    // Named as kubelet names archives (an RFC 3339 time): colons must not make tar look for a remote host.
+    const junk = await tarOf('junk-images-2026-12-05T05:30:00Z.tar', 'config.dump', 'spec.dump', 'checkpoint');
     const { containerId } = await create(junk);
     assert.equal((await status(env, containerId)).status?.imageId, env.imageId);
     await assert.rejects(env.c.runtime.startContainer({ containerId }), (err: unknown) => {

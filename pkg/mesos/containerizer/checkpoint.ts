@@ -93,7 +93,7 @@ export async function checkpointContainer(
         await writeRootfsDiff(writable, work, signal);
         names.push('rootfs-diff.tar', 'deleted.json');
       }
-      await run('tar', ['--numeric-owner', '-cf', tmp, '-C', work, '--', ...names], { signal });
+      await run('tar', ['--force-local', '--numeric-owner', '-cf', tmp, '-C', work, '--', ...names], { signal });
       await fs.rename(tmp, target);
       log.info({ id, location: target }, 'container checkpointed');
     } catch (err) {
@@ -130,7 +130,18 @@ export async function writeRootfsDiff(upper: string, work: string, signal: Abort
   await writeFileAtomic(path.join(work, 'deleted.json'), JSON.stringify({ deleted, opaque }));
   await run(
     'tar',
-    ['--numeric-owner', '--no-recursion', '--null', '-cf', path.join(work, 'rootfs-diff.tar'), '-C', upper, '-T', '-'],
+    [
+      '--force-local',
+      '--numeric-owner',
+      '--no-recursion',
+      '--null',
+      '-cf',
+      path.join(work, 'rootfs-diff.tar'),
+      '-C',
+      upper,
+      '-T',
+      '-',
+    ],
     { signal, stdin: keep.map((k) => `${k}\0`).join('') },
   );
 }
@@ -159,7 +170,11 @@ interface Entry {
 
 /** `tar -tv` of an archive: entry types and names; InvalidArgument when it is no tar. */
 async function listTar(file: string, what: string, signal: AbortSignal): Promise<Entry[]> {
-  const r = await run('tar', ['--numeric-owner', '-tvf', file], { signal, allowFailure: true, maxStdout: 64 << 20 });
+  const r = await run('tar', ['--force-local', '--numeric-owner', '-tvf', file], {
+    signal,
+    allowFailure: true,
+    maxStdout: 64 << 20,
+  });
   if (r.code !== 0) {
     throw new InvalidArgumentError(`${what} "${file}" is not a tar archive: ${r.stderr.trim().split('\n')[0] ?? ''}`);
   }
@@ -204,7 +219,7 @@ export async function inspectCheckpoint(archive: string, signal: AbortSignal): P
   for (const need of ['config.dump', 'spec.dump', 'checkpoint/inventory.img', 'checkpoint/descriptors.json']) {
     if (!names.has(need)) throw new InvalidArgumentError(`checkpoint archive "${archive}" has no ${need}`);
   }
-  const r = await run('tar', ['-xOf', archive, 'config.dump'], { signal, maxStdout: MAX_DUMP_BYTES });
+  const r = await run('tar', ['--force-local', '-xOf', archive, 'config.dump'], { signal, maxStdout: MAX_DUMP_BYTES });
   let parsed: z.infer<typeof configDump>;
   try {
     parsed = configDump.parse(JSON.parse(r.stdout));
@@ -223,7 +238,7 @@ export async function inspectCheckpoint(archive: string, signal: AbortSignal): P
 export async function prepareRestore(archive: string, dir: string, rootfs: string, signal: AbortSignal) {
   await inspectCheckpoint(archive, signal);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await run('tar', ['--numeric-owner', '-xf', archive, '-C', dir], { signal });
+  await run('tar', ['--force-local', '--numeric-owner', '-xf', archive, '-C', dir], { signal });
   const diff = path.join(dir, 'rootfs-diff.tar');
   if (!(await fs.stat(diff).catch(() => undefined))) return;
   const raw = JSON.parse(await fs.readFile(path.join(dir, 'deleted.json'), 'utf8').catch(() => '{}')) as unknown;
@@ -255,5 +270,5 @@ export async function prepareRestore(archive: string, dir: string, rootfs: strin
     const n = await check(cleanName(p), p);
     await fs.rm(path.join(rootfs, n), { recursive: true, force: true });
   }
-  await run('tar', ['--numeric-owner', '-xpf', diff, '-C', rootfs], { signal });
+  await run('tar', ['--force-local', '--numeric-owner', '-xpf', diff, '-C', rootfs], { signal });
 }
