@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import type { ContainerSpec, PodSpec, Resources, Termination } from '../containerizer/index.js';
-import { InvalidArgumentError } from '../util/index.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../util/index.js';
 import type { ContainerInspect } from './api.js';
 
 /** Label keys ucri puts on every container it makes in dockerd. */
@@ -118,6 +118,13 @@ export async function containerBody(
   instance: string,
 ): Promise<Record<string, unknown>> {
   const propagation = { private: 'rprivate', rslave: 'rslave', rshared: 'rshared' } as const;
+  const imageVolume = spec.mounts.find((m) => m.image !== undefined);
+  if (imageVolume) {
+    // The Engine API has image mounts only from API 1.48 (Docker 28); ucri does not drive them yet.
+    throw new FailedPreconditionError(
+      `image volume "${imageVolume.containerPath}" is not supported by the docker runtime handler`,
+    );
+  }
   const entry = spec.command.length > 0;
   return {
     Image: spec.image.id,
