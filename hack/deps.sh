@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   runc crun conmon                       # OCI runtimes and the container monitor (linux launcher)
+  criu                                   # CheckpointContainer and restore (through runc checkpoint/restore)
   containernetworking-plugins            # CNI plugins in /usr/lib/cni (network/cni isolator)
   iproute2 iptables util-linux mount     # netns, veth, portmap, unshare/nsenter, mount
   gcc libc6-dev                          # the native helpers under native/ (make native)

@@ -90,6 +90,13 @@ export interface MountSpec {
   propagation: 'private' | 'rslave' | 'rshared';
   /** Recursive read-only (kernel ≥ 5.12); falls back to an error when unsupported. */
   recursiveReadOnly: boolean;
+  /**
+   * An image volume (KEP-4639): the root filesystem of this image (resolved id and the reference asked for),
+   * mounted read-only; `hostPath` is then empty. The image must be in the store.
+   */
+  image?: { id: string; ref: string };
+  /** With `image`: the sub directory of the image to mount, relative, without "..". Empty: the image root. */
+  imageSubPath?: string;
 }
 
 export interface DeviceSpec {
@@ -111,6 +118,11 @@ export interface ContainerSpec {
   workingDir: string;
   env: Array<{ key: string; value: string }>;
   mounts: MountSpec[];
+  /**
+   * Restore from a checkpoint archive (CheckpointContainer's output, the CRI image of the request): `image`
+   * is then the image the archive recorded, and StartContainer restores the processes instead of starting.
+   */
+  restore?: { archive: string };
   devices: DeviceSpec[];
   labels: Record<string, string>;
   annotations: Record<string, string>;

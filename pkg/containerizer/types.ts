@@ -134,6 +134,21 @@ export interface Containerizer {
   execSync(id: string, cmd: string[], timeoutSeconds: number, signal: AbortSignal): Promise<ExecResult>;
   /** Makes the log writer reopen the container's log file (after kubelet rotated it). */
   reopenLog(id: string): Promise<void>;
+  /**
+   * Checkpoints a running container (CRIU) into an archive at `location` (absolute, in an existing dir),
+   * leaving it running unless `leaveRunning` is false. FailedPrecondition naming what CRIU reported when the
+   * host or the container cannot be checkpointed. Optional: absent, the CRI verb is UNIMPLEMENTED.
+   */
+  checkpointContainer?(
+    id: string,
+    opts: { location: string; leaveRunning: boolean },
+    signal: AbortSignal,
+  ): Promise<void>;
+  /**
+   * Validates a checkpoint archive (InvalidArgument when it is not one, NotFound when absent) and returns the
+   * image it was taken from, for a CreateContainer that restores it (`ContainerSpec.restore`).
+   */
+  inspectCheckpoint?(archive: string, signal: AbortSignal): Promise<{ image: { id: string; ref: string } }>;
 
   /**
    * Starts `cmd` in a running container with live stdio (CRI Exec through the streaming server). With a

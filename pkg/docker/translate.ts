@@ -191,6 +191,13 @@ export async function containerBody(
   unknownToDockerd: ReadonlySet<string> = new Set(),
 ): Promise<Record<string, unknown>> {
   const propagation = { private: 'rprivate', rslave: 'rslave', rshared: 'rshared' } as const;
+  const imageVolume = spec.mounts.find((m) => m.image !== undefined);
+  if (imageVolume) {
+    // The Engine API has image mounts only from API 1.48 (Docker 28); ucri does not drive them yet.
+    throw new FailedPreconditionError(
+      `image volume "${imageVolume.containerPath}" is not supported by the docker runtime handler`,
+    );
+  }
   const entry = spec.command.length > 0;
   const priv = await privileges(spec, unknownToDockerd);
   return {

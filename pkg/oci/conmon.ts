@@ -33,7 +33,7 @@ import {
   UnavailableError,
   untilAborted,
 } from '../util/index.js';
-import { type OciRuntime, runtimeMessage, validateContainerId } from './runtime.js';
+import { criuErrors, type OciRuntime, runtimeMessage, validateContainerId } from './runtime.js';
 import { SyncReader } from './sync-pipe.js';
 
 const log = logger('oci/conmon');
@@ -64,6 +64,11 @@ export interface CreateOptions {
   stdinOnce?: boolean;
   /** Rotate-by-truncation limit of the log file in bytes (conmon `--log-size-max`). */
   logSizeMax?: number;
+  /**
+   * Restore from CRIU images instead of creating (conmon `--restore`, runc `restore --detach`): the container
+   * comes back running, with no separate start. CRIU's log goes to `<workPath>/restore.log`.
+   */
+  restore?: { imagePath: string; workPath: string };
   /** Runs with conmon's pid before conmon may continue (place it in a cgroup here). */
   beforeStart?: (conmonPid: number) => Promise<void>;
   signal?: AbortSignal;
@@ -169,6 +174,9 @@ export class Conmon {
     if (this.runtime.systemdCgroup) args.push('-s');
     if (opts.logSizeMax !== undefined && opts.logSizeMax > 0) args.push('--log-size-max', String(opts.logSizeMax));
     if (opts.terminal) args.push('-t');
+    if (opts.restore) {
+      args.push('--restore', opts.restore.imagePath, '--runtime-opt', `--work-path=${opts.restore.workPath}`);
+    }
     if (opts.stdin) {
       args.push('-i');
       if (!opts.stdinOnce) args.push('--leave-stdin-open');
@@ -205,6 +213,10 @@ export class Conmon {
       );
       if (first.data <= 0) {
         const msg = first.message ? runtimeMessage(first.message) || first.message.trim() : 'no message';
+        if (opts.restore) {
+          const criu = await criuErrors(path.join(opts.restore.workPath, 'restore.log'));
+          throw new FailedPreconditionError(`CRIU could not restore container "${opts.id}": ${criu || msg}`);
+        }
         const text = `${this.runtime.kind} create of container "${opts.id}" failed: ${msg}`;
         // crun ≤ 1.8 on a hybrid cgroup host: a host limitation, not a fault of this container.
         if (/hybrid mode not supported/i.test(msg)) throw new FailedPreconditionError(text);

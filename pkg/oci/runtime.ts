@@ -67,6 +67,17 @@ export function isNotExistMessage(stderr: string): boolean {
   );
 }
 
+/** The `Error (…)` lines of a CRIU log, joined (what CRIU reported), or '' when there are none. */
+export async function criuErrors(logFile: string): Promise<string> {
+  const text = await fs.readFile(logFile, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => /^\s*(\(\d+\.\d+\)\s*)?Error\b/.test(l))
+    .map((l) => l.replace(/^\s*\(\d+\.\d+\)\s*/, '').trim())
+    .slice(0, 6)
+    .join('; ');
+}
+
 export class OciRuntime {
   readonly kind: RuntimeKind;
   readonly path: string;
@@ -174,6 +185,30 @@ export class OciRuntime {
   async update(id: string, resources: LinuxResources, signal?: AbortSignal): Promise<void> {
     validateContainerId(id);
     await this.call(id, ['update', '--resources', '-', id], signal, JSON.stringify(resources));
+  }
+
+  /**
+   * Checkpoints a running container with CRIU (`checkpoint --image-path`), leaving it running unless
+   * `leaveRunning` is false. CRIU's own log goes to `<workPath>/dump.log`. FailedPreconditionError naming
+   * the `Error` lines CRIU wrote when CRIU refuses (a kernel it cannot handle, a resource it cannot dump).
+   */
+  async checkpoint(
+    id: string,
+    opts: { imagePath: string; workPath: string; leaveRunning: boolean; signal?: AbortSignal },
+  ): Promise<void> {
+    validateContainerId(id);
+    for (const p of [opts.imagePath, opts.workPath]) {
+      if (!path.isAbsolute(p)) throw new InvalidArgumentError(`checkpoint path "${p}" is not absolute`);
+    }
+    const args = ['checkpoint', '--image-path', opts.imagePath, '--work-path', opts.workPath];
+    if (opts.leaveRunning) args.push('--leave-running');
+    args.push(id);
+    const r = await run(this.path, [...this.globalArgs(), ...args], { signal: opts.signal, allowFailure: true });
+    if (r.code === 0) return;
+    if (isNotExistMessage(r.stderr)) throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
+    const criu = await criuErrors(path.join(opts.workPath, 'dump.log'));
+    const msg = criu || runtimeMessage(r.stderr) || `exit status ${r.code ?? r.signal}`;
+    throw new FailedPreconditionError(`CRIU could not checkpoint container "${id}": ${msg}`);
   }
 
   /** Host PIDs of the processes in the container. */

@@ -1,4 +1,11 @@
-import { crashPoint, FailedPreconditionError, logger, NotFoundError, nowNs } from '../../util/index.js';
+import {
+  crashPoint,
+  FailedPreconditionError,
+  logger,
+  NotFoundError,
+  nowNs,
+  UnimplementedError,
+} from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType, type CreateContainerRequest, type CreateContainerResponse } from '../gen/cri/v1/api.js';
 import type { CallContext } from '../instrumented.js';
@@ -25,10 +32,31 @@ export function createContainer(deps: CriDeps) {
     if (pod.status.state !== 'ready') {
       throw new FailedPreconditionError(`pod sandbox "${podId}" is not ready (${pod.status.state})`);
     }
-    const requested = config.image!.image;
-    const image = await deps.images.get(requested);
-    if (!image) throw new NotFoundError(`image "${requested}" not found`);
     const containerizer = deps.containerizer.select(pod.meta.spec.runtimeHandler);
+    // An absolute path is a checkpoint archive to restore (CheckpointContainer's output), not an image name.
+    let requested = config.image!.image;
+    let restore: { archive: string } | undefined;
+    if (requested.startsWith('/')) {
+      if (!containerizer.inspectCheckpoint) {
+        throw new UnimplementedError(`runtime handler "${pod.meta.spec.runtimeHandler}" cannot restore checkpoints`);
+      }
+      restore = { archive: requested };
+      requested = (await containerizer.inspectCheckpoint(requested, ctx.signal)).image.id;
+    }
+    const image = await deps.images.get(requested);
+    if (!image) {
+      const of = restore ? ` (recorded in checkpoint archive "${restore.archive}")` : '';
+      throw new NotFoundError(`image "${requested}"${of} not found`);
+    }
+    // Image volumes (KEP-4639): each image must already be in the store; nothing is pulled here.
+    const imageIds = new Map<string, string>();
+    for (const m of config.mounts) {
+      const ref = m.image?.image ?? '';
+      if (ref === '' || imageIds.has(ref)) continue;
+      const vol = await deps.images.get(ref);
+      if (!vol) throw new NotFoundError(`image "${ref}" of volume "${m.containerPath}" not found`);
+      imageIds.set(ref, vol.id);
+    }
     const md = config.metadata!;
     const name = containerName(md.name, podId, md.attempt);
     const fp = fingerprint({ podId, config });
@@ -46,7 +74,8 @@ export function createContainer(deps: CriDeps) {
         return { containerId: held };
       },
       body: async (id, signal, undo) => {
-        const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested });
+        const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested }, imageIds);
+        if (restore) spec.restore = restore;
         // Under the pod's lock: a Stop/Remove of the pod either ran before (we see it not ready) or waits
         // until the record exists (and then removes it with the pod).
         await deps.locks.run(podId, async () => {

@@ -21,6 +21,7 @@ import { podSandboxStatus } from './pod-sandbox-status.js';
 import { portForward } from './port-forward.js';
 import { removeContainer } from './remove-container.js';
 import { removePodSandbox } from './remove-pod-sandbox.js';
+import { checkpointContainer } from './checkpoint-container.js';
 import { reopenContainerLog } from './reopen-container-log.js';
 import { runPodSandbox } from './run-pod-sandbox.js';
 import { startContainer } from './start-container.js';
@@ -53,6 +54,7 @@ export function podAndContainerHandlers(deps: CriDeps) {
     updateContainerResources: updateContainerResources(deps),
     updatePodSandboxResources: updatePodSandboxResources(deps),
     reopenContainerLog: reopenContainerLog(deps),
+    checkpointContainer: checkpointContainer(deps),
     execSync: execSync(deps),
     exec: exec(deps),
     attach: attach(deps),

@@ -20,6 +20,7 @@ import {
   type SecurityProfile,
   SecurityProfile_ProfileType,
 } from '../gen/cri/v1/api.js';
+import { NotFoundError } from '../../util/index.js';
 
 /** CRI NamespaceMode → domain. */
 export function namespaceMode(m: NamespaceMode): DomainNamespaceMode {
@@ -99,8 +100,25 @@ const PROPAGATION: Record<number, MountSpec['propagation']> = {
   [MountPropagation.PROPAGATION_BIDIRECTIONAL]: 'rshared',
 };
 
-/** CRI Mount → domain. */
-export function toMountSpec(m: Mount): MountSpec {
+/**
+ * CRI Mount → domain. `imageIds` maps the image references of image volumes to the ids they resolved to
+ * (the caller checked that each is in the store); an image volume is always read-only and private.
+ */
+export function toMountSpec(m: Mount, imageIds: ReadonlyMap<string, string> = new Map()): MountSpec {
+  const ref = m.image?.image ?? '';
+  if (ref !== '') {
+    const id = imageIds.get(ref);
+    if (id === undefined) throw new NotFoundError(`image "${ref}" of volume "${m.containerPath}" not found`);
+    return {
+      containerPath: m.containerPath,
+      hostPath: '',
+      readonly: true,
+      propagation: 'private',
+      recursiveReadOnly: false,
+      image: { id, ref },
+      imageSubPath: m.imageSubPath,
+    };
+  }
   return {
     containerPath: m.containerPath,
     hostPath: m.hostPath,
@@ -127,8 +145,16 @@ export function toCriMount(m: MountSpec): Mount {
     uidMappings: [],
     gidMappings: [],
     recursiveReadOnly: m.recursiveReadOnly,
-    image: undefined,
-    imageSubPath: '',
+    image: m.image
+      ? {
+          image: m.image.ref,
+          annotations: {},
+          userSpecifiedImage: m.image.ref,
+          runtimeHandler: '',
+          imageRef: m.image.id,
+        }
+      : undefined,
+    imageSubPath: m.imageSubPath ?? '',
     mountOptions: [],
   };
 }
@@ -142,12 +168,16 @@ export function logPathOf(pod: PodSpec, config: ContainerConfig): string {
   return path.join(pod.logDirectory, config.logPath);
 }
 
-/** CreateContainer config → ContainerSpec. `image` is the resolved image (id and the reference asked for). */
+/**
+ * CreateContainer config → ContainerSpec. `image` is the resolved image (id and the reference asked for);
+ * `imageIds` maps the references of image volumes to their ids.
+ */
 export function toContainerSpec(
   id: string,
   pod: PodSpec,
   config: ContainerConfig,
   image: { id: string; ref: string },
+  imageIds: ReadonlyMap<string, string> = new Map(),
 ): ContainerSpec {
   const md = config.metadata!;
   const sc = config.linux?.securityContext;
@@ -162,7 +192,7 @@ export function toContainerSpec(
     args: [...config.args],
     workingDir: config.workingDir,
     env: config.envs.map((e) => ({ key: e.key, value: Buffer.from(e.value).toString('utf8') })),
-    mounts: config.mounts.map(toMountSpec),
+    mounts: config.mounts.map((m) => toMountSpec(m, imageIds)),
     devices: config.devices.map((d) => ({
       containerPath: d.containerPath,
       hostPath: d.hostPath,

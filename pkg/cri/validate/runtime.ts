@@ -171,6 +171,12 @@ const relativeLogPath = z
   .refine((s) => !s.startsWith('/'), 'must be relative to the pod log directory')
   .refine((s) => !s.split('/').includes('..'), 'must not contain ".."');
 
+const imageSubPath = z
+  .string()
+  .refine((s) => !s.startsWith('/'), 'must be relative to the image root')
+  .refine((s) => !s.includes('\0'), 'must not contain NUL')
+  .refine((s) => !s.split('/').includes('..'), 'must not contain ".."');
+
 const containerConfig = z.object(
   {
     metadata: z.object({ name: criName, attempt: z.number().int().min(0) }, { error: 'is required' }),
@@ -185,11 +191,26 @@ const containerConfig = z.object(
       }),
     ),
     mounts: z.array(
-      z.object({
-        containerPath: absPath,
-        hostPath: absPath,
-        propagation: mode([0, 1, 2], 'PROPAGATION_PRIVATE, PROPAGATION_HOST_TO_CONTAINER, PROPAGATION_BIDIRECTIONAL'),
-      }),
+      z
+        .object({
+          containerPath: absPath,
+          hostPath: z.string(),
+          image: z.object({ image: z.string() }).nullish(),
+          imageSubPath: imageSubPath,
+          propagation: mode([0, 1, 2], 'PROPAGATION_PRIVATE, PROPAGATION_HOST_TO_CONTAINER, PROPAGATION_BIDIRECTIONAL'),
+        })
+        .superRefine((m, ctx) => {
+          const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+          if (!m.image?.image) {
+            // A host path mount.
+            if (!m.hostPath.startsWith('/') || m.hostPath.includes('\0')) issue('hostPath', 'must be an absolute path');
+            if (m.imageSubPath !== '') issue('imageSubPath', 'is only allowed with image');
+            return;
+          }
+          // An image volume (KEP-4639): read-only, private, no host path.
+          if (m.hostPath !== '') issue('hostPath', 'must be empty when image is set');
+          if (m.propagation !== 0) issue('propagation', 'must be PROPAGATION_PRIVATE for an image volume');
+        }),
     ),
     devices: z.array(
       z.object({
@@ -261,6 +282,11 @@ export const runtimeSchemas = {
   containerStatus: byContainer,
   containerStats: byContainer,
   reopenContainerLog: byContainer,
+  checkpointContainer: z.object({
+    containerId: id,
+    location: absPath,
+    timeout: nonNegative,
+  }),
   updateContainerResources: z.object({ containerId: id, linux: resources }),
   exec: z
     .object({ containerId: id, cmd: z.array(z.string()).min(1, 'must name a command'), ...stdioShape })

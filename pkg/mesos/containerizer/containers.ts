@@ -7,6 +7,7 @@
  * exit watcher without that lock (stop waits for the exit while holding it), once per container.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { type ContainerSpec, emptyImageConfig, type Termination } from '../../containerizer/index.js';
 import { Conmon } from '../../oci/index.js';
 import { isAlive, oomKilled, sleep } from '../../sys/index.js';
@@ -25,6 +26,7 @@ import {
   UnavailableError,
 } from '../../util/index.js';
 import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
+import { prepareRestore, restoreDir } from './checkpoint.js';
 import { type Engine, getContainer, getPod, log, type NamedLaunchInfo } from './engine.js';
 import { Container, type ContainerRecord, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
 import { normalizeStopSignal } from './signals.js';
@@ -38,6 +40,9 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
     if (e.containers.has(spec.id)) throw new AlreadyExistsError(`container "${spec.id}" already exists`);
     const pod = getPod(e, spec.podId);
     if (!pod.ready) throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+    if (spec.mounts.some((m) => m.image !== undefined) && !e.isolators.some((i) => i.name === 'volume/image')) {
+      throw new FailedPreconditionError('image volumes need the volume/image isolator (--isolation)');
+    }
     const rec: ContainerRecord = {
       version: RECORD_VERSION,
       spec,
@@ -64,6 +69,7 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
       rec.stopSignal = normalizeStopSignal(p.image.config.stopSignal, spec.id);
       await fs.mkdir(c.bundle, { recursive: true, mode: 0o700 });
       undo.add('bundle', () => fs.rm(c.bundle, { recursive: true, force: true }));
+      if (spec.restore) await prepareRestore(spec.restore.archive, restoreDir(c), p.rootfs, signal);
 
       rec.state = 'PREPARING';
       const ctx = c.context();
@@ -135,6 +141,9 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
           tty: spec.tty,
           stdin: spec.stdin,
           stdinOnce: spec.stdinOnce,
+          restore: spec.restore
+            ? { imagePath: path.join(restoreDir(c), 'checkpoint'), workPath: path.join(c.bundle, 'restore-work') }
+            : undefined,
         },
         signal,
       );
@@ -155,7 +164,8 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
         c.rec.pendingResources = false;
       }
       if (signal.aborted) throw fromAbort(new CancelledError(`start of container "${id}" aborted`), signal);
-      await e.launcher.start(id);
+      // A restored container runs once `runc restore` returns: there is nothing to start.
+      if (!spec.restore) await e.launcher.start(id);
       crashPoint('StartContainer', 'runtime-started');
       c.rec.state = 'RUNNING';
       c.rec.startedAt = nowNs();

@@ -31,6 +31,7 @@ import { getContainer, getPod } from './engine.js';
 import type { Container, Pod } from './records.js';
 import { recover } from './recover.js';
 import { execSync } from './exec-sync.js';
+import { checkpointContainer, inspectCheckpoint } from './checkpoint.js';
 import { reopenLog } from './reopen-log.js';
 import * as streams from './streams.js';
 import { containerRuntimeOf } from './status.js';
@@ -152,6 +153,7 @@ export class MesosContainerizer implements Containerizer {
           stateDir: path.join(paths.work, 'isolators', 'network', 'cni'),
           podCidr: o.podCidr,
         },
+        imageVolumes: { images: o.images, stateDir: path.join(paths.work, 'isolators', 'volume', 'image') },
       });
     return this.isolators;
   }
@@ -317,6 +319,18 @@ export class MesosContainerizer implements Containerizer {
 
   async execSync(id: string, cmd: string[], timeoutSeconds: number, signal: AbortSignal): Promise<ExecResult> {
     return execSync(await this.engine(), id, cmd, timeoutSeconds, signal);
+  }
+
+  async checkpointContainer(
+    id: string,
+    opts: { location: string; leaveRunning: boolean },
+    signal: AbortSignal,
+  ): Promise<void> {
+    await checkpointContainer(await this.engine(), id, opts, signal);
+  }
+
+  async inspectCheckpoint(archive: string, signal: AbortSignal): Promise<{ image: { id: string; ref: string } }> {
+    return inspectCheckpoint(archive, signal);
   }
 
   async reopenLog(id: string): Promise<void> {

@@ -22,6 +22,7 @@ import { PidNamespaceIsolator } from './namespaces/pid.js';
 import type { CniIsolatorOptions } from './network/cni.js';
 import { ReportingCniIsolator } from './network/ready.js';
 import { HostPathIsolator } from './volume/host-path.js';
+import { type ImageLeases, ImageVolumeIsolator } from './volume/image.js';
 
 export { containerCgroupPath, podCgroupPath } from './cgroups/common.js';
 
@@ -46,6 +47,8 @@ export interface IsolatorDeps {
    * checkpointed, and the node's pod CIDR getter. Needed only when network/cni is asked for.
    */
   cni?: Pick<CniIsolatorOptions, 'configDir' | 'pluginDirs' | 'stateDir' | 'podCidr'>;
+  /** volume/image: the image store (layers and leases) and where image volumes are recorded and mounted. */
+  imageVolumes?: { images?: ImageLeases; stateDir?: string };
 }
 
 /** Builds one isolator. */
@@ -63,6 +66,7 @@ const TABLE: ReadonlyArray<readonly [string, IsolatorFactory]> = [
   ['namespaces/ipc', () => new IpcNamespaceIsolator()],
   ['linux/security', () => new SecurityIsolator()],
   ['volume/host_path', (d) => new HostPathIsolator(d)],
+  ['volume/image', (d) => new ImageVolumeIsolator(d.imageVolumes ?? {})],
   // Last, as in Mesos: the network is attached after everything else is in place.
   ['network/cni', (d) => new ReportingCniIsolator(required(d.cni, 'network/cni needs its CNI configuration'))],
 ];

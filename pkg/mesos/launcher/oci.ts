@@ -19,7 +19,14 @@ import {
   type Spec,
 } from '../../oci/index.js';
 import { isAlive, readStartTime } from '../../sys/index.js';
-import { isKind, logger, NotFoundError, writeJsonAtomic } from '../../util/index.js';
+import {
+  FailedPreconditionError,
+  findExecutable,
+  isKind,
+  logger,
+  NotFoundError,
+  writeJsonAtomic,
+} from '../../util/index.js';
 import type { Launched, LaunchRequest, Launcher, RuntimeFeatures } from './types.js';
 
 const log = logger('mesos/launcher');
@@ -93,6 +100,7 @@ export class OciLauncher implements Launcher {
       terminal: req.tty,
       stdin: req.stdin,
       stdinOnce: req.stdinOnce,
+      restore: req.restore,
       signal,
     });
     return {
@@ -105,6 +113,17 @@ export class OciLauncher implements Launcher {
 
   async start(id: string): Promise<void> {
     await this.runtime.start(id, AbortSignal.timeout(60_000));
+  }
+
+  async checkpoint(
+    id: string,
+    opts: { imagePath: string; workPath: string; leaveRunning: boolean },
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (!(await findExecutable('criu'))) {
+      throw new FailedPreconditionError('cannot checkpoint: CRIU is not installed (Debian package criu)');
+    }
+    await this.runtime.checkpoint(id, { ...opts, signal });
   }
 
   async kill(id: string, signal: string | number, all = false): Promise<void> {

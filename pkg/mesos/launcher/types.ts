@@ -19,6 +19,8 @@ export interface LaunchRequest {
   tty: boolean;
   stdin: boolean;
   stdinOnce: boolean;
+  /** Restore from these CRIU images instead of creating: the container is running once `create` returns. */
+  restore?: { imagePath: string; workPath: string };
 }
 
 /**
@@ -62,6 +64,15 @@ export interface Launcher {
   /** Creates the container; its init is blocked until `start`. Failure leaves nothing behind. */
   create(req: LaunchRequest, signal: AbortSignal): Promise<Launched>;
   start(id: string): Promise<void>;
+  /**
+   * Checkpoints the running container's processes with CRIU into `imagePath` (CRIU's log in `workPath`).
+   * FailedPrecondition with what CRIU reported when it cannot; NotFound when the container is gone.
+   */
+  checkpoint(
+    id: string,
+    opts: { imagePath: string; workPath: string; leaveRunning: boolean },
+    signal: AbortSignal,
+  ): Promise<void>;
   /** Signals the container's init (all processes with `all`). NotFound when it is gone. */
   kill(id: string, signal: string | number, all?: boolean): Promise<void>;
   /** Resolves with the exit code once the container's init has exited (works across ucri restarts). */

@@ -47,6 +47,31 @@ describe('runtime request validation', () => {
     const mount = createReq('ab');
     mount.config!.mounts[0]!.hostPath = 'relative';
     assert.deepEqual(fields(runtimeSchemas.createContainer, mount), ['config.mounts.0.hostPath']);
+    // Image volumes: no host path, a relative sub path without "..", private propagation.
+    const imageVolume = (over: Record<string, unknown>) => {
+      const r = createReq('ab');
+      Object.assign(r.config!.mounts[0]!, {
+        hostPath: '',
+        image: { image: 'busybox', annotations: {}, userSpecifiedImage: '', runtimeHandler: '', imageRef: '' },
+        ...over,
+      });
+      return r;
+    };
+    assert.deepEqual(fields(runtimeSchemas.createContainer, imageVolume({ imageSubPath: 'a/b' })), []);
+    assert.deepEqual(fields(runtimeSchemas.createContainer, imageVolume({ hostPath: '/x' })), [
+      'config.mounts.0.hostPath',
+    ]);
+    for (const sub of ['../a', 'a/../../b', '/abs']) {
+      assert.deepEqual(fields(runtimeSchemas.createContainer, imageVolume({ imageSubPath: sub })), [
+        'config.mounts.0.imageSubPath',
+      ]);
+    }
+    assert.deepEqual(fields(runtimeSchemas.createContainer, imageVolume({ propagation: 2 })), [
+      'config.mounts.0.propagation',
+    ]);
+    const subWithoutImage = createReq('ab');
+    subWithoutImage.config!.mounts[0]!.imageSubPath = 'a';
+    assert.deepEqual(fields(runtimeSchemas.createContainer, subWithoutImage), ['config.mounts.0.imageSubPath']);
     const noImage = createReq('ab');
     noImage.config!.image!.image = '';
     assert.deepEqual(fields(runtimeSchemas.createContainer, noImage), ['config.image.image']);

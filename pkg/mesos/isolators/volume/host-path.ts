@@ -1,5 +1,5 @@
 /**
- * volume/host_path (Mesos `volume/host_path`): the CRI mounts. This isolator owns every CRI mount; the
+ * volume/host_path (Mesos `volume/host_path`): the CRI host path mounts (image volumes are volume/image's); the
  * rootfs, /etc/{hosts,resolv.conf,hostname}, /dev/shm and devices belong to filesystem/linux.
  *
  * A missing host path is created as a directory (containerd's behaviour; kubelet makes its own volume
@@ -46,10 +46,12 @@ export class HostPathIsolator implements Isolator {
   constructor(private readonly deps: { recursiveReadOnlyMounts: boolean }) {}
 
   async prepare(ctx: ContainerContext): Promise<LaunchInfo | undefined> {
-    if (ctx.spec.mounts.length === 0) return undefined;
-    for (const m of ctx.spec.mounts) checkMount(m);
+    // Image volumes belong to volume/image.
+    const hostMounts = ctx.spec.mounts.filter((m) => m.image === undefined);
+    if (hostMounts.length === 0) return undefined;
+    for (const m of hostMounts) checkMount(m);
     // Parents before children, so that a mount below another is not hidden by it.
-    const ordered = [...ctx.spec.mounts].sort(
+    const ordered = [...hostMounts].sort(
       (a, b) => path.resolve(a.containerPath).split('/').length - path.resolve(b.containerPath).split('/').length,
     );
     let table: MountInfo[] | undefined;
