@@ -112,6 +112,26 @@ describe('writable layers: container store, disk usage and limits (e2e)', () => 
     assert.equal(b.reason, '');
   });
 
+  it('recovers writable layers from the container store after a restart and removes orphans there', async () => {
+    const { podSandboxId, containerId } = await podWithContainer(
+      env,
+      'dd if=/dev/zero of=/big bs=1M count=1 && touch /written; sleep 1000',
+    );
+    await untilInContainer(containerId, '[ -e /written ]');
+    const orphan = path.join(store, 'orphan-without-record');
+    await fs.mkdir(path.join(orphan, 'backends'), { recursive: true });
+    await env.d.stop();
+    await env.restart();
+    await assert.rejects(fs.access(orphan), 'a store dir without a record is removed at recovery');
+    assert.equal((await status(env, containerId)).status?.state, ContainerState.CONTAINER_RUNNING);
+    await measuredAtLeast(containerId, MiB);
+    const r = await env.c.runtime.execSync({ containerId, cmd: ['cat', '/written'], timeout: 30n });
+    assert.equal(r.exitCode, 0, 'the rootfs is the same after the restart');
+    await env.c.runtime.stopPodSandbox({ podSandboxId });
+    await env.c.runtime.removePodSandbox({ podSandboxId });
+    await assert.rejects(fs.access(path.join(store, containerId)), 'removal empties the store');
+  });
+
   it('refuses a malformed io.ucri.disk-limit before making anything', async () => {
     const config = podConfig(env);
     config.annotations = { 'io.ucri.disk-limit': 'lots' };
