@@ -2,10 +2,11 @@
  * The provisioner's disk state. Nobody else builds these paths.
  *
  *   <work_dir>/provisioner/                      0700: rootfses hold setuid files; host users stay out
- *   └── probe-XXXXXX/                           the `auto` backend's overlay probe (removed after it ran)
  *
  *   <container_store_dir>/                       0700; default <work_dir>/provisioner/containers: the
  *   │                                           containers' writable layers, apart from the image layers
+ *   ├── .probe-XXXXXX/                          the `auto` backend's overlay probe, on the filesystem the
+ *   │                                           upper dirs use (removed after it ran, and at recovery)
  *   └── <containerId>/
  *       ├── record.json                         checkpoint, written last and atomically (see ProvisionRecord):
  *       │                                       image, backend, rootfs id, layer dirs, rootfs, writable dir
@@ -38,6 +39,9 @@ export function checkRootfsId(id: string): void {
   if (!ROOTFS_ID.test(id)) throw new InvalidArgumentError(`invalid rootfs id "${id}"`);
 }
 
+/** Names of the overlay probe's temp dirs; no container id starts with a dot. */
+export const PROBE_PREFIX = '.probe-';
+
 /** Every path of the provisioner under one work dir. */
 export class ProvisionerPaths {
   /** `<work_dir>/provisioner` */
@@ -56,7 +60,7 @@ export class ProvisionerPaths {
 
   /** Prefix of the overlay probe's temp dirs, for mkdtemp. */
   get probePrefix(): string {
-    return path.join(this.root, 'probe-');
+    return path.join(this.containersDir, PROBE_PREFIX);
   }
 
   containerDir(containerId: string): string {

@@ -39,7 +39,7 @@ import {
   type OverlaySupport,
   parseBackendChoice,
 } from './backends/index.js';
-import { checkContainerId, ProvisionerPaths } from './paths.js';
+import { checkContainerId, PROBE_PREFIX, ProvisionerPaths } from './paths.js';
 import type { BackendName, ImageLayers, ImageSource, Provisioned, Provisioner } from './types.js';
 
 /** Looked up per use, so a later configureLogging (daemon start-up, silent tests) takes effect. */
@@ -111,7 +111,8 @@ export class MesosProvisioner implements Provisioner {
     this.backend = parseBackendChoice(opts.backend ?? 'overlay');
     this.paths = new ProvisionerPaths(opts.workDir, opts.containerStoreDir);
     this.source = opts.source;
-    this.chooser = new BackendChooser(this.paths.root, this.paths.probePrefix);
+    // Probed where the upper dirs go: the container store may be another filesystem than the work dir.
+    this.chooser = new BackendChooser(this.paths.containersDir, this.paths.probePrefix);
     this.usageCacheMs = opts.usageCacheMs ?? 2000;
   }
 
@@ -130,8 +131,8 @@ export class MesosProvisioner implements Provisioner {
     await this.init();
     const keep = new Set(known);
     for (const name of await fs.readdir(this.paths.root)) {
-      if (name.startsWith(path.basename(this.paths.probePrefix)))
-        await this.removeTree(path.join(this.paths.root, name));
+      // Probes of older versions ran here.
+      if (name.startsWith('probe-')) await this.removeTree(path.join(this.paths.root, name));
     }
     let names: string[];
     try {
@@ -141,6 +142,10 @@ export class MesosProvisioner implements Provisioner {
       throw err;
     }
     for (const id of names) {
+      if (id.startsWith(PROBE_PREFIX)) {
+        await this.removeTree(path.join(this.paths.containersDir, id));
+        continue;
+      }
       try {
         checkContainerId(id);
       } catch {
