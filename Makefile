@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE ?= node
 UCRI_FLAGS ?=
 
-.PHONY: all deps generate native build run test test-unit lint bench critest critest-docker clean
+.PHONY: all deps generate native build run test test-unit lint bench critest critest-docker clean install uninstall
 
 all: build
 
@@ -61,6 +61,19 @@ critest: build
 ## starts (own data root, exec root, pid file and socket; --iptables=false --bridge=none) and stops by PID
 critest-docker: build
 	CRITEST=$(CRITEST) hack/critest/run.sh --dockerd -- -runtime-handler=docker $(CRITEST_FLAGS)
+
+## install: `ucri` on the PATH (a launcher running node with the daemon's flags on the installed build), the
+## systemd unit ucri.service and a commented /etc/ucri/config.toml (hack/install.sh; an edited config is kept).
+## PREFIX, SYSCONFDIR, SYSTEMD_UNIT_DIR and DESTDIR are honoured. uninstall removes what install put.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+INSTALL_ENV = PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) SYSTEMD_UNIT_DIR=$(SYSTEMD_UNIT_DIR) DESTDIR=$(DESTDIR) NODE=$(NODE)
+install: build
+	@$(INSTALL_ENV) hack/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) hack/install.sh uninstall
 
 clean:
 	rm -rf dist pkg/cri/gen

@@ -14,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ISOLATOR_NAMES } from '../../pkg/mesos/index.js';
+import { parseByteQuantity } from '../../pkg/util/index.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/ucri/config.toml';
 
@@ -39,6 +40,16 @@ const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, c
   for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
   return Math.round(ms);
 });
+/** A byte size as Kubernetes quantities write it ("10Gi", "500M", "1048576") or a number of bytes. */
+const byteSize = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const bytes = parseByteQuantity(v);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `invalid size "${v}" (e.g. "10Gi", "500M", "0" for none)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
 /** A duration that must be longer than zero (stream timeouts). */
 const positiveDuration = duration.refine((ms) => ms > 0, 'must be longer than 0');
 
@@ -58,6 +69,11 @@ export const configSchema = z
     socket: absPath.default('/run/ucri/ucri.sock'),
     work_dir: absPath.default('/var/lib/ucri'),
     runtime_dir: absPath.default('/run/ucri'),
+    /** Containers' writable layers; default `<work_dir>/provisioner/containers` (resolved by the daemon). */
+    container_store_dir: absPath.optional(),
+    container_disk_watch_interval: positiveDuration.default(15_000),
+    /** Bytes; 0: no default limit. */
+    container_disk_limit: byteSize.default(0),
     containerizers: csv
       .default(['mesos'])
       .pipe(z.array(z.enum(['mesos', 'docker'])).min(1, 'at least one containerizer is needed')),
@@ -133,6 +149,18 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'socket', help: 'unix socket to serve the CRI on (default /run/ucri/ucri.sock)' },
   { key: 'work_dir', help: 'persistent state: image store, records (default /var/lib/ucri)' },
   { key: 'runtime_dir', help: 'runtime state, lost on reboot: namespace pins, exit files (default /run/ucri)' },
+  {
+    key: 'container_store_dir',
+    help: "containers' writable layers, apart from image layers (default <work_dir>/provisioner/containers)",
+  },
+  {
+    key: 'container_disk_watch_interval',
+    help: "how often disk/du measures containers' writable layers, e.g. 15s (default 15s)",
+  },
+  {
+    key: 'container_disk_limit',
+    help: 'default writable-layer limit per container, e.g. 10Gi; 0: none (pod annotation io.ucri.disk-limit)',
+  },
   { key: 'containerizers', help: 'comma-separated containerizers: mesos, docker (default mesos)' },
   { key: 'isolation', help: 'comma-separated isolators of the Mesos containerizer, in order' },
   { key: 'launcher', help: 'auto, linux (OCI runtime + conmon) or posix (default auto)' },

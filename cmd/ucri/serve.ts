@@ -66,6 +66,10 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     locks.push(await acquireInstanceLock('socket', path.resolve(config.socket)));
     locks.push(await acquireInstanceLock('work_dir', path.resolve(config.work_dir)));
     locks.push(await acquireInstanceLock('runtime_dir', path.resolve(config.runtime_dir)));
+    // Recovery removes the writable layers that its records do not name: one store per instance.
+    if (config.container_store_dir !== undefined) {
+      locks.push(await acquireInstanceLock('container_store_dir', path.resolve(config.container_store_dir)));
+    }
     // Recovery destroys the cgroups under this root that its records do not name: another instance using
     // the same root would lose its pods to that sweep, so the root is locked like the dirs.
     locks.push(await acquireInstanceLock('cgroups_root', config.cgroups_root.replace(/^\/+|\/+$/g, '')));
@@ -111,6 +115,9 @@ export async function startDaemon(config: Config): Promise<Daemon> {
             cgroupDriver: await cgroupDriver(config),
             launcher: config.launcher,
             provisionerBackend: config.image_provisioner_backend,
+            containerStoreDir: config.container_store_dir,
+            diskWatchIntervalMs: config.container_disk_watch_interval,
+            diskLimitBytes: config.container_disk_limit,
             podCidr: () => runtimeConfig.get().podCidr,
           }),
         );

@@ -9,7 +9,8 @@
  * BENCH_UCRI_TRACE and BENCH_UCRI_PROFILE (the daemon's UCRI_TRACE and UCRI_PROFILE), BENCH_ONLY=ucri (skip
  * containerd, for profiling only: no ratios), BENCH_DOCKER=1 (adds pod start through ucri's `mesos` and
  * `docker` handlers and containerd side by side, against a private dockerd; see docker.ts), BENCH_DOCKER=only
- * (that measure alone).
+ * (that measure alone), BENCH_PART=stats (only ListContainerStats and
+ * ListPodSandboxMetrics with 50 running containers, after the warm-up).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -31,6 +32,7 @@ import {
   pullOnce,
   removePod,
   type Samples,
+  statsAndMetrics,
 } from './measures.js';
 import { helperProcesses, type Memory, memoryOf, memoryOfAll } from './memory.js';
 import { type MemoryRow, report } from './report.js';
@@ -55,8 +57,12 @@ const COUNTS = {
   pullRounds: QUICK ? 1 : 2,
   ageCycles: num('BENCH_AGE_CYCLES', QUICK ? 100 : 1000),
   podStarts: BENCH_DOCKER ? (QUICK ? 10 : 40) : 0,
+  stats: QUICK ? 20 : 100,
 };
 const ONLY_UCRI = process.env.BENCH_ONLY === 'ucri';
+/** BENCH_PART=stats: only the stats/metrics part (with the warm-up); default: everything. */
+const PART = process.env.BENCH_PART ?? 'all';
+const ALL = PART === 'all';
 
 function progress(msg: string): void {
   process.stdout.write(`   … ${new Date().toISOString().slice(11, 19)} ${msg}\n`);
@@ -127,6 +133,8 @@ async function main(): Promise<number> {
     }
     const samples = new Map<string, Samples>();
     const memory: MemoryRow[] = [];
+    const notes: string[] = [];
+    if (PART !== 'all' && PART !== 'stats') throw new Error(`BENCH_PART must be stats or unset, not "${PART}"`);
     let cyclesDone = 0;
 
     progress('pulling busybox and pause, warming up');
@@ -159,84 +167,95 @@ async function main(): Promise<number> {
     const idle = await both(rts, 0, daemonMemory);
     memory.push({ name: 'daemon idle', values: idle });
 
-    progress(`ImageStatus/ListImages × ${COUNTS.imageQueries}`);
-    for (let r = 0; r < 2; r++)
-      merge(samples, await both(rts, r, (rt) => imageQueries(rt, ctx, COUNTS.imageQueries / 2)));
-
-    progress(`pod cycles × ${COUNTS.podCycles}`);
-    const chunks = 4;
-    for (let r = 0; r < chunks; r++) {
-      merge(samples, await both(rts, r, (rt) => podCycles(rt, ctx, Math.ceil(COUNTS.podCycles / chunks))));
-    }
-    cyclesDone += chunks * Math.ceil(COUNTS.podCycles / chunks);
-
-    progress(`container cycles × ${COUNTS.containerCycles}, 2 in parallel`);
+    progress(`ListContainerStats/ListPodSandboxMetrics with 50 running containers × ${COUNTS.stats}`);
     for (let r = 0; r < 2; r++) {
-      merge(samples, await both(rts, r, (rt) => containerCycles(rt, ctx, COUNTS.containerCycles / 2, 2)));
+      merge(samples, await both(rts, r, (rt) => statsAndMetrics(rt, ctx, COUNTS.stats / 2, r === 0 ? notes : [])));
     }
 
-    progress(`ExecSync and Exec over SPDY × ${COUNTS.exec}`);
-    for (let r = 0; r < 2; r++) merge(samples, await both(rts, r, (rt) => execAndLists(rt, ctx, COUNTS.exec / 2)));
+    if (ALL) await everythingElse();
+    async function everythingElse(): Promise<void> {
+      progress(`ImageStatus/ListImages × ${COUNTS.imageQueries}`);
+      for (let r = 0; r < 2; r++)
+        merge(samples, await both(rts, r, (rt) => imageQueries(rt, ctx, COUNTS.imageQueries / 2)));
 
-    progress(`${COUNTS.burst} RunPodSandbox at once × ${COUNTS.burstRounds}`);
-    for (let r = 0; r < COUNTS.burstRounds; r++) {
-      const last = r === COUNTS.burstRounds - 1;
-      const res = await both(rts, r, async (rt) => {
-        const burst = await podBurst(rt, ctx, COUNTS.burst);
-        let mem: MemSnap | undefined;
-        if (last) {
-          await fillPods(rt, ctx, burst.pods);
-          await sleep(1000);
-          const h = await helperProcesses(rt.isMonitor, (p) => p.cmdline.startsWith('sleep\0'));
-          mem = {
-            daemon: await memoryOf(rt.pid),
-            helpers: await memoryOfAll([...h.monitors, ...h.others]),
-            monitors: h.monitors.length,
-            others: h.others.length,
-          };
+      progress(`pod cycles × ${COUNTS.podCycles}`);
+      const chunks = 4;
+      for (let r = 0; r < chunks; r++) {
+        merge(samples, await both(rts, r, (rt) => podCycles(rt, ctx, Math.ceil(COUNTS.podCycles / chunks))));
+      }
+      cyclesDone += chunks * Math.ceil(COUNTS.podCycles / chunks);
+
+      progress(`container cycles × ${COUNTS.containerCycles}, 2 in parallel`);
+      for (let r = 0; r < 2; r++) {
+        merge(samples, await both(rts, r, (rt) => containerCycles(rt, ctx, COUNTS.containerCycles / 2, 2)));
+      }
+
+      progress(`ExecSync and Exec over SPDY × ${COUNTS.exec}`);
+      for (let r = 0; r < 2; r++) merge(samples, await both(rts, r, (rt) => execAndLists(rt, ctx, COUNTS.exec / 2)));
+
+      progress(`${COUNTS.burst} RunPodSandbox at once × ${COUNTS.burstRounds}`);
+      for (let r = 0; r < COUNTS.burstRounds; r++) {
+        const last = r === COUNTS.burstRounds - 1;
+        const res = await both(rts, r, async (rt) => {
+          const burst = await podBurst(rt, ctx, COUNTS.burst);
+          let mem: MemSnap | undefined;
+          if (last) {
+            await fillPods(rt, ctx, burst.pods);
+            await sleep(1000);
+            const h = await helperProcesses(rt.isMonitor, (p) => p.cmdline.startsWith('sleep\0'));
+            mem = {
+              daemon: await memoryOf(rt.pid),
+              helpers: await memoryOfAll([...h.monitors, ...h.others]),
+              monitors: h.monitors.length,
+              others: h.others.length,
+            };
+          }
+          const teardown = await timed(() => Promise.all(burst.pods.map((id) => removePod(rt, id))));
+          return { burst: burst.ms, teardown: teardown.ms, mem };
+        });
+        const s = new Map<string, Samples>();
+        for (const [name, v] of res) {
+          s.set(name, {
+            [`${COUNTS.burst} RunPodSandbox at once`]: [v.burst],
+            [`${COUNTS.burst} pods removed at once`]: [v.teardown],
+          });
         }
-        const teardown = await timed(() => Promise.all(burst.pods.map((id) => removePod(rt, id))));
-        return { burst: burst.ms, teardown: teardown.ms, mem };
+        merge(samples, s);
+        if (last) {
+          const pick = (f: (m: MemSnap) => Memory): Map<string, Memory> =>
+            new Map([...res].map(([n, v]) => [n, f(v.mem!)]));
+          memory.push({ name: `daemon with ${COUNTS.burst} pods`, values: pick((m) => m.daemon) });
+          memory.push({
+            name: `helpers of ${COUNTS.burst} pods`,
+            values: pick((m) => m.helpers),
+            note: [...res].map(([n, v]) => `${n}: ${v.mem?.monitors} monitors + ${v.mem?.others} others`).join('; '),
+          });
+          memory.push({
+            name: 'helpers per pod',
+            values: pick((m) => ({ rss: m.helpers.rss / COUNTS.burst, pss: m.helpers.pss / COUNTS.burst })),
+          });
+          memory.push({
+            name: `daemon + helpers, ${COUNTS.burst} pods`,
+            values: pick((m) => ({ rss: m.daemon.rss + m.helpers.rss, pss: m.daemon.pss + m.helpers.pss })),
+          });
+        }
+      }
+
+      progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
+      for (let r = 0; r < COUNTS.pullRounds; r++) {
+        const res = await both(rts, r, (rt) => pullOnce(rt, env.large));
+        merge(samples, new Map([...res].map(([n, ms]) => [n, { 'PullImage large': [ms] }])));
+      }
+
+      const age = Math.max(0, COUNTS.ageCycles - cyclesDone);
+      progress(`${age} more pod cycles (both runtimes at once, untimed) for the after-load memory figure`);
+      await Promise.all(rts.map((rt) => podCycles(rt, ctx, age)));
+      await sleep(5000);
+      memory.push({
+        name: `daemon idle after ${COUNTS.ageCycles} pod cycles`,
+        values: await both(rts, 0, daemonMemory),
       });
-      const s = new Map<string, Samples>();
-      for (const [name, v] of res) {
-        s.set(name, {
-          [`${COUNTS.burst} RunPodSandbox at once`]: [v.burst],
-          [`${COUNTS.burst} pods removed at once`]: [v.teardown],
-        });
-      }
-      merge(samples, s);
-      if (last) {
-        const pick = (f: (m: MemSnap) => Memory): Map<string, Memory> =>
-          new Map([...res].map(([n, v]) => [n, f(v.mem!)]));
-        memory.push({ name: `daemon with ${COUNTS.burst} pods`, values: pick((m) => m.daemon) });
-        memory.push({
-          name: `helpers of ${COUNTS.burst} pods`,
-          values: pick((m) => m.helpers),
-          note: [...res].map(([n, v]) => `${n}: ${v.mem?.monitors} monitors + ${v.mem?.others} others`).join('; '),
-        });
-        memory.push({
-          name: 'helpers per pod',
-          values: pick((m) => ({ rss: m.helpers.rss / COUNTS.burst, pss: m.helpers.pss / COUNTS.burst })),
-        });
-        memory.push({
-          name: `daemon + helpers, ${COUNTS.burst} pods`,
-          values: pick((m) => ({ rss: m.daemon.rss + m.helpers.rss, pss: m.daemon.pss + m.helpers.pss })),
-        });
-      }
     }
-
-    progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
-    for (let r = 0; r < COUNTS.pullRounds; r++) {
-      const res = await both(rts, r, (rt) => pullOnce(rt, env.large));
-      merge(samples, new Map([...res].map(([n, ms]) => [n, { 'PullImage large': [ms] }])));
-    }
-
-    const age = Math.max(0, COUNTS.ageCycles - cyclesDone);
-    progress(`${age} more pod cycles (both runtimes at once, untimed) for the after-load memory figure`);
-    await Promise.all(rts.map((rt) => podCycles(rt, ctx, age)));
-    await sleep(5000);
-    memory.push({ name: `daemon idle after ${COUNTS.ageCycles} pod cycles`, values: await both(rts, 0, daemonMemory) });
 
     const load1 = os.loadavg();
     const text = await report({
@@ -248,6 +267,7 @@ async function main(): Promise<number> {
       samples,
       memory,
       runtimes: rts.map((r) => r.name),
+      notes,
     });
     process.stdout.write(text);
     if (podStartText) process.stdout.write(`\n${podStartText}\n`);

@@ -6,7 +6,14 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { runRemoteCommandSpdy } from '../../pkg/cri/streaming/index.js';
-import { ContainerConfig, PodSandboxConfig, ImageSpec, PullImageRequest } from '../../test/support/cri-client.js';
+import {
+  ContainerConfig,
+  grpc,
+  ImageSpec,
+  PodSandboxConfig,
+  PullImageRequest,
+  statusOf,
+} from '../../test/support/cri-client.js';
 import type { BenchRuntime } from './runtime.js';
 import { timed } from './stats.js';
 
@@ -248,4 +255,55 @@ export async function pullOnce(rt: BenchRuntime, image: string): Promise<number>
     c.image.pullImage(PullImageRequest.fromPartial({ image: { image } }), { timeoutMs: 600_000 }),
   );
   return t.ms;
+}
+
+/**
+ * ListContainerStats and ListPodSandboxMetrics `n` times each with `pods` × `perPod` running sleepers (50 by
+ * default, kubelet's polling of a busy node). A runtime that does not serve a verb (gRPC UNIMPLEMENTED, as
+ * containerd before 2.0 for ListPodSandboxMetrics) gets a note instead of samples.
+ */
+export async function statsAndMetrics(
+  rt: BenchRuntime,
+  ctx: MeasureContext,
+  n: number,
+  notes: string[],
+  pods = 10,
+  perPod = 5,
+): Promise<Samples> {
+  const c = rt.client;
+  const s: Samples = {};
+  const ids: string[] = [];
+  try {
+    for (let p = 0; p < pods; p++) {
+      const sandboxConfig = await podConfig(ctx, rt, 'stats');
+      const { podSandboxId } = await c.runtime.runPodSandbox({ config: sandboxConfig, runtimeHandler: '' });
+      ids.push(podSandboxId);
+      for (let i = 0; i < perPod; i++) {
+        const config = sleeperConfig(ctx.busybox, `s${i}`);
+        const { containerId } = await c.runtime.createContainer({ podSandboxId, config, sandboxConfig });
+        await c.runtime.startContainer({ containerId });
+      }
+    }
+    const total = pods * perPod;
+    const statsName = `ListContainerStats (${total} ctrs)`;
+    const metricsName = `ListPodSandboxMetrics (${total} ctrs)`;
+    let metrics = true;
+    for (let i = 0; i < n; i++) {
+      const r = await time(s, statsName, () => c.runtime.listContainerStats({ filter: undefined }));
+      if (r.stats.length < total) throw new Error(`${rt.name}: ListContainerStats gave ${r.stats.length} of ${total}`);
+      if (!metrics) continue;
+      try {
+        await time(s, metricsName, () => c.runtime.listPodSandboxMetrics({}));
+      } catch (err) {
+        metrics = false;
+        delete s[metricsName];
+        const code = statusOf(err);
+        const what = code === grpc.status.UNIMPLEMENTED ? 'answers UNIMPLEMENTED' : `fails (gRPC code ${code})`;
+        notes.push(`${rt.name}: ListPodSandboxMetrics ${what}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return s;
+  } finally {
+    for (const id of ids) await removePod(rt, id);
+  }
 }

@@ -21,6 +21,8 @@ export interface BenchRun {
   samples: Map<string, Samples>;
   memory: MemoryRow[];
   runtimes: string[];
+  /** Lines printed under the tables (e.g. a verb one runtime does not serve). */
+  notes?: string[];
 }
 
 const RESULTS_DIR = 'bench-results';
@@ -85,7 +87,7 @@ export async function report(run: BenchRun): Promise<string> {
     file,
     `${JSON.stringify({ ...run, samples: Object.fromEntries(run.samples), measures, memory }, null, 2)}\n`,
   );
-  const notes = run.memory.filter((m) => m.note).map((m) => `${m.name}: ${m.note}`);
+  const notes = [...run.memory.filter((m) => m.note).map((m) => `${m.name}: ${m.note}`), ...(run.notes ?? [])];
   return [
     `bench ${run.startedAt.toISOString()} (${run.quick ? 'QUICK' : 'full'}), ${run.runtimes.join(' vs ')}; ${run.containerd}`,
     `load average at start ${load(run.load[0])}, at end ${load(run.load[1])} (2 cores; noisy when others run)`,

@@ -10,6 +10,7 @@ import type {
   Resources,
   Termination,
 } from './pods.js';
+import type { ImageFsUsage } from './images.js';
 
 /**
  * Domain types of the containerizer layer. They know nothing of CRI or gRPC: pkg/cri translates CRI
@@ -128,6 +129,11 @@ export interface Containerizer {
    * cgroups leaves it out and the CRI verb answers UNIMPLEMENTED for its handler.
    */
   updatePod?(podId: string, resources: Resources, signal: AbortSignal): Promise<void>;
+  /**
+   * Optional: where this containerizer keeps containers' writable layers and how much they use (ImageFsInfo
+   * `container_filesystems`); undefined or absent when they share the image filesystem.
+   */
+  containerFsInfo?(): Promise<ImageFsUsage | undefined>;
   /** Usage of a whole pod (its cgroup). */
   podUsage(podId: string): Promise<ContainerUsage>;
   /** Runs a command in the container and collects its output; DeadlineExceeded after `timeoutSeconds` (0: none). */

@@ -138,7 +138,20 @@ export interface CgroupStats {
 }
 
 /** Reads usage counters of cgroup `p`; a counter is absent when its controller is not available. */
-export async function readCgroupStats(p: string): Promise<CgroupStats> {
+export function readCgroupStats(p: string): Promise<CgroupStats> {
+  // Callers that ask for the same cgroup at the same moment (the cgroups/* isolators' usage(), run side by
+  // side for one stats call) share one set of reads.
+  let pending = inFlightStats.get(p);
+  if (!pending) {
+    pending = readCgroupStatsNow(p).finally(() => inFlightStats.delete(p));
+    inFlightStats.set(p, pending);
+  }
+  return pending;
+}
+
+const inFlightStats = new Map<string, Promise<CgroupStats>>();
+
+async function readCgroupStatsNow(p: string): Promise<CgroupStats> {
   const l = await detectCgroups();
   const s: CgroupStats = {};
   const at = async (c: string, f: string): Promise<string | undefined> => {

@@ -11,3 +11,4 @@ export * from './id.js';
 export * from './profile.js';
 export * from './crash-point.js';
 export * from './measure.js';
+export * from './quantity.js';

@@ -115,11 +115,23 @@ describe('pods and containers (e2e)', () => {
   });
 
   it('stops with the grace timeout: SIGTERM first, SIGKILL when ignored; stop and remove are idempotent', async () => {
-    const polite = await podWithContainer(env, 'trap "exit 0" TERM; while true; do sleep 0.1; done');
+    // The shell marks /tmp/trapped once its trap is installed, and the test stops the container only after
+    // seeing the mark: a SIGTERM that came earlier would be ignored (sh is pid 1) and end in SIGKILL (137).
+    const untilTrapped = async (containerId: string): Promise<void> => {
+      const wait = 'until [ -e /tmp/trapped ]; do sleep 0.05; done';
+      const r = await env.c.runtime.execSync({ containerId, cmd: ['sh', '-c', wait], timeout: 60n });
+      assert.equal(r.exitCode, 0, 'the trap mark appeared');
+    };
+    const polite = await podWithContainer(
+      env,
+      'trap "exit 0" TERM; touch /tmp/trapped; while true; do sleep 0.1; done',
+    );
+    await untilTrapped(polite.containerId);
     await env.c.runtime.stopContainer({ containerId: polite.containerId, timeout: 30n });
     assert.equal((await status(env, polite.containerId)).status?.exitCode, 0, 'the TERM trap ran');
 
-    const stubborn = await podWithContainer(env, 'trap "" TERM; while true; do sleep 0.1; done');
+    const stubborn = await podWithContainer(env, 'trap "" TERM; touch /tmp/trapped; while true; do sleep 0.1; done');
+    await untilTrapped(stubborn.containerId);
     await env.c.runtime.stopContainer({ containerId: stubborn.containerId, timeout: 1n });
     const st = (await status(env, stubborn.containerId)).status!;
     assert.equal(st.state, ContainerState.CONTAINER_EXITED);

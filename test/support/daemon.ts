@@ -41,6 +41,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Flags for node itself, before the script (benchmarks: `--cpu-prof`); added to SERVE_NODE_FLAGS. */
   nodeArgs?: string[];
+  /** Run this `ucri` program (an installed launcher) instead of node with this build's main.js. */
+  program?: string;
 }
 
 export interface TestDaemon {
@@ -120,7 +122,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   const overridden = new Set((opts.flags ?? []).map(flagName));
   const merged = args.filter((a, i) => i < 2 || !overridden.has(flagName(a)));
   args.splice(0, args.length, ...merged, ...(opts.flags ?? []));
-  const proc = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), ...args], {
+  const [program, argv] = opts.program
+    ? [opts.program, args.slice(1)]
+    : [process.execPath, [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), ...args]];
+  const proc = spawn(program, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, UCRI_LOG_LEVEL: 'info', ...opts.env },
   });

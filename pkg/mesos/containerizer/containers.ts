@@ -29,6 +29,7 @@ import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
 import { prepareRestore, restoreDir } from './checkpoint.js';
 import { type Engine, getContainer, getPod, log, type NamedLaunchInfo } from './engine.js';
 import { Container, type ContainerRecord, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
+import { diskLimitation } from './disk-limits.js';
 import { normalizeStopSignal } from './signals.js';
 
 /** How long a container may take to die after SIGKILL before stop gives up (D state, stuck mount). */
@@ -251,8 +252,10 @@ export function recordExit(e: Engine, c: Container, code: number, message: strin
   return c.recording;
 }
 
-/** The isolators' limitation (cgroups/mem: OOMKilled), else conmon's or the cgroup's record of an OOM kill. */
+/** A disk limit the container crossed, else the isolators' limitation (cgroups/mem: OOMKilled), else conmon's or the cgroup's record of an OOM kill. */
 async function askLimitation(e: Engine, c: Container): Promise<Limitation | undefined> {
+  const disk = diskLimitation(c);
+  if (disk) return disk;
   const ctx = c.context();
   for (const iso of e.isolators) {
     if (!iso.limitation) continue;

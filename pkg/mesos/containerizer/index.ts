@@ -15,6 +15,7 @@ import type {
   Containerizer,
   ExecResult,
   HandlerFeatures,
+  ImageFsUsage,
   PodRuntime,
   StreamOptions,
   StreamSession,
@@ -24,7 +25,7 @@ import type {
   Termination,
 } from '../../containerizer/index.js';
 import type { CgroupDriver } from '../../sys/index.js';
-import { findExecutable, KeyedLock, NotFoundError, UnavailableError } from '../../util/index.js';
+import { findExecutable, KeyedLock, NotFoundError, nowNs, UnavailableError } from '../../util/index.js';
 import * as containers from './containers.js';
 import type { CgroupNaming, Engine, SpecBuilder } from './engine.js';
 import { getContainer, getPod } from './engine.js';
@@ -42,6 +43,7 @@ import { containerCgroupPath, createIsolators, podCgroupPath } from '../isolator
 import { buildSpec } from '../launch-info.js';
 import { type LauncherName, openLauncher } from '../launcher/index.js';
 import { MesosPaths } from '../paths.js';
+import { enforceDiskLimits, podDiskLimit } from './disk-limits.js';
 import { updatePodResources } from './pod-resources.js';
 import * as pods from './pod.js';
 import { MesosProvisioner } from '../provisioner/index.js';
@@ -72,6 +74,12 @@ export interface MesosOptions {
   images?: ImageSource;
   /** `--image_provisioner_backend` (default overlay). */
   provisionerBackend?: string;
+  /** `--container_store_dir`: the writable layers (default `<workDir>/provisioner/containers`). */
+  containerStoreDir?: string;
+  /** How often the writable layers are measured in the background, in ms (default 15 s). */
+  diskWatchIntervalMs?: number;
+  /** Default writable-layer limit per container in bytes (`--container_disk_limit`); 0: none (default). */
+  diskLimitBytes?: number;
   /** The node's pod CIDR (UpdateRuntimeConfig), read by network/cni at each ADD. */
   podCidr?: () => string;
   /** Default pids limit of containers (cgroups/pids); 0: none. */
@@ -95,6 +103,7 @@ export class MesosContainerizer implements Containerizer {
   /** Set once the engine is up; the synchronous getters answer from it. */
   private e: Engine | undefined;
   private isolators: readonly Isolator[] | undefined;
+  private stopDiskWatch: (() => void) | undefined;
 
   constructor(private readonly opts: MesosOptions) {}
 
@@ -195,6 +204,7 @@ export class MesosContainerizer implements Containerizer {
       if (!o.images) throw new UnavailableError('the mesos containerizer has no image store configured');
       provisioner = new MesosProvisioner({
         workDir: path.dirname(paths.work),
+        containerStoreDir: o.containerStoreDir,
         source: o.images,
         backend: o.provisionerBackend,
       });
@@ -217,6 +227,9 @@ export class MesosContainerizer implements Containerizer {
       lock: new KeyedLock(),
       infraStopGraceMs: o.infraStopGraceMs ?? 2000,
     };
+    this.stopDiskWatch = provisioner.watchUsage?.(o.diskWatchIntervalMs ?? 15_000, (figures) =>
+      enforceDiskLimits(e, o.diskLimitBytes ?? 0, figures),
+    );
     this.e = e;
     return e;
   }
@@ -226,6 +239,7 @@ export class MesosContainerizer implements Containerizer {
    * and tests that simulate a crash. The object is unusable afterwards.
    */
   close(): void {
+    this.stopDiskWatch?.();
     for (const c of this.e?.containers.values() ?? []) c.watcher?.abort();
     for (const p of this.e?.pods.values() ?? []) p.infraWatcher?.abort();
   }
@@ -245,6 +259,7 @@ export class MesosContainerizer implements Containerizer {
   }
 
   async runPod(spec: PodSpec, signal: AbortSignal): Promise<PodRuntime> {
+    podDiskLimit(spec.annotations); // a malformed limit is refused before anything is made
     const e = await this.engine();
     return e.lock.run(spec.id, async () => pods.podRuntime(await pods.runPod(e, spec, signal)));
   }
@@ -311,6 +326,12 @@ export class MesosContainerizer implements Containerizer {
 
   async updatePod(podId: string, resources: Resources, signal: AbortSignal): Promise<void> {
     await updatePodResources(await this.engine(), podId, resources, signal);
+  }
+
+  /** The container store (writable layers) for ImageFsInfo's container filesystems. */
+  async containerFsInfo(): Promise<ImageFsUsage | undefined> {
+    const u = await (await this.engine()).provisioner.storeUsage?.();
+    return u && { mountpoint: u.mountpoint, usedBytes: u.bytes, inodesUsed: u.inodes, timestampNs: nowNs() };
   }
 
   async podUsage(podId: string): Promise<ContainerUsage> {

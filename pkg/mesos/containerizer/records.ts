@@ -70,6 +70,8 @@ export interface ContainerRecord {
   launched?: Launched;
   startedAt: bigint;
   termination?: Termination;
+  /** Set (and checkpointed) right before the container is killed for crossing its disk limit. */
+  diskLimitExceeded?: { bytes: number; limit: number };
   /** Resources changed while created; applied through the isolators once the cgroup exists. */
   pendingResources?: boolean;
   createdAt: bigint;

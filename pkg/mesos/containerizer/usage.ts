@@ -10,15 +10,21 @@ export async function usage(e: Engine, id: string): Promise<ContainerUsage> {
   const ctx = c.context();
   let out: ContainerUsage = { ...usageFromCounters({}), timestampNs: nowNs() };
   let reported = false;
-  for (const iso of e.isolators) {
-    if (!iso.usage) continue;
-    try {
-      const part = await iso.usage(ctx);
-      if (Object.keys(part).length > 0) reported = true;
-      out = { ...out, ...part };
-    } catch (err) {
-      log.debug({ id, isolator: iso.name, err: errorMessage(err) }, 'usage failed');
-    }
+  // Side by side (the cgroups isolators then share one read of the cgroup), merged in table order.
+  const parts = await Promise.all(
+    e.isolators.map(async (iso) => {
+      try {
+        return await iso.usage?.(ctx);
+      } catch (err) {
+        log.debug({ id, isolator: iso.name, err: errorMessage(err) }, 'usage failed');
+        return undefined;
+      }
+    }),
+  );
+  for (const part of parts) {
+    if (!part) continue;
+    if (Object.keys(part).length > 0) reported = true;
+    out = { ...out, ...part };
   }
   // No cgroups isolator configured: the runtime still made the container's cgroup.
   if (!reported) out = { ...out, ...usageFromCounters(await readCgroupStats(c.rec.cgroup).catch(() => ({}))) };

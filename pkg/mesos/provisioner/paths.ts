@@ -2,8 +2,12 @@
  * The provisioner's disk state. Nobody else builds these paths.
  *
  *   <work_dir>/provisioner/                      0700: rootfses hold setuid files; host users stay out
- *   ├── probe-XXXXXX/                           the `auto` backend's overlay probe (removed after it ran)
- *   └── containers/<containerId>/
+ *
+ *   <container_store_dir>/                       0700; default <work_dir>/provisioner/containers: the
+ *   │                                           containers' writable layers, apart from the image layers
+ *   ├── .probe-XXXXXX/                          the `auto` backend's overlay probe, on the filesystem the
+ *   │                                           upper dirs use (removed after it ran, and at recovery)
+ *   └── <containerId>/
  *       ├── record.json                         checkpoint, written last and atomically (see ProvisionRecord):
  *       │                                       image, backend, rootfs id, layer dirs, rootfs, writable dir
  *       └── backends/<backend>/
@@ -35,24 +39,28 @@ export function checkRootfsId(id: string): void {
   if (!ROOTFS_ID.test(id)) throw new InvalidArgumentError(`invalid rootfs id "${id}"`);
 }
 
+/** Names of the overlay probe's temp dirs; no container id starts with a dot. */
+export const PROBE_PREFIX = '.probe-';
+
 /** Every path of the provisioner under one work dir. */
 export class ProvisionerPaths {
   /** `<work_dir>/provisioner` */
   readonly root: string;
+  /** Parent of every container dir: `--container_store_dir`, default `<work_dir>/provisioner/containers`. */
+  readonly containersDir: string;
 
-  constructor(workDir: string) {
+  constructor(workDir: string, containerStoreDir?: string) {
     if (!path.isAbsolute(workDir)) throw new InvalidArgumentError(`work dir "${workDir}" is not absolute`);
+    if (containerStoreDir !== undefined && !path.isAbsolute(containerStoreDir)) {
+      throw new InvalidArgumentError(`container store dir "${containerStoreDir}" is not absolute`);
+    }
     this.root = path.join(path.resolve(workDir), 'provisioner');
-  }
-
-  /** Parent of every container dir. */
-  get containersDir(): string {
-    return path.join(this.root, 'containers');
+    this.containersDir = containerStoreDir ? path.resolve(containerStoreDir) : path.join(this.root, 'containers');
   }
 
   /** Prefix of the overlay probe's temp dirs, for mkdtemp. */
   get probePrefix(): string {
-    return path.join(this.root, 'probe-');
+    return path.join(this.containersDir, PROBE_PREFIX);
   }
 
   containerDir(containerId: string): string {

@@ -39,7 +39,7 @@ import {
   type OverlaySupport,
   parseBackendChoice,
 } from './backends/index.js';
-import { checkContainerId, ProvisionerPaths } from './paths.js';
+import { checkContainerId, PROBE_PREFIX, ProvisionerPaths } from './paths.js';
 import type { BackendName, ImageLayers, ImageSource, Provisioned, Provisioner } from './types.js';
 
 /** Looked up per use, so a later configureLogging (daemon start-up, silent tests) takes effect. */
@@ -48,6 +48,8 @@ const log = () => logger('mesos/provisioner');
 export interface MesosProvisionerOptions {
   /** The agent work dir (`--work_dir`); state goes under `<workDir>/provisioner`. Absolute. */
   workDir: string;
+  /** `--container_store_dir`: the containers' dirs (writable layers); default `<workDir>/provisioner/containers`. */
+  containerStoreDir?: string;
   /** The image stores, as one source of layer dirs and leases. */
   source: ImageSource;
   /** `--image_provisioner_backend`: overlay (default), copy, bind or auto. `aufs` is refused. */
@@ -74,11 +76,13 @@ const recordSchema = z.object({
 /** The checkpoint of one provisioned rootfs (`containers/<id>/record.json`). */
 type ProvisionRecord = z.infer<typeof recordSchema>;
 
-interface Usage {
+/** A writable layer's size as du counts it, and where it is. */
+export interface WritableUsage {
   bytes: number;
   inodes: number;
   mountpoint: string;
 }
+type Usage = WritableUsage;
 
 function provisioned(r: ProvisionRecord): Provisioned {
   const image: ImageLayers = { ...r.image, config: r.image.config as unknown as ImageConfig };
@@ -99,13 +103,16 @@ export class MesosProvisioner implements Provisioner {
   private readonly records = new Map<string, ProvisionRecord>();
   private readonly usages = new Map<string, { at: number; value: Usage }>();
   private initialized: Promise<void> | undefined;
+  /** Set while watchUsage runs: usage() answers from its passes and never walks on a call. */
+  private watch: { timer?: NodeJS.Timeout; stopped: boolean } | undefined;
 
   /** Throws InvalidArgumentError / FailedPreconditionError (aufs) for a bad backend or work dir. */
   constructor(opts: MesosProvisionerOptions) {
     this.backend = parseBackendChoice(opts.backend ?? 'overlay');
-    this.paths = new ProvisionerPaths(opts.workDir);
+    this.paths = new ProvisionerPaths(opts.workDir, opts.containerStoreDir);
     this.source = opts.source;
-    this.chooser = new BackendChooser(this.paths.root, this.paths.probePrefix);
+    // Probed where the upper dirs go: the container store may be another filesystem than the work dir.
+    this.chooser = new BackendChooser(this.paths.containersDir, this.paths.probePrefix);
     this.usageCacheMs = opts.usageCacheMs ?? 2000;
   }
 
@@ -124,8 +131,8 @@ export class MesosProvisioner implements Provisioner {
     await this.init();
     const keep = new Set(known);
     for (const name of await fs.readdir(this.paths.root)) {
-      if (name.startsWith(path.basename(this.paths.probePrefix)))
-        await this.removeTree(path.join(this.paths.root, name));
+      // Probes of older versions ran here.
+      if (name.startsWith('probe-')) await this.removeTree(path.join(this.paths.root, name));
     }
     let names: string[];
     try {
@@ -135,6 +142,10 @@ export class MesosProvisioner implements Provisioner {
       throw err;
     }
     for (const id of names) {
+      if (id.startsWith(PROBE_PREFIX)) {
+        await this.removeTree(path.join(this.paths.containersDir, id));
+        continue;
+      }
       try {
         checkContainerId(id);
       } catch {
@@ -248,10 +259,70 @@ export class MesosProvisioner implements Provisioner {
     if (!r) throw new NotFoundError(`container "${containerId}" has no rootfs`);
     if (r.writableDir === undefined) return { bytes: 0, inodes: 0, mountpoint: r.rootfs };
     const cached = this.usages.get(containerId);
-    if (cached && Date.now() - cached.at < this.usageCacheMs) return cached.value;
-    const value = { ...(await diskUsage(r.writableDir)), mountpoint: r.writableDir };
-    this.usages.set(containerId, { at: Date.now(), value });
+    if (cached && (this.watch || Date.now() - cached.at < this.usageCacheMs)) return cached.value;
+    return this.measure(containerId, r.writableDir);
+  }
+
+  /** Walks one writable layer and keeps the figure, unless the container went meanwhile. */
+  private async measure(id: string, writableDir: string): Promise<Usage> {
+    const value = { ...(await diskUsage(writableDir)), mountpoint: writableDir };
+    if (this.records.get(id)?.writableDir === writableDir) this.usages.set(id, { at: Date.now(), value });
     return value;
+  }
+
+  /**
+   * Measures every writable layer in the background (Mesos `disk/du`): one pass every `intervalMs`, one walk
+   * at a time, so the cost is bounded whatever the number of stats calls; usage() then answers from the
+   * last pass (a container not measured yet is walked once). After each pass `onPass` gets the figures of
+   * the containers measured in it. Returns the function that stops watching.
+   */
+  watchUsage(intervalMs: number, onPass: (figures: ReadonlyMap<string, Usage>) => Promise<void>): () => void {
+    const w: { timer?: NodeJS.Timeout; stopped: boolean } = { stopped: false };
+    this.watch = w;
+    const pass = async (): Promise<void> => {
+      const figures = new Map<string, Usage>();
+      for (const [id, r] of [...this.records]) {
+        if (w.stopped) return;
+        if (r.writableDir === undefined || !this.records.has(id)) continue;
+        try {
+          figures.set(id, await this.measure(id, r.writableDir));
+        } catch (err) {
+          log().debug({ containerId: id, err: errorMessage(err) }, 'writable layer not measured');
+        }
+      }
+      await onPass(figures);
+    };
+    const next = (): void => {
+      if (w.stopped) return;
+      w.timer = setTimeout(() => {
+        pass()
+          .catch((err: unknown) => log().warn({ err: errorMessage(err) }, 'disk usage pass failed'))
+          .finally(next);
+      }, intervalMs);
+      w.timer.unref();
+    };
+    next();
+    return () => {
+      w.stopped = true;
+      clearTimeout(w.timer);
+      if (this.watch === w) this.watch = undefined;
+    };
+  }
+
+  /**
+   * The container store as ImageFsInfo's container filesystem reports it: its directory and the sum of the
+   * writable layers (last figures; a layer never measured is walked now).
+   */
+  async storeUsage(): Promise<Usage> {
+    await this.init();
+    let bytes = 0;
+    let inodes = 0;
+    for (const id of [...this.records.keys()]) {
+      const u = await this.usage(id).catch(() => undefined);
+      bytes += u?.bytes ?? 0;
+      inodes += u?.inodes ?? 0;
+    }
+    return { bytes, inodes, mountpoint: this.paths.containersDir };
   }
 
   private context(id: string, r: ProvisionRecord) {
@@ -266,6 +337,7 @@ export class MesosProvisioner implements Provisioner {
   private init(): Promise<void> {
     this.initialized ??= (async () => {
       // 0700: a rootfs holds the image's setuid binaries; no host user may reach them.
+      await fs.mkdir(this.paths.root, { recursive: true, mode: 0o700 });
       await fs.mkdir(this.paths.containersDir, { recursive: true, mode: 0o700 });
       await fs.chmod(this.paths.root, 0o700);
       await fs.chmod(this.paths.containersDir, 0o700);

@@ -62,4 +62,14 @@ export interface Provisioner {
   destroy(containerId: string): Promise<void>;
   /** Bytes and inodes of the writable layer. */
   usage(containerId: string): Promise<{ bytes: number; inodes: number; mountpoint: string }>;
+  /**
+   * Optional background measuring of every writable layer, one pass per `intervalMs`; `onPass` gets each
+   * pass's figures by container id. Returns the stop function.
+   */
+  watchUsage?(
+    intervalMs: number,
+    onPass: (figures: ReadonlyMap<string, { bytes: number; inodes: number; mountpoint: string }>) => Promise<void>,
+  ): () => void;
+  /** Optional: the directory of the writable layers and their summed bytes and inodes (ImageFsInfo). */
+  storeUsage?(): Promise<{ bytes: number; inodes: number; mountpoint: string }>;
 }

@@ -263,6 +263,39 @@ describe('provisioner backends', () => {
     await checkGone(p, 'u1', prov);
   });
 
+  it('keeps container dirs in containerStoreDir and measures writable layers in the background', async () => {
+    const store = path.join(tmp, `store-${n++}`);
+    const p = new MesosProvisioner({ workDir: path.join(tmp, `work-${n++}`), containerStoreDir: store, source: src });
+    const prov = await p.provision('w1', layered, { readonlyRootfs: false });
+    assert.ok(prov.rootfs.startsWith(`${store}/w1/`) && prov.writableDir?.startsWith(`${store}/w1/`));
+
+    // While watching, usage() answers from the passes: a call does not walk the layer again.
+    let stop = p.watchUsage(3_600_000, async () => {});
+    const first = await p.usage('w1');
+    await fs.writeFile(path.join(prov.rootfs, 'big'), Buffer.alloc(1 << 20, 1));
+    assert.deepEqual(await p.usage('w1'), first);
+    stop();
+
+    // A pass measures it and hands the figures over. The watcher's timer does not hold the process open
+    // (the daemon's server does): this one does, while the test waits.
+    const keepAlive = setInterval(() => {}, 1000);
+    const seen = await new Promise<{ bytes: number; inodes: number }>((resolve) => {
+      stop = p.watchUsage(10, async (figures) => {
+        const f = figures.get('w1');
+        if (f && f.bytes >= 1 << 20) resolve(f);
+      });
+    });
+    clearInterval(keepAlive);
+    stop();
+    assert.deepEqual(await p.usage('w1'), { ...seen, mountpoint: prov.writableDir });
+    const total = await p.storeUsage();
+    assert.equal(total.mountpoint, store);
+    assert.equal(total.bytes, seen.bytes);
+    await p.destroy('w1');
+    await checkGone(p, 'w1', prov);
+    assert.deepEqual(await fs.readdir(store), []);
+  });
+
   it('overlay with many layers at long paths mounts through short links', async () => {
     const dirs: string[] = [];
     for (let i = 0; i < 40; i++) {

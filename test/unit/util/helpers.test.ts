@@ -13,6 +13,7 @@ import {
   logger,
   MAX_ID_LENGTH,
   nowNs,
+  parseByteQuantity,
   requireExecutable,
   Rollback,
   untilAborted,
@@ -145,5 +146,18 @@ describe('nowNs', () => {
     const now = nowNs();
     const after = BigInt(Date.now() + 1) * 1_000_000n;
     assert.ok(now >= before - 1_000_000n && now <= after, `${before} ≤ ${now} ≤ ${after}`);
+  });
+});
+
+describe('parseByteQuantity', () => {
+  it('reads Kubernetes byte quantities and refuses the rest', () => {
+    assert.equal(parseByteQuantity('1048576'), 1048576);
+    assert.equal(parseByteQuantity('10Mi'), 10 * 2 ** 20);
+    assert.equal(parseByteQuantity('1.5G'), 1.5e9);
+    assert.equal(parseByteQuantity('2k'), 2000);
+    assert.equal(parseByteQuantity('0'), 0);
+    for (const bad of ['', '-1', '1e3', '10MB', '10 Mi', 'Mi', '1.5.2', '99999999999Pi']) {
+      assert.equal(parseByteQuantity(bad), undefined, bad);
+    }
   });
 });

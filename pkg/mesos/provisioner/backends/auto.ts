@@ -37,11 +37,11 @@ export interface OverlaySupport {
 export async function probeOverlay(root: string, probePrefix: string): Promise<OverlaySupport> {
   const st = await fs.statfs(root);
   const refused = REFUSED_FS.get(st.type);
-  if (refused) return { supported: false, reason: `work dir "${root}" is on ${refused}` };
+  if (refused) return { supported: false, reason: `"${root}" is on ${refused}` };
   if (st.type === XFS_MAGIC) {
     // Without d_type (ftype=0) overlayfs cannot tell whiteouts apart; xfs_info says which it is.
     const r = await run('xfs_info', [root], { allowFailure: true }).catch(() => undefined);
-    if (r && /ftype=0/.test(r.stdout)) return { supported: false, reason: `work dir "${root}" is xfs without ftype=1` };
+    if (r && /ftype=0/.test(r.stdout)) return { supported: false, reason: `"${root}" is xfs without ftype=1` };
   }
   const dir = await fs.mkdtemp(probePrefix);
   try {
