@@ -19,7 +19,7 @@ import {
   type Spec,
 } from '../../oci/index.js';
 import { isAlive, readStartTime } from '../../sys/index.js';
-import { isKind, logger, NotFoundError, writeJsonAtomic } from '../../util/index.js';
+import { isKind, logger, NotFoundError, writeJsonReplace } from '../../util/index.js';
 import type { Launched, LaunchRequest, Launcher, RuntimeFeatures } from './types.js';
 
 const log = logger('mesos/launcher');
@@ -80,7 +80,10 @@ export class OciLauncher implements Launcher {
 
   async writeBundle(bundle: string, spec: Spec): Promise<void> {
     await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(path.join(bundle, 'config.json'), this.adapt(spec));
+    // Renamed into place but not fsync'd: config.json is derived from the container record (rec.oci), which is
+    // durable, and create() writes it again from that record before every `runc create`, its only reader. A
+    // crash that leaves it old, empty or missing therefore loses nothing (docs/performance.md, phase 3).
+    await writeJsonReplace(path.join(bundle, 'config.json'), this.adapt(spec));
   }
 
   async create(req: LaunchRequest, signal: AbortSignal): Promise<Launched> {
