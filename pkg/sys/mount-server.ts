@@ -12,7 +12,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
-import { addCost, logger, profiling, UnavailableError } from '../util/index.js';
+import { addCost, costScope, logger, profiling, UnavailableError } from '../util/index.js';
 import { nativeHelper } from './native.js';
 import { DEFAULT_PATH } from './spawn.js';
 
@@ -31,6 +31,8 @@ interface Pending {
   reject(err: Error): void;
   t0: number;
   name: string;
+  /** The RPC that made the request (profiling only): answers arrive outside its async context. */
+  scope: string | undefined;
 }
 
 type Helper = ChildProcessByStdio<Writable, Readable, null>;
@@ -53,7 +55,13 @@ class MountServer {
     const header = Buffer.alloc(4);
     header.writeUInt32LE(body.length);
     return new Promise<SyscallAnswer>((resolve, reject) => {
-      this.pending.push({ resolve, reject, t0: profiling ? performance.now() : 0, name: fields[0] ?? '' });
+      this.pending.push({
+        resolve,
+        reject,
+        t0: profiling ? performance.now() : 0,
+        name: fields[0] ?? '',
+        scope: costScope(),
+      });
       if (this.pending.length === 1) this.ref(child, true);
       child.stdin.write(Buffer.concat([header, body]));
     });
@@ -95,7 +103,7 @@ class MountServer {
         continue;
       }
       if (this.pending.length === 0 && this.child) this.ref(this.child, false);
-      if (profiling) addCost(`mount-server ${p.name}`, performance.now() - p.t0);
+      if (profiling) addCost(`mount-server ${p.name}`, performance.now() - p.t0, p.scope);
       const sp = line.indexOf(' ');
       const errno = Number(sp < 0 ? line : line.slice(0, sp));
       if (!Number.isInteger(errno) || errno < 0) {
