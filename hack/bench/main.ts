@@ -7,7 +7,8 @@
  * Environment: BENCH_QUICK=1 (small counts, for iteration), BENCH_POD_CYCLES, BENCH_AGE_CYCLES (pod cycles
  * done before the "after load" memory figure, default 1000), BENCH_UCRI_NODE_ARGS (node flags of the daemon, e.g. --cpu-prof),
  * BENCH_UCRI_TRACE and BENCH_UCRI_PROFILE (the daemon's UCRI_TRACE and UCRI_PROFILE), BENCH_ONLY=ucri (skip
- * containerd, for profiling only: no ratios).
+ * containerd, for profiling only: no ratios), BENCH_PART=memory (only the memory measures: idle, 20 pods, after
+ * load; the latency measures are skipped).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -52,6 +53,7 @@ const COUNTS = {
   ageCycles: num('BENCH_AGE_CYCLES', QUICK ? 100 : 1000),
 };
 const ONLY_UCRI = process.env.BENCH_ONLY === 'ucri';
+const MEMORY_ONLY = process.env.BENCH_PART === 'memory';
 
 function progress(msg: string): void {
   process.stdout.write(`   … ${new Date().toISOString().slice(11, 19)} ${msg}\n`);
@@ -129,24 +131,26 @@ async function main(): Promise<number> {
     const idle = await both(rts, 0, daemonMemory);
     memory.push({ name: 'daemon idle', values: idle });
 
-    progress(`ImageStatus/ListImages × ${COUNTS.imageQueries}`);
-    for (let r = 0; r < 2; r++)
-      merge(samples, await both(rts, r, (rt) => imageQueries(rt, ctx, COUNTS.imageQueries / 2)));
+    if (!MEMORY_ONLY) {
+      progress(`ImageStatus/ListImages × ${COUNTS.imageQueries}`);
+      for (let r = 0; r < 2; r++)
+        merge(samples, await both(rts, r, (rt) => imageQueries(rt, ctx, COUNTS.imageQueries / 2)));
 
-    progress(`pod cycles × ${COUNTS.podCycles}`);
-    const chunks = 4;
-    for (let r = 0; r < chunks; r++) {
-      merge(samples, await both(rts, r, (rt) => podCycles(rt, ctx, Math.ceil(COUNTS.podCycles / chunks))));
+      progress(`pod cycles × ${COUNTS.podCycles}`);
+      const chunks = 4;
+      for (let r = 0; r < chunks; r++) {
+        merge(samples, await both(rts, r, (rt) => podCycles(rt, ctx, Math.ceil(COUNTS.podCycles / chunks))));
+      }
+      cyclesDone += chunks * Math.ceil(COUNTS.podCycles / chunks);
+
+      progress(`container cycles × ${COUNTS.containerCycles}, 2 in parallel`);
+      for (let r = 0; r < 2; r++) {
+        merge(samples, await both(rts, r, (rt) => containerCycles(rt, ctx, COUNTS.containerCycles / 2, 2)));
+      }
+
+      progress(`ExecSync × ${COUNTS.exec}`);
+      for (let r = 0; r < 2; r++) merge(samples, await both(rts, r, (rt) => execAndLists(rt, ctx, COUNTS.exec / 2)));
     }
-    cyclesDone += chunks * Math.ceil(COUNTS.podCycles / chunks);
-
-    progress(`container cycles × ${COUNTS.containerCycles}, 2 in parallel`);
-    for (let r = 0; r < 2; r++) {
-      merge(samples, await both(rts, r, (rt) => containerCycles(rt, ctx, COUNTS.containerCycles / 2, 2)));
-    }
-
-    progress(`ExecSync × ${COUNTS.exec}`);
-    for (let r = 0; r < 2; r++) merge(samples, await both(rts, r, (rt) => execAndLists(rt, ctx, COUNTS.exec / 2)));
 
     progress(`${COUNTS.burst} RunPodSandbox at once × ${COUNTS.burstRounds}`);
     for (let r = 0; r < COUNTS.burstRounds; r++) {
@@ -196,10 +200,12 @@ async function main(): Promise<number> {
       }
     }
 
-    progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
-    for (let r = 0; r < COUNTS.pullRounds; r++) {
-      const res = await both(rts, r, (rt) => pullOnce(rt, env.large));
-      merge(samples, new Map([...res].map(([n, ms]) => [n, { 'PullImage large': [ms] }])));
+    if (!MEMORY_ONLY) {
+      progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
+      for (let r = 0; r < COUNTS.pullRounds; r++) {
+        const res = await both(rts, r, (rt) => pullOnce(rt, env.large));
+        merge(samples, new Map([...res].map(([n, ms]) => [n, { 'PullImage large': [ms] }])));
+      }
     }
 
     const age = Math.max(0, COUNTS.ageCycles - cyclesDone);
