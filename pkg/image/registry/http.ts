@@ -45,12 +45,16 @@ export function httpRequest(url: URL, agents: HttpAgents, opts: HttpRequestOptio
   return new Promise<HttpResponse>((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
-    const req = (secure ? https : http).request(url, {
+    // highWaterMark (node ≥ 20 reads it; its typings lag): the response's default 16 KiB buffer paused the
+    // socket so often that a 51 MB pull took ~15% longer than with undici; 1 MiB matches it (measured).
+    const options: http.RequestOptions & { highWaterMark: number } = {
       method: opts.method ?? 'GET',
       headers,
       agent: secure ? agents.https : agents.http,
+      highWaterMark: 1 << 20,
       ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    };
+    const req = (secure ? https : http).request(url, options);
     req.on('error', reject);
     req.once('response', (res) => {
       resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
