@@ -11,11 +11,25 @@
  *       umount2(2) every PATH (MNT_DETACH with --lazy), each until nothing is mounted there any more (a path
  *       over-mounted several times is left bare), or once with --once. A PATH that is not a mount point or
  *       does not exist is fine.
+ *   nsutil serve
+ *       A long-lived mount helper for the daemon (pkg/sys/mount-server.ts), so that the hot paths make no
+ *       fork/exec per mount. Reads requests on stdin, one at a time, and answers each on stdout, in order:
+ *         request:  4-byte little-endian length N, then N bytes of NUL-terminated fields:
+ *                     "mount" SOURCE TARGET FSTYPE FLAGS DATA CWD   (FSTYPE, DATA, CWD may be empty;
+ *                                                                     FLAGS is mount(2)'s, in decimal;
+ *                                                                     CWD: where relative paths in DATA resolve)
+ *                     "umount" TARGET FLAGS                          (umount2(2) once)
+ *         answer:   one line "ERRNO MESSAGE\n", ERRNO 0 on success (the call's errno otherwise).
+ *       Exits 0 at end of input (the daemon closed the pipe or died), 2 on a malformed request.
  *
  * Exit status 0 on success; 1 with a message naming the call and path on stderr; 2 on bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
@@ -32,7 +46,8 @@ static int fail(const char *what, const char *arg) {
 
 static int usage(void) {
   fputs("usage: nsutil pin [--net FILE] [--ipc FILE] [--uts FILE] [--hostname NAME]\n"
-        "       nsutil unmount [--lazy] [--once] PATH...\n",
+        "       nsutil unmount [--lazy] [--once] PATH...\n"
+        "       nsutil serve\n",
         stderr);
   return 2;
 }
@@ -113,9 +128,92 @@ static int unmount_all(int argc, char **argv) {
   return status;
 }
 
+/* Reads exactly n bytes; 0 at a clean end of input before the first byte, -1 on error or a cut-off read. */
+static int read_full(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return got == 0 && r == 0 ? 0 : -1;
+    got += (size_t)r;
+  }
+  return 1;
+}
+
+static int answer(int err) {
+  char line[256];
+  int n = snprintf(line, sizeof line, "%d %s\n", err, err ? strerror(err) : "ok");
+  for (int off = 0; off < n;) {
+    ssize_t w = write(STDOUT_FILENO, line + off, (size_t)(n - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    off += (int)w;
+  }
+  return 0;
+}
+
+/* Splits buf (len bytes, NUL-terminated fields) into at most max fields; returns the count, -1 if malformed. */
+static int split_fields(char *buf, uint32_t len, char **fields, int max) {
+  int n = 0;
+  for (uint32_t i = 0; i < len;) {
+    if (n == max) return -1;
+    fields[n++] = buf + i;
+    char *end = memchr(buf + i, 0, len - i);
+    if (!end) return -1;
+    i = (uint32_t)(end - buf) + 1;
+  }
+  return n;
+}
+
+static int serve_one(char **f, int n) {
+  if (n == 7 && strcmp(f[0], "mount") == 0) {
+    char *endp;
+    unsigned long flags = strtoul(f[4], &endp, 10);
+    if (*f[4] == 0 || *endp != 0) return -1;
+    if (f[6][0] && chdir(f[6]) < 0) return answer(errno);
+    int rc = mount(f[1], f[2], f[3][0] ? f[3] : 0, flags, f[5][0] ? f[5] : 0);
+    int err = rc < 0 ? errno : 0;
+    if (f[6][0] && chdir("/") < 0) return -1;
+    return answer(err);
+  }
+  if (n == 3 && strcmp(f[0], "umount") == 0) {
+    char *endp;
+    long flags = strtol(f[2], &endp, 10);
+    if (*f[2] == 0 || *endp != 0) return -1;
+    return answer(umount2(f[1], (int)flags) < 0 ? errno : 0);
+  }
+  return -1;
+}
+
+static int serve(void) {
+  /* Dies with the daemon even if the pipe were inherited elsewhere; answers go to a pipe it may close. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_IGN);
+  if (chdir("/") < 0) return fail("chdir", "/");
+  static char buf[65536];
+  for (;;) {
+    unsigned char hdr[4];
+    int r = read_full(STDIN_FILENO, hdr, 4);
+    if (r == 0) return 0;
+    if (r < 0) return fail("read", "request");
+    uint32_t len = hdr[0] | hdr[1] << 8 | hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+    if (len == 0 || len > sizeof buf || read_full(STDIN_FILENO, buf, len) != 1) {
+      fputs("nsutil serve: malformed request\n", stderr);
+      return 2;
+    }
+    char *fields[8];
+    int n = split_fields(buf, len, fields, 8);
+    if (n < 0 || serve_one(fields, n) < 0) {
+      fputs("nsutil serve: malformed request or closed answer pipe\n", stderr);
+      return 2;
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return usage();
   if (strcmp(argv[1], "pin") == 0) return pin(argc - 2, argv + 2);
   if (strcmp(argv[1], "unmount") == 0) return unmount_all(argc - 2, argv + 2);
+  if (strcmp(argv[1], "serve") == 0 && argc == 2) return serve();
   return usage();
 }

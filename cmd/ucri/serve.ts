@@ -11,12 +11,11 @@ import {
   ContainerStore,
   type CriDeps,
   CriServer,
-  DaemonMetrics,
+  loadDaemonMetrics,
   recoverRuntime,
   RuntimeConfigStore,
   SandboxStore,
 } from '../../pkg/cri/index.js';
-import { DockerContainerizer, pullSourceFrom } from '../../pkg/docker/index.js';
 import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
 import { detectCgroupDriver } from '../../pkg/sys/index.js';
 import {
@@ -122,6 +121,8 @@ export async function startDaemon(config: Config): Promise<Daemon> {
           }),
         );
       } else if (name === 'docker') {
+        // Loaded only when configured: the docker handler brings its own HTTP client (undici).
+        const { DockerContainerizer, pullSourceFrom } = await import('../../pkg/docker/index.js');
         const docker = new DockerContainerizer({
           socket: config.docker_socket,
           pauseImage: config.pause_image,
@@ -159,7 +160,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     armCrashPoints();
     const metrics =
       config.metrics_address !== ''
-        ? new DaemonMetrics({ sandboxes: deps.sandboxes, containers: deps.containers })
+        ? new (await loadDaemonMetrics())({ sandboxes: deps.sandboxes, containers: deps.containers })
         : undefined;
     const server = new CriServer(deps, { observe: metrics && ((rpc, code, s) => metrics.observeRpc(rpc, code, s)) });
     server.setReady();

@@ -10,7 +10,8 @@
  * containerd, for profiling only: no ratios), BENCH_DOCKER=1 (adds pod start through ucri's `mesos` and
  * `docker` handlers and containerd side by side, against a private dockerd; see docker.ts), BENCH_DOCKER=only
  * (that measure alone), BENCH_PART=stats (only ListContainerStats and
- * ListPodSandboxMetrics with 50 running containers, after the warm-up).
+ * ListPodSandboxMetrics with 50 running containers, after the warm-up), BENCH_PART=memory (only the memory measures:
+ * idle, 20 pods, after load; the latency measures are skipped).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -60,7 +61,7 @@ const COUNTS = {
   stats: QUICK ? 20 : 100,
 };
 const ONLY_UCRI = process.env.BENCH_ONLY === 'ucri';
-/** BENCH_PART=stats: only the stats/metrics part (with the warm-up); default: everything. */
+/** BENCH_PART=stats: only the stats/metrics part; memory: only the memory measures; default: everything. */
 const PART = process.env.BENCH_PART ?? 'all';
 const ALL = PART === 'all';
 
@@ -134,7 +135,9 @@ async function main(): Promise<number> {
     const samples = new Map<string, Samples>();
     const memory: MemoryRow[] = [];
     const notes: string[] = [];
-    if (PART !== 'all' && PART !== 'stats') throw new Error(`BENCH_PART must be stats or unset, not "${PART}"`);
+    if (!['all', 'stats', 'memory'].includes(PART)) {
+      throw new Error(`BENCH_PART must be stats, memory or unset, not "${PART}"`);
+    }
     let cyclesDone = 0;
 
     progress('pulling busybox and pause, warming up');
@@ -167,13 +170,16 @@ async function main(): Promise<number> {
     const idle = await both(rts, 0, daemonMemory);
     memory.push({ name: 'daemon idle', values: idle });
 
-    progress(`ListContainerStats/ListPodSandboxMetrics with 50 running containers × ${COUNTS.stats}`);
-    for (let r = 0; r < 2; r++) {
-      merge(samples, await both(rts, r, (rt) => statsAndMetrics(rt, ctx, COUNTS.stats / 2, r === 0 ? notes : [])));
+    if (ALL || PART === 'stats') {
+      progress(`ListContainerStats/ListPodSandboxMetrics with 50 running containers × ${COUNTS.stats}`);
+      for (let r = 0; r < 2; r++) {
+        merge(samples, await both(rts, r, (rt) => statsAndMetrics(rt, ctx, COUNTS.stats / 2, r === 0 ? notes : [])));
+      }
     }
 
-    if (ALL) await everythingElse();
-    async function everythingElse(): Promise<void> {
+    if (ALL) await latencies();
+    if (ALL || PART === 'memory') await burstAndMemory();
+    async function latencies(): Promise<void> {
       progress(`ImageStatus/ListImages × ${COUNTS.imageQueries}`);
       for (let r = 0; r < 2; r++)
         merge(samples, await both(rts, r, (rt) => imageQueries(rt, ctx, COUNTS.imageQueries / 2)));
@@ -193,6 +199,14 @@ async function main(): Promise<number> {
       progress(`ExecSync and Exec over SPDY × ${COUNTS.exec}`);
       for (let r = 0; r < 2; r++) merge(samples, await both(rts, r, (rt) => execAndLists(rt, ctx, COUNTS.exec / 2)));
 
+      progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
+      for (let r = 0; r < COUNTS.pullRounds; r++) {
+        const res = await both(rts, r, (rt) => pullOnce(rt, env.large));
+        merge(samples, new Map([...res].map(([n, ms]) => [n, { 'PullImage large': [ms] }])));
+      }
+    }
+
+    async function burstAndMemory(): Promise<void> {
       progress(`${COUNTS.burst} RunPodSandbox at once × ${COUNTS.burstRounds}`);
       for (let r = 0; r < COUNTS.burstRounds; r++) {
         const last = r === COUNTS.burstRounds - 1;
@@ -239,12 +253,6 @@ async function main(): Promise<number> {
             values: pick((m) => ({ rss: m.daemon.rss + m.helpers.rss, pss: m.daemon.pss + m.helpers.pss })),
           });
         }
-      }
-
-      progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
-      for (let r = 0; r < COUNTS.pullRounds; r++) {
-        const res = await both(rts, r, (rt) => pullOnce(rt, env.large));
-        merge(samples, new Map([...res].map(([n, ms]) => [n, { 'PullImage large': [ms] }])));
       }
 
       const age = Math.max(0, COUNTS.ageCycles - cyclesDone);

@@ -5,4 +5,4 @@ export { ContainerEvents } from './events.js';
 export { recoverRuntime } from './runtime/recover.js';
 export { ContainerStore } from './store/container.js';
 export { SandboxStore } from './store/sandbox.js';
-export { DaemonMetrics } from './metrics/index.js';
+export { type DaemonMetrics, loadDaemonMetrics } from './metrics/index.js';

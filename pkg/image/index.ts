@@ -52,6 +52,7 @@ export {
   loadCredentialsFile,
 } from './registry/credentials.js';
 export { type Endpoint, type MirrorConfig, isLoopbackHost } from './registry/endpoints.js';
+export { HttpAgents } from './registry/http.js';
 export { type ResolveImageOptions, type ResolvedImage, resolveImage } from './resolve.js';
 export { Limiter, SharedFlight } from './flight.js';
 export { type ApplyOptions, type ApplyResult, type LayerFormat, applyLayer } from './layer/apply.js';

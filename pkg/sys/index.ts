@@ -9,6 +9,7 @@ export * from './namespaces.js';
 export * from './netns.js';
 export * from './proc.js';
 export * from './spawn.js';
+export * from './mount-server.js';
 export * from './native.js';
 export * from './process-tree.js';
 export * from './port-connect.js';

@@ -1,13 +1,15 @@
 /**
- * Mounts. Node has no mount(2), so changes go through util-linux `mount`/`umount`; reads go straight to
- * /proc/self/mountinfo. Paths given here are trusted host paths chosen by ucri, never raw user input:
+ * Mounts. Node has no mount(2): changes go to the daemon's persistent mount helper (mount-server.ts, native
+ * nsutil) when it is built, which makes the system call without a process per mount, else through util-linux
+ * `mount`/`umount`; reads go straight to /proc/self/mountinfo. Paths given here are trusted host paths chosen by ucri, never raw user input:
  * callers that mount into a container rootfs must resolve symlinks inside the rootfs first.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError, logger } from '../util/index.js';
-import { commandError, run } from './spawn.js';
+import { InternalError, InvalidArgumentError, logger } from '../util/index.js';
+import { commandError, describeCommand, run } from './spawn.js';
+import { mountServer } from './mount-server.js';
 import { nativeHelper } from './native.js';
 
 const log = logger('sys/mount');
@@ -141,15 +143,85 @@ function checkOptionList(options: readonly string[]): void {
 
 /** `mount [-t type] [-o opts] source target`. Rejects with InternalError carrying mount's message. */
 export async function mount(source: string, target: string, opts: MountOptions = {}): Promise<void> {
+  if (opts.options) checkOptionList(opts.options);
+  const server = mountServer();
+  const call = server ? syscallOf(opts) : undefined;
+  if (server && call) {
+    opts.signal?.throwIfAborted();
+    const a = await server.call([
+      'mount',
+      source,
+      target,
+      opts.fsType ?? '',
+      String(call.flags),
+      call.data,
+      opts.cwd ?? '',
+    ]);
+    if (a.errno === 0) return;
+    throw new InternalError(
+      `mount ${describeCommand(source, [target])}${opts.fsType ? ` (${opts.fsType})` : ''} failed: ${a.code} ${a.message}`,
+    );
+  }
   const args: string[] = ['--no-mtab'];
   if (opts.fsType) args.push('-t', opts.fsType);
-  if (opts.options && opts.options.length > 0) {
-    checkOptionList(opts.options);
-    args.push('-o', opts.options.join(','));
-  }
+  if (opts.options && opts.options.length > 0) args.push('-o', opts.options.join(','));
   // `--` keeps a source or target starting with '-' from being read as an option.
   args.push('--', source, target);
   await run('mount', args, { cwd: opts.cwd, signal: opts.signal });
+}
+
+/** mount(2) flags of the options mount(8) turns into flags; `false` clears them (rw, suid, …). */
+const FLAG_OPTIONS: Record<string, [number, boolean]> = {
+  ro: [0x1, true],
+  rw: [0x1, false],
+  nosuid: [0x2, true],
+  suid: [0x2, false],
+  nodev: [0x4, true],
+  dev: [0x4, false],
+  noexec: [0x8, true],
+  exec: [0x8, false],
+  sync: [0x10, true],
+  async: [0x10, false],
+  remount: [0x20, true],
+  dirsync: [0x80, true],
+  noatime: [0x400, true],
+  atime: [0x400, false],
+  nodiratime: [0x800, true],
+  diratime: [0x800, false],
+  bind: [0x1000, true],
+  rbind: [0x1000 | 0x4000, true],
+  silent: [0x8000, true],
+  loud: [0x8000, false],
+  relatime: [0x200000, true],
+  norelatime: [0x200000, false],
+  strictatime: [0x1000000, true],
+  lazytime: [0x2000000, true],
+  nolazytime: [0x2000000, false],
+  defaults: [0, true],
+};
+const MS_REMOUNT = 0x20;
+const MS_BIND = 0x1000;
+
+/**
+ * The one mount(2) call that mount(8) would make for these options, or undefined when mount(8) would do more
+ * (a propagation option, which it applies as a second call; a bind with other flags, which it follows by a
+ * remount; a remount, for which it merges the mount's current flags from mountinfo; a mount with neither type
+ * nor bind, which it resolves from fstab): those still go through util-linux, so behaviour never differs.
+ */
+function syscallOf(opts: MountOptions): { flags: number; data: string } | undefined {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of opts.options ?? []) {
+    const f = FLAG_OPTIONS[o];
+    if (f) flags = f[1] ? flags | f[0] : flags & ~f[0];
+    else if (/^r?(shared|slave|private|unbindable)$/.test(o) || o.startsWith('x-') || o.includes('\0'))
+      return undefined;
+    else data.push(o);
+  }
+  if (flags & MS_REMOUNT) return undefined;
+  if (flags & MS_BIND && (flags & ~(MS_BIND | 0x4000) || data.length > 0)) return undefined;
+  if (!opts.fsType && !(flags & MS_BIND)) return undefined;
+  return { flags, data: data.join(',') };
 }
 
 export interface BindOptions {
@@ -181,6 +253,14 @@ export async function setPropagation(
   kind: Propagation,
   opts: { recursive?: boolean; signal?: AbortSignal } = {},
 ): Promise<void> {
+  const server = mountServer();
+  if (server) {
+    opts.signal?.throwIfAborted();
+    const bits = { shared: 0x100000, slave: 0x80000, private: 0x40000, unbindable: 0x20000 }[kind];
+    const a = await server.call(['mount', 'none', target, '', String(bits | (opts.recursive ? 0x4000 : 0)), '', '']);
+    if (a.errno === 0) return;
+    throw new InternalError(`making ${describeCommand(target, [])} ${kind} failed: ${a.code} ${a.message}`);
+  }
   const flag = `--make-${opts.recursive ? 'r' : ''}${kind}`;
   await run('mount', ['--no-mtab', flag, '--', target], { signal: opts.signal });
 }
@@ -209,6 +289,24 @@ export interface UnmountOptions {
 
 /** Unmounts `target`. By default a target that is not mounted (or does not exist) is not an error. */
 export async function unmount(target: string, opts: UnmountOptions = {}): Promise<void> {
+  const server = mountServer();
+  if (server) {
+    opts.signal?.throwIfAborted();
+    const MNT_DETACH = 0x2;
+    const a = await server.call(['umount', path.resolve(target), String(opts.lazy ? MNT_DETACH : 0)]).catch(
+      // The helper died: unmounting is idempotent, so the util-linux path below is a safe retry.
+      (err: unknown) => {
+        log.warn({ target, err: String(err) }, 'mount helper unavailable; unmounting with a process');
+        return undefined;
+      },
+    );
+    if (a) {
+      if (a.errno === 0) return;
+      const notMounted = a.code === 'EINVAL' || a.code === 'ENOENT';
+      if (notMounted && (opts.ignoreNotMounted ?? true)) return;
+      throw new InternalError(`umount ${describeCommand(target, [])} failed: ${a.code} ${a.message}`);
+    }
+  }
   const nsutil = nativeHelper('nsutil');
   if (nsutil && (opts.ignoreNotMounted ?? true)) {
     // umount2(2) in a small helper (native/nsutil.c) rather than util-linux umount, which parses mountinfo.
@@ -223,6 +321,26 @@ export async function unmount(target: string, opts: UnmountOptions = {}): Promis
   const notMounted = /not mounted|no mount point specified|No such file or directory/i.test(r.stderr);
   if (notMounted && (opts.ignoreNotMounted ?? true)) return;
   throw commandError(r);
+}
+
+/**
+ * Unmounts `target` lazily until nothing is mounted there any more (a pin over-mounted by a retried create),
+ * at most 8 times. Absent or not mounted is fine.
+ */
+export async function unmountUntilBare(target: string, signal?: AbortSignal): Promise<void> {
+  const server = mountServer();
+  for (let i = 0; i < 8; i++) {
+    if (server) {
+      signal?.throwIfAborted();
+      const a = await server.call(['umount', path.resolve(target), '2']);
+      if (a.code === 'EINVAL' || a.code === 'ENOENT') return;
+      if (a.errno !== 0)
+        throw new InternalError(`umount ${describeCommand(target, [])} failed: ${a.code} ${a.message}`);
+    } else {
+      if (!(await isMountPoint(target))) return;
+      await unmount(target, { lazy: true, signal });
+    }
+  }
 }
 
 /**

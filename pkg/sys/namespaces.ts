@@ -12,7 +12,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, checkId, InvalidArgumentError, isValidId, logger, NotFoundError } from '../util/index.js';
-import { bindMount, ensureSelfBind, isMountPoint, readMountInfo, unmount } from './mount.js';
+import { bindMount, ensureSelfBind, isMountPoint, readMountInfo, unmount, unmountUntilBare } from './mount.js';
+import { mountServer } from './mount-server.js';
 import { nativeHelper } from './native.js';
 import { readStartTime } from './proc.js';
 import { run } from './spawn.js';
@@ -127,6 +128,12 @@ export async function removePinnedNamespaces(pinRoot: string, id: string, signal
   const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint));
   const nsutil = nativeHelper('nsutil');
   const pinned = ALL_PIN_FILES.map((k) => path.join(dir, k)).filter((f) => mounted.has(f));
+  if (mountServer() && pinned.length > 0) {
+    // The daemon's mount helper (no process): each pin unmounted until bare, as `nsutil unmount` does.
+    for (const file of pinned) await unmountUntilBare(file, signal);
+    await fs.rm(dir, { recursive: true, force: true });
+    return;
+  }
   if (nsutil && pinned.length > 0) {
     // All pins in one process (native/nsutil.c), each unmounted until bare.
     await run(nsutil, ['unmount', '--lazy', ...pinned], { signal });

@@ -25,6 +25,11 @@ export function withCostScope<T>(rpc: string, fn: () => T): T {
   return profiling ? context.run(rpc, fn) : fn();
 }
 
+/** The RPC costs are attributed to now (undefined outside any RPC or when not profiling). */
+export function costScope(): string | undefined {
+  return profiling ? context.getStore() : undefined;
+}
+
 /** Adds one cost of `ms` under `name` (e.g. `spawn runc create`) to `scope` (default: the current RPC). */
 export function addCost(name: string, ms: number, scope?: string): void {
   if (!profiling) return;

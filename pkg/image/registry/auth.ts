@@ -5,10 +5,10 @@
  * keying by credentials keeps a token fetched with one pull's secrets from serving another pull.
  */
 import { createHash } from 'node:crypto';
-import { type Dispatcher, request } from 'undici';
 import { z } from 'zod';
 import { PermissionDeniedError, UnauthenticatedError, UnavailableError, fromAbort } from '../../util/index.js';
 import { basicPair, type Credentials } from './credentials.js';
+import { dumpBody, type HttpAgents, type HttpResponse, httpRequest } from './http.js';
 
 /** A parsed authentication challenge. */
 export interface Challenge {
@@ -74,7 +74,7 @@ export class TokenCache {
   private readonly tokens = new Map<string, Promise<CachedToken>>();
 
   constructor(
-    private readonly dispatcher: Dispatcher | undefined,
+    private readonly agents: HttpAgents,
     private readonly userAgent: string,
   ) {}
 
@@ -143,14 +143,14 @@ export class TokenCache {
       if (basic) headers.authorization = basic;
     }
     const started = Date.now();
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
-      res = await request(realm, { method, headers, body, signal, dispatcher: this.dispatcher });
+      res = await httpRequest(realm, this.agents, { method, headers, body, signal });
     } catch (err) {
       throw networkError(realm.host, err, signal);
     }
     if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => undefined);
+      await dumpBody(res.body);
       const what = `token server "${realm.host}" of registry "${host}"`;
       if (res.statusCode === 401) throw new UnauthenticatedError(`${what} rejected the credentials (401)`);
       if (res.statusCode === 403) throw new PermissionDeniedError(`${what} denied access to "${scope}" (403)`);

@@ -1,12 +1,11 @@
 /**
- * A daemonless Docker Registry v2 / OCI distribution client over undici. Every request tries the domain's
+ * A daemonless Docker Registry v2 / OCI distribution client over node:http (http.ts). Every request tries the domain's
  * mirrors in order and then the upstream; a mirror that fails (unreachable, 404, auth) is skipped. Content is
  * verified: manifests against the digest they were asked by (or their computed digest is returned), blobs
  * against their descriptor's digest and size while they stream.
  */
 import { createHash } from 'node:crypto';
 import { type Readable, pipeline } from 'node:stream';
-import { type Dispatcher, request } from 'undici';
 import {
   InvalidArgumentError,
   NotFoundError,
@@ -20,6 +19,7 @@ import { DigestMismatchError, DigestVerifier, parseDigest } from '../digest.js';
 import { MANIFEST_ACCEPT } from '../manifest.js';
 import { formatReference, type ImageReference, manifestSelector } from '../reference.js';
 import { basicAuthorization, type Challenge, networkError, readLimited, TokenCache, parseChallenge } from './auth.js';
+import { dumpBody, HttpAgents, type HttpResponse, httpRequest } from './http.js';
 import { type CredentialLookup, type Credentials, hasCredentials } from './credentials.js';
 import { type Endpoint, endpointsFor, type MirrorConfig } from './endpoints.js';
 
@@ -34,8 +34,8 @@ export interface RegistryOptions {
   insecure?: readonly string[];
   /** Configured credentials per host (e.g. from a credentials file). */
   credentials?: CredentialLookup;
-  /** undici dispatcher (connection pool); the global one by default. */
-  dispatcher?: Dispatcher;
+  /** Connection pools; the client's own by default (shared with a caller that wants to close them). */
+  agents?: HttpAgents;
   userAgent?: string;
 }
 
@@ -58,7 +58,7 @@ export interface FetchedManifest {
 
 interface Attempt {
   endpoint: Endpoint;
-  res: Dispatcher.ResponseData;
+  res: HttpResponse;
 }
 
 /** Errors that are the registry's definitive answer, preferred over "unreachable" when reporting. */
@@ -89,12 +89,14 @@ export class RegistryClient {
   private readonly mirrors: MirrorConfig;
   private readonly insecure: ReadonlySet<string>;
   private readonly userAgent: string;
+  private readonly agents: HttpAgents;
 
   constructor(private readonly opts: RegistryOptions = {}) {
+    this.agents = opts.agents ?? new HttpAgents();
     this.mirrors = opts.mirrors ?? {};
     this.insecure = new Set(opts.insecure ?? []);
     this.userAgent = opts.userAgent ?? 'ucri/0.1';
-    this.tokens = new TokenCache(opts.dispatcher, this.userAgent);
+    this.tokens = new TokenCache(this.agents, this.userAgent);
     for (const domain of Object.keys(this.mirrors)) endpointsFor(domain, this.mirrors, this.insecure);
   }
 
@@ -206,7 +208,7 @@ export class RegistryClient {
     let res = await this.get(endpoint, url, accept, authorization, opts.signal);
     if (res.statusCode === 401) {
       const challenge = parseChallenge(res.headers['www-authenticate']);
-      await res.body.dump().catch(() => undefined);
+      await dumpBody(res.body);
       if (challenge) {
         this.challenges.set(endpoint.host, challenge);
         authorization = await this.authorizationFor(endpoint, challenge, challenge.scope ?? scope, creds, opts.signal);
@@ -214,7 +216,7 @@ export class RegistryClient {
       }
     }
     if (res.statusCode === 200) return { endpoint, res };
-    await res.body.dump().catch(() => undefined);
+    await dumpBody(res.body);
     const target = `"${ref.domain}/${ref.path}" at "${endpoint.host}"`;
     switch (res.statusCode) {
       case 401:
@@ -271,21 +273,21 @@ export class RegistryClient {
     accept: string,
     authorization: string | undefined,
     signal?: AbortSignal,
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<HttpResponse> {
     let current = new URL(url);
     const origin = current.origin;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { accept, 'user-agent': this.userAgent };
       if (authorization !== undefined && current.origin === origin) headers.authorization = authorization;
-      let res: Dispatcher.ResponseData;
+      let res: HttpResponse;
       try {
-        res = await request(current, { method: 'GET', headers, signal, dispatcher: this.opts.dispatcher });
+        res = await httpRequest(current, this.agents, { method: 'GET', headers, signal });
       } catch (err) {
         throw networkError(current.host, err, signal);
       }
       const location = res.headers.location;
       if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304 || location === undefined) return res;
-      await res.body.dump().catch(() => undefined);
+      await dumpBody(res.body);
       if (hop >= MAX_REDIRECTS) throw new UnavailableError(`too many redirects from "${endpoint.host}"`);
       const next = new URL(Array.isArray(location) ? (location[0] ?? '') : location, current);
       if (next.protocol !== 'http:' && next.protocol !== 'https:') {

@@ -25,7 +25,7 @@ import {
   isKind,
   logger,
   NotFoundError,
-  writeJsonAtomic,
+  writeJsonReplace,
 } from '../../util/index.js';
 import type { Launched, LaunchRequest, Launcher, RuntimeFeatures } from './types.js';
 
@@ -87,7 +87,10 @@ export class OciLauncher implements Launcher {
 
   async writeBundle(bundle: string, spec: Spec): Promise<void> {
     await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(path.join(bundle, 'config.json'), this.adapt(spec));
+    // Renamed into place but not fsync'd: config.json is derived from the container record (rec.oci), which is
+    // durable, and create() writes it again from that record before every `runc create`, its only reader. A
+    // crash that leaves it old, empty or missing therefore loses nothing (docs/performance.md, phase 3).
+    await writeJsonReplace(path.join(bundle, 'config.json'), this.adapt(spec));
   }
 
   async create(req: LaunchRequest, signal: AbortSignal): Promise<Launched> {

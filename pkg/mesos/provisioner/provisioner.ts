@@ -138,8 +138,8 @@ export class MesosProvisioner implements Provisioner {
     try {
       names = await fs.readdir(this.paths.containersDir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      names = [];
     }
     for (const id of names) {
       if (id.startsWith(PROBE_PREFIX)) {
@@ -166,6 +166,8 @@ export class MesosProvisioner implements Provisioner {
         });
       });
     }
+    // Every kept container holds its lease again (recoverOne): the source may end the others.
+    await this.source.leasesRecovered?.();
   }
 
   private async recoverOne(id: string): Promise<void> {
@@ -176,7 +178,7 @@ export class MesosProvisioner implements Provisioner {
       return;
     }
     await removeStaleTemps(this.paths.containerDir(id));
-    // Leases are the store's; taking ours again is idempotent and covers a store that lost it.
+    // The store keeps leases in memory only: our record is what makes this container's lease durable.
     await this.source.retain(id, record.image.imageId);
     const remounted = await backendOf(record.backend).remount(this.context(id, record));
     if (remounted) log().info({ containerId: id, backend: record.backend }, 'rootfs re-mounted');

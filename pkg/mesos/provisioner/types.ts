@@ -32,6 +32,11 @@ export interface ImageSource {
   retain(owner: string, imageId: string): Promise<void>;
   /** Ends `owner`'s lease; idempotent. */
   release(owner: string): Promise<void>;
+  /**
+   * Called once recovery has taken again (retain) the lease of every container it keeps: any other lease the
+   * source remembers is stale. Sources that keep leases only in memory rely on it (no write per retain).
+   */
+  leasesRecovered?(): Promise<void>;
 }
 
 export type BackendName = 'overlay' | 'copy' | 'bind';

@@ -60,6 +60,33 @@ describe('image store', () => {
     assert.deepEqual(await fs.readdir(path.join(dir, 'blobs', 'sha256')), []);
   });
 
+  it('keeps leases in memory: no index write per lease; after a restart only the leases taken again count', async () => {
+    const dir = path.join(tmp, 'lease-restart');
+    let store = await ImageStore.open({ dir });
+    const img = await store.pull(`${fake.host}/app/two:v1`);
+    const indexFile = path.join(dir, 'images.json');
+    const before = await fs.stat(indexFile);
+    await store.retain('ctr-1', img.id);
+    await store.retain('ctr-2', img.id);
+    await store.release('ctr-2');
+    const afterLeases = await fs.stat(indexFile);
+    assert.equal(afterLeases.ino, before.ino, 'retain and release of a named image rewrite no index');
+    assert.equal(afterLeases.mtimeMs, before.mtimeMs);
+    await store.remove(img.id);
+
+    // A restart where the container is still there: its lease is taken again, the removed image stays.
+    store = await ImageStore.open({ dir });
+    await store.retain('ctr-1', img.id);
+    await store.leasesRecovered();
+    assert.ok((await store.layers(img.id)).layerDirs.length > 0, 'still held by ctr-1');
+
+    // A restart where it is gone: nothing takes the lease again, so the image and its layers go.
+    store = await ImageStore.open({ dir });
+    await store.leasesRecovered();
+    await assert.rejects(store.layers(img.id), (e: unknown) => isKind(e, 'NotFound'));
+    assert.deepEqual(await fs.readdir(path.join(dir, 'layers')), []);
+  });
+
   it('recovers: wipes staging, drops partial layers and images whose layers vanished', async () => {
     const dir = path.join(tmp, 'recover');
     let store = await ImageStore.open({ dir });

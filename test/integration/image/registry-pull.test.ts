@@ -13,7 +13,14 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
-import { applyLayer, MediaType, parseReference, RegistryClient, resolveImage } from '../../../pkg/image/index.js';
+import {
+  applyLayer,
+  HttpAgents,
+  MediaType,
+  parseReference,
+  RegistryClient,
+  resolveImage,
+} from '../../../pkg/image/index.js';
 import { configureLogging } from '../../../pkg/util/index.js';
 import { gzip, packTar, zstd } from '../../unit/image/tar-fixtures.js';
 
@@ -25,6 +32,7 @@ let tmp: string;
 let registry: ChildProcess | undefined;
 let port = 0;
 const agent = new Agent();
+const agents = new HttpAgents();
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -137,6 +145,7 @@ describe('pull from a real registry', () => {
       await exited;
     }
     await agent.close();
+    agents.close();
     await fs.rm(tmp, { recursive: true, force: true });
   });
 
@@ -146,7 +155,7 @@ describe('pull from a real registry', () => {
       [`127.0.0.1:${port}/test/app:v1`, {}],
       ['registry.k8s.io/test/app:v1', { mirrors: { 'registry.k8s.io': { endpoints: [`127.0.0.1:${port}`] } } }],
     ] as const) {
-      const client = new RegistryClient({ dispatcher: agent, ...opts });
+      const client = new RegistryClient({ agents, ...opts });
       const ref = parseReference(name);
       const img = await resolveImage(client, ref);
       assert.deepEqual(img.config.entrypoint, ['/bin/tool']);

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
-import { Agent } from 'undici';
 import {
   credentialsFromJson,
   DigestMismatchError,
   Limiter,
   MediaType,
   parseReference,
+  HttpAgents,
   RegistryClient,
   type RegistryOptions,
   resolveImage,
@@ -17,8 +17,8 @@ import { FakeRegistry, type FakeRegistryOptions, sha } from './fake-registry.js'
 
 configureLogging({ silent: true });
 
-const agent = new Agent();
-after(() => agent.close());
+const agents = new HttpAgents();
+after(() => agents.close());
 let servers: FakeRegistry[] = [];
 afterEach(async () => {
   await Promise.all(servers.map((s) => s.stop()));
@@ -32,7 +32,7 @@ async function registry(opts: FakeRegistryOptions = {}): Promise<FakeRegistry> {
 }
 
 function client(opts: RegistryOptions = {}): RegistryClient {
-  return new RegistryClient({ dispatcher: agent, ...opts });
+  return new RegistryClient({ agents, ...opts });
 }
 
 async function readAll(s: AsyncIterable<Buffer>): Promise<Buffer> {

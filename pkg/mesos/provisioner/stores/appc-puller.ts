@@ -11,7 +11,7 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { request } from 'undici';
+import type { request } from 'undici';
 import { z } from 'zod';
 import { sha256Digest, sniffCompression } from '../../../image/index.js';
 import { errorMessage, fromAbort, InvalidArgumentError, NotFoundError, UnavailableError } from '../../../util/index.js';
@@ -170,6 +170,8 @@ export class AppcPuller {
     if (!/^https?:\/\//.test(url)) throw new InvalidArgumentError(`unsupported appc discovery URL "${url}"`);
     let res: Awaited<ReturnType<typeof request>>;
     try {
+      // undici is loaded on first use only (an appc pull is rare; the module costs ~20 MiB of RSS).
+      const { request } = await import('undici');
       res = await request(url, { method: 'GET', maxRedirections: 5, ...(signal ? { signal } : {}) } as Parameters<
         typeof request
       >[1]);

@@ -196,6 +196,11 @@ export class ImageIndex {
     return id;
   }
 
+  /** Every lease holder. */
+  leaseOwners(): string[] {
+    return [...this.leases.keys()];
+  }
+
   /** Leases whose image is gone (a lost record): dropped at recovery. */
   danglingLeases(): string[] {
     return [...this.leases].filter(([, id]) => !this.images.has(id)).map(([owner]) => owner);

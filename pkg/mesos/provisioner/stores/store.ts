@@ -122,6 +122,8 @@ export class ImageStore implements ImageManager, ImageSource {
   /** Unreferenced layers found at start-up → when their grace ends (ms since the epoch). */
   private readonly orphans = new Map<string, number>();
   private orphanTimer: NodeJS.Timeout | undefined;
+  /** Owners whose lease was taken since the store opened, until leasesRecovered (see retain). */
+  private retakenLeases: Set<string> | undefined = new Set();
 
   private constructor(private readonly opts: ImageStoreOptions) {
     this.paths = new StorePaths(opts.dir);
@@ -552,21 +554,60 @@ export class ImageStore implements ImageManager, ImageSource {
     };
   }
 
+  /**
+   * Leases live in memory and are not written per call: the provisioner's own durable records say which
+   * container uses which image, and it takes every lease again at start-up (then calls leasesRecovered). The
+   * index file may still hold leases from the last save; they only count until leasesRecovered.
+   */
   async retain(owner: string, imageId: string): Promise<void> {
-    await this.mutate(async () => {
+    await this.lock.run('index', async () => {
       if (!this.index.byId(imageId)) throw new NotFoundError(`image "${imageId}" not found`);
       this.index.setLease(owner, imageId);
+      this.retakenLeases?.add(owner);
     });
   }
 
   async release(owner: string): Promise<void> {
     if (this.index.lease(owner) === undefined) return;
-    await this.mutate(async () => {
+    await this.lock.run('index', async () => {
       const id = this.index.dropLease(owner);
       if (id === undefined) return;
+      this.retakenLeases?.delete(owner);
       this.dropIfUnused(id);
-      if (this.gcPending) await this.collect();
+      // Only an image that went with its last lease changes the file.
+      if (this.gcPending) await this.saveAndCollect();
     });
+  }
+
+  /**
+   * The provisioner has taken again the lease of every container it keeps: every other lease (left in the
+   * index file by an older version, or by containers that are gone) ends, and images nothing holds any more
+   * go with their layers, as a release at run time does.
+   */
+  async leasesRecovered(): Promise<void> {
+    await this.lock.run('index', async () => {
+      const retaken = this.retakenLeases;
+      this.retakenLeases = undefined;
+      if (!retaken) return;
+      for (const owner of this.index.leaseOwners()) {
+        if (retaken.has(owner)) continue;
+        const id = this.index.dropLease(owner);
+        if (id !== undefined) this.dropIfUnused(id);
+      }
+      for (const img of this.index.all()) this.dropIfUnused(img.id);
+      if (this.gcPending) await this.saveAndCollect();
+    });
+  }
+
+  /** Saves the index, then collects what it no longer refers to; on a failed save the disk state is reloaded. */
+  private async saveAndCollect(): Promise<void> {
+    try {
+      await this.index.save();
+    } catch (err) {
+      await this.index.load().catch(() => undefined);
+      throw pullError(err, 'the image index');
+    }
+    await this.collect();
   }
 }
 
