@@ -30,6 +30,7 @@ import {
 import {
   allSteps,
   AlreadyExistsError,
+  costOf,
   crashPoint,
   FailedPreconditionError,
   fromAbort,
@@ -177,13 +178,16 @@ export async function removePod(e: Engine, pod: Pod, signal: AbortSignal): Promi
   for (const id of [...pod.containers]) await removeContainer(e, id);
   const ctx = pod.context();
   await allSteps([
-    () => teardownIsolators(e, ctx, e.isolators, AbortSignal.timeout(60_000), true),
-    () => e.launcher.destroy(infraId(pod.id)),
+    () =>
+      costOf('step isolators cleanupPod', () =>
+        teardownIsolators(e, ctx, e.isolators, AbortSignal.timeout(60_000), true),
+      ),
+    () => costOf('step infra destroy', () => e.launcher.destroy(infraId(pod.id))),
     async () => crashPoint('RemovePodSandbox', 'network-released'),
-    () => removePinnedNamespaces(e.paths.pinRoot, pod.id, AbortSignal.timeout(30_000)),
-    () => destroyOwnedCgroup(e, pod.rec.state.cgroup),
-    () => removePodRuntimeDir(e, pod.id),
-    () => fs.rm(e.paths.podRecordDir(pod.id), { recursive: true, force: true }),
+    () => costOf('step pins', () => removePinnedNamespaces(e.paths.pinRoot, pod.id, AbortSignal.timeout(30_000))),
+    () => costOf('step pod cgroup', () => destroyOwnedCgroup(e, pod.rec.state.cgroup)),
+    () => costOf('step pod runtime dir', () => removePodRuntimeDir(e, pod.id)),
+    () => costOf('step rm pod record', () => fs.rm(e.paths.podRecordDir(pod.id), { recursive: true, force: true })),
   ]);
   crashPoint('RemovePodSandbox', 'pod-removed');
   e.pods.delete(pod.id);
