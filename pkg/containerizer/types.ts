@@ -113,8 +113,13 @@ export interface Containerizer {
    * (0: at once). Resolves when the process is gone.
    */
   stopContainer(id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void>;
-  /** Removes a stopped or created container: rootfs, cgroup, runtime dirs. Kills it first if running. */
-  removeContainer(id: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Removes a stopped or created container: rootfs, cgroup, runtime dirs. Kills it first if running. With
+   * `later`, a containerizer may return once the process is gone and the id unknown to every other call, and
+   * release the rest in the background (a crash meanwhile leaves an orphan its recovery destroys; removePod
+   * and shutdown wait for those releases). Without it, everything is released when this returns.
+   */
+  removeContainer(id: string, signal: AbortSignal, opts?: { later?: boolean }): Promise<void>;
   /** Current runtime state. */
   containerRuntime(id: string): ContainerRuntime;
   /** Resolves when the container's process ends (at once if it already has). */

@@ -345,26 +345,88 @@ async function exitedWithin(c: Container, ms: number, signal: AbortSignal): Prom
   }
 }
 
-/** Kills (if running) and releases everything of the container; idempotent, unknown ids succeed. */
-export async function removeContainer(e: Engine, id: string): Promise<void> {
-  if (!e.containers.has(id)) return;
+/**
+ * Kills (if running) and releases everything of the container; idempotent, unknown ids succeed.
+ *
+ * With `later`, only the kill happens before this returns: the container is forgotten at once (unknown to
+ * every other call) and its release (runtime container, isolators, rootfs unmount and removal, bundle,
+ * record) runs in the background, under its lock. Its record stays on disk until the last step, so a crash
+ * meanwhile leaves a container that the caller no longer knows once it has dropped its own record: recovery
+ * destroys it as an orphan, through the same steps. A release that fails is logged and done again by the
+ * next removeContainer without `later` of that id, by removePod of its pod, or at recovery.
+ */
+export async function removeContainer(e: Engine, id: string, opts: { later?: boolean } = {}): Promise<void> {
+  if (!e.containers.has(id)) {
+    if (!opts.later) await finishRelease(e, id);
+    return;
+  }
   await e.lock.run(id, async () => {
     const c = e.containers.get(id);
     if (!c) return;
-    await destroyContainer(e, c);
-    e.containers.delete(id);
-    c.pod.containers.delete(id);
-    c.rejectExit(new NotFoundError(`container "${id}" was removed`));
+    if (!opts.later) {
+      await destroyContainer(e, c);
+      forget(e, c);
+      c.pod.containers.delete(id);
+      return;
+    }
+    await stopForDestroy(e, c);
+    forget(e, c);
+    const done = e.lock
+      .run(id, () => releaseContainer(e, c))
+      .then(
+        () => {
+          e.releasing.delete(id);
+          c.pod.containers.delete(id);
+          return true;
+        },
+        (err: unknown) => {
+          log.warn({ id, err: errorMessage(err) }, 'releasing a removed container failed: retried at pod removal');
+          return false;
+        },
+      );
+    e.releasing.set(id, { container: c, done });
   });
+}
+
+function forget(e: Engine, c: Container): void {
+  e.containers.delete(c.id);
+  c.rejectExit(new NotFoundError(`container "${c.id}" was removed`));
+}
+
+/** Waits for the background release of `id`, if one was started, and redoes it if it failed (then throws). */
+async function finishRelease(e: Engine, id: string): Promise<void> {
+  const r = e.releasing.get(id);
+  if (!r || (await r.done)) return;
+  await e.lock.run(id, async () => {
+    if (e.releasing.get(id) !== r) return;
+    await releaseContainer(e, r.container);
+    e.releasing.delete(id);
+    r.container.pod.containers.delete(id);
+  });
+}
+
+/** Waits until every background release has ended (daemon shutdown: nothing is left half-released). */
+export async function drainReleases(e: Engine): Promise<void> {
+  await Promise.all([...e.releasing.values()].map((r) => r.done));
 }
 
 /** The DESTROYING steps, all tried; on failure the container stays DESTROYING and a retry redoes them. */
 export async function destroyContainer(e: Engine, c: Container): Promise<void> {
+  await stopForDestroy(e, c);
+  await releaseContainer(e, c);
+}
+
+/** DESTROYING: the process is killed if it still runs, the exit watcher stopped. */
+async function stopForDestroy(e: Engine, c: Container): Promise<void> {
   c.rec.state = 'DESTROYING';
   if (c.rec.launched && !c.rec.termination && c.watcher) {
     await terminate(e, c, 0, AbortSignal.timeout(KILL_WAIT_MS + 5_000));
   }
   c.watcher?.abort();
+}
+
+/** Everything of a container whose process is gone, all steps tried, the record last. */
+async function releaseContainer(e: Engine, c: Container): Promise<void> {
   const ctx = c.context();
   await allSteps([
     () => costOf('step launcher destroy', () => e.launcher.destroy(c.id)),

@@ -226,6 +226,7 @@ export class MesosContainerizer implements Containerizer {
       containers: new Map(),
       lock: new KeyedLock(),
       infraStopGraceMs: o.infraStopGraceMs ?? 2000,
+      releasing: new Map(),
     };
     this.stopDiskWatch = provisioner.watchUsage?.(o.diskWatchIntervalMs ?? 15_000, (figures) =>
       enforceDiskLimits(e, o.diskLimitBytes ?? 0, figures),
@@ -244,8 +245,12 @@ export class MesosContainerizer implements Containerizer {
     for (const p of this.e?.pods.values() ?? []) p.infraWatcher?.abort();
   }
 
-  /** close(), and the pins dir's self-bind goes when no pod holds a pin in it (nothing is left mounted). */
+  /**
+   * Background releases of removed containers are waited for, then close(), and the pins dir's self-bind goes
+   * when no pod holds a pin in it (nothing is left mounted).
+   */
   async shutdown(): Promise<void> {
+    if (this.e) await containers.drainReleases(this.e);
     this.close();
     if (this.e) await pods.releasePinRootIfUnused(this.e);
   }
@@ -302,8 +307,8 @@ export class MesosContainerizer implements Containerizer {
     await containers.stopContainer(await this.engine(), id, timeoutSeconds, signal);
   }
 
-  async removeContainer(id: string, _signal?: AbortSignal): Promise<void> {
-    await containers.removeContainer(await this.engine(), id);
+  async removeContainer(id: string, _signal?: AbortSignal, opts?: { later?: boolean }): Promise<void> {
+    await containers.removeContainer(await this.engine(), id, opts);
   }
 
   containerRuntime(id: string): ContainerRuntime {
