@@ -85,8 +85,12 @@ export interface Containerizer {
   runPod(spec: PodSpec, signal: AbortSignal): Promise<PodRuntime>;
   /** Stops every container of the pod and releases its network (CNI DEL); keeps the pod's records. */
   stopPod(podId: string, signal: AbortSignal): Promise<void>;
-  /** Removes what stopPod left: namespace pins, cgroup, runtime dirs. */
-  removePod(podId: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Removes what stopPod left: namespace pins, cgroup, runtime dirs (stopping the pod first if it was not).
+   * With `later`, a containerizer may return once the pod is stopped and its id unknown to every other call,
+   * and release the rest in the background, as removeContainer does (shutdown waits for those releases).
+   */
+  removePod(podId: string, signal: AbortSignal, opts?: { later?: boolean }): Promise<void>;
   /** The pod's runtime facts (IPs may change after a network re-setup); undefined when unknown. */
   podRuntime(podId: string): PodRuntime | undefined;
   /**

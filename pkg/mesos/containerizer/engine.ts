@@ -53,6 +53,8 @@ export interface Engine {
    * `done` resolves true once released, false when it failed (it is then redone by removePod).
    */
   readonly releasing: Map<string, { container: Container; done: Promise<boolean> }>;
+  /** The same for removed pods (pod.ts removePod `later`). */
+  readonly releasingPods: Map<string, { pod: Pod; done: Promise<boolean> }>;
 }
 
 export function getContainer(e: Engine, id: string): Container {

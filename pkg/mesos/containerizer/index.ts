@@ -227,6 +227,7 @@ export class MesosContainerizer implements Containerizer {
       lock: new KeyedLock(),
       infraStopGraceMs: o.infraStopGraceMs ?? 2000,
       releasing: new Map(),
+      releasingPods: new Map(),
     };
     this.stopDiskWatch = provisioner.watchUsage?.(o.diskWatchIntervalMs ?? 15_000, (figures) =>
       enforceDiskLimits(e, o.diskLimitBytes ?? 0, figures),
@@ -250,6 +251,7 @@ export class MesosContainerizer implements Containerizer {
    * when no pod holds a pin in it (nothing is left mounted).
    */
   async shutdown(): Promise<void> {
+    if (this.e) await pods.drainPodReleases(this.e);
     if (this.e) await containers.drainReleases(this.e);
     this.close();
     if (this.e) await pods.releasePinRootIfUnused(this.e);
@@ -277,12 +279,13 @@ export class MesosContainerizer implements Containerizer {
     });
   }
 
-  async removePod(podId: string, signal: AbortSignal): Promise<void> {
+  async removePod(podId: string, signal: AbortSignal, opts?: { later?: boolean }): Promise<void> {
     const e = await this.engine();
     await e.lock.run(podId, async () => {
       const pod = e.pods.get(podId);
-      if (pod) await pods.removePod(e, pod, signal);
+      if (pod) await pods.removePod(e, pod, signal, opts);
     });
+    if (!opts?.later) await pods.finishPodRelease(e, podId);
   }
 
   podRuntime(podId: string): PodRuntime | undefined {
