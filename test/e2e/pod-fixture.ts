@@ -213,6 +213,18 @@ export async function status(env: PodEnv, id: string): Promise<ContainerStatusRe
 }
 
 /**
+ * Polls `check` until it holds, failing with `what` after `timeoutMs`: for what the daemon releases in the
+ * background after RemoveContainer / RemovePodSandbox answered (rootfs, image leases, pins).
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < until, what);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
  * Waits for a container to reach `state` by following GetContainerEvents (no polling, no sleeps): the
  * stream is opened first, then the status is checked, so an event between the two cannot be missed.
  */
