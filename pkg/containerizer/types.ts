@@ -85,8 +85,12 @@ export interface Containerizer {
   runPod(spec: PodSpec, signal: AbortSignal): Promise<PodRuntime>;
   /** Stops every container of the pod and releases its network (CNI DEL); keeps the pod's records. */
   stopPod(podId: string, signal: AbortSignal): Promise<void>;
-  /** Removes what stopPod left: namespace pins, cgroup, runtime dirs. */
-  removePod(podId: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Removes what stopPod left: namespace pins, cgroup, runtime dirs (stopping the pod first if it was not).
+   * With `later`, a containerizer may return once the pod is stopped and its id unknown to every other call,
+   * and release the rest in the background, as removeContainer does (shutdown waits for those releases).
+   */
+  removePod(podId: string, signal: AbortSignal, opts?: { later?: boolean }): Promise<void>;
   /** The pod's runtime facts (IPs may change after a network re-setup); undefined when unknown. */
   podRuntime(podId: string): PodRuntime | undefined;
   /**
@@ -113,8 +117,13 @@ export interface Containerizer {
    * (0: at once). Resolves when the process is gone.
    */
   stopContainer(id: string, timeoutSeconds: number, signal: AbortSignal): Promise<void>;
-  /** Removes a stopped or created container: rootfs, cgroup, runtime dirs. Kills it first if running. */
-  removeContainer(id: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Removes a stopped or created container: rootfs, cgroup, runtime dirs. Kills it first if running. With
+   * `later`, a containerizer may return once the process is gone and the id unknown to every other call, and
+   * release the rest in the background (a crash meanwhile leaves an orphan its recovery destroys; removePod
+   * and shutdown wait for those releases). Without it, everything is released when this returns.
+   */
+  removeContainer(id: string, signal: AbortSignal, opts?: { later?: boolean }): Promise<void>;
   /** Current runtime state. */
   containerRuntime(id: string): ContainerRuntime;
   /** Resolves when the container's process ends (at once if it already has). */

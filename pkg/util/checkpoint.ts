@@ -18,9 +18,12 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
 }
 
 /**
- * Replaces `file` by `data` with a rename, so a reader never sees a torn file, but without the two fsyncs:
- * only for files that are derived from a durable record and written again from it before every use (the OCI
- * bundle's config.json), which a crash may leave old, empty or missing at no cost.
+ * Replaces `file` by `data` with a rename, so a reader never sees a torn file, but without the two fsyncs.
+ * The next process sees the new content after a crash of this one (the page cache survives it); only a power
+ * loss or kernel crash may leave it old, empty or missing. For files that are either derived from a durable
+ * record (the OCI bundle's config.json, a status the containerizer's own record holds), or that describe
+ * something a reboot undoes anyway (a process, a runtime container, a mount), or that `syncFile` makes
+ * durable later, before anything depends on that (docs/performance.md, phases 3 and 4).
  */
 export async function writeFileReplace(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const t0 = profiling ? performance.now() : 0;
@@ -82,6 +85,22 @@ export async function readJson(file: string): Promise<unknown> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/**
+ * Makes a file that writeFileReplace wrote durable: fsyncs it, then its directory (the rename). Run it
+ * concurrently with other durable writes on the same filesystem and they share the journal commits.
+ */
+export async function syncFile(file: string): Promise<void> {
+  const t0 = profiling ? performance.now() : 0;
+  const fh = await fs.open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await syncDir(path.dirname(file));
+  if (profiling) addCost(`sync ${costPath(file)}`, performance.now() - t0);
 }
 
 /** fsyncs a directory so a rename inside it is durable. */

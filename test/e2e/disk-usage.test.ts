@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { ContainerState, grpc, statusOf } from '../support/cri-client.js';
 import {
   containerConfig,
+  eventually,
   finishPodEnv,
   type PodEnv,
   podConfig,
@@ -129,7 +130,15 @@ describe('writable layers: container store, disk usage and limits (e2e)', () => 
     assert.equal(r.exitCode, 0, 'the rootfs is the same after the restart');
     await env.c.runtime.stopPodSandbox({ podSandboxId });
     await env.c.runtime.removePodSandbox({ podSandboxId });
-    await assert.rejects(fs.access(path.join(store, containerId)), 'removal empties the store');
+    // Released in the background once RemovePodSandbox has answered.
+    await eventually(
+      () =>
+        fs.access(path.join(store, containerId)).then(
+          () => false,
+          () => true,
+        ),
+      'removal empties the store',
+    );
   });
 
   it('refuses a malformed io.ucri.disk-limit before making anything', async () => {

@@ -11,7 +11,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type ContainerConfig, grpc, type Mount, statusOf } from '../support/cri-client.js';
 import { fixtureImages, type FixtureImage } from '../support/images.js';
-import { containerConfig, finishPodEnv, type PodEnv, podConfig, startPodEnv, status } from './pod-fixture.js';
+import {
+  containerConfig,
+  eventually,
+  finishPodEnv,
+  type PodEnv,
+  podConfig,
+  startPodEnv,
+  status,
+} from './pod-fixture.js';
 
 function imageMount(containerPath: string, image: string, imageSubPath = ''): Mount {
   return {
@@ -120,7 +128,8 @@ describe('image volumes (e2e)', () => {
       assert.ok(existsSync(layerDir), 'layers of a mounted image were collected');
       await env.c.runtime.stopContainer({ containerId, timeout: 0n });
       await env.c.runtime.removeContainer({ containerId });
-      assert.ok(!existsSync(layerDir), 'layers stay after the last volume went');
+      // Released in the background once RemoveContainer has answered.
+      await eventually(() => !existsSync(layerDir), 'layers stay after the last volume went');
     });
     await env.c.runtime.stopPodSandbox({ podSandboxId });
     await env.c.runtime.removePodSandbox({ podSandboxId });
@@ -143,7 +152,7 @@ describe('image volumes (e2e)', () => {
     await env.c.image.removeImage({ image: spec });
     assert.ok(existsSync(layerDir), 'the lease did not survive the restart');
     await env.c.runtime.removeContainer({ containerId });
-    assert.ok(!existsSync(layerDir), 'the lease outlived the container');
+    await eventually(() => !existsSync(layerDir), 'the lease outlived the container');
     await env.c.runtime.stopPodSandbox({ podSandboxId });
     await env.c.runtime.removePodSandbox({ podSandboxId });
     ok = true;

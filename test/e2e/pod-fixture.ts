@@ -213,6 +213,18 @@ export async function status(env: PodEnv, id: string): Promise<ContainerStatusRe
 }
 
 /**
+ * Polls `check` until it holds, failing with `what` after `timeoutMs`: for what the daemon releases in the
+ * background after RemoveContainer / RemovePodSandbox answered (rootfs, image leases, pins).
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < until, what);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
  * Waits for a container to reach `state` by following GetContainerEvents (no polling, no sleeps): the
  * stream is opened first, then the status is checked, so an event between the two cannot be missed.
  */
@@ -238,7 +250,25 @@ export async function waitForState(env: PodEnv, id: string, state: number, timeo
  * Nothing of this env may remain: no mount under the root (not even the pins dir's self-bind once the daemon
  * has stopped), no cgroup under its root, no process, no runtime container, no IP lease.
  */
+/**
+ * Nothing of any pod or container is left: mounts, runtime containers, cgroups, processes, IP leases. A running
+ * daemon releases removed pods and containers in the background (pkg/mesos removeContainer/removePod `later`),
+ * so while it runs the check is repeated until it passes or a minute has gone by.
+ */
 export async function assertNothingLeft(env: PodEnv): Promise<void> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await checkNothingLeft(env);
+    } catch (err) {
+      const running = env.d.proc.exitCode === null && env.d.proc.signalCode === null;
+      if (!running || Date.now() >= until) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+async function checkNothingLeft(env: PodEnv): Promise<void> {
   const running = env.d.proc.exitCode === null && env.d.proc.signalCode === null;
   // While the daemon runs, the Mesos pins dir keeps its private self-bind (the next pod needs it); a clean stop
   // releases it. The Docker containerizer's pin root keeps its self-bind for the life of the runtime dir.

@@ -99,6 +99,11 @@ export function createContainer(deps: CriDeps) {
               runtimeHandler: pod.meta.spec.runtimeHandler,
             },
             createdStatus(spec.resources),
+            // The intent is not fsync'd: after a crash of ucri alone the file is there and the create is rolled
+            // back; a power loss may drop it, and then each containerizer's recovery destroys what the create
+            // made as orphans (records, rootfs, bundle; docker containers by label), as it would on rollback.
+            // What makes the create durable is the `created` update below, after the containerizer's records.
+            { durable: false },
           );
         });
         undo.add('remove record', () => deps.containers.remove(id));

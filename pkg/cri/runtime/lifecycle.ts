@@ -4,7 +4,7 @@
  * concurrent Remove may have taken it away (STYLE 8).
  */
 import type { Containerizer, Termination } from '../../containerizer/index.js';
-import { errorMessage, isKind, logger, nowNs, untilAborted } from '../../util/index.js';
+import { crashPoint, errorMessage, isKind, logger, nowNs, untilAborted } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType } from '../gen/cri/v1/api.js';
 import type { ContainerRecord, ContainerStatus } from '../store/container.js';
@@ -181,14 +181,18 @@ export async function stopContainer(
 
 /**
  * Removes a container (idempotent): kills it if it still runs, has the containerizer remove what it made,
- * deletes the record and emits CONTAINER_DELETED.
+ * deletes the record and emits CONTAINER_DELETED. The containerizer may release the container's rootfs,
+ * runtime state and dirs in the background (`later`) once its process is gone: nobody sees them any more
+ * once the record is deleted, and a crash before they are released leaves an orphan that the
+ * containerizer's recovery destroys (this record being gone, or still there and removed again).
  */
 export async function removeContainer(deps: CriDeps, id: string, signal: AbortSignal): Promise<void> {
   await deps.locks.run(id, async () => {
     const rec = deps.containers.get(id);
     if (!rec) return;
     const c = containerizerOf(deps, rec);
-    await c.removeContainer(id, signal);
+    await c.removeContainer(id, signal, { later: true });
+    crashPoint('RemoveContainer', 'handed-off');
     await deps.containers.remove(id);
     log.info({ id }, 'container removed');
     emit(deps, id, rec.meta.podId, ContainerEventType.CONTAINER_DELETED_EVENT);

@@ -27,7 +27,10 @@ export function removePodSandbox(deps: CriDeps) {
       const containerizer = deps.containerizer.select(rec.meta.spec.runtimeHandler);
       await containerizer.stopPod(id, ctx.signal);
       crashPoint('RemovePodSandbox', 'pod-stopped');
-      await containerizer.removePod(id, ctx.signal);
+      // The containerizer may release the stopped pod's pins, cgroup and dirs in the background: a crash before
+      // that is done leaves a pod this record no longer names, which its recovery destroys as an orphan.
+      await containerizer.removePod(id, ctx.signal, { later: true });
+      crashPoint('RemovePodSandbox', 'handed-off');
       await deps.sandboxes.remove(id);
       log.info({ id }, 'pod sandbox removed');
     });

@@ -48,13 +48,19 @@ export function startContainer(deps: CriDeps) {
         emit(deps, id, rec.meta.podId, ContainerEventType.CONTAINER_STOPPED_EVENT);
         throw err;
       }
-      const now = await deps.containers.update(id, (s) => ({
-        ...s,
-        state: 'running',
-        pid: rt.pid,
-        startedAt: rt.startedAt > 0n ? rt.startedAt : nowNs(),
-        user: rt.user ?? s.user,
-      }));
+      // Not fsync'd: the containerizer's own record of the start is durable when startContainer returns, and
+      // start-up recovery reconciles a record still saying `created` with it (recover.ts: running or exited).
+      const now = await deps.containers.update(
+        id,
+        (s) => ({
+          ...s,
+          state: 'running',
+          pid: rt.pid,
+          startedAt: rt.startedAt > 0n ? rt.startedAt : nowNs(),
+          user: rt.user ?? s.user,
+        }),
+        { durable: false },
+      );
       log.info({ id, pid: rt.pid }, 'container started');
       emit(deps, id, rec.meta.podId, ContainerEventType.CONTAINER_STARTED_EVENT);
       watchExit(deps, now);

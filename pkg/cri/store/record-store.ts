@@ -17,7 +17,19 @@ import {
   readJson,
   removeStaleTemps,
   writeJsonAtomic,
+  writeJsonReplace,
 } from '../../util/index.js';
+
+/**
+ * How a checkpoint is written. `durable: false` renames it into place without the fsyncs (writeJsonReplace):
+ * the next daemon reads it after a crash of this one, but a power loss may leave the previous content or
+ * none. Only for a record whose loss recovery makes good from elsewhere: a status the containerizer's own
+ * durable record also holds (reconciled at start-up), or an intent whose effects the containerizer's own
+ * recovery finds and undoes without it (docs/performance.md, phase 4). Default: durable.
+ */
+export interface WriteOptions {
+  durable?: boolean;
+}
 
 /** A record as held in memory: both halves are frozen; a new status replaces the old object. */
 export interface StoredRecord<M, S> {
@@ -81,12 +93,15 @@ export class RecordStore<M, S> {
     }
   }
 
-  /** Adds a new record, checkpointed before it becomes visible. The id must be new. */
-  async add(meta: M, status: S): Promise<StoredRecord<M, S>> {
+  /**
+   * Adds a new record, checkpointed before it becomes visible. The id must be new. With `durable: false` the
+   * checkpoint is only renamed into place, not fsync'd (see WriteOptions).
+   */
+  async add(meta: M, status: S, opts: WriteOptions = {}): Promise<StoredRecord<M, S>> {
     const id = this.codec.id(meta);
     if (this.records.has(id)) throw new InvalidArgumentError(`${this.codec.kind} "${id}" already exists`);
     const rec = freeze({ meta, status });
-    await this.write(id, rec);
+    await this.write(id, rec, opts);
     this.records.set(id, rec);
     return rec;
   }
@@ -135,13 +150,17 @@ export class RecordStore<M, S> {
    * to mean "no change" (nothing is written). NotFound when the record is gone, also when it went while
    * this update waited for an earlier one.
    */
-  async update(id: string, fn: (status: Readonly<S>) => Readonly<S>): Promise<StoredRecord<M, S>> {
+  async update(
+    id: string,
+    fn: (status: Readonly<S>) => Readonly<S>,
+    opts: WriteOptions = {},
+  ): Promise<StoredRecord<M, S>> {
     return this.serial(id, async () => {
       const cur = this.must(id);
       const next = fn(cur.status);
       if (next === cur.status) return cur;
       const rec = freeze({ meta: cur.meta, status: { ...next } as S });
-      await this.write(id, rec);
+      await this.write(id, rec, opts);
       // Re-check after the await: a remove that ran meanwhile wins (its file deletion came later).
       if (this.records.get(id) !== cur) throw new NotFoundError(`${this.codec.kind} "${id}" not found`);
       this.records.set(id, rec);
@@ -161,9 +180,10 @@ export class RecordStore<M, S> {
     return path.join(this.dir, `${id}.json`);
   }
 
-  private async write(id: string, rec: StoredRecord<M, S>): Promise<void> {
+  private async write(id: string, rec: StoredRecord<M, S>, opts: WriteOptions): Promise<void> {
     const body: RecordFile<M, S> = { version: 1, meta: rec.meta as M, status: rec.status as S };
-    await writeJsonAtomic(this.file(id), body);
+    if (opts.durable === false) await writeJsonReplace(this.file(id), body);
+    else await writeJsonAtomic(this.file(id), body);
   }
 
   /** Runs `fn` after every earlier update/remove of `id` has finished. */

@@ -15,6 +15,7 @@ import {
   allSteps,
   AlreadyExistsError,
   CancelledError,
+  costOf,
   crashPoint,
   errorMessage,
   FailedPreconditionError,
@@ -62,7 +63,13 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
     const undo = new Rollback(log);
     try {
       if (spec.namespaces.pid === 'target') rec.targetPid = runningPid(e, spec.namespaces.targetId);
-      const p = await e.provisioner.provision(spec.id, spec.image.id, { readonlyRootfs: spec.readonlyRootfs, signal });
+      const p = await costOf('step provision', () =>
+        e.provisioner.provision(spec.id, spec.image.id, {
+          readonlyRootfs: spec.readonlyRootfs,
+          signal,
+          deferSync: e.provisioner.sync !== undefined,
+        }),
+      );
       undo.add('rootfs', () => e.provisioner.destroy(spec.id));
       crashPoint('CreateContainer', 'rootfs');
       rec.image = { config: p.image.config, kind: p.image.kind };
@@ -80,7 +87,7 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
       for (const iso of e.isolators) {
         if (!iso.prepare) continue;
         prepared.push(iso);
-        const info = await iso.prepare(ctx, signal);
+        const info = await costOf(`step prepare ${iso.name}`, () => iso.prepare!(ctx, signal));
         if (info) infos.push({ isolator: iso.name, info });
       }
       const oci = await e.buildSpec(ctx, infos);
@@ -96,7 +103,11 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
         );
       }
       undo.add('record', () => fs.rm(e.paths.containerRecordDir(pod.id, spec.id), { recursive: true, force: true }));
-      await saveContainer(e.paths, rec);
+      // Both records durable at once (concurrent fsyncs share the journal commits). The caller has not been
+      // answered yet and records the create only after this returns: until then a crash leaves records its
+      // recovery does not know (its own record says creating, or a power loss dropped it), which recovery
+      // destroys as orphans, whichever of the two files made it to the disk.
+      await Promise.all([saveContainer(e.paths, rec), e.provisioner.sync?.(spec.id)]);
       crashPoint('CreateContainer', 'saved');
       undo.commit();
       return c;
@@ -129,34 +140,41 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
     });
     try {
       if (c.rec.targetPid !== undefined) await verifyTarget(e, c);
-      // The intent is durable before conmon and `runc create`: a crash from here on leaves a record that tells
-      // recovery to delete the runtime container (and its conmon) even if the launch never got recorded.
-      await saveContainer(e.paths, c.rec);
+      // The intent is recorded before conmon and `runc create`: a crash from here on leaves a record that tells
+      // recovery to delete the runtime container (and its conmon) even if the launch never got recorded. It is
+      // not fsync'd: conmon, the runtime container (its state lives in the runtime dir, a tmpfs) and its cgroup
+      // do not outlive a reboot, and a crash of ucri alone leaves the renamed file for the next ucri to read.
+      await saveContainer(e.paths, c.rec, { durable: false });
       crashPoint('StartContainer', 'intent');
-      const launched = await e.launcher.create(
-        {
-          id,
-          bundle: c.bundle,
-          spec: c.rec.oci,
-          logPath: spec.logPath === '' ? '/dev/null' : spec.logPath,
-          tty: spec.tty,
-          stdin: spec.stdin,
-          stdinOnce: spec.stdinOnce,
-          restore: spec.restore
-            ? { imagePath: path.join(restoreDir(c), 'checkpoint'), workPath: path.join(c.bundle, 'restore-work') }
-            : undefined,
-        },
-        signal,
+      const launched = await costOf('step launcher create', () =>
+        e.launcher.create(
+          {
+            id,
+            bundle: c.bundle,
+            spec: c.rec.oci,
+            logPath: spec.logPath === '' ? '/dev/null' : spec.logPath,
+            tty: spec.tty,
+            stdin: spec.stdin,
+            stdinOnce: spec.stdinOnce,
+            restore: spec.restore
+              ? { imagePath: path.join(restoreDir(c), 'checkpoint'), workPath: path.join(c.bundle, 'restore-work') }
+              : undefined,
+          },
+          signal,
+        ),
       );
       undo.add('launch', () => e.launcher.destroy(id));
       crashPoint('StartContainer', 'runtime-created');
       c.rec.launched = launched;
-      // Durable before isolation: a crash from here on leaves a conmon that recovery knows about.
-      await saveContainer(e.paths, c.rec);
+      // Recorded before isolation, so a crash from here on leaves a conmon that recovery knows about by pid and
+      // start time (not only through the bundle's conmon.pid). Not fsync'd, as the intent above.
+      await saveContainer(e.paths, c.rec, { durable: false });
       crashPoint('StartContainer', 'launched');
 
       const ctx = c.context();
-      const results = await Promise.allSettled(e.isolators.map((iso) => iso.isolate?.(ctx, launched.pid, signal)));
+      const results = await costOf('step isolate', () =>
+        Promise.allSettled(e.isolators.map((iso) => iso.isolate?.(ctx, launched.pid, signal))),
+      );
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       crashPoint('StartContainer', 'isolated');
@@ -166,7 +184,7 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
       }
       if (signal.aborted) throw fromAbort(new CancelledError(`start of container "${id}" aborted`), signal);
       // A restored container runs once `runc restore` returns: there is nothing to start.
-      if (!spec.restore) await e.launcher.start(id);
+      if (!spec.restore) await costOf('step launcher start', () => e.launcher.start(id));
       crashPoint('StartContainer', 'runtime-started');
       c.rec.state = 'RUNNING';
       c.rec.startedAt = nowNs();
@@ -327,35 +345,100 @@ async function exitedWithin(c: Container, ms: number, signal: AbortSignal): Prom
   }
 }
 
-/** Kills (if running) and releases everything of the container; idempotent, unknown ids succeed. */
-export async function removeContainer(e: Engine, id: string): Promise<void> {
-  if (!e.containers.has(id)) return;
+/**
+ * Kills (if running) and releases everything of the container; idempotent, unknown ids succeed.
+ *
+ * With `later`, only the kill happens before this returns: the container is forgotten at once (unknown to
+ * every other call) and its release (runtime container, isolators, rootfs unmount and removal, bundle,
+ * record) runs in the background, under its lock. Its record stays on disk until the last step, so a crash
+ * meanwhile leaves a container that the caller no longer knows once it has dropped its own record: recovery
+ * destroys it as an orphan, through the same steps. A release that fails is logged and done again by the
+ * next removeContainer without `later` of that id, by removePod of its pod, or at recovery.
+ */
+export async function removeContainer(e: Engine, id: string, opts: { later?: boolean } = {}): Promise<void> {
+  if (!e.containers.has(id)) {
+    if (!opts.later) await finishRelease(e, id);
+    return;
+  }
   await e.lock.run(id, async () => {
     const c = e.containers.get(id);
     if (!c) return;
-    await destroyContainer(e, c);
-    e.containers.delete(id);
-    c.pod.containers.delete(id);
-    c.rejectExit(new NotFoundError(`container "${id}" was removed`));
+    if (!opts.later) {
+      await destroyContainer(e, c);
+      forget(e, c);
+      c.pod.containers.delete(id);
+      return;
+    }
+    await stopForDestroy(e, c);
+    forget(e, c);
+    const done = e.lock
+      .run(id, () => releaseContainer(e, c))
+      .then(
+        () => {
+          e.releasing.delete(id);
+          c.pod.containers.delete(id);
+          return true;
+        },
+        (err: unknown) => {
+          log.warn({ id, err: errorMessage(err) }, 'releasing a removed container failed: retried at pod removal');
+          return false;
+        },
+      );
+    e.releasing.set(id, { container: c, done });
   });
+}
+
+function forget(e: Engine, c: Container): void {
+  e.containers.delete(c.id);
+  c.rejectExit(new NotFoundError(`container "${c.id}" was removed`));
+}
+
+/** Waits for the background release of `id`, if one was started, and redoes it if it failed (then throws). */
+async function finishRelease(e: Engine, id: string): Promise<void> {
+  const r = e.releasing.get(id);
+  if (!r || (await r.done)) return;
+  await e.lock.run(id, async () => {
+    if (e.releasing.get(id) !== r) return;
+    await releaseContainer(e, r.container);
+    e.releasing.delete(id);
+    r.container.pod.containers.delete(id);
+  });
+}
+
+/** Waits until every background release has ended (daemon shutdown: nothing is left half-released). */
+export async function drainReleases(e: Engine): Promise<void> {
+  await Promise.all([...e.releasing.values()].map((r) => r.done));
 }
 
 /** The DESTROYING steps, all tried; on failure the container stays DESTROYING and a retry redoes them. */
 export async function destroyContainer(e: Engine, c: Container): Promise<void> {
+  await stopForDestroy(e, c);
+  await releaseContainer(e, c);
+}
+
+/** DESTROYING: the process is killed if it still runs, the exit watcher stopped. */
+async function stopForDestroy(e: Engine, c: Container): Promise<void> {
   c.rec.state = 'DESTROYING';
   if (c.rec.launched && !c.rec.termination && c.watcher) {
     await terminate(e, c, 0, AbortSignal.timeout(KILL_WAIT_MS + 5_000));
   }
   c.watcher?.abort();
+}
+
+/** Everything of a container whose process is gone, all steps tried, the record last. */
+async function releaseContainer(e: Engine, c: Container): Promise<void> {
   const ctx = c.context();
   await allSteps([
-    () => e.launcher.destroy(c.id),
+    () => costOf('step launcher destroy', () => e.launcher.destroy(c.id)),
     async () => crashPoint('RemoveContainer', 'runtime-deleted'),
-    () => cleanupIsolators(ctx, e.isolators),
-    () => e.provisioner.destroy(c.id),
+    () => costOf('step isolators cleanup', () => cleanupIsolators(ctx, e.isolators)),
+    () => costOf('step provisioner destroy', () => e.provisioner.destroy(c.id)),
     async () => crashPoint('RemoveContainer', 'rootfs-released'),
-    () => fs.rm(c.bundle, { recursive: true, force: true }),
-    () => fs.rm(e.paths.containerRecordDir(c.pod.id, c.id), { recursive: true, force: true }),
+    () => costOf('step rm bundle', () => fs.rm(c.bundle, { recursive: true, force: true })),
+    () =>
+      costOf('step rm record', () =>
+        fs.rm(e.paths.containerRecordDir(c.pod.id, c.id), { recursive: true, force: true }),
+      ),
   ]);
   crashPoint('RemoveContainer', 'record-removed');
 }

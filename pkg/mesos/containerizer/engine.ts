@@ -48,6 +48,13 @@ export interface Engine {
   readonly lock: KeyedLock;
   /** Grace between SIGTERM and SIGKILL when a pod's infra process is stopped. */
   readonly infraStopGraceMs: number;
+  /**
+   * Removed containers whose release runs in the background (containers.ts removeContainer `later`), by id;
+   * `done` resolves true once released, false when it failed (it is then redone by removePod).
+   */
+  readonly releasing: Map<string, { container: Container; done: Promise<boolean> }>;
+  /** The same for removed pods (pod.ts removePod `later`). */
+  readonly releasingPods: Map<string, { pod: Pod; done: Promise<boolean> }>;
 }
 
 export function getContainer(e: Engine, id: string): Container {

@@ -226,6 +226,8 @@ export class MesosContainerizer implements Containerizer {
       containers: new Map(),
       lock: new KeyedLock(),
       infraStopGraceMs: o.infraStopGraceMs ?? 2000,
+      releasing: new Map(),
+      releasingPods: new Map(),
     };
     this.stopDiskWatch = provisioner.watchUsage?.(o.diskWatchIntervalMs ?? 15_000, (figures) =>
       enforceDiskLimits(e, o.diskLimitBytes ?? 0, figures),
@@ -244,8 +246,13 @@ export class MesosContainerizer implements Containerizer {
     for (const p of this.e?.pods.values() ?? []) p.infraWatcher?.abort();
   }
 
-  /** close(), and the pins dir's self-bind goes when no pod holds a pin in it (nothing is left mounted). */
+  /**
+   * Background releases of removed containers are waited for, then close(), and the pins dir's self-bind goes
+   * when no pod holds a pin in it (nothing is left mounted).
+   */
   async shutdown(): Promise<void> {
+    if (this.e) await pods.drainPodReleases(this.e);
+    if (this.e) await containers.drainReleases(this.e);
     this.close();
     if (this.e) await pods.releasePinRootIfUnused(this.e);
   }
@@ -272,12 +279,13 @@ export class MesosContainerizer implements Containerizer {
     });
   }
 
-  async removePod(podId: string, signal: AbortSignal): Promise<void> {
+  async removePod(podId: string, signal: AbortSignal, opts?: { later?: boolean }): Promise<void> {
     const e = await this.engine();
     await e.lock.run(podId, async () => {
       const pod = e.pods.get(podId);
-      if (pod) await pods.removePod(e, pod, signal);
+      if (pod) await pods.removePod(e, pod, signal, opts);
     });
+    if (!opts?.later) await pods.finishPodRelease(e, podId);
   }
 
   podRuntime(podId: string): PodRuntime | undefined {
@@ -302,8 +310,8 @@ export class MesosContainerizer implements Containerizer {
     await containers.stopContainer(await this.engine(), id, timeoutSeconds, signal);
   }
 
-  async removeContainer(id: string, _signal?: AbortSignal): Promise<void> {
-    await containers.removeContainer(await this.engine(), id);
+  async removeContainer(id: string, _signal?: AbortSignal, opts?: { later?: boolean }): Promise<void> {
+    await containers.removeContainer(await this.engine(), id, opts);
   }
 
   containerRuntime(id: string): ContainerRuntime {

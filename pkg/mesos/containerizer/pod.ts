@@ -30,7 +30,9 @@ import {
 import {
   allSteps,
   AlreadyExistsError,
+  costOf,
   crashPoint,
+  errorMessage,
   FailedPreconditionError,
   fromAbort,
   NotFoundError,
@@ -171,23 +173,76 @@ export async function finishStop(e: Engine, pod: Pod, signal: AbortSignal): Prom
   crashPoint('StopPodSandbox', 'stopped');
 }
 
-/** Removes what stopPod left: containers, isolator state, infra, pins, cgroup, dirs and the record. */
-export async function removePod(e: Engine, pod: Pod, signal: AbortSignal): Promise<void> {
+/**
+ * Removes what stopPod left: containers, isolator state, infra, pins, cgroup, dirs and the record.
+ *
+ * With `later`, the pod is stopped first as without (network released, processes gone), then forgotten at
+ * once and released in the background under its lock, its record removed last: a crash meanwhile leaves an
+ * orphan pod that recovery destroys through the same steps (the caller having dropped its own record). A
+ * release that fails is logged and done again by removePod without `later`, or at the next start.
+ */
+export async function removePod(e: Engine, pod: Pod, signal: AbortSignal, opts: { later?: boolean } = {}) {
   if (pod.rec.phase !== 'STOPPED') await stopPod(e, pod, signal);
+  if (!opts.later) {
+    await releasePod(e, pod);
+    forgetPod(e, pod);
+    return;
+  }
+  forgetPod(e, pod);
+  const done = e.lock
+    .run(pod.id, () => releasePod(e, pod))
+    .then(
+      () => {
+        e.releasingPods.delete(pod.id);
+        return true;
+      },
+      (err: unknown) => {
+        log.error({ podId: pod.id, err: errorMessage(err) }, 'releasing a removed pod sandbox failed');
+        return false;
+      },
+    );
+  e.releasingPods.set(pod.id, { pod, done });
+}
+
+function forgetPod(e: Engine, pod: Pod): void {
+  e.pods.delete(pod.id);
+  pod.markRemoved(new NotFoundError(`pod sandbox "${pod.id}" was removed`));
+}
+
+/** Waits for the background release of pod `id`, if one was started, and redoes it if it failed (then throws). */
+export async function finishPodRelease(e: Engine, id: string): Promise<void> {
+  const r = e.releasingPods.get(id);
+  // Awaited outside the pod's lock: the release itself waits for that lock.
+  if (!r || (await r.done)) return;
+  await e.lock.run(id, async () => {
+    if (e.releasingPods.get(id) !== r) return;
+    await releasePod(e, r.pod);
+    e.releasingPods.delete(id);
+  });
+}
+
+/** Waits until every background pod release has ended (daemon shutdown). */
+export async function drainPodReleases(e: Engine): Promise<void> {
+  await Promise.all([...e.releasingPods.values()].map((r) => r.done));
+}
+
+/** Everything of a stopped pod: its containers, isolator state, infra, pins, cgroup, dirs, the record last. */
+async function releasePod(e: Engine, pod: Pod): Promise<void> {
   for (const id of [...pod.containers]) await removeContainer(e, id);
   const ctx = pod.context();
   await allSteps([
-    () => teardownIsolators(e, ctx, e.isolators, AbortSignal.timeout(60_000), true),
-    () => e.launcher.destroy(infraId(pod.id)),
+    () =>
+      costOf('step isolators cleanupPod', () =>
+        teardownIsolators(e, ctx, e.isolators, AbortSignal.timeout(60_000), true),
+      ),
+    () => costOf('step infra destroy', () => e.launcher.destroy(infraId(pod.id))),
     async () => crashPoint('RemovePodSandbox', 'network-released'),
-    () => removePinnedNamespaces(e.paths.pinRoot, pod.id, AbortSignal.timeout(30_000)),
-    () => destroyOwnedCgroup(e, pod.rec.state.cgroup),
-    () => removePodRuntimeDir(e, pod.id),
-    () => fs.rm(e.paths.podRecordDir(pod.id), { recursive: true, force: true }),
+    () => costOf('step pins', () => removePinnedNamespaces(e.paths.pinRoot, pod.id, AbortSignal.timeout(30_000))),
+    () => costOf('step pod cgroup', () => destroyOwnedCgroup(e, pod.rec.state.cgroup)),
+    () => costOf('step pod runtime dir', () => removePodRuntimeDir(e, pod.id)),
+    () => costOf('step rm pod record', () => fs.rm(e.paths.podRecordDir(pod.id), { recursive: true, force: true })),
   ]);
   crashPoint('RemovePodSandbox', 'pod-removed');
-  e.pods.delete(pod.id);
-  pod.markRemoved(new NotFoundError(`pod sandbox "${pod.id}" was removed`));
 }
 
 /** The pod's runtime facts for CRI status. */

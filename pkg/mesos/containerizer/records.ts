@@ -27,7 +27,7 @@
 import { promises as fs } from 'node:fs';
 import type { ContainerSpec, ImageConfig, PodSpec, Termination } from '../../containerizer/index.js';
 import type { Spec } from '../../oci/index.js';
-import { logger, readJson, writeJsonAtomic } from '../../util/index.js';
+import { logger, readJson, writeJsonAtomic, writeJsonReplace } from '../../util/index.js';
 import type { ContainerContext, PodContext, PodState } from '../isolator.js';
 import type { Launched } from '../launcher/types.js';
 import type { MesosPaths } from '../paths.js';
@@ -162,8 +162,19 @@ export async function savePod(paths: MesosPaths, rec: PodRecord): Promise<void> 
   await writeJsonAtomic(paths.podRecord(rec.spec.id), rec);
 }
 
-export async function saveContainer(paths: MesosPaths, rec: ContainerRecord): Promise<void> {
-  await writeJsonAtomic(paths.containerRecord(rec.spec.podId, rec.spec.id), rec);
+/**
+ * Checkpoints a container record. `durable: false` only renames it into place (writeJsonReplace): for the
+ * steps whose side effects a reboot undoes (conmon, the runtime container in the runtime dir, its cgroup),
+ * where the record need only be seen by the next ucri after a crash of this one (docs/performance.md, phase 4).
+ */
+export async function saveContainer(
+  paths: MesosPaths,
+  rec: ContainerRecord,
+  opts: { durable?: boolean } = {},
+): Promise<void> {
+  const file = paths.containerRecord(rec.spec.podId, rec.spec.id);
+  if (opts.durable === false) await writeJsonReplace(file, rec);
+  else await writeJsonAtomic(file, rec);
 }
 
 function big(v: unknown): bigint {

@@ -116,6 +116,10 @@ async function settle(e: Engine, c: Container): Promise<RecoveredContainer> {
       // ucri died during the start: the client never heard of a running container, so the start is undone.
       log.info({ id: c.id }, 'recovery: start interrupted, container back to created');
       await undoInterruptedStart(e, c).catch((err: unknown) => warn('interrupted start', c.id, err));
+    } else {
+      // The start intent is not fsync'd (containers.ts): with a runtime dir that is not a tmpfs, a power loss
+      // can drop it yet keep runc's state of the interrupted start. Deleting what is not there costs a stat.
+      await undoInterruptedStart(e, c).catch((err: unknown) => warn('stale runtime container', c.id, err));
     }
     rec.state = 'PREPARING';
     rec.launched = undefined;

@@ -21,6 +21,7 @@ import type { ImageConfig } from '../../containerizer/index.js';
 import { diskUsage, mountsUnder, unmountAllUnder } from '../../sys/index.js';
 import {
   AlreadyExistsError,
+  costOf,
   errorMessage,
   FailedPreconditionError,
   fromAbort,
@@ -30,7 +31,9 @@ import {
   NotFoundError,
   readJson,
   removeStaleTemps,
+  syncFile,
   writeJsonAtomic,
+  writeJsonReplace,
 } from '../../util/index.js';
 import {
   BackendChooser,
@@ -187,7 +190,7 @@ export class MesosProvisioner implements Provisioner {
   async provision(
     containerId: string,
     imageId: string,
-    opts: { readonlyRootfs: boolean; signal?: AbortSignal },
+    opts: { readonlyRootfs: boolean; signal?: AbortSignal; deferSync?: boolean },
   ): Promise<Provisioned> {
     checkContainerId(containerId);
     const { signal } = opts;
@@ -227,7 +230,11 @@ export class MesosProvisioner implements Provisioner {
           image: { imageId: image.imageId, kind: image.kind, config: { ...image.config }, layerDirs: image.layerDirs },
         };
         if (writableDir !== undefined) record.writableDir = writableDir;
-        await writeJsonAtomic(this.paths.record(containerId), record);
+        // Deferred: the caller syncs it together with its own record (one journal commit for both). Until then
+        // a process crash still finds it (the page cache survives); a power loss may drop it, and then the
+        // caller's record, which is written durably only with this one, is not there either.
+        if (opts.deferSync) await writeJsonReplace(this.paths.record(containerId), record);
+        else await writeJsonAtomic(this.paths.record(containerId), record);
         this.records.set(containerId, record);
         log().debug({ containerId, imageId, backend: name, layers: image.layerDirs.length }, 'rootfs provisioned');
         return provisioned(record);
@@ -249,6 +256,18 @@ export class MesosProvisioner implements Provisioner {
     }
     const r = await this.readRecord(containerId);
     return r ? provisioned(r) : undefined;
+  }
+
+  async sync(containerId: string): Promise<void> {
+    checkContainerId(containerId);
+    try {
+      await syncFile(this.paths.record(containerId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new NotFoundError(`container "${containerId}" has no rootfs`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   async destroy(containerId: string): Promise<void> {
@@ -401,17 +420,24 @@ export class MesosProvisioner implements Provisioner {
 
   /** Unmounts everything below `dir` (lazily when busy), then removes it; never rm's through a mount. */
   private async removeTree(dir: string): Promise<void> {
+    // Nothing can be mounted below a path that does not exist: skip the mount table (two reads of it).
     try {
-      await unmountAllUnder(dir);
+      await fs.lstat(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    try {
+      await costOf('step rootfs unmount', () => unmountAllUnder(dir));
     } catch (err) {
       log().warn({ dir, err: errorMessage(err) }, 'unmount failed; detaching lazily');
       await unmountAllUnder(dir, { lazy: true });
     }
-    const left = await mountsUnder(dir);
+    const left = await costOf('step rootfs mountinfo', () => mountsUnder(dir));
     if (left.length > 0) {
       throw new InternalError(`mounts remain under "${dir}" (${left.map((m) => m.mountPoint).join(', ')})`);
     }
-    await fs.rm(dir, { recursive: true, force: true });
+    await costOf('step rootfs rm', () => fs.rm(dir, { recursive: true, force: true }));
   }
 }
 

@@ -55,12 +55,21 @@ export interface Provisioner {
    * lost) and destroys every other one (orphans).
    */
   recover(known: readonly string[]): Promise<void>;
-  /** Builds the rootfs; AlreadyExists if `containerId` has one. Failure leaves nothing behind. */
+  /**
+   * Builds the rootfs; AlreadyExists if `containerId` has one. Failure leaves nothing behind. The record of
+   * the rootfs is durable when this returns, unless `deferSync` is set: then it is only visible (renamed into
+   * place) and the caller makes it durable with `sync`, typically at the same time as its own record.
+   */
   provision(
     containerId: string,
     imageId: string,
-    opts: { readonlyRootfs: boolean; signal?: AbortSignal },
+    opts: { readonlyRootfs: boolean; signal?: AbortSignal; deferSync?: boolean },
   ): Promise<Provisioned>;
+  /**
+   * Makes the record of a rootfs that `provision` made with `deferSync` durable (no-op when it already is).
+   * NotFound when `containerId` has no rootfs.
+   */
+  sync?(containerId: string): Promise<void>;
   /** What `provision` returned, for a known container (after a restart too); undefined otherwise. */
   get(containerId: string): Promise<Provisioned | undefined>;
   /** Unmounts and removes the rootfs and ends the image lease; idempotent. */
