@@ -134,7 +134,11 @@ describe('ExecSync through the exec helper', () => {
   it('caps each stream at maxOutputBytes', async () => {
     const r = await execSyncRelay(f.runtime, {
       id: b.id,
-      process: proc(['sh', '-c', 'i=0; while [ $i -lt 500 ]; do echo 0123456789; echo abcdefghij >&2; i=$((i+1)); done']),
+      process: proc([
+        'sh',
+        '-c',
+        'i=0; while [ $i -lt 500 ]; do echo 0123456789; echo abcdefghij >&2; i=$((i+1)); done',
+      ]),
       maxOutputBytes: 1000,
     });
     assert.equal(r.exitCode, 0);
@@ -155,7 +159,7 @@ describe('ExecSync through the exec helper', () => {
     assert.deepEqual(await f.runtime.ps(b.id), [initPid]);
   });
 
-  it('ends with the caller\'s abort, leaving no process behind', async () => {
+  it("ends with the caller's abort, leaving no process behind", async () => {
     const ac = new AbortController();
     const run = execSyncRelay(f.runtime, { id: b.id, process: proc(['sleep', '100']), signal: ac.signal });
     await eventually(async () => ((await f.runtime.ps(b.id)).length >= 2 ? true : undefined), 'exec started');
