@@ -135,8 +135,9 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
       throw new InternalError(`${runtime.kind} exec in container "${opts.id}" failed: ${msg}`);
     }
 
-    const done = exited.then(async ({ code, signal }) => {
-      await cleanupDir();
+    // The scratch dir goes once the helper is gone; the exit code does not wait for that (close() does).
+    const cleaned = exited.then(cleanupDir).catch((err: unknown) => log.warn({ err, dir }, 'exec scratch dir left'));
+    const done = exited.then(({ code, signal }) => {
       if (exitCode !== undefined) return exitCode;
       throw new InternalError(
         `exec in container "${opts.id}" lost its helper (${failure ?? `exit ${code ?? signal}`}) ${tail(helperErr)}`,
@@ -157,6 +158,7 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
         child.stdin?.destroy();
         await exited;
         await done.catch(() => {});
+        await cleaned;
       })();
       return closing;
     };
