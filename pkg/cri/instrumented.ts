@@ -103,9 +103,9 @@ function validationMessage(rpc: string, err: z.ZodError): string {
 }
 
 /** Maps any thrown value to a gRPC error, logging unexpected ones. */
-function toStatus(rpc: string, err: unknown, signal: AbortSignal): ServerErrorResponse {
+function toStatus(rpc: string, err: unknown, signal: AbortSignal | undefined): ServerErrorResponse {
   let e = err;
-  if (!(e instanceof UcriError) && signal.aborted && signal.reason instanceof UcriError) e = signal.reason;
+  if (!(e instanceof UcriError) && signal?.aborted && signal.reason instanceof UcriError) e = signal.reason;
   const code = e instanceof UcriError ? CODES[e.kind] : Status.INTERNAL;
   const message = e instanceof Error ? e.message : String(e);
   if (code === Status.INTERNAL) log.error({ rpc, err: e }, 'internal error');
@@ -113,21 +113,71 @@ function toStatus(rpc: string, err: unknown, signal: AbortSignal): ServerErrorRe
   return out;
 }
 
-/** Wires the deadline and cancellation of a call to an AbortController. */
-function callSignal(call: { getDeadline(): Date | number; on(ev: 'cancelled', fn: () => void): unknown }): {
-  signal: AbortSignal;
-  done: () => void;
-} {
-  const ac = new AbortController();
-  const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  let timer: NodeJS.Timeout | undefined;
-  if (Number.isFinite(ms)) {
-    const left = Math.max(0, ms - Date.now());
-    timer = setTimeout(() => ac.abort(new DeadlineExceededError('deadline exceeded')), left);
+/**
+ * The deadline and cancellation of a call as an AbortSignal, made only when a handler asks for it: most
+ * calls (status, list) never do, and an AbortController, its timer and its abort event cost more than
+ * their handlers. grpc-js emits 'cancelled' when the stream closes, also after a call that succeeded;
+ * once `done` has run that is ignored, so no error object is built for it.
+ */
+class CallSignal {
+  #ac: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #cancelled = false;
+  #finished = false;
+  readonly #deadlineMs: number;
+
+  constructor(call: { getDeadline(): Date | number; on(ev: 'cancelled', fn: () => void): unknown }) {
+    const deadline = call.getDeadline();
+    this.#deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+    call.on('cancelled', () => {
+      if (this.#finished || this.#cancelled) return;
+      this.#cancelled = true;
+      this.#ac?.abort(this.#cancelReason());
+    });
   }
-  call.on('cancelled', () => ac.abort(new CancelledError('cancelled by the client')));
-  return { signal: ac.signal, done: () => clearTimeout(timer) };
+
+  /** grpc-js ends a call whose deadline passed (its own timer fires first) as cancelled: say which it was. */
+  #cancelReason(): CancelledError | DeadlineExceededError {
+    return Date.now() >= this.#deadlineMs
+      ? new DeadlineExceededError('deadline exceeded')
+      : new CancelledError('cancelled by the client');
+  }
+
+  /** The call's signal: aborted with CancelledError or DeadlineExceededError. */
+  get signal(): AbortSignal {
+    if (this.#ac) return this.#ac.signal;
+    const ac = new AbortController();
+    this.#ac = ac;
+    if (this.#cancelled) ac.abort(this.#cancelReason());
+    else if (!this.#finished && Number.isFinite(this.#deadlineMs)) {
+      const left = this.#deadlineMs - Date.now();
+      if (left <= 0) ac.abort(new DeadlineExceededError('deadline exceeded'));
+      else this.#timer = setTimeout(() => ac.abort(new DeadlineExceededError('deadline exceeded')), left);
+    }
+    return ac.signal;
+  }
+
+  /** The signal if a handler took it (for mapping an error to the abort's reason). */
+  get taken(): AbortSignal | undefined {
+    return this.#ac?.signal;
+  }
+
+  /** The call has answered: stop the timer, ignore the stream's close. */
+  done(): void {
+    this.#finished = true;
+    clearTimeout(this.#timer);
+  }
+}
+
+/** A CallContext whose `signal` is made on first use. */
+function callContext(cs: CallSignal, rpc: string): CallContext {
+  return {
+    get signal() {
+      return cs.signal;
+    },
+    log,
+    rpc,
+  };
 }
 
 /**
@@ -159,49 +209,53 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
     };
     if (def.responseStream) {
       const h: handleServerStreamingCall<unknown, unknown> = (call: ServerWritableStream<unknown, unknown>) => {
-        const { signal, done } = callSignal(call);
-        const ctx: CallContext = { signal, log, rpc };
+        const cs = new CallSignal(call);
+        const ctx = callContext(cs, rpc);
         const started = process.hrtime.bigint();
         log.debug({ rpc }, 'stream start');
         run(call.request, ctx, (res) => {
           if (!call.cancelled) call.write(res);
         })
           .then(() => {
+            cs.done();
             log.debug({ rpc, ms: msSince(started) }, 'stream end');
             opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
             call.end();
           })
           .catch((err: unknown) => {
-            const st = toStatus(rpc, err, signal);
+            cs.done();
+            const st = toStatus(rpc, err, cs.taken);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'stream failed');
             opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
             // grpc-js sends a server stream's status from its 'error' listener (which ends the stream);
             // destroy(err) would skip that and leave the client waiting until its deadline.
             call.emit('error', st);
-          })
-          .finally(done);
+          });
       };
       impl[key] = h;
     } else {
       const h: handleUnaryCall<unknown, unknown> = (call, callback) => {
-        const { signal, done } = callSignal(call);
-        const ctx: CallContext = { signal, log, rpc };
+        const cs = new CallSignal(call);
+        const ctx = callContext(cs, rpc);
         const started = process.hrtime.bigint();
         if (log.isLevelEnabled('debug')) log.debug({ rpc, req: call.request }, 'call');
         run(call.request, ctx)
           .then((res) => {
-            addCost('rpc total', msSince(started), rpc);
-            log.debug({ rpc, ms: msSince(started) }, 'ok');
-            opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
+            cs.done();
+            const ms = msSince(started);
+            addCost('rpc total', ms, rpc);
+            if (log.isLevelEnabled('debug')) log.debug({ rpc, ms }, 'ok');
+            opts.observe?.(rpc, Status.OK, ms / 1000);
             callback(null, res);
           })
           .catch((err: unknown) => {
-            const st = toStatus(rpc, err, signal);
-            log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'failed');
-            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
+            cs.done();
+            const ms = msSince(started);
+            const st = toStatus(rpc, err, cs.taken);
+            log.debug({ rpc, ms, code: st.code, msg: st.message }, 'failed');
+            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, ms / 1000);
             callback(st);
-          })
-          .finally(done);
+          });
       };
       impl[key] = h;
     }

@@ -1,7 +1,8 @@
 /**
  * The gRPC edge: serves RuntimeService and ImageService on a unix socket. Connections are accepted by our
- * own net.Server and passed through the :authority fix (pkg/h2) before grpc-js sees them, so that
- * grpc-go clients which send the socket path as :authority (crictl and kubelet < 1.31) are served.
+ * own net.Server, which looks at each client's first request (pkg/h2 serveConnection): grpc-go clients that
+ * send the socket path as :authority (crictl and kubelet < 1.31) go through the :authority fix, all others
+ * reach grpc-js natively.
  */
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
@@ -11,7 +12,7 @@ import { FailedPreconditionError, logger } from '../util/index.js';
 import type { CriDeps } from './deps.js';
 import { ImageServiceService, RuntimeServiceService } from './gen/cri/v1/api.js';
 import { ImagesService } from './gen/ucri/v1/ucri.js';
-import { fixAuthority } from '../h2/index.js';
+import { serveConnection } from '../h2/index.js';
 import {
   imageFsInfo,
   imageStatus,
@@ -45,6 +46,9 @@ export class CriServer {
     this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE,
       'grpc.max_send_message_length': MAX_MESSAGE,
+      // No channelz service is served; its per-call and per-message bookkeeping (timestamps, counters) is
+      // pure overhead on the cheap calls.
+      'grpc.enable_channelz': 0,
     });
     const opts: InstrumentOptions = { ready: () => this.isReady, observe: extra.observe };
     this.grpcServer.addService(
@@ -101,7 +105,8 @@ export class CriServer {
     const server = net.createServer((sock) => {
       this.sockets.add(sock);
       sock.once('close', () => this.sockets.delete(sock));
-      injector.injectConnection(fixAuthority(sock));
+      // Natively when the client's authority is valid, else through the :authority fix (pkg/h2).
+      serveConnection(sock, (stream) => injector.injectConnection(stream));
     });
     this.netServer = server;
     await new Promise<void>((resolve, reject) => {

@@ -30,9 +30,11 @@ const FRAME_HEADER = 9;
 const MAX_FRAME_PAYLOAD = 16384;
 
 const HEADERS = 0x1;
+const SETTINGS = 0x4;
 const PUSH_PROMISE = 0x5;
 const CONTINUATION = 0x9;
 const END_STREAM = 0x1;
+const ACK = 0x1;
 const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
@@ -57,6 +59,11 @@ export interface FixAuthorityOptions {
   maxTableSize: number;
   /** Largest encoded header block (all fragments) and decoded header list accepted. Default 1 MiB. */
   maxHeaderBlockSize: number;
+  /**
+   * Remove the client's first SETTINGS ACK: it acknowledges a SETTINGS frame sent before the server's
+   * HTTP/2 session existed (sniff.ts), which that session must not see. Default false.
+   */
+  dropSettingsAck: boolean;
 }
 
 /**
@@ -71,6 +78,7 @@ export class AuthorityFixStream extends Duplex {
   readonly #replacementHost: HeaderField;
   readonly #maxBlock: number;
   #rewrites = 0;
+  #dropAck: boolean;
 
   // Parser state.
   #prefaceLeft = PREFACE.length;
@@ -103,6 +111,7 @@ export class AuthorityFixStream extends Duplex {
     this.#replacement = field(':authority', replacement);
     this.#replacementHost = field('host', replacement);
     this.#maxBlock = options.maxHeaderBlockSize ?? 1 << 20;
+    this.#dropAck = options.dropSettingsAck ?? false;
     this.#decoder = new HpackDecoder({
       maxTableSize: options.maxTableSize ?? 65536,
       maxHeaderListSize: this.#maxBlock,
@@ -262,6 +271,13 @@ export class AuthorityFixStream extends Duplex {
         if (type === HEADERS) this.#blockStream = stream;
         this.#frameLeft = length;
         if (length === 0) this.#endHeaderFrame(out);
+        continue;
+      }
+      if (type === SETTINGS && (flags & ACK) !== 0 && this.#dropAck) {
+        this.#dropAck = false;
+        if (length !== 0) throw new InvalidArgumentError('http/2: SETTINGS ACK with a payload');
+        if (headerInChunk) flushRun(hdrStart);
+        runStart = pos; // the frame (a header only) is left out
         continue;
       }
       // Pass-through frame: a header copied out of a split needs emitting by itself.

@@ -7,6 +7,7 @@ import { AuthorityFixStream, type FixAuthorityOptions } from './authority-fix.js
 
 export { AuthorityFixStream, type FixAuthorityOptions, isValidAuthority } from './authority-fix.js';
 export { type HeaderField, HpackDecoder, HpackEncoder, field } from './hpack.js';
+export { type ServeConnectionOptions, serveConnection } from './sniff.js';
 
 /**
  * Wraps one accepted client connection so that grpc-js (nghttp2) accepts requests whose `:authority` is a

@@ -10,7 +10,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { DEFAULT_PATH, killProcessTree, requireNativeHelper, start, tail, waitChild, waitGone } from '../sys/index.js';
 import { InternalError, InvalidArgumentError, logger } from '../util/index.js';
 import { type OciRuntime, validateContainerId } from './runtime.js';
@@ -92,6 +92,15 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
     ctl.on('error', () => {}); // the helper's exit tells
     let helperErr = '';
     const stderr = child.stderr as Readable;
+    // Node resumes (and so discards) a child's unread stdio when the child exits. A quick command's helper
+    // may exit before the caller has attached to the output, so the output is buffered from the start.
+    const held = (src: Readable): Readable => {
+      const out = new PassThrough();
+      src.on('error', (err) => out.destroy(err));
+      return src.pipe(out);
+    };
+    const stdout = held(child.stdout as Readable);
+    const heldErr = tty ? undefined : held(stderr);
     if (tty) {
       stderr.on('data', (c: Buffer) => {
         helperErr = tail(helperErr + c.toString('utf8'), 4096);
@@ -126,8 +135,9 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
       throw new InternalError(`${runtime.kind} exec in container "${opts.id}" failed: ${msg}`);
     }
 
-    const done = exited.then(async ({ code, signal }) => {
-      await cleanupDir();
+    // The scratch dir goes once the helper is gone; the exit code does not wait for that (close() does).
+    const cleaned = exited.then(cleanupDir).catch((err: unknown) => log.warn({ err, dir }, 'exec scratch dir left'));
+    const done = exited.then(({ code, signal }) => {
       if (exitCode !== undefined) return exitCode;
       throw new InternalError(
         `exec in container "${opts.id}" lost its helper (${failure ?? `exit ${code ?? signal}`}) ${tail(helperErr)}`,
@@ -148,6 +158,7 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
         child.stdin?.destroy();
         await exited;
         await done.catch(() => {});
+        await cleaned;
       })();
       return closing;
     };
@@ -158,8 +169,8 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
     return {
       pid: execPid,
       stdin: child.stdin ?? undefined,
-      stdout: child.stdout as Readable,
-      stderr: tty ? undefined : stderr,
+      stdout,
+      stderr: heldErr,
       resize(height: number, width: number): void {
         if (!tty || !Number.isInteger(height) || !Number.isInteger(width)) return;
         if (height <= 0 || width <= 0 || height > 65535 || width > 65535) return;

@@ -12,3 +12,4 @@ export * from './sync-pipe.js';
 export * from './exec-stream.js';
 export * from './attach.js';
 export * from './runc-state.js';
+export * from './exec-sync-relay.js';

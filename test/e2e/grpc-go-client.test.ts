@@ -32,6 +32,12 @@ describe('grpc-go client against ucri serve', () => {
     assert.equal(r.code, 0, r.stderr);
   });
 
+  it('is served with a valid :authority too (the socket handed to grpc-js natively)', async () => {
+    const r = await runProbe(['-socket', d.socket, '-authority', 'localhost', '-n', '40', 'version']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as Record<string, string>).runtime_name, 'ucri');
+  });
+
   it('gets Status as raw bytes (RuntimeReady is reported)', async () => {
     const r = await runProbe(['-socket', d.socket, 'raw', '/runtime.v1.RuntimeService/Status', '']);
     assert.equal(r.code, 0, r.stderr);

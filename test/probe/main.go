@@ -65,6 +65,7 @@ func main() {
 	socket := flag.String("socket", "/run/ucri/ucri.sock", "path of the CRI unix socket")
 	count := flag.Int("n", 1, "repeat the call this many times on one connection")
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline of the dial and of each call")
+	authority := flag.String("authority", "", "send this :authority instead of the socket path (as newer clients do)")
 	flag.Parse()
 	args := flag.Args()
 	if len(args) == 0 || *count < 1 {
@@ -93,7 +94,7 @@ func main() {
 		usage()
 	}
 
-	conn, err := dial(*socket, *timeout)
+	conn, err := dial(*socket, *authority, *timeout)
 	if err != nil {
 		fail("dial %s: %v", *socket, err)
 	}
@@ -125,15 +126,19 @@ func main() {
 }
 
 // dial connects as crictl 1.26 does: the bare path is the target, so grpc-go's passthrough resolver
-// makes the path the :authority.
-func dial(socket string, timeout time.Duration) (*grpc.ClientConn, error) {
+// makes the path the :authority (unless authority is given).
+func dial(socket, authority string, timeout time.Duration) (*grpc.ClientConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", addr)
 	}
-	return grpc.DialContext(ctx, socket, grpc.WithInsecure(), grpc.WithBlock(), grpc.WithContextDialer(dialer))
+	opts := []grpc.DialOption{grpc.WithInsecure(), grpc.WithBlock(), grpc.WithContextDialer(dialer)}
+	if authority != "" {
+		opts = append(opts, grpc.WithAuthority(authority))
+	}
+	return grpc.DialContext(ctx, socket, opts...)
 }
 
 type versionResponse struct {

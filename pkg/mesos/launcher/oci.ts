@@ -12,13 +12,14 @@ import {
   type ExecStream,
   execStream,
   execSync,
+  execSyncRelay,
   type LinuxResources,
   OciRuntime,
   type Process,
   type RuntimeKind,
   type Spec,
 } from '../../oci/index.js';
-import { isAlive, readStartTime } from '../../sys/index.js';
+import { isAlive, nativeHelper, readStartTime } from '../../sys/index.js';
 import {
   FailedPreconditionError,
   findExecutable,
@@ -165,13 +166,9 @@ export class OciLauncher implements Launcher {
   }
 
   async exec(id: string, process: Process, timeoutMs: number, signal: AbortSignal): Promise<ExecResult> {
-    return execSync(this.conmon, {
-      id,
-      process,
-      timeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
-      scratchDir: this.execDir,
-      signal,
-    });
+    const opts = { id, process, timeoutMs: timeoutMs > 0 ? timeoutMs : undefined, scratchDir: this.execDir, signal };
+    // The exec helper when it is built (no conmon, no log file to write and read back), else conmon --exec.
+    return nativeHelper('exec-relay') ? execSyncRelay(this.runtime, opts) : execSync(this.conmon, opts);
   }
 
   async execStream(id: string, process: Process, stdin: boolean, signal: AbortSignal): Promise<ExecStream> {

@@ -1,11 +1,12 @@
 /**
  * Streaming exec through native/exec-relay in real runc containers: stdio kept apart, stdin half-close,
- * exit codes, a terminal with resize, and close() leaving no process in the container. Needs root.
+ * exit codes, a terminal with resize, output kept for a late reader, and close() leaving no process in the
+ * container; ExecSync on the same helper (output, exit code, timeout, cancellation). Needs root.
  */
 import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { execStream, type Process } from '../../../pkg/oci/index.js';
+import { execStream, execSyncRelay, type Process } from '../../../pkg/oci/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 import { type Bundle, eventually, Fixture } from './fixture.js';
 
@@ -26,6 +27,7 @@ after(async () => {
 
 function collect(r: Readable | undefined): Promise<string> {
   if (!r) return Promise.resolve('');
+  if (r.readableEnded) return Promise.resolve('(ended before it was read)');
   return new Promise((resolve, reject) => {
     let s = '';
     r.on('data', (c: Buffer) => {
@@ -97,5 +99,79 @@ describe('streaming exec', () => {
     await s.close();
     assert.deepEqual(await f.runtime.ps(b.id), [initPid]);
     assert.equal(await s.done, 137);
+  });
+
+  it('keeps the output of a command that has ended before it is read', async () => {
+    const s = await execStream(f.runtime, {
+      id: b.id,
+      process: proc(['sh', '-c', 'echo out; echo err >&2']),
+      stdin: false,
+    });
+    // By now the helper has exited: node resumes (and drops) a dead child's unread stdio.
+    assert.equal(await s.done, 0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await collect(s.stdout), 'out\n');
+    assert.equal(await collect(s.stderr), 'err\n');
+    await s.close();
+  });
+});
+
+describe('ExecSync through the exec helper', () => {
+  it('captures stdout, stderr and the exit code', async () => {
+    const r = await execSyncRelay(f.runtime, { id: b.id, process: proc(['echo', 'hi']) });
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.stdout.toString(), 'hi\n');
+    assert.equal(r.stderr.toString(), '');
+    const r2 = await execSyncRelay(f.runtime, {
+      id: b.id,
+      process: proc(['sh', '-c', 'printf partial; echo err >&2; exit 4']),
+    });
+    assert.equal(r2.exitCode, 4);
+    assert.equal(r2.stdout.toString(), 'partial');
+    assert.equal(r2.stderr.toString(), 'err\n');
+  });
+
+  it('caps each stream at maxOutputBytes', async () => {
+    const r = await execSyncRelay(f.runtime, {
+      id: b.id,
+      process: proc([
+        'sh',
+        '-c',
+        'i=0; while [ $i -lt 500 ]; do echo 0123456789; echo abcdefghij >&2; i=$((i+1)); done',
+      ]),
+      maxOutputBytes: 1000,
+    });
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.stdout.length, 1000);
+    assert.equal(r.stderr.length, 1000);
+  });
+
+  it('times out with DeadlineExceeded, leaving no process behind', async () => {
+    await assert.rejects(
+      execSyncRelay(f.runtime, {
+        id: b.id,
+        process: proc(['sh', '-c', 'sleep 100 & sleep 100 & sleep 100']),
+        timeoutMs: 1000,
+      }),
+      (e: unknown) => isKind(e, 'DeadlineExceeded'),
+    );
+    // As critest checks: right after the reply, the timed-out process and its children are gone (reaped).
+    assert.deepEqual(await f.runtime.ps(b.id), [initPid]);
+  });
+
+  it("ends with the caller's abort, leaving no process behind", async () => {
+    const ac = new AbortController();
+    const run = execSyncRelay(f.runtime, { id: b.id, process: proc(['sleep', '100']), signal: ac.signal });
+    await eventually(async () => ((await f.runtime.ps(b.id)).length >= 2 ? true : undefined), 'exec started');
+    ac.abort();
+    await assert.rejects(run, (e: unknown) => isKind(e, 'Cancelled'));
+    assert.deepEqual(await f.runtime.ps(b.id), [initPid]);
+  });
+
+  it('fails with the runtime message when the command does not exist', async () => {
+    await assert.rejects(
+      execSyncRelay(f.runtime, { id: b.id, process: proc(['/nonexistent']) }),
+      (e: unknown) => isKind(e, 'Internal') && /nonexistent/.test((e as Error).message),
+    );
   });
 });

@@ -121,4 +121,89 @@ describe('instrumented gRPC services', () => {
       });
     }
   });
+
+  describe('the call signal', () => {
+    const sigServer = new grpc.Server();
+    let client: RuntimeServiceClient;
+    const seen = new Map<string, AbortSignal>();
+    let started: (() => void) | undefined;
+
+    before(async () => {
+      sigServer.addService(
+        RuntimeServiceService,
+        instrumentService(
+          RuntimeServiceService,
+          {
+            // `version` names what the handler does: return at once, or wait for its signal to abort.
+            version: async (req, ctx) => {
+              const signal = ctx.signal;
+              seen.set(req.version, signal);
+              if (req.version.startsWith('wait')) {
+                started?.();
+                await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+                throw signal.reason;
+              }
+              return { version: req.version, runtimeName: 't', runtimeVersion: '1', runtimeApiVersion: 'v1' };
+            },
+          },
+          {},
+          { ready: () => true },
+        ),
+      );
+      const sock = `unix://${path.join(dir, 'signal.sock')}`;
+      await new Promise<void>((resolve, reject) =>
+        sigServer.bindAsync(sock, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      );
+      client = new RuntimeServiceClient(sock, grpc.credentials.createInsecure());
+    });
+    after(() => {
+      client?.close();
+      sigServer.forceShutdown();
+    });
+
+    const version = (v: string, deadline: number): Promise<unknown> =>
+      new Promise((resolve, reject) =>
+        client.version({ version: v }, new grpc.Metadata(), { deadline }, (err, res) =>
+          err ? reject(err) : resolve(res),
+        ),
+      );
+
+    it('aborts with DeadlineExceeded when the deadline passes', async () => {
+      await assert.rejects(version('wait-deadline', Date.now() + 300), (e: unknown) => {
+        assert.equal(codeOf(e), grpc.status.DEADLINE_EXCEEDED, String(e));
+        return true;
+      });
+      const s = seen.get('wait-deadline');
+      assert.ok(s, 'the handler ran');
+      await new Promise<void>((resolve) => (s.aborted ? resolve() : s.addEventListener('abort', () => resolve())));
+      assert.equal((s.reason as { kind?: string }).kind, 'DeadlineExceeded');
+    });
+
+    it('aborts with Cancelled when the client cancels', async () => {
+      const running = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const call = client.version(
+        { version: 'wait-cancel' },
+        new grpc.Metadata(),
+        { deadline: Date.now() + DEADLINE_MS },
+        () => {},
+      );
+      await running;
+      call.cancel();
+      const s = seen.get('wait-cancel');
+      assert.ok(s, 'the handler ran');
+      await new Promise<void>((resolve) => (s.aborted ? resolve() : s.addEventListener('abort', () => resolve())));
+      assert.equal((s.reason as { kind?: string }).kind, 'Cancelled');
+    });
+
+    it('is never aborted once the call has answered, also after its stream closed', async () => {
+      await version('ok', Date.now() + DEADLINE_MS);
+      // Later calls on the same connection: by then the first call's stream has closed and grpc-js has
+      // emitted its 'cancelled' event.
+      for (let i = 0; i < 3; i++) await version(`ok-${i}`, Date.now() + DEADLINE_MS);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(seen.get('ok')?.aborted, false);
+    });
+  });
 });

@@ -122,9 +122,13 @@ class FakeSocket extends Duplex {
 }
 
 /** Runs `input` through fixAuthority in chunks of the given sizes; resolves with everything read. */
-async function runFix(input: Buffer, size: (i: number) => number): Promise<Buffer> {
+async function runFix(
+  input: Buffer,
+  size: (i: number) => number,
+  options: Parameters<typeof fixAuthority>[1] = {},
+): Promise<Buffer> {
   const sock = new FakeSocket();
-  const fixed = fixAuthority(sock);
+  const fixed = fixAuthority(sock, options);
   const out: Buffer[] = [];
   fixed.on('data', (d: Buffer) => out.push(d));
   const ended = once(fixed, 'end');
@@ -289,6 +293,18 @@ describe('fixAuthority', () => {
     ]);
     const http1 = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.ok((await runFix(http1, () => 5)).equals(http1));
+  });
+
+  it('drops the first SETTINGS ACK when asked, in any chunking, and only that one', async () => {
+    const ack = frame(4, 0x1, 0, Buffer.alloc(0));
+    const settings = frame(4, 0, 0, Buffer.from([0, 4, 0, 1, 0, 0]));
+    const ping = frame(6, 0, 0, Buffer.alloc(8, 7));
+    const input = Buffer.concat([PREFACE, settings, ping, ack, ping, ack]);
+    const want = Buffer.concat([PREFACE, settings, ping, ping, ack]);
+    for (const n of [1, 2, 5, 9, 10, 1000]) {
+      assert.ok((await runFix(input, () => n, { dropSettingsAck: true })).equals(want), `chunks of ${n}`);
+      assert.ok((await runFix(input, () => n)).equals(input), `chunks of ${n}, no drop`);
+    }
   });
 
   const broken: Array<[string, Buffer, RegExp]> = [
