@@ -2,7 +2,8 @@
  * Pulls that must end, whatever the registry does: a layer blob with the declared size but the wrong digest
  * fails every pull waiting on it (joined ones too) with Internal and stores nothing; a blob that stalls
  * mid-way is cancelled once no progress was made for the configured progress timeout. The small blobs a pull
- * writes while its layers download (manifest, config) go with a pull that fails.
+ * writes while its layers download (manifest, config) are left by a failed pull to the next GC, as its
+ * complete layers are: the one at start-up removes them.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,11 +18,16 @@ import { putTinyImage } from '../../unit/image-store/tiny-image.js';
 
 configureLogging({ silent: true });
 
-/** Asserts that the store holds no layer, no blob, no staging leftover and not the image. */
+/**
+ * Asserts that the store holds no layer, no staging leftover and not the image, and that once it is opened
+ * again (its GC at start-up) no blob either.
+ */
 async function assertNothingStored(store: ImageStore, dir: string, imageId: string): Promise<void> {
   assert.equal(await store.get(imageId), undefined);
   assert.deepEqual(await fs.readdir(path.join(dir, 'layers')), []);
   assert.deepEqual(await fs.readdir(path.join(dir, 'staging')), []);
+  const reopened = await ImageStore.open({ dir });
+  assert.equal(await reopened.get(imageId), undefined);
   assert.deepEqual(await fs.readdir(path.join(dir, 'blobs', 'sha256')), []);
 }
 

@@ -346,7 +346,8 @@ export class ImageStore implements ImageManager, ImageSource {
       }
     };
     // The small blobs (manifest, config) are written while the layers download: content-addressed files that
-    // no index entry names until the commit, so a failed pull leaves only what the next GC removes.
+    // no index entry names until the commit, so a failed pull leaves them, like its complete layers, to the
+    // next GC (at the latest the one at start-up).
     const blobsWritten = this.writeBlobs(plan.blobs);
     // The first layer that fails stops the others, and the pull fails only once all have wound down, so a
     // failed pull leaves no staging directory behind (complete layers stay for a retry, see layer-store.ts).
@@ -394,10 +395,8 @@ export class ImageStore implements ImageManager, ImageSource {
       }),
     );
     const blobs = await blobsWritten;
-    if (first !== undefined || blobs.status === 'rejected') {
-      if (plan.blobs.length > 0) this.gcPending = true;
-      throw first ?? (blobs as PromiseRejectedResult).reason;
-    }
+    if (first !== undefined) throw first;
+    if (blobs.status === 'rejected') throw blobs.reason;
     const diffIds = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
     const record: StoredImage = {
       id: plan.id,
@@ -421,7 +420,8 @@ export class ImageStore implements ImageManager, ImageSource {
 
   /**
    * Writes the small blobs the store lacks (atomically, durably, at once), settling only when every write has;
-   * never rejects: the outcome is returned. A pull holds `running` meanwhile, so no GC runs in between.
+   * never rejects: the outcome is returned. A pull holds `running` until its commit, so no GC removes them
+   * in between.
    */
   private async writeBlobs(blobs: PullPlan['blobs']): Promise<PromiseSettledResult<void>> {
     const results = await Promise.allSettled(
