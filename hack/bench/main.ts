@@ -11,7 +11,8 @@
  * `docker` handlers and containerd side by side, against a private dockerd; see docker.ts), BENCH_DOCKER=only
  * (that measure alone), BENCH_PART=stats (only ListContainerStats and
  * ListPodSandboxMetrics with 50 running containers, after the warm-up), BENCH_PART=memory (only the memory measures:
- * idle, 20 pods, after load; the latency measures are skipped).
+ * idle, 20 pods, after load; the latency measures are skipped), BENCH_PART=pull (only the pull of the large image:
+ * one untimed pull each, then BENCH_PULL_ROUNDS rounds, default 6, alternating which runtime goes first).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -55,13 +56,13 @@ const COUNTS = {
   imageQueries: QUICK ? 50 : 200,
   burst: 20,
   burstRounds: QUICK ? 1 : 3,
-  pullRounds: QUICK ? 1 : 2,
+  pullRounds: process.env.BENCH_PART === 'pull' ? num('BENCH_PULL_ROUNDS', 6) : QUICK ? 1 : 2,
   ageCycles: num('BENCH_AGE_CYCLES', QUICK ? 100 : 1000),
   podStarts: BENCH_DOCKER ? (QUICK ? 10 : 40) : 0,
   stats: QUICK ? 20 : 100,
 };
 const ONLY_UCRI = process.env.BENCH_ONLY === 'ucri';
-/** BENCH_PART=stats: only the stats/metrics part; memory: only the memory measures; default: everything. */
+/** BENCH_PART=stats: only the stats/metrics part; memory: only the memory measures; pull: only the large pull. */
 const PART = process.env.BENCH_PART ?? 'all';
 const ALL = PART === 'all';
 
@@ -135,13 +136,17 @@ async function main(): Promise<number> {
     const samples = new Map<string, Samples>();
     const memory: MemoryRow[] = [];
     const notes: string[] = [];
-    if (!['all', 'stats', 'memory'].includes(PART)) {
-      throw new Error(`BENCH_PART must be stats, memory or unset, not "${PART}"`);
+    if (!['all', 'stats', 'memory', 'pull'].includes(PART)) {
+      throw new Error(`BENCH_PART must be stats, memory, pull or unset, not "${PART}"`);
     }
     let cyclesDone = 0;
 
-    progress('pulling busybox and pause, warming up');
+    if (PART === 'pull') {
+      progress('one untimed pull of the large image each (warm-up)');
+      await both(rts, 0, (rt) => pullOnce(rt, env.large));
+    } else progress('pulling busybox and pause, warming up');
     await both(rts, 0, async (rt) => {
+      if (PART === 'pull') return;
       for (const image of [env.busybox, env.pause]) {
         await rt.client.image.pullImage(PullImageRequest.fromPartial({ image: { image } }));
       }
@@ -151,7 +156,7 @@ async function main(): Promise<number> {
     cyclesDone += 3;
     // Pod start by handler: ucri mesos, ucri docker, containerd.
     let podStartText = '';
-    if (BENCH_DOCKER) {
+    if (BENCH_DOCKER && PART !== 'pull') {
       const ucri = rts.find((r) => r.name === 'ucri')!;
       const starters: PodStarter[] = [
         { label: 'ucri mesos', rt: ucri, handler: 'mesos' },
@@ -178,6 +183,7 @@ async function main(): Promise<number> {
     }
 
     if (ALL) await latencies();
+    if (PART === 'pull') await pulls();
     if (ALL || PART === 'memory') await burstAndMemory();
     async function latencies(): Promise<void> {
       progress(`ImageStatus/ListImages × ${COUNTS.imageQueries}`);
@@ -199,6 +205,9 @@ async function main(): Promise<number> {
       progress(`ExecSync and Exec over SPDY × ${COUNTS.exec}`);
       for (let r = 0; r < 2; r++) merge(samples, await both(rts, r, (rt) => execAndLists(rt, ctx, COUNTS.exec / 2)));
 
+      await pulls();
+    }
+    async function pulls(): Promise<void> {
       progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
       for (let r = 0; r < COUNTS.pullRounds; r++) {
         const res = await both(rts, r, (rt) => pullOnce(rt, env.large));

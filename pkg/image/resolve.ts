@@ -14,7 +14,7 @@ import {
 } from './manifest.js';
 import { defaultPlatform, formatPlatform, platformScore, selectManifest } from './platform.js';
 import type { ImageReference } from './reference.js';
-import type { RegistryClient, RequestOptions } from './registry/client.js';
+import type { FetchedManifest, RegistryClient, RequestOptions } from './registry/client.js';
 
 const MAX_CONFIG_BYTES = 8 << 20;
 
@@ -39,6 +39,11 @@ export interface ResolvedImage {
 export interface ResolveImageOptions extends RequestOptions {
   /** Platform to select from an index; this host by default. */
   platform?: Platform;
+  /**
+   * What `client.resolve(ref)` returned, when the caller fetched it already (a store checking whether it has
+   * the image): saves fetching the same manifest twice. It must come from `client.resolve` of this `ref`.
+   */
+  top?: FetchedManifest;
 }
 
 /**
@@ -52,7 +57,7 @@ export async function resolveImage(
   opts: ResolveImageOptions = {},
 ): Promise<ResolvedImage> {
   const platform = opts.platform ?? defaultPlatform();
-  const top = await client.resolve(ref, opts);
+  const top = opts.top ?? (await client.resolve(ref, opts));
   let doc = parseManifest(top.bytes, top.mediaType);
   let fetched = top;
   if (doc.kind === 'index') {

@@ -1,7 +1,9 @@
 /**
  * Pulls that must end, whatever the registry does: a layer blob with the declared size but the wrong digest
  * fails every pull waiting on it (joined ones too) with Internal and stores nothing; a blob that stalls
- * mid-way is cancelled once no progress was made for the configured progress timeout.
+ * mid-way is cancelled once no progress was made for the configured progress timeout. The small blobs a pull
+ * writes while its layers download (manifest, config) are left by a failed pull to the next GC, as its
+ * complete layers are: the one at start-up removes them.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -16,11 +18,17 @@ import { putTinyImage } from '../../unit/image-store/tiny-image.js';
 
 configureLogging({ silent: true });
 
-/** Asserts that the store holds no layer, no staging leftover and not the image. */
+/**
+ * Asserts that the store holds no layer, no staging leftover and not the image, and that once it is opened
+ * again (its GC at start-up) no blob either.
+ */
 async function assertNothingStored(store: ImageStore, dir: string, imageId: string): Promise<void> {
   assert.equal(await store.get(imageId), undefined);
   assert.deepEqual(await fs.readdir(path.join(dir, 'layers')), []);
   assert.deepEqual(await fs.readdir(path.join(dir, 'staging')), []);
+  const reopened = await ImageStore.open({ dir });
+  assert.equal(await reopened.get(imageId), undefined);
+  assert.deepEqual(await fs.readdir(path.join(dir, 'blobs', 'sha256')), []);
 }
 
 describe('pulls that cannot complete', () => {
@@ -70,6 +78,19 @@ describe('pulls that cannot complete', () => {
       assert.match(String(r.reason), /app\/stalls:v1.*no progress for 1\.5 s \(image_pull_progress_timeout\)/);
     }
     await assertNothingStored(store, dir, img.configDigest);
+  });
+
+  it('fetches the manifest of a tag once per pull', { timeout: 60_000 }, async () => {
+    const img = await putTinyImage(fake, 'app/once', 'v1', 'once');
+    const store = await ImageStore.open({ dir: path.join(tmp, 'once') });
+    const before = fake.hits.length;
+    const got = await store.pull(`${fake.host}/app/once:v1`);
+    assert.equal(got.id, img.configDigest);
+    const manifests = fake.hits.slice(before).filter((h) => h.path.includes('/manifests/'));
+    assert.deepEqual(
+      manifests.map((h) => h.path),
+      ['/v2/app/once/manifests/v1'],
+    );
   });
 
   it('lets a slow download that keeps moving run longer than the progress timeout', { timeout: 60_000 }, async () => {

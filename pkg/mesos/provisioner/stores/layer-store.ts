@@ -32,6 +32,8 @@ export class LayerStore {
   private readonly flights = new SharedFlight<LayerInfo>();
   /** Per flight key: the byte counters of every pull waiting on that extraction (joined ones included). */
   private readonly watchers = new Map<string, Set<(n: number) => void>>();
+  /** Per flight key: who wants to hear that the layer's content is on disk (see `ensure`'s onApplied). */
+  private readonly appliedWaiters = new Map<string, Set<() => void>>();
 
   constructor(private readonly paths: StorePaths) {}
 
@@ -86,12 +88,21 @@ export class LayerStore {
    * Makes sure the layer `diffId` is stored, extracting it from `open()` if it is not. With `diffId`
    * undefined (ACI rootfs: the digest is only known after reading), `key` dedupes concurrent extractions
    * and the computed diff_id names the layer. `onBytes` hears every downloaded chunk of the extraction, also
-   * when this caller joined one another pull started. Errors leave nothing under layers/ or staging/.
+   * when this caller joined one another pull started. `onApplied` is called once the content is downloaded,
+   * verified and written to staging, before the layer is made durable and renamed into place (what remains is
+   * waiting for the disk, so a caller may start its next download then); it may not be called at all (the
+   * layer was already there, or the extraction failed). Errors leave nothing under layers/ or staging/.
    */
   async ensure(
     diffId: string | undefined,
     open: LayerOpener,
-    opts: { signal?: AbortSignal; key?: string; what?: string; onBytes?: (n: number) => void } = {},
+    opts: {
+      signal?: AbortSignal;
+      key?: string;
+      what?: string;
+      onBytes?: (n: number) => void;
+      onApplied?: () => void;
+    } = {},
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
       const have = this.layers.get(diffId);
@@ -107,6 +118,15 @@ export class LayerStore {
       }
       set.add(onBytes);
     }
+    const onApplied = opts.onApplied;
+    let applied = this.appliedWaiters.get(key);
+    if (onApplied) {
+      if (!applied) {
+        applied = new Set();
+        this.appliedWaiters.set(key, applied);
+      }
+      applied.add(onApplied);
+    }
     const counted: LayerOpener = async (signal) =>
       counting(await open(signal), (n) => {
         for (const w of this.watchers.get(key) ?? []) w(n);
@@ -114,10 +134,17 @@ export class LayerStore {
     try {
       return await this.flights.do(
         key,
-        (signal) => this.extract(diffId, counted, signal, opts.what ?? `layer "${key}"`),
+        (signal) =>
+          this.extract(diffId, counted, signal, opts.what ?? `layer "${key}"`, () => {
+            for (const w of this.appliedWaiters.get(key) ?? []) w();
+          }),
         opts.signal,
       );
     } finally {
+      if (onApplied && applied) {
+        applied.delete(onApplied);
+        if (applied.size === 0 && this.appliedWaiters.get(key) === applied) this.appliedWaiters.delete(key);
+      }
       if (onBytes && set) {
         set.delete(onBytes);
         if (set.size === 0 && this.watchers.get(key) === set) this.watchers.delete(key);
@@ -130,6 +157,7 @@ export class LayerStore {
     open: LayerOpener,
     signal: AbortSignal,
     what: string,
+    onApplied: () => void,
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
       const have = this.layers.get(diffId);
@@ -145,6 +173,7 @@ export class LayerStore {
         ...(diffId === undefined ? {} : { diffId }),
       });
       const id = applied.diffId;
+      onApplied();
       const existing = this.layers.get(id);
       if (existing) {
         await this.discard(staging);

@@ -5,6 +5,7 @@
  */
 import {
   digestReference,
+  type FetchedManifest,
   type ImageReference,
   type Platform,
   type RegistryClient,
@@ -15,24 +16,33 @@ import type { Credentials } from '../../../image/index.js';
 import type { PullPlan } from './plan.js';
 import { runtimeConfig } from './plan.js';
 
-/** The top-level digest a reference resolves to (one manifest request): lets a re-pull skip everything. */
+/**
+ * The top-level digest a reference resolves to (one manifest request, none for a digest reference): lets a
+ * re-pull skip everything. The fetched manifest, when there is one, is handed to planRegistryPull so a pull
+ * does not fetch it twice.
+ */
 export async function resolveTop(
   client: RegistryClient,
   ref: ImageReference,
   opts: { auth?: Credentials; signal?: AbortSignal },
-): Promise<string> {
-  if (ref.digest !== undefined) return ref.digest;
-  return (await client.resolve(ref, opts)).digest;
+): Promise<{ digest: string; manifest?: FetchedManifest }> {
+  if (ref.digest !== undefined) return { digest: ref.digest };
+  const manifest = await client.resolve(ref, opts);
+  return { digest: manifest.digest, manifest };
 }
 
 /** Resolves `ref` and plans its pull. */
 export async function planRegistryPull(
   client: RegistryClient,
   ref: ImageReference,
-  opts: { auth?: Credentials; signal?: AbortSignal; platform?: Platform },
+  opts: { auth?: Credentials; signal?: AbortSignal; platform?: Platform; top?: FetchedManifest },
 ): Promise<PullPlan> {
   const req = { ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
-  const r = await resolveImage(client, ref, opts.platform ? { ...req, platform: opts.platform } : req);
+  const r = await resolveImage(client, ref, {
+    ...req,
+    ...(opts.platform ? { platform: opts.platform } : {}),
+    ...(opts.top ? { top: opts.top } : {}),
+  });
   const tag = tagReference(ref);
   const id = r.configDescriptor.digest;
   return {

@@ -289,7 +289,7 @@ export class ImageStore implements ImageManager, ImageSource {
         const auth = credentials ? toImageCredentials(credentials) : undefined;
         const req = { signal, ...(auth ? { auth } : {}) };
         const top = await resolveTop(this.client, target.ref, req);
-        const have = this.index.byName(digestReference(target.ref, top));
+        const have = this.index.byName(digestReference(target.ref, top.digest));
         if (have?.layers.every((l) => this.layerStore.has(l))) {
           // Same manifest as stored: only the names may have moved.
           const tag = tagReference(target.ref);
@@ -301,6 +301,7 @@ export class ImageStore implements ImageManager, ImageSource {
         plan = await planRegistryPull(this.client, target.ref, {
           ...req,
           ...(this.opts.platform ? { platform: this.opts.platform } : {}),
+          ...(top.manifest ? { top: top.manifest } : {}),
         });
       }
       return await this.execute(plan, signal, progress, touch);
@@ -344,6 +345,10 @@ export class ImageStore implements ImageManager, ImageSource {
         progress(p);
       }
     };
+    // The small blobs (manifest, config) are written while the layers download: content-addressed files that
+    // no index entry names until the commit, so a failed pull leaves them, like its complete layers, to the
+    // next GC (at the latest the one at start-up).
+    const blobsWritten = this.writeBlobs(plan.blobs);
     // The first layer that fails stops the others, and the pull fails only once all have wound down, so a
     // failed pull leaves no staging directory behind (complete layers stay for a retry, see layer-store.ts).
     const stop = new AbortController();
@@ -357,11 +362,26 @@ export class ImageStore implements ImageManager, ImageSource {
         const waiting = (): void => touch();
         this.queued.add(waiting);
         try {
-          const info = await this.limiter.run(() => {
+          // The download slot is held until the layer's content is on disk, not while it is made durable
+          // and renamed (disk waits): the next download starts meanwhile.
+          const { done } = await this.limiter.run(async () => {
             this.queued.delete(waiting);
             const key = `${plan.id}#${i}`;
-            return this.layerStore.ensure(l.diffId, l.open, { signal: layerSignal, key, what, onBytes });
+            let onApplied: () => void = () => undefined;
+            const applied = new Promise<void>((resolve) => {
+              onApplied = resolve;
+            });
+            const ensured = this.layerStore.ensure(l.diffId, l.open, {
+              signal: layerSignal,
+              key,
+              what,
+              onBytes,
+              onApplied,
+            });
+            await Promise.race([applied, ensured.then(noop, noop)]);
+            return { done: ensured };
           }, layerSignal);
+          const info = await done;
           p.extractedLayers++;
           progress(p);
           return info.diffId;
@@ -374,7 +394,9 @@ export class ImageStore implements ImageManager, ImageSource {
         }
       }),
     );
+    const blobs = await blobsWritten;
     if (first !== undefined) throw first;
+    if (blobs.status === 'rejected') throw blobs.reason;
     const diffIds = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
     const record: StoredImage = {
       id: plan.id,
@@ -391,18 +413,35 @@ export class ImageStore implements ImageManager, ImageSource {
       layerDigests: plan.layerDigests,
       source: plan.source,
     };
-    const img = await this.commit(record, plan.blobs);
+    const img = await this.commit(record, record.blobs);
     progress({ ...p, phase: 'done' });
     return img;
   }
 
-  /** Writes blobs and the record under the index lock; names move from other images (moved tags). */
-  private commit(record: StoredImage, blobs: PullPlan['blobs']): Promise<StoredImage> {
-    return this.mutate(async () => {
-      for (const b of blobs) {
-        if (this.blobSizes.has(b.digest)) continue;
+  /**
+   * Writes the small blobs the store lacks (atomically, durably, at once), settling only when every write has;
+   * never rejects: the outcome is returned. A pull holds `running` until its commit, so no GC removes them
+   * in between.
+   */
+  private async writeBlobs(blobs: PullPlan['blobs']): Promise<PromiseSettledResult<void>> {
+    const results = await Promise.allSettled(
+      blobs.map(async (b) => {
+        if (this.blobSizes.has(b.digest)) return;
         await writeFileAtomic(this.paths.blob(b.digest), b.bytes, 0o600);
         this.blobSizes.set(b.digest, b.bytes.length);
+      }),
+    );
+    return results.find((r) => r.status === 'rejected') ?? { status: 'fulfilled', value: undefined };
+  }
+
+  /**
+   * Saves the record under the index lock once the pull's blobs (`written`) are stored (writeBlobs); names
+   * move from other images (moved tags).
+   */
+  private commit(record: StoredImage, written: readonly string[]): Promise<StoredImage> {
+    return this.mutate(async () => {
+      for (const b of written) {
+        if (!this.blobSizes.has(b)) throw new NotFoundError(`blob "${b}" vanished during the pull; pull again`);
       }
       for (const l of record.layers) {
         if (!this.layerStore.has(l)) throw new NotFoundError(`layer "${l}" vanished during the pull; pull again`);
@@ -610,6 +649,8 @@ export class ImageStore implements ImageManager, ImageSource {
     await this.collect();
   }
 }
+
+function noop(): void {}
 
 /** CRI AuthConfig fields as pkg/image takes them (empty strings dropped). */
 function toImageCredentials(c: Credentials): import('../../../image/index.js').Credentials {
