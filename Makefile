@@ -30,7 +30,7 @@ build: generate native
 
 ## run: install, build and start ucri in the foreground on /run/ucri/ucri.sock
 ## (the node flags are cmd/ucri/node-flags.ts's SERVE_NODE_FLAGS)
-UCRI_NODE_FLAGS ?= --max-semi-space-size=1
+UCRI_NODE_FLAGS ?= --max-semi-space-size=1 --expose-gc
 run: build
 	$(NODE) $(UCRI_NODE_FLAGS) dist/cmd/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
 

@@ -5,5 +5,7 @@
  * --max-semi-space-size=1: a 1 MiB semi-space instead of 16 MiB. The daemon's allocations are small and
  *   short-lived request objects; the default young generation kept ~12 MiB more resident for no measurable
  *   gain in latency (docs/performance.md).
+ * --expose-gc: lets the daemon run one full collection when it goes quiet after a burst of RPCs
+ *   (cmd/ucri/idle-gc.ts); without it the heap V8 grew under load stayed resident while idle.
  */
-export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];

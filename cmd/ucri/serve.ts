@@ -27,6 +27,7 @@ import {
   logger,
 } from '../../pkg/util/index.js';
 import type { Config } from './config.js';
+import { IdleCollector } from './idle-gc.js';
 import { startStreaming } from './streaming.js';
 import type { StreamingServer } from '../../pkg/cri/streaming/index.js';
 
@@ -162,13 +163,20 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       config.metrics_address !== ''
         ? new (await loadDaemonMetrics())({ sandboxes: deps.sandboxes, containers: deps.containers })
         : undefined;
-    const server = new CriServer(deps, { observe: metrics && ((rpc, code, s) => metrics.observeRpc(rpc, code, s)) });
+    const idle = new IdleCollector({ gc: globalThis.gc });
+    const server = new CriServer(deps, {
+      observe: (rpc, code, s) => {
+        idle.activity();
+        metrics?.observeRpc(rpc, code, s);
+      },
+    });
     server.setReady();
     await server.listen(config.socket);
     if (metrics) await metrics.listen(config.metrics_address);
     log.info({ version: ucriVersion(), socket: config.socket }, 'ucri is ready');
     return {
       async stop() {
+        idle.stop();
         await server.close();
         await started.close();
         await metrics?.close();

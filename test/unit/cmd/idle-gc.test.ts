@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { IdleCollector } from '../../../cmd/ucri/idle-gc.js';
+
+const MiB = 1024 * 1024;
+
+/** A fake heap: `grow` allocates, the fake gc frees down to `live`. */
+function fakeHeap(): { used: number; live: number; gcs: number; gc: () => void; heapUsed: () => number } {
+  const h = {
+    used: 10 * MiB,
+    live: 10 * MiB,
+    gcs: 0,
+    gc: () => {
+      h.gcs++;
+      h.used = h.live;
+    },
+    heapUsed: () => h.used,
+  };
+  return h;
+}
+
+/** Advances the mocked clock in steps, so that timers armed by timers run too. */
+function advance(ms: number): void {
+  for (let t = 0; t < ms; t += 100) mock.timers.tick(100);
+}
+
+describe('IdleCollector', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  afterEach(() => mock.timers.reset());
+
+  it('collects once after the RPCs stop, when the heap grew', () => {
+    const h = fakeHeap();
+    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, quietMs: 1000, minGrowthBytes: 2 * MiB });
+    for (let i = 0; i < 10; i++) {
+      h.used += MiB;
+      c.activity();
+      advance(300);
+    }
+    assert.equal(h.gcs, 0, 'no collection while RPCs keep finishing');
+    advance(3000);
+    assert.equal(h.gcs, 1);
+    assert.equal(h.used, h.live);
+    advance(60_000);
+    assert.equal(h.gcs, 1, 'no further collection without activity');
+  });
+
+  it('does not collect when the heap barely grew', () => {
+    const h = fakeHeap();
+    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, quietMs: 1000, minGrowthBytes: 2 * MiB });
+    h.used += MiB;
+    c.activity();
+    advance(5000);
+    assert.equal(h.gcs, 0);
+  });
+
+  it('measures growth from the heap left by the last collection', () => {
+    const h = fakeHeap();
+    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, quietMs: 1000, minGrowthBytes: 2 * MiB });
+    h.used += 5 * MiB;
+    h.live += 3 * MiB; // 3 MiB of it stays live
+    c.activity();
+    advance(2000);
+    assert.equal(h.gcs, 1);
+    h.used += MiB;
+    c.activity();
+    advance(2000);
+    assert.equal(h.gcs, 1, '1 MiB over what the last collection left is below the threshold');
+    h.used += 2 * MiB;
+    c.activity();
+    advance(2000);
+    assert.equal(h.gcs, 2);
+  });
+
+  it('is inert without gc and after stop', () => {
+    const h = fakeHeap();
+    const inert = new IdleCollector({ gc: undefined, heapUsed: h.heapUsed, quietMs: 1000 });
+    h.used += 50 * MiB;
+    inert.activity();
+    advance(5000);
+    assert.equal(inert.collections, 0);
+    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, quietMs: 1000 });
+    c.activity();
+    c.stop();
+    c.activity();
+    advance(5000);
+    assert.equal(h.gcs, 0);
+  });
+});
