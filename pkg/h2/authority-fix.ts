@@ -20,24 +20,23 @@
  */
 import { Duplex } from 'node:stream';
 import { InvalidArgumentError, logger } from '../util/index.js';
+import {
+  ACK,
+  CONTINUATION,
+  END_HEADERS,
+  END_STREAM,
+  FRAME_HEADER,
+  HEADERS,
+  MAX_FRAME_PAYLOAD,
+  PREFACE,
+  PRIORITY,
+  PUSH_PROMISE,
+  SETTINGS,
+  splitHeadersPayload,
+} from './frame.js';
 import { AUTHORITY_INDEX, field, HOST_INDEX, type HeaderField, HpackDecoder, HpackEncoder } from './hpack.js';
 
 const log = logger('h2');
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME_HEADER = 9;
-/** Largest frame payload every HTTP/2 peer must accept. */
-const MAX_FRAME_PAYLOAD = 16384;
-
-const HEADERS = 0x1;
-const SETTINGS = 0x4;
-const PUSH_PROMISE = 0x5;
-const CONTINUATION = 0x9;
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY = 0x20;
 
 // RFC 3986 reg-name / IP-literal / port characters, the set nghttp2_check_authority accepts.
 const AUTHORITY_CHARS = new Uint8Array(256);
@@ -296,21 +295,9 @@ export class AuthorityFixStream extends Duplex {
     const flags = this.#frameFlags;
     let fragment = payload;
     if (this.#frameType === HEADERS) {
-      let start = 0;
-      let end = payload.length;
-      if (flags & PADDED) {
-        if (payload.length < 1) throw new InvalidArgumentError('http/2: padded HEADERS without pad length');
-        end -= payload[0]!;
-        start = 1;
-      }
-      this.#blockPriority = null;
-      if (flags & PRIORITY) {
-        if (end - start < 5) throw new InvalidArgumentError('http/2: HEADERS too short for priority');
-        this.#blockPriority = Buffer.from(payload.subarray(start, start + 5));
-        start += 5;
-      }
-      if (end < start) throw new InvalidArgumentError('http/2: HEADERS padding longer than payload');
-      fragment = payload.subarray(start, end);
+      const split = splitHeadersPayload(payload, flags);
+      this.#blockPriority = split.priority && Buffer.from(split.priority);
+      fragment = split.fragment;
       this.#blockEndStream = (flags & END_STREAM) !== 0;
       this.#blockParts = [];
       this.#blockBytes = 0;

@@ -23,19 +23,20 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logger } from '../util/index.js';
 import { AuthorityFixStream, type FixAuthorityOptions, isValidAuthority } from './authority-fix.js';
+import {
+  ACK,
+  CONTINUATION,
+  END_HEADERS,
+  FRAME_HEADER,
+  HEADERS,
+  PREFACE,
+  SETTINGS,
+  splitHeadersPayload,
+} from './frame.js';
 import { AUTHORITY_INDEX, HOST_INDEX, HpackDecoder } from './hpack.js';
 
 const log = logger('h2');
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME_HEADER = 9;
-const HEADERS = 0x1;
-const SETTINGS = 0x4;
-const CONTINUATION = 0x9;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY = 0x20;
 /** An empty SETTINGS frame: the server preface with every setting at its default. */
 const EMPTY_SETTINGS = Buffer.from([0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]);
 /** More than this many bytes before a decision: take the fix stream. */
@@ -117,15 +118,11 @@ class FirstBlockScanner {
 
 /** The header block fragment of a HEADERS payload (padding and priority removed); undefined if malformed. */
 function headersFragment(payload: Buffer, flags: number): Buffer | undefined {
-  let start = 0;
-  let end = payload.length;
-  if (flags & PADDED) {
-    if (payload.length < 1) return undefined;
-    end -= payload[0]!;
-    start = 1;
+  try {
+    return splitHeadersPayload(payload, flags).fragment;
+  } catch {
+    return undefined;
   }
-  if (flags & PRIORITY) start += 5;
-  return end < start ? undefined : payload.subarray(start, end);
 }
 
 /**
