@@ -16,3 +16,4 @@ export * from './port-connect.js';
 export * from './netdev.js';
 export * from './capabilities.js';
 export * from './disk-usage.js';
+export * from './root-path.js';

@@ -13,7 +13,7 @@ import {
   checkSubPath,
   type ImageLeases,
   ImageVolumeIsolator,
-  resolveInRoot,
+  resolveSubPath,
 } from '../../../pkg/mesos/isolators/volume/image.js';
 import { ctx, signal } from './fake.js';
 
@@ -72,12 +72,12 @@ describe('volume/image isolator', () => {
 
   it('resolves symlinks inside the root, never outside', async () => {
     const top = path.join(root, 'l2');
-    assert.equal(await resolveInRoot(top, 'data/f'), path.join(top, 'data', 'f'));
+    assert.equal(await resolveSubPath(top, 'data/f'), path.join(top, 'data', 'f'));
     // Both an absolute link and a climbing one land on the image's /etc, which this layer lacks.
-    await assert.rejects(resolveInRoot(top, 'data/abs/name'), /does not exist/);
-    await assert.rejects(resolveInRoot(top, 'data/up/name'), /does not exist/);
-    await assert.rejects(resolveInRoot(top, 'data/f/x'), /does not exist/);
-    assert.equal(await resolveInRoot(path.join(root, 'l1'), 'etc/../etc/name'), path.join(root, 'l1', 'etc', 'name'));
+    await assert.rejects(resolveSubPath(top, 'data/abs/name'), /does not exist/);
+    await assert.rejects(resolveSubPath(top, 'data/up/name'), /does not exist/);
+    await assert.rejects(resolveSubPath(top, 'data/f/x'), /does not exist/);
+    assert.equal(await resolveSubPath(path.join(root, 'l1'), 'etc/../etc/name'), path.join(root, 'l1', 'etc', 'name'));
   });
 
   const spec = (sub: string) => ({

@@ -3,12 +3,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  readFileInRoot,
-  resolveInRoot,
-  resolveUser,
-  type UserRequest,
-} from '../../../pkg/mesos/isolators/linux/user.js';
+import { readFileInRoot, resolveUser, type UserRequest } from '../../../pkg/mesos/isolators/linux/user.js';
+import { resolveInRoot } from '../../../pkg/sys/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 
 let tmp: string;

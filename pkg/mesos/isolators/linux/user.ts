@@ -6,48 +6,11 @@
  * swap a component between resolution and open.
  */
 import { constants, promises as fs } from 'node:fs';
-import path from 'node:path';
+import { resolveInRoot } from '../../../sys/index.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../../../util/index.js';
 
-const MAX_SYMLINKS = 40;
 /** passwd/group files bigger than this are not believed (a hostile image could make them huge). */
 const MAX_FILE = 4 * 1024 * 1024;
-
-/**
- * The host path of `p` inside `root` with every symlink resolved within `root`; undefined when a component
- * does not exist. Never returns a path outside `root`.
- */
-export async function resolveInRoot(root: string, p: string): Promise<string | undefined> {
-  const base = path.resolve(root);
-  const pending = p.split('/').filter((s) => s !== '' && s !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === '..') {
-      done.pop();
-      continue;
-    }
-    const host = path.join(base, ...done, part);
-    let st: import('node:fs').Stats;
-    try {
-      st = await fs.lstat(host);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw err;
-    }
-    if (!st.isSymbolicLink()) {
-      done.push(part);
-      continue;
-    }
-    if (++links > MAX_SYMLINKS) throw new InvalidArgumentError(`too many symlinks resolving "${p}" in the rootfs`);
-    const target = await fs.readlink(host);
-    if (target.startsWith('/')) done.length = 0;
-    pending.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'));
-  }
-  return path.join(base, ...done);
-}
 
 /** Reads a small regular file inside `root` safely; undefined when it does not exist. */
 export async function readFileInRoot(root: string, p: string): Promise<string | undefined> {

@@ -20,12 +20,20 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { MountSpec } from '../../../containerizer/index.js';
 import type { Mount } from '../../../oci/index.js';
-import { bindMount, isMountPoint, mountsUnder, overlayMount, unmountAllUnder } from '../../../sys/index.js';
+import {
+  bindMount,
+  isMountPoint,
+  mountsUnder,
+  overlayMount,
+  resolveInRoot,
+  unmountAllUnder,
+} from '../../../sys/index.js';
 import {
   FailedPreconditionError,
   InternalError,
   InvalidArgumentError,
   errorMessage,
+  isKind,
   logger,
   readJson,
   writeJsonAtomic,
@@ -33,9 +41,6 @@ import {
 import type { ContainerContext, Isolator, LaunchInfo, PodContext } from '../../isolator.js';
 
 const log = () => logger('mesos/isolators/volume/image');
-
-/** Longest symlink chain followed while resolving a sub path, as the kernel's MAXSYMLINKS. */
-const MAX_LINKS = 40;
 
 /** Container ids become directory names here: only what no path trick can abuse. */
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -82,35 +87,20 @@ export function checkSubPath(sub: string): void {
 }
 
 /**
- * The host path of `sub` inside `root`, following symlinks as a process chrooted at `root` would (absolute
- * targets start again at `root`, `..` never climbs above it), so the result never leaves `root`.
- * InvalidArgumentError when it does not exist.
+ * The host path of `sub` inside `root`, following symlinks as a process chrooted at `root` would
+ * ({@link resolveInRoot}), so the result never leaves `root`. InvalidArgumentError when it does not exist or
+ * resolving it loops.
  */
-export async function resolveInRoot(root: string, sub: string): Promise<string> {
-  const todo = sub.split('/').filter((c) => c !== '' && c !== '.');
-  const cur: string[] = [];
-  let links = 0;
-  while (todo.length > 0) {
-    const c = todo.shift() as string;
-    if (c === '..') {
-      cur.pop();
-      continue;
-    }
-    const host = path.join(root, ...cur, c);
-    const st = await fs.lstat(host).catch(() => undefined);
-    if (!st || (todo.length > 0 && !st.isDirectory() && !st.isSymbolicLink())) {
-      throw new InvalidArgumentError(`image sub path "${sub}" does not exist in the image`);
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw new InvalidArgumentError(`image sub path "${sub}" has too many symlinks`);
-      const target = await fs.readlink(host);
-      if (target.startsWith('/')) cur.length = 0;
-      todo.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-      continue;
-    }
-    cur.push(c);
+export async function resolveSubPath(root: string, sub: string): Promise<string> {
+  let host: string | undefined;
+  try {
+    host = await resolveInRoot(root, sub);
+  } catch (err) {
+    if (isKind(err, 'InvalidArgument')) throw new InvalidArgumentError(`image sub path "${sub}" has too many symlinks`);
+    throw err;
   }
-  return path.join(root, ...cur);
+  if (host === undefined) throw new InvalidArgumentError(`image sub path "${sub}" does not exist in the image`);
+  return host;
 }
 
 export class ImageVolumeIsolator implements Isolator {
@@ -159,7 +149,7 @@ export class ImageVolumeIsolator implements Isolator {
       signal.throwIfAborted();
       await images.retain(v.owner, v.imageId);
       await this.mountVolume(images, v, signal);
-      const source = await resolveInRoot(v.mountPoint, m.imageSubPath ?? '');
+      const source = await resolveSubPath(v.mountPoint, m.imageSubPath ?? '');
       mounts.push({
         destination: path.resolve(m.containerPath),
         type: 'bind',

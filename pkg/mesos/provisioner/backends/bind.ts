@@ -6,16 +6,12 @@
  * (`/etc/hosts`, `/etc/resolv.conf`, volumes…) with `missingMountTargets` before launching.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { bindMount, isMountPoint } from '../../../sys/index.js';
+import { bindMount, isMountPoint, resolveInRoot } from '../../../sys/index.js';
 import { FailedPreconditionError, InternalError } from '../../../util/index.js';
 import type { Backend, BackendContext } from './types.js';
 
 /** Directories the OCI runtime always mounts on; a bind rootfs without them cannot start. */
 export const BIND_REQUIRED_DIRS = ['/proc', '/sys', '/dev'] as const;
-
-/** Longest symlink chain followed while resolving a target, as the kernel's MAXSYMLINKS. */
-const MAX_LINKS = 40;
 
 /**
  * The `destinations` (absolute paths inside the container) that do not exist in `rootfs`. Symlinks inside
@@ -30,34 +26,9 @@ export async function missingMountTargets(rootfs: string, destinations: readonly
   return missing;
 }
 
+/** Whether `dest` exists inside `rootfs`, symlinks resolved within it; a symlink loop counts as missing. */
 async function existsInRoot(rootfs: string, dest: string): Promise<boolean> {
-  const todo = dest.split('/').filter((c) => c !== '' && c !== '.');
-  const cur: string[] = [];
-  let links = 0;
-  while (todo.length > 0) {
-    const c = todo.shift() as string;
-    if (c === '..') {
-      cur.pop();
-      continue;
-    }
-    const host = path.join(rootfs, ...cur, c);
-    let st: import('node:fs').Stats;
-    try {
-      st = await fs.lstat(host);
-    } catch {
-      return false;
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > MAX_LINKS) return false;
-      const target = await fs.readlink(host);
-      if (target.startsWith('/')) cur.length = 0;
-      todo.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-      continue;
-    }
-    if (todo.length > 0 && !st.isDirectory()) return false;
-    cur.push(c);
-  }
-  return true;
+  return (await resolveInRoot(rootfs, dest).catch(() => undefined)) !== undefined;
 }
 
 async function checkLayer(layer: string): Promise<void> {
