@@ -4,7 +4,7 @@
  * that a plugin receives in `runtimeConfig` only when it declares the capability.
  */
 import { isIP } from 'node:net';
-import { InvalidArgumentError } from '../util/index.js';
+import { InvalidArgumentError, parseByteQuantity } from '../util/index.js';
 
 /**
  * What CNI needs of a pod (a structural subset of the containerizer's PodSpec: pkg/cni sits below
@@ -35,29 +35,13 @@ export function podCniArgs(spec: Pick<PodNetworkSpec, 'id' | 'name' | 'namespace
   ];
 }
 
-const SUFFIX: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-};
-
 /**
  * Parses a Kubernetes quantity as used by the bandwidth annotations (`10M`, `1Gi`, `500k`): bits per second.
  * InvalidArgumentError naming the annotation for anything else or for zero/negative values.
  */
 export function parseBandwidth(annotation: string, value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$/.exec(value.trim());
-  const mult = m ? SUFFIX[m[2] ?? ''] : undefined;
-  const n = m && mult !== undefined ? Math.ceil(Number(m[1]) * mult) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) {
+  const n = parseByteQuantity(value);
+  if (n === undefined || n <= 0) {
     throw new InvalidArgumentError(`annotation "${annotation}" has an invalid bandwidth "${value}"`);
   }
   return n;

@@ -1,6 +1,6 @@
 /**
  * Byte sizes as Kubernetes writes resource quantities ("10Gi", "500M", "1.5G", "1048576"), for disk limits
- * given in the configuration and in pod annotations.
+ * given in the configuration and in pod annotations, and the bits per second of the CNI bandwidth annotations.
  */
 
 const UNITS: Record<string, number> = {
