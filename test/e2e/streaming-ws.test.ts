@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { buildStreamProbe, runStreamProbe } from '../support/probe.js';
+import { buildStreamProbe, runStreamProbe, streamProbeJson } from '../support/probe.js';
 import { attachUrl, execUrl, type StdioOver } from '../support/stream-urls.js';
 import { finishPodEnv, type PodEnv, podWithContainer, startPodEnv } from './pod-fixture.js';
 
@@ -37,9 +37,7 @@ interface ExecSummary {
 
 async function wsExec(cmd: string[], args: string[] = [], over: StdioOver = {}, stdin = ''): Promise<ExecSummary> {
   const url = await execUrl(env.c, pod.containerId, cmd, over);
-  const r = await runStreamProbe(['ws-exec', url, ...args], stdin);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as ExecSummary;
+  return streamProbeJson<ExecSummary>(['ws-exec', url, ...args], stdin);
 }
 
 function exitCode(status: string): string | undefined {
@@ -128,9 +126,7 @@ describe('attach over WebSocket', () => {
   it('feeds stdin to a stdin_once container until the v5 close signal and streams its output', async () => {
     const c = await podWithContainer(env, 'cat', 'ws-attached', { stdin: true, stdinOnce: true });
     const url = await attachUrl(env.c, c.containerId, { stdin: true });
-    const r = await runStreamProbe(['ws-exec', url, '-stdin'], 'through ws attach\n');
-    assert.equal(r.code, 0, r.stderr);
-    const s = JSON.parse(r.stdout) as ExecSummary;
+    const s = await streamProbeJson<ExecSummary>(['ws-exec', url, '-stdin'], 'through ws attach\n');
     assert.equal(s.stdout, 'through ws attach\n');
     assert.equal(JSON.parse(s.status).status, 'Success');
   });
@@ -153,12 +149,10 @@ describe('port-forward over WebSocket', () => {
   for (const protocol of ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io']) {
     it(`${protocol}: a channel pair per port, each opened with its port`, async () => {
       const { url } = await env.c.runtime.portForward({ podSandboxId: pod.podSandboxId, port: [] });
-      const r = await runStreamProbe([
+      const [a, b, c] = await streamProbeJson<PfChannel[]>([
         ...['ws-pf', `${url}?port=8082&port=8082,8099`],
         ...['-payload', 'ws', '-protocol', protocol],
       ]);
-      assert.equal(r.code, 0, r.stderr);
-      const [a, b, c] = JSON.parse(r.stdout) as PfChannel[];
       assert.deepEqual(a, { port: 8082, data: 'ws 0\n', error: '' });
       assert.deepEqual(b, { port: 8082, data: 'ws 1\n', error: '' });
       assert.equal(c!.port, 8099);
@@ -168,20 +162,17 @@ describe('port-forward over WebSocket', () => {
 
   it('refuses a channel port-forward without ports with 400', async () => {
     const { url } = await env.c.runtime.portForward({ podSandboxId: pod.podSandboxId, port: [] });
-    const r = await runStreamProbe(['ws-pf', url, '-payload', 'x']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(JSON.parse(r.stdout).httpStatus, 400);
+    const r = await streamProbeJson<{ httpStatus?: number }>(['ws-pf', url, '-payload', 'x']);
+    assert.equal(r.httpStatus, 400);
   });
 
   it('serves SPDY tunnelled in the WebSocket: 10 parallel connections', async () => {
     const { url } = await env.c.runtime.portForward({ podSandboxId: pod.podSandboxId, port: [] });
-    const r = await runStreamProbe([
+    const results = await streamProbeJson<PfResult[]>([
       ...['ws-spdy-pf', url, '-port', '8080'],
       ...['-count', '20', '-parallel', '10', '-payload', 'tun'],
     ]);
-    assert.equal(r.code, 0, r.stderr);
-    const results = JSON.parse(r.stdout) as PfResult[];
-    assert.equal(results.length, 20, r.stdout);
+    assert.equal(results.length, 20, JSON.stringify(results));
     for (const x of results) assert.deepEqual([x.data, x.error], [`tun ${x.index}\n`, ''], `connection ${x.index}`);
   });
 });

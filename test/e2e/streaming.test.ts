@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { buildStreamProbe, runStreamProbe } from '../support/probe.js';
+import { buildStreamProbe, runStreamProbe, streamProbeJson } from '../support/probe.js';
 import { type StdioOver, execUrl as sharedExecUrl } from '../support/stream-urls.js';
 import { finishPodEnv, type PodEnv, podWithContainer, startPodEnv } from './pod-fixture.js';
 
@@ -43,10 +43,8 @@ function execUrl(cmd: string[], over: StdioOver = {}): Promise<string> {
   return sharedExecUrl(env.c, pod.containerId, cmd, over);
 }
 
-async function probe(args: string[], stdin = ''): Promise<ExecSummary> {
-  const r = await runStreamProbe(args, stdin);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as ExecSummary;
+function probe(args: string[], stdin = ''): Promise<ExecSummary> {
+  return streamProbeJson<ExecSummary>(args, stdin);
 }
 
 async function containerProcs(): Promise<string> {
@@ -134,9 +132,7 @@ interface PfResult {
 
 async function portForward(args: string[]): Promise<PfResult[]> {
   const { url } = await env.c.runtime.portForward({ podSandboxId: pod.podSandboxId, port: [] });
-  const r = await runStreamProbe(['pf', url, ...args]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as PfResult[];
+  return streamProbeJson<PfResult[]>(['pf', url, ...args]);
 }
 
 describe('port-forward over SPDY', () => {

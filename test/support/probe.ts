@@ -4,6 +4,7 @@
  * (golang-go, golang-google-grpc-dev, golang-google-protobuf-dev); the binary and the Go build cache live in a
  * temp dir removed when the process exits.
  */
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,6 +115,13 @@ async function build(name: string, required: readonly (readonly [string, string]
   }
   if (res.code !== 0) throw new Error(`probe: go build failed (exit ${res.code}):\n${res.stderr}`);
   return bin;
+}
+
+/** Runs the stream probe, requires it to exit 0 (its stderr is the failure message) and parses its JSON output. */
+export async function streamProbeJson<T>(args: string[], stdin = ''): Promise<T> {
+  const r = await runStreamProbe(args, stdin);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as T;
 }
 
 /** Runs the stream probe with `args` and `stdin`; never rejects on a non-zero exit. */
