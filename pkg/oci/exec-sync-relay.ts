@@ -9,18 +9,11 @@
  * are SIGKILLed and the call returns only once they are reaped, so nothing is left behind in the container.
  */
 import type { Readable } from 'node:stream';
-import {
-  CancelledError,
-  DeadlineExceededError,
-  fromAbort,
-  InternalError,
-  InvalidArgumentError,
-} from '../util/index.js';
-import type { ExecSyncOptions, ExecSyncResult } from './exec.js';
+import { CancelledError, DeadlineExceededError, fromAbort, InternalError } from '../util/index.js';
+import { checkExecSync, type ExecSyncOptions, type ExecSyncResult } from './exec.js';
 import { execStream } from './exec-stream.js';
-import { type OciRuntime, validateContainerId } from './runtime.js';
+import type { OciRuntime } from './runtime.js';
 
-const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
 /**
  * How long output is still read after the process has exited. What it wrote is already in the pipes; only
  * a background child that kept them open delays their end, and its later output is not the command's.
@@ -52,12 +45,7 @@ function collect(stream: Readable, max: number): { ended: Promise<void>; bytes: 
  * InternalError with the runtime's message when the exec itself fails, the abort's error on `signal`.
  */
 export async function execSyncRelay(runtime: OciRuntime, opts: ExecSyncOptions): Promise<ExecSyncResult> {
-  validateContainerId(opts.id);
-  if (!opts.process.args || opts.process.args.length === 0) throw new InvalidArgumentError('exec needs a command');
-  if (opts.timeoutMs !== undefined && !(opts.timeoutMs > 0)) {
-    throw new InvalidArgumentError(`invalid exec timeout ${opts.timeoutMs}`);
-  }
-  const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+  const max = checkExecSync(opts);
   // One signal for the session: the caller's, or our timer. Either ends it by killing and reaping the tree.
   const ac = new AbortController();
   const timeout = new DeadlineExceededError(`exec in container "${opts.id}" timed out after ${opts.timeoutMs} ms`);

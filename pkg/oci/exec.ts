@@ -49,17 +49,25 @@ export interface ExecSyncResult {
 const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
 
 /**
- * Runs a process in container `id` to completion and returns its exit code and output.
- * DeadlineExceededError when `timeoutMs` passes (the process is killed), InternalError with the runtime's
- * message when the exec itself fails (e.g. executable not found), the abort's error on `signal`.
+ * Validates an ExecSync request (container id, a command, a positive timeout) for either way of running it;
+ * returns the output cap in bytes. InvalidArgumentError otherwise.
  */
-export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<ExecSyncResult> {
+export function checkExecSync(opts: ExecSyncOptions): number {
   validateContainerId(opts.id);
   if (!opts.process.args || opts.process.args.length === 0) throw new InvalidArgumentError('exec needs a command');
   if (opts.timeoutMs !== undefined && !(opts.timeoutMs > 0)) {
     throw new InvalidArgumentError(`invalid exec timeout ${opts.timeoutMs}`);
   }
-  const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+  return opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+}
+
+/**
+ * Runs a process in container `id` to completion and returns its exit code and output.
+ * DeadlineExceededError when `timeoutMs` passes (the process is killed), InternalError with the runtime's
+ * message when the exec itself fails (e.g. executable not found), the abort's error on `signal`.
+ */
+export async function execSync(conmon: Conmon, opts: ExecSyncOptions): Promise<ExecSyncResult> {
+  const max = checkExecSync(opts);
   const dir = await fs.mkdtemp(path.join(opts.scratchDir ?? os.tmpdir(), 'ucri-exec-'));
   try {
     const specFile = path.join(dir, 'process.json');
