@@ -17,11 +17,15 @@
  * - The bundle lives two folders below dist/ as pkg/sys/native.ts does (dist/pkg/sys), so the native helpers
  *   are found at the same relative path (dist/native), and package.json at the same depth as from dist/cmd/ucri.
  * - CommonJS dependencies (grpc-js, pino) call `require` for node built-ins; the banner gives the module one.
+ * - A dynamic `import('some-package')` of a CommonJS package yields only its default export in a split
+ *   bundle (esbuild), where node gives its named exports too: the build refuses such imports. Lazily loaded
+ *   packages are imported statically by a small module of ours, which is imported dynamically
+ *   (pkg/mesos/provisioner/stores/appc-deps.ts).
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(dist, 'bundle', 'ucri');
@@ -29,6 +33,23 @@ const outdir = path.join(dist, 'bundle', 'ucri');
 /** Entry points of the bundle: the program, and any file node must load by path (worker threads). */
 export const ENTRY_POINTS: Record<string, string> = {
   main: path.join(dist, 'cmd', 'ucri', 'main.js'),
+};
+
+/** Fails the build on `import('package')`: see the header. Node built-ins and relative paths are fine. */
+const noDynamicPackageImports: Plugin = {
+  name: 'no-dynamic-package-imports',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || args.path.startsWith('node:')) return undefined;
+      return {
+        errors: [
+          {
+            text: `dynamic import('${args.path}') in ${path.relative(dist, args.importer)}: import the package statically from a small module of ours and import that module dynamically`,
+          },
+        ],
+      };
+    });
+  },
 };
 
 rmSync(outdir, { recursive: true, force: true });
@@ -47,6 +68,7 @@ const result = await build({
     js: "import { createRequire as __ucriRequire } from 'node:module';const require = __ucriRequire(import.meta.url);",
   },
   metafile: true,
+  plugins: [noDynamicPackageImports],
 });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(
