@@ -2,8 +2,8 @@
 # `make install` / `make uninstall`: puts the built daemon on the PATH with its systemd unit and a commented
 # configuration file, or removes them again.
 #
-#   $DESTDIR$PREFIX/bin/ucri                    launcher: node + the daemon's node flags + lib/ucri/dist/cmd/ucri/main.js
-#   $DESTDIR$PREFIX/lib/ucri/                   package.json, dist/{cmd,pkg,native}, production node_modules
+#   $DESTDIR$PREFIX/bin/ucri                    launcher: node + the daemon's node flags + lib/ucri/dist/bundle/ucri/main.js
+#   $DESTDIR$PREFIX/lib/ucri/                   package.json, dist/{bundle,cmd,pkg,native}, production node_modules
 #   $DESTDIR$SYSTEMD_UNIT_DIR/ucri.service      from packaging/ucri.service.in
 #   $DESTDIR$SYSCONFDIR/ucri/config.toml        packaging/config.toml (an edited one is never overwritten)
 #
@@ -35,7 +35,7 @@ reload_systemd() {
 }
 
 do_install() {
-  [[ -f dist/cmd/ucri/main.js ]] || { echo "install: run make build first" >&2; exit 1; }
+  [[ -f dist/bundle/ucri/main.js ]] || { echo "install: run make build first" >&2; exit 1; }
   local node
   node=$(command -v "${NODE:-node}") || { echo "install: node not found" >&2; exit 1; }
   # The flags `ucri serve` is meant to run with have one source: cmd/ucri/node-flags.ts.
@@ -48,7 +48,7 @@ do_install() {
   rm -rf "$lib.new"
   mkdir -p "$lib.new/dist"
   cp -a package.json "$lib.new/"
-  cp -a dist/cmd dist/pkg dist/native "$lib.new/dist/"
+  cp -a dist/bundle dist/cmd dist/pkg dist/native "$lib.new/dist/"
   # Production dependencies only, as npm resolved them (the first line is the project itself).
   local here=$PWD p rel
   while IFS= read -r p; do
@@ -67,7 +67,7 @@ do_install() {
 #!/bin/sh
 $MARK: the daemon's node with the flags \`ucri serve\` runs with.
 here=\$(dirname "\$(readlink -f "\$0")")
-exec $node $flags "\$here/../lib/ucri/dist/cmd/ucri/main.js" "\$@"
+exec $node $flags "\$here/../lib/ucri/dist/bundle/ucri/main.js" "\$@"
 LAUNCHER
   chmod 755 "$bin.new"
   mv "$bin.new" "$bin"

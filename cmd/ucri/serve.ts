@@ -163,7 +163,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       config.metrics_address !== ''
         ? new (await loadDaemonMetrics())({ sandboxes: deps.sandboxes, containers: deps.containers })
         : undefined;
-    const idle = new IdleCollector({ gc: globalThis.gc });
+    const idle = new IdleCollector({ gc: globalThis.gc, passes: 2 });
     const server = new CriServer(deps, {
       observe: (rpc, code, s) => {
         idle.activity();

@@ -53,7 +53,7 @@ describe('make install and make uninstall (e2e)', () => {
     assert.match(stdout, /^ucri \d+\.\d+\.\d+ \(CRI runtime\.v1\)\n$/);
     const launcher = await fs.readFile(bin(), 'utf8');
     assert.match(launcher, /--max-semi-space-size=1/, 'the daemon runs with its node flags');
-    assert.match(launcher, /lib\/ucri\/dist\/cmd\/ucri\/main\.js/);
+    assert.match(launcher, /lib\/ucri\/dist\/bundle\/ucri\/main\.js/);
     await fs.access(path.join(dest, PREFIX, 'lib/ucri/node_modules/@grpc/grpc-js/package.json'));
     await assert.rejects(fs.access(path.join(dest, PREFIX, 'lib/ucri/node_modules/typescript')), 'no dev deps');
   });

@@ -28,8 +28,8 @@ async function killProcessesMentioning(dir: string): Promise<void> {
   }
 }
 
-/** dist/cmd/ucri/main.js, from dist/test/support. */
-export const UCRI_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cmd/ucri/main.js');
+/** The program as it ships: the bundle dist/bundle/ucri/main.js (hack/bundle.ts), from dist/test/support. */
+export const UCRI_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bundle/ucri/main.js');
 
 export interface DaemonOptions {
   /** Reuse these dirs (restart tests); default: fresh under a new temp dir. */

@@ -4,17 +4,30 @@ import { IdleCollector } from '../../../cmd/ucri/idle-gc.js';
 
 const MiB = 1024 * 1024;
 
-/** A fake heap: `grow` allocates, the fake gc frees down to `live`. */
-function fakeHeap(): { used: number; live: number; gcs: number; gc: () => void; heapUsed: () => number } {
-  const h = {
+interface FakeHeap {
+  used: number;
+  live: number;
+  total: number;
+  gcs: number;
+  gc: () => void;
+  heapUsed: () => number;
+  heapTotal: () => number;
+}
+
+/** A fake heap: tests allocate by raising `used`; the fake gc frees down to `live` and uncommits down to it. */
+function fakeHeap(): FakeHeap {
+  const h: FakeHeap = {
     used: 10 * MiB,
     live: 10 * MiB,
+    total: 12 * MiB,
     gcs: 0,
     gc: () => {
       h.gcs++;
       h.used = h.live;
+      h.total = h.live + 2 * MiB;
     },
     heapUsed: () => h.used,
+    heapTotal: () => h.total,
   };
   return h;
 }
@@ -30,7 +43,13 @@ describe('IdleCollector', () => {
 
   it('collects once after the RPCs stop, when the heap grew', () => {
     const h = fakeHeap();
-    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, quietMs: 1000, minGrowthBytes: 2 * MiB });
+    const c = new IdleCollector({
+      gc: h.gc,
+      heapUsed: h.heapUsed,
+      heapTotal: h.heapTotal,
+      quietMs: 1000,
+      minGrowthBytes: 2 * MiB,
+    });
     for (let i = 0; i < 10; i++) {
       h.used += MiB;
       c.activity();
@@ -46,7 +65,13 @@ describe('IdleCollector', () => {
 
   it('does not collect when the heap barely grew', () => {
     const h = fakeHeap();
-    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, quietMs: 1000, minGrowthBytes: 2 * MiB });
+    const c = new IdleCollector({
+      gc: h.gc,
+      heapUsed: h.heapUsed,
+      heapTotal: h.heapTotal,
+      quietMs: 1000,
+      minGrowthBytes: 2 * MiB,
+    });
     h.used += MiB;
     c.activity();
     advance(5000);
@@ -55,7 +80,13 @@ describe('IdleCollector', () => {
 
   it('measures growth from the heap left by the last collection', () => {
     const h = fakeHeap();
-    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, quietMs: 1000, minGrowthBytes: 2 * MiB });
+    const c = new IdleCollector({
+      gc: h.gc,
+      heapUsed: h.heapUsed,
+      heapTotal: h.heapTotal,
+      quietMs: 1000,
+      minGrowthBytes: 2 * MiB,
+    });
     h.used += 5 * MiB;
     h.live += 3 * MiB; // 3 MiB of it stays live
     c.activity();
@@ -71,14 +102,38 @@ describe('IdleCollector', () => {
     assert.equal(h.gcs, 2);
   });
 
+  it('collects when V8 kept the heap it grew committed although the used heap is back down', () => {
+    const h = fakeHeap();
+    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, heapTotal: h.heapTotal, quietMs: 1000 });
+    // Under load V8 collected on its own: the used heap is where it was, the committed heap is not.
+    h.total += 30 * MiB;
+    c.activity();
+    advance(3000);
+    assert.equal(h.gcs, 1);
+    assert.equal(h.total, h.live + 2 * MiB);
+    c.activity();
+    advance(3000);
+    assert.equal(h.gcs, 1, 'nothing grew since: no second collection');
+  });
+
+  it('runs the given number of passes per collection', () => {
+    const h = fakeHeap();
+    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, heapTotal: h.heapTotal, quietMs: 1000, passes: 2 });
+    h.used += 5 * MiB;
+    c.activity();
+    advance(3000);
+    assert.equal(c.collections, 1);
+    assert.equal(h.gcs, 2);
+  });
+
   it('is inert without gc and after stop', () => {
     const h = fakeHeap();
-    const inert = new IdleCollector({ gc: undefined, heapUsed: h.heapUsed, quietMs: 1000 });
+    const inert = new IdleCollector({ gc: undefined, heapUsed: h.heapUsed, heapTotal: h.heapTotal, quietMs: 1000 });
     h.used += 50 * MiB;
     inert.activity();
     advance(5000);
     assert.equal(inert.collections, 0);
-    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, quietMs: 1000 });
+    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, heapTotal: h.heapTotal, quietMs: 1000 });
     c.activity();
     c.stop();
     c.activity();

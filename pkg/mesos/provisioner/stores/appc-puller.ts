@@ -171,7 +171,7 @@ export class AppcPuller {
     let res: Awaited<ReturnType<typeof request>>;
     try {
       // undici is loaded on first use only (an appc pull is rare; the module costs ~20 MiB of RSS).
-      const { request } = await import('undici');
+      const { request } = await import('./appc-deps.js');
       res = await request(url, { method: 'GET', maxRedirections: 5, ...(signal ? { signal } : {}) } as Parameters<
         typeof request
       >[1]);
@@ -194,7 +194,7 @@ export class AppcPuller {
   }
 
   private async readManifest(file: string): Promise<Buffer> {
-    const { extract } = await import('tar-stream');
+    const { extract } = await import('./appc-deps.js');
     const ex = extract();
     (await aciTar(file)).pipe(ex);
     for await (const entry of ex) {
@@ -234,7 +234,7 @@ export class AppcPuller {
 
   /** The ACI's `rootfs/` as a plain layer tar (names without the prefix; everything else dropped). */
   private async rootfsTar(file: string): Promise<Readable> {
-    const { extract, pack } = await import('tar-stream');
+    const { extract, pack } = await import('./appc-deps.js');
     const ex = extract();
     const out = pack();
     ex.on('entry', (header, stream, next) => {

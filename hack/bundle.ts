@@ -1,0 +1,76 @@
+/**
+ * Bundles the `ucri` program (run by `make build` after tsc): dist/cmd/ucri/main.js and everything it imports,
+ * ucri's own modules and its npm dependencies, become one minified ES module with split chunks under
+ * dist/bundle/ucri/. The daemon (`make run`, the installed launcher, the daemons of tests and of `make bench`)
+ * runs the bundle.
+ *
+ * Why: the daemon's idle memory. Loading ~400 separate modules keeps every module's full source text in the
+ * V8 heap (comments, the generated CRI codec, zod's locales re-exported by `export * as locales`, code paths
+ * never taken) and compiles each module's top level; the bundle is tree-shaken and minified. Measured in
+ * docs/performance.md ("Bundled daemon, phase 5").
+ *
+ * - Lazily loaded parts (undici, ws, prom-client, pkg/docker, the CLI's streaming commands) stay lazy:
+ *   `--splitting` puts each dynamic import's code in its own chunk, read only when first imported.
+ * - Identifiers are minified but no property is renamed; nothing in ucri depends on function or class names
+ *   (errors carry their kind in an explicit `name`). Stack traces name minified functions: run the unbundled
+ *   build (`node dist/cmd/ucri/main.js`) to debug with source maps.
+ * - The bundle lives two folders below dist/ as pkg/sys/native.ts does (dist/pkg/sys), so the native helpers
+ *   are found at the same relative path (dist/native), and package.json at the same depth as from dist/cmd/ucri.
+ * - CommonJS dependencies (grpc-js, pino) call `require` for node built-ins; the banner gives the module one.
+ * - A dynamic `import('some-package')` of a CommonJS package yields only its default export in a split
+ *   bundle (esbuild), where node gives its named exports too: the build refuses such imports. Lazily loaded
+ *   packages are imported statically by a small module of ours, which is imported dynamically
+ *   (pkg/mesos/provisioner/stores/appc-deps.ts).
+ */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+
+const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = path.join(dist, 'bundle', 'ucri');
+
+/** Entry points of the bundle: the program, and any file node must load by path (worker threads). */
+export const ENTRY_POINTS: Record<string, string> = {
+  main: path.join(dist, 'cmd', 'ucri', 'main.js'),
+};
+
+/** Fails the build on `import('package')`: see the header. Node built-ins and relative paths are fine. */
+const noDynamicPackageImports: Plugin = {
+  name: 'no-dynamic-package-imports',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || args.path.startsWith('node:')) return undefined;
+      return {
+        errors: [
+          {
+            text: `dynamic import('${args.path}') in ${path.relative(dist, args.importer)}: import the package statically from a small module of ours and import that module dynamically`,
+          },
+        ],
+      };
+    });
+  },
+};
+
+rmSync(outdir, { recursive: true, force: true });
+const result = await build({
+  entryPoints: ENTRY_POINTS,
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  banner: {
+    js: "import { createRequire as __ucriRequire } from 'node:module';const require = __ucriRequire(import.meta.url);",
+  },
+  metafile: true,
+  plugins: [noDynamicPackageImports],
+});
+const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(
+  `bundle: ${path.relative(process.cwd(), outdir)}, ${Object.keys(result.metafile.outputs).length} files, ${(bytes / 1024).toFixed(0)} KiB`,
+);
