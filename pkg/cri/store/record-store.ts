@@ -16,6 +16,7 @@ import {
   NotFoundError,
   readJson,
   removeStaleTemps,
+  syncFile,
   writeJsonAtomic,
   writeJsonReplace,
 } from '../../util/index.js';
@@ -165,6 +166,17 @@ export class RecordStore<M, S> {
       if (this.records.get(id) !== cur) throw new NotFoundError(`${this.codec.kind} "${id}" not found`);
       this.records.set(id, rec);
       return rec;
+    });
+  }
+
+  /**
+   * Makes the checkpoint of `id`, written with `durable: false`, durable (fsync of the file and of the
+   * directory), after every earlier update of it. NotFound when the record is gone.
+   */
+  async sync(id: string): Promise<void> {
+    await this.serial(id, async () => {
+      this.must(id);
+      await syncFile(this.file(id));
     });
   }
 
