@@ -124,10 +124,13 @@ export function createContainer(deps: CriDeps) {
             }),
           );
           undo.add('remove container', (s) => containerizer.removeContainer(id, s));
-          // With the `creating` record durable beside the containerizer's, `created` needs no fsync: recovery
-          // adopts a `creating` record whose container the containerizer recovered. A containerizer without
-          // records of its own did not sync it: then this update is what makes the create durable.
-          await deps.containers.update(id, (s) => ({ ...s, state: 'created', user: rt.user }), { durable: !synced });
+          // With the `creating` record durable beside the containerizer's, `created` need not be written:
+          // recovery adopts a `creating` record whose container the containerizer recovered (and takes the user
+          // from it); the next status change (StartContainer's `running`) rewrites the file. A containerizer
+          // without records of its own did not sync it: then this durable update is what makes the create so.
+          await deps.containers.update(id, (s) => ({ ...s, state: 'created', user: rt.user }), {
+            memoryOnly: synced,
+          });
           crashPoint('CreateContainer', 'created');
         });
         log.info({ id, name, image: image.id }, 'container created');

@@ -30,6 +30,12 @@ import {
  */
 export interface WriteOptions {
   durable?: boolean;
+  /**
+   * Changes the record in memory only; the file keeps the previous status. Only for a status that recovery
+   * rebuilds from that previous one: a `creating` record whose container the containerizer recovered is
+   * adopted as created (pkg/cri/runtime/recover.ts).
+   */
+  memoryOnly?: boolean;
 }
 
 /** A record as held in memory: both halves are frozen; a new status replaces the old object. */
@@ -161,7 +167,7 @@ export class RecordStore<M, S> {
       const next = fn(cur.status);
       if (next === cur.status) return cur;
       const rec = freeze({ meta: cur.meta, status: { ...next } as S });
-      await this.write(id, rec, opts);
+      if (!opts.memoryOnly) await this.write(id, rec, opts);
       // Re-check after the await: a remove that ran meanwhile wins (its file deletion came later).
       if (this.records.get(id) !== cur) throw new NotFoundError(`${this.codec.kind} "${id}" not found`);
       this.records.set(id, rec);
