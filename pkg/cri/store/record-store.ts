@@ -5,7 +5,8 @@
  *
  * Status changes go through `update(id, fn)` only. Updates of one record are applied one after the other
  * (each sees the status the previous one produced), the checkpoint is written before memory changes, so a
- * reader never sees a status that a crash could lose.
+ * reader never sees a status that a crash could lose (`memoryOnly`: a status that recovery rebuilds from the
+ * one on disk).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
