@@ -236,7 +236,11 @@ export interface ExecResult {
 export type RecoveredContainer =
   | { id: string; state: 'created' | 'running'; runtime: ContainerRuntime }
   | { id: string; state: 'exited'; runtime: ContainerRuntime }
-  | { id: string; state: 'lost' }
+  /**
+   * Gone without an exit status, or never created. `wasCreated`: the containerizer had the whole container
+   * (its create had finished) before it was lost; without it, a create still in progress is rolled back.
+   */
+  | { id: string; state: 'lost'; wasCreated?: boolean }
   /**
    * The backend does not answer yet (dockerd down at start-up): the containerizer tells the truth later
    * through deferredRecovery(); meanwhile a running container is reported CONTAINER_UNKNOWN.

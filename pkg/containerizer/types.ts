@@ -32,6 +32,20 @@ export interface Conditions {
   network: Condition;
 }
 
+/** Options of Containerizer.createContainer. */
+export interface CreateContainerOptions {
+  /**
+   * Makes the caller's own record of the create durable (a record it wrote without fsync before the call).
+   * A containerizer that keeps durable records of its own calls it once, concurrently with making those
+   * durable, as the last step of the create (one round of journal commits instead of two), and resolves only
+   * after both. A containerizer without records of its own never calls it: the caller then writes durably
+   * itself afterwards. Either way, the caller's recovery must accept a record of a create still in progress
+   * whose container the containerizer recovered (RecoveredContainer other than `lost` without
+   * `wasCreated`) as created, since the create may have been complete when the daemon died.
+   */
+  durableWith?: () => Promise<void>;
+}
+
 /** What a containerizer can do, as reported per CRI runtime handler. */
 export interface HandlerFeatures {
   recursiveReadOnlyMounts: boolean;
@@ -107,9 +121,14 @@ export interface Containerizer {
 
   /**
    * Provisions the rootfs and prepares the isolators (Mesos PROVISIONING → PREPARING); no process yet.
-   * The image must already be in the store.
+   * The image must already be in the store. See CreateContainerOptions for `durableWith`.
    */
-  createContainer(spec: ContainerSpec, pod: PodSpec, signal: AbortSignal): Promise<ContainerRuntime>;
+  createContainer(
+    spec: ContainerSpec,
+    pod: PodSpec,
+    signal: AbortSignal,
+    opts?: CreateContainerOptions,
+  ): Promise<ContainerRuntime>;
   /** Launches and isolates the process, then lets it run (ISOLATING → RUNNING). */
   startContainer(id: string, signal: AbortSignal): Promise<ContainerRuntime>;
   /**

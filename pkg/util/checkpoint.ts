@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { addCost, profiling } from './profile.js';
 
@@ -42,9 +43,8 @@ function costPath(file: string): string {
 
 async function writeAtomic(file: string, data: string | Uint8Array, mode: number, durable: boolean): Promise<void> {
   const dir = path.dirname(file);
-  await fs.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
-  const fh = await fs.open(tmp, 'wx', mode);
+  const fh = await openNew(tmp, mode);
   try {
     await fh.writeFile(data);
     if (durable) await fh.sync();
@@ -61,6 +61,17 @@ async function writeAtomic(file: string, data: string | Uint8Array, mode: number
     throw err;
   }
   if (durable) await syncDir(dir);
+}
+
+/** Creates `file` (which must not exist); its parent directories only when missing (one call fewer per write). */
+async function openNew(file: string, mode: number): Promise<FileHandle> {
+  try {
+    return await fs.open(file, 'wx', mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    return await fs.open(file, 'wx', mode);
+  }
 }
 
 /** Writes a JSON checkpoint atomically. bigint values are stored as decimal strings. */

@@ -12,8 +12,8 @@
 /** Every crash point, by CRI verb, in the order a call passes them. */
 export const CRASH_POINTS = {
   RunPodSandbox: ['record', 'pins', 'setup-record', 'network', 'infra-created', 'infra-started', 'ready'],
-  CreateContainer: ['record', 'rootfs', 'bundle', 'saved'],
-  StartContainer: ['intent', 'runtime-created', 'launched', 'isolated', 'runtime-started', 'running'],
+  CreateContainer: ['record', 'rootfs', 'bundle', 'saved', 'created'],
+  StartContainer: ['intent', 'runtime-created', 'isolated', 'runtime-started', 'running'],
   StopContainer: ['signalled', 'exited'],
   RemoveContainer: ['handed-off', 'runtime-deleted', 'rootfs-released', 'record-removed'],
   StopPodSandbox: ['marked', 'containers-stopped', 'intent', 'network-released', 'infra-stopped', 'stopped'],

@@ -9,6 +9,8 @@
  * Pods share one PID namespace, so the infra steps are crossed too.
  */
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BACKGROUND_CRASH_POINTS, CRASH_POINTS, type CrashVerb } from '../../pkg/util/index.js';
 import { ContainerState, type PodSandboxConfig, PodSandboxState } from '../support/cri-client.js';
@@ -48,6 +50,19 @@ interface Case {
   config: PodSandboxConfig;
   podId?: string;
   containerId?: string;
+  /**
+   * After the crash, the provisioner record of the container being created is deleted: what a power loss
+   * during CreateContainer's one fsync round may leave (the container record durable, the provisioner's not).
+   */
+  dropProvisionerRecord?: boolean;
+}
+
+/**
+ * Whether a create killed at `step` is adopted by recovery (the CRI `creating` record and the containerizer's
+ * records were durable together) rather than rolled back.
+ */
+function adopted(k: Case): boolean {
+  return k.verb === 'CreateContainer' && (k.step === 'saved' || k.step === 'created') && !k.dropProvisionerRecord;
 }
 
 describe('crash points (e2e)', () => {
@@ -103,6 +118,21 @@ describe('crash points (e2e)', () => {
     }
   }
 
+  /** Deletes the provisioner record of the one container of `k`'s pod (found by its CRI record). */
+  async function dropProvisionerRecord(k: Case): Promise<void> {
+    const dir = path.join(env.d.workDir, 'cri', 'containers');
+    let id = '';
+    for (const name of await fs.readdir(dir)) {
+      if (!name.endsWith('.json')) continue;
+      const rec = JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as {
+        meta: { id: string; podId: string };
+      };
+      if (rec.meta.podId === k.podId) id = rec.meta.id;
+    }
+    assert.ok(id !== '', 'no CRI record of the interrupted create');
+    await fs.rm(path.join(env.d.workDir, 'provisioner', 'containers', id, 'record.json'));
+  }
+
   /** A pod whose stop began is NOTREADY with no IP, whether or not the stop got to finish. */
   async function assertStopped(k: Case): Promise<void> {
     const s = await env.c.runtime.podSandboxStatus({ podSandboxId: k.podId!, verbose: false });
@@ -120,6 +150,15 @@ describe('crash points (e2e)', () => {
         cases.push({ verb, step, verbs, config });
       }
     }
+    const dropped = podConfig(env, 'crash-createcontainer-saved-dropped');
+    dropped.linux!.securityContext!.namespaceOptions!.pid = 0;
+    cases.push({
+      verb: 'CreateContainer',
+      step: 'saved',
+      verbs: CONTAINER_LIFECYCLE,
+      config: dropped,
+      dropProvisionerRecord: true,
+    });
     await env.d.stop();
     for (const k of cases) {
       const point = `${k.verb}:${k.step}`;
@@ -145,11 +184,25 @@ describe('crash points (e2e)', () => {
         `crash point ${point} was never reached`,
       );
       assert.match(env.d.output(), new RegExp(`crash point ${point} reached`));
+      if (k.dropProvisionerRecord) await dropProvisionerRecord(k);
     }
 
     await restart();
     for (const k of cases) {
       if (k.verb === 'StopPodSandbox') await assertStopped(k);
+      if (k.verb === 'CreateContainer') {
+        // Adopted: the interrupted create's container is there, created; else rolled back: no container.
+        const { containers } = await env.c.runtime.listContainers({
+          filter: { id: '', state: undefined, podSandboxId: k.podId!, labelSelector: {} },
+        });
+        const want = adopted(k) ? [ContainerState.CONTAINER_CREATED] : [];
+        const label = `${k.verb}:${k.step}${k.dropProvisionerRecord ? ' (provisioner record dropped)' : ''}`;
+        assert.deepEqual(
+          containers.map((c) => c.state),
+          want,
+          label,
+        );
+      }
       // The interrupted verb, retried, then the rest of the lifecycle.
       for (const v of k.verbs.slice(k.verbs.indexOf(k.verb))) {
         await run(k, v).catch((err: unknown) => {

@@ -1,4 +1,5 @@
 import {
+  costOf,
   crashPoint,
   FailedPreconditionError,
   logger,
@@ -18,7 +19,8 @@ const log = logger('cri/create-container');
 
 /**
  * CreateContainer: validate → pod READY (else FAILED_PRECONDITION) → image in the store (else NOT_FOUND) →
- * reserve `<name>_<pod id>_<attempt>` → record (`creating`) → containerizer.createContainer → CREATED.
+ * reserve `<name>_<pod id>_<attempt>` → record (`creating`) → containerizer.createContainer, which makes that
+ * record durable together with its own → CREATED.
  *
  * Idempotent per request like RunPodSandbox: a retry of the same request waits for an attempt in flight
  * and returns its id; a different request with a taken name gets ALREADY_EXISTS naming the holder. A failed
@@ -43,7 +45,7 @@ export function createContainer(deps: CriDeps) {
       restore = { archive: requested };
       requested = (await containerizer.inspectCheckpoint(requested, ctx.signal)).image.id;
     }
-    const image = await deps.images.get(requested);
+    const image = await costOf('step image lookup', () => deps.images.get(requested));
     if (!image) {
       const of = restore ? ` (recorded in checkpoint archive "${restore.archive}")` : '';
       throw new NotFoundError(`image "${requested}"${of} not found`);
@@ -99,10 +101,11 @@ export function createContainer(deps: CriDeps) {
               runtimeHandler: pod.meta.spec.runtimeHandler,
             },
             createdStatus(spec.resources),
-            // The intent is not fsync'd: after a crash of ucri alone the file is there and the create is rolled
-            // back; a power loss may drop it, and then each containerizer's recovery destroys what the create
-            // made as orphans (records, rootfs, bundle; docker containers by label), as it would on rollback.
-            // What makes the create durable is the `created` update below, after the containerizer's records.
+            // Not fsync'd here: the containerizer makes it durable together with its own records, as the last
+            // step of its create (durableWith below). Until then a power loss may drop it, and each
+            // containerizer's recovery destroys what the create made as orphans (records, rootfs, bundle;
+            // docker containers by label). After a crash of ucri alone the file is there: recovery adopts the
+            // container if the containerizer recovered it, else rolls the create back (recover.ts).
             { durable: false },
           );
         });
@@ -111,9 +114,24 @@ export function createContainer(deps: CriDeps) {
         await deps.locks.run(id, async () => {
           // Re-check after the awaits: a RemovePodSandbox may have removed the record meanwhile.
           if (!deps.containers.get(id)) throw new FailedPreconditionError(`pod sandbox "${podId}" was removed`);
-          const rt = await containerizer.createContainer(spec, deps.sandboxes.must(podId).meta.spec, signal);
+          let synced = false;
+          const rt = await costOf('step containerizer create', () =>
+            containerizer.createContainer(spec, deps.sandboxes.must(podId).meta.spec, signal, {
+              durableWith: async () => {
+                await deps.containers.sync(id);
+                synced = true;
+              },
+            }),
+          );
           undo.add('remove container', (s) => containerizer.removeContainer(id, s));
-          await deps.containers.update(id, (s) => ({ ...s, state: 'created', user: rt.user }));
+          // With the `creating` record durable beside the containerizer's, `created` need not be written:
+          // recovery adopts a `creating` record whose container the containerizer recovered (and takes the user
+          // from it); the next status change (StartContainer's `running`) rewrites the file. A containerizer
+          // without records of its own did not sync it: then this durable update is what makes the create so.
+          await deps.containers.update(id, (s) => ({ ...s, state: 'created', user: rt.user }), {
+            memoryOnly: synced,
+          });
+          crashPoint('CreateContainer', 'created');
         });
         log.info({ id, name, image: image.id }, 'container created');
         emit(deps, id, podId, ContainerEventType.CONTAINER_CREATED_EVENT);

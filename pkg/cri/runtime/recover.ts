@@ -2,11 +2,14 @@
  * Start-up recovery, run by `ucri serve` before the CRI server answers anything but Version/Status:
  *
  * 1. Load the sandbox and container records (checkpoints under `<work_dir>/cri`).
- * 2. Roll back creates that a crash interrupted (records still `creating`): the client never got their
+ * 2. Roll back pod creates that a crash interrupted (records still `creating`): the client never got their
  *    id, so they are undone exactly as a failed create would be.
  * 3. Hand every other record's spec to its containerizer's recover(): it reattaches to live containers,
  *    collects exits that happened while ucri was down and destroys orphans it has no record of.
- * 4. Reconcile: running stay RUNNING (same pid) with their exit watchers re-armed; those that ended get
+ * 4. Container creates a crash interrupted (records still `creating`): a container the containerizer
+ *    recovered was whole (its create had made this record durable with its own, CreateContainerOptions) and
+ *    is adopted as created; any other is rolled back. The client may retry and gets the adopted id.
+ * 5. Reconcile: running stay RUNNING (same pid) with their exit watchers re-armed; those that ended get
  *    their exit code; those the containerizer lost become EXITED with code 255, reason `Unknown` (what
  *    containerd reports for a task that vanished), so kubelet restarts them; pods it lost become NOTREADY.
  */
@@ -28,13 +31,6 @@ export async function recoverRuntime(deps: CriDeps): Promise<void> {
   await deps.containers.load();
   const signal = AbortSignal.timeout(ROLLBACK_MS);
 
-  for (const c of deps.containers.list().filter((r) => r.status.state === 'creating')) {
-    log.warn({ id: c.meta.id }, 'rolling back a container create interrupted by a restart');
-    await safely(`remove container ${c.meta.id}`, async () => {
-      await deps.containerizer.select(c.meta.runtimeHandler).removeContainer(c.meta.id, signal);
-      await deps.containers.remove(c.meta.id);
-    });
-  }
   for (const p of deps.sandboxes.list().filter((r) => r.status.state === 'creating')) {
     log.warn({ id: p.meta.id }, 'rolling back a pod sandbox create interrupted by a restart');
     await safely(`remove pod ${p.meta.id}`, async () => {
@@ -67,6 +63,22 @@ export async function recoverRuntime(deps: CriDeps): Promise<void> {
   const found = new Map<string, RecoveredContainer>();
   for (const [c, known] of groups) {
     for (const r of await c.recover(known)) found.set(r.id, r);
+  }
+
+  for (const ct of deps.containers.list().filter((r) => r.status.state === 'creating')) {
+    const id = ct.meta.id;
+    const r = found.get(id);
+    if (r && r.state !== 'unknown' && (r.state !== 'lost' || r.wasCreated === true)) {
+      log.warn({ id }, 'adopting a container whose create was complete when a restart interrupted it');
+      const user = r.state === 'lost' ? undefined : r.runtime.user;
+      await deps.containers.update(id, (s) => ({ ...s, state: 'created', user: user ?? s.user }));
+      continue;
+    }
+    log.warn({ id }, 'rolling back a container create interrupted by a restart');
+    await safely(`remove container ${id}`, async () => {
+      await deps.containerizer.select(ct.meta.runtimeHandler).removeContainer(id, signal);
+      await deps.containers.remove(id);
+    });
   }
 
   for (const p of deps.sandboxes.list()) {
@@ -102,7 +114,9 @@ export async function recoverRuntime(deps: CriDeps): Promise<void> {
     if (rec.status.state === 'running') watchExit(deps, rec);
   }
   for (const [c, known] of groups) {
-    const waiting = known.containers.filter((s) => found.get(s.id)?.state === 'unknown').map((s) => s.id);
+    const waiting = known.containers
+      .filter((s) => found.get(s.id)?.state === 'unknown' && deps.containers.get(s.id)?.status.state !== 'creating')
+      .map((s) => s.id);
     if (waiting.length > 0 && c.deferredRecovery) finishDeferred(deps, c, c.deferredRecovery(), waiting);
   }
   log.info({ sandboxes: deps.sandboxes.list().length, containers: deps.containers.list().length }, 'recovered');

@@ -5,7 +5,8 @@
  *
  * Status changes go through `update(id, fn)` only. Updates of one record are applied one after the other
  * (each sees the status the previous one produced), the checkpoint is written before memory changes, so a
- * reader never sees a status that a crash could lose.
+ * reader never sees a status that a crash could lose (`memoryOnly`: a status that recovery rebuilds from the
+ * one on disk).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import {
   NotFoundError,
   readJson,
   removeStaleTemps,
+  syncFile,
   writeJsonAtomic,
   writeJsonReplace,
 } from '../../util/index.js';
@@ -29,6 +31,12 @@ import {
  */
 export interface WriteOptions {
   durable?: boolean;
+  /**
+   * Changes the record in memory only; the file keeps the previous status. Only for a status that recovery
+   * rebuilds from that previous one: a `creating` record whose container the containerizer recovered is
+   * adopted as created (pkg/cri/runtime/recover.ts).
+   */
+  memoryOnly?: boolean;
 }
 
 /** A record as held in memory: both halves are frozen; a new status replaces the old object. */
@@ -160,11 +168,22 @@ export class RecordStore<M, S> {
       const next = fn(cur.status);
       if (next === cur.status) return cur;
       const rec = freeze({ meta: cur.meta, status: { ...next } as S });
-      await this.write(id, rec, opts);
+      if (!opts.memoryOnly) await this.write(id, rec, opts);
       // Re-check after the await: a remove that ran meanwhile wins (its file deletion came later).
       if (this.records.get(id) !== cur) throw new NotFoundError(`${this.codec.kind} "${id}" not found`);
       this.records.set(id, rec);
       return rec;
+    });
+  }
+
+  /**
+   * Makes the checkpoint of `id`, written with `durable: false`, durable (fsync of the file and of the
+   * directory), after every earlier update of it. NotFound when the record is gone.
+   */
+  async sync(id: string): Promise<void> {
+    await this.serial(id, async () => {
+      this.must(id);
+      await syncFile(this.file(id));
     });
   }
 

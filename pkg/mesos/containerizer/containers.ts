@@ -8,7 +8,12 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { type ContainerSpec, emptyImageConfig, type Termination } from '../../containerizer/index.js';
+import {
+  type ContainerSpec,
+  type CreateContainerOptions,
+  emptyImageConfig,
+  type Termination,
+} from '../../containerizer/index.js';
 import { Conmon } from '../../oci/index.js';
 import { isAlive, oomKilled, sleep } from '../../sys/index.js';
 import {
@@ -36,8 +41,16 @@ import { normalizeStopSignal } from './signals.js';
 /** How long a container may take to die after SIGKILL before stop gives up (D state, stuck mount). */
 const KILL_WAIT_MS = 60_000;
 
-/** PROVISIONING → PREPARING: rootfs, isolators' launch infos, OCI bundle; no process. */
-export async function createContainer(e: Engine, spec: ContainerSpec, signal: AbortSignal): Promise<Container> {
+/**
+ * PROVISIONING → PREPARING: rootfs, isolators' launch infos, OCI bundle; no process. The last step makes the
+ * container record, the provisioner record and the caller's own record (`opts.durableWith`) durable at once.
+ */
+export async function createContainer(
+  e: Engine,
+  spec: ContainerSpec,
+  signal: AbortSignal,
+  opts: CreateContainerOptions = {},
+): Promise<Container> {
   return e.lock.run(spec.id, async () => {
     if (e.containers.has(spec.id)) throw new AlreadyExistsError(`container "${spec.id}" already exists`);
     const pod = getPod(e, spec.podId);
@@ -90,11 +103,11 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
         const info = await costOf(`step prepare ${iso.name}`, () => iso.prepare!(ctx, signal));
         if (info) infos.push({ isolator: iso.name, info });
       }
-      const oci = await e.buildSpec(ctx, infos);
+      const oci = await costOf('step build spec', async () => e.buildSpec(ctx, infos));
       oci.linux ??= {};
       oci.linux.cgroupsPath ??= e.cgroups.ociPath(rec.cgroup);
       rec.oci = oci;
-      await e.launcher.writeBundle(c.bundle, oci);
+      await costOf('step write bundle', () => e.launcher.writeBundle(c.bundle, oci));
       crashPoint('CreateContainer', 'bundle');
       // The pod may have been stopped while we awaited: do not leave a container in a stopped pod.
       if (!pod.ready || e.pods.get(pod.id) !== pod) {
@@ -103,11 +116,14 @@ export async function createContainer(e: Engine, spec: ContainerSpec, signal: Ab
         );
       }
       undo.add('record', () => fs.rm(e.paths.containerRecordDir(pod.id, spec.id), { recursive: true, force: true }));
-      // Both records durable at once (concurrent fsyncs share the journal commits). The caller has not been
-      // answered yet and records the create only after this returns: until then a crash leaves records its
-      // recovery does not know (its own record says creating, or a power loss dropped it), which recovery
-      // destroys as orphans, whichever of the two files made it to the disk.
-      await Promise.all([saveContainer(e.paths, rec), e.provisioner.sync?.(spec.id)]);
+      // The three records durable at once (concurrent fsyncs share the journal commits): ours, the
+      // provisioner's and the caller's (still `creating`). A power loss during this round may keep any of
+      // them: without the caller's, ours are orphans; without ours, the caller rolls its create back; ours
+      // without the provisioner's is a create that did not finish, destroyed at recovery (recover.ts); all
+      // three make a whole container, which the caller adopts (docs/performance.md, phase 5).
+      await costOf('step durable round', () =>
+        Promise.all([saveContainer(e.paths, rec), e.provisioner.sync?.(spec.id), opts.durableWith?.()]),
+      );
       crashPoint('CreateContainer', 'saved');
       undo.commit();
       return c;
@@ -164,12 +180,11 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
         ),
       );
       undo.add('launch', () => e.launcher.destroy(id));
-      crashPoint('StartContainer', 'runtime-created');
+      // Not recorded until RUNNING: a crash from here on leaves the ISOLATING intent, and recovery finds this
+      // conmon through the bundle's conmon.pid (checked against its command line) and deletes the runtime
+      // container (recover.ts undoInterruptedStart), as for a crash during `runc create`.
       c.rec.launched = launched;
-      // Recorded before isolation, so a crash from here on leaves a conmon that recovery knows about by pid and
-      // start time (not only through the bundle's conmon.pid). Not fsync'd, as the intent above.
-      await saveContainer(e.paths, c.rec, { durable: false });
-      crashPoint('StartContainer', 'launched');
+      crashPoint('StartContainer', 'runtime-created');
 
       const ctx = c.context();
       const results = await costOf('step isolate', () =>

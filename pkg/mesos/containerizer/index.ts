@@ -13,6 +13,7 @@ import type {
   ContainerSpec,
   ContainerUsage,
   Containerizer,
+  CreateContainerOptions,
   ExecResult,
   HandlerFeatures,
   ImageFsUsage,
@@ -293,12 +294,17 @@ export class MesosContainerizer implements Containerizer {
     return pod ? pods.podRuntime(pod) : undefined;
   }
 
-  async createContainer(spec: ContainerSpec, pod: PodSpec, signal: AbortSignal): Promise<ContainerRuntime> {
+  async createContainer(
+    spec: ContainerSpec,
+    pod: PodSpec,
+    signal: AbortSignal,
+    opts: CreateContainerOptions = {},
+  ): Promise<ContainerRuntime> {
     const e = await this.engine();
     if (spec.podId !== pod.id)
       throw new NotFoundError(`container "${spec.id}" names pod "${spec.podId}", not "${pod.id}"`);
     getPod(e, pod.id);
-    return containerRuntimeOf(e, await containers.createContainer(e, spec, signal));
+    return containerRuntimeOf(e, await containers.createContainer(e, spec, signal, opts));
   }
 
   async startContainer(id: string, signal: AbortSignal): Promise<ContainerRuntime> {

@@ -2,7 +2,8 @@
  * Recovery at start-up (Mesos `MesosContainerizer::recover`, ARCHITECTURE decision 5):
  *
  *   1. load pod and container records from the work dir;
- *   2. records the caller does not know are orphans: torn down through the same steps as a removal
+ *   2. records the caller does not know are orphans, and so is a container record without its provisioner
+ *      record (a create a power loss interrupted): torn down through the same steps as a removal
  *      (launcher destroy, isolators cleanup / teardownPod / cleanupPod, provisioner destroy, pins, dirs);
  *   3. isolators and the provisioner recover with the known ones (and drop their own orphans);
  *   4. each known container is settled: its conmon or init alive (pid + start time) → running, exit watcher
@@ -61,8 +62,16 @@ export async function recover(
     if (!pod) continue;
     const c = new Container(rec, pod, e.paths.bundle(pod.id, rec.spec.id));
     pod.containers.add(c.id);
-    if (knownContainers.has(c.id) && e.pods.has(pod.id)) e.containers.set(c.id, c);
-    else orphans.push(c);
+    if (!knownContainers.has(c.id) || !e.pods.has(pod.id)) {
+      orphans.push(c);
+    } else if (!(await e.provisioner.get(c.id))) {
+      // The create's last step makes this record and the provisioner's durable together (containers.ts): a
+      // power loss that kept only this one interrupted a create, and the caller, told `lost`, rolls it back.
+      log.warn({ id: c.id }, 'recovery: container record without its provisioner record: destroyed as unfinished');
+      orphans.push(c);
+    } else {
+      e.containers.set(c.id, c);
+    }
   }
 
   // 2. Orphans with records: their saved state (CNI results, cgroups) tells what to release.
@@ -138,7 +147,7 @@ async function settle(e: Engine, c: Container): Promise<RecoveredContainer> {
     return { id: c.id, state: 'exited', runtime: containerRuntimeOf(e, c) };
   }
   await recordExit(e, c, 137, LOST_MESSAGE);
-  return { id: c.id, state: 'lost' };
+  return { id: c.id, state: 'lost', wasCreated: true };
 }
 
 /**

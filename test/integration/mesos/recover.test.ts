@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { after, before, it } from 'node:test';
 import { isAlive, isPinned, listPinnedIds } from '../../../pkg/sys/index.js';
 import { Fixture, hexId } from './fixture.js';
@@ -96,3 +97,36 @@ async function waitFor(fn: () => Promise<boolean>, ms = 20_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+it('adopts a create whose three records were made durable, destroys one that lost its provisioner record', async () => {
+  const m1 = f.containerizer();
+  await m1.recover({ pods: [], containers: [] });
+  const pod = f.podSpec();
+  await m1.runPod(pod, signal());
+  const whole = f.containerSpec(pod, ['sh', '-c', 'exit 3']);
+  const half = f.containerSpec(pod, ['sh', '-c', 'exit 3']);
+  const synced: string[] = [];
+  for (const s of [whole, half]) {
+    await m1.createContainer(s, pod, signal(), { durableWith: async () => void synced.push(s.id) });
+  }
+  // The caller's record is made durable in the create's last step, once per create.
+  assert.deepEqual(synced, [whole.id, half.id]);
+  m1.close();
+
+  // A power loss during the last step of `half`'s create kept its container record but not the provisioner's.
+  const record = path.join(f.workDir, 'provisioner', 'containers', half.id, 'record.json');
+  await fs.rm(record);
+  const m2 = f.containerizer();
+  const found = new Map((await m2.recover({ pods: [pod], containers: [whole, half] })).map((r) => [r.id, r]));
+  assert.equal(found.get(whole.id)?.state, 'created');
+  assert.deepEqual(found.get(half.id), { id: half.id, state: 'lost' });
+  // Destroyed as unfinished: its rootfs and its record are gone; the whole one still starts.
+  await assert.rejects(fs.access(path.join(f.workDir, 'provisioner', 'containers', half.id)));
+  await assert.rejects(m2.startContainer(half.id, signal()), /not found/);
+  await m2.startContainer(whole.id, signal());
+  assert.equal((await m2.wait(whole.id)).exitCode, 3);
+
+  await m2.removePod(pod.id, signal());
+  m2.close();
+  await f.assertClean();
+});

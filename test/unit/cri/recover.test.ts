@@ -63,6 +63,46 @@ describe('cri recovery at start-up', () => {
     assert.equal((await status(run)).reason, 'Completed');
   });
 
+  it('adopts an interrupted container create whose container was recovered, rolls back the others', async () => {
+    const pod = ((await t.call('runPodSandbox', runPodReq())) as RunPodSandboxResponse).podSandboxId;
+    const ids: string[] = [];
+    for (const n of ['whole', 'half', 'started']) {
+      ids.push(((await t.call('createContainer', createReq(pod, n))) as CreateContainerResponse).containerId);
+    }
+    const [whole, half, started] = ids as [string, string, string];
+    // ucri died after the containerizer's last create step, before it answered: the CRI records say creating.
+    for (const id of ids) await t.deps.containers.update(id, (s) => ({ ...s, state: 'creating' }));
+
+    const fake = new FakeContainerizer();
+    fake.pods.set(pod, { spec: t.deps.sandboxes.must(pod).meta.spec, stopped: false });
+    const c = t.fake.containers.get(whole)!;
+    fake.containers.set(whole, c);
+    fake.recovered = [
+      { id: whole, state: 'created', runtime: c.runtime },
+      { id: half, state: 'lost' }, // the create never became durable in the containerizer
+      { id: started, state: 'lost', wasCreated: true }, // whole, then started and lost: the client knew it
+    ];
+    const t2 = t.restart(fake);
+    await recoverRuntime(t2.deps);
+    assert.deepEqual(fake.recoverCalledWith?.containers.map((s) => s.id).sort(), [...ids].sort());
+
+    const status = async (id: string) =>
+      ((await t2.call('containerStatus', { containerId: id, verbose: false })) as ContainerStatusResponse).status!;
+    assert.equal((await status(whole)).state, ContainerState.CONTAINER_CREATED);
+    assert.equal(t2.deps.containers.must(whole).status.state, 'created');
+    assert.ok(!fake.calls.includes(`removeContainer ${whole}`));
+    // A retry of the interrupted request gets the adopted container.
+    const again = (await t2.call('createContainer', createReq(pod, 'whole'))) as CreateContainerResponse;
+    assert.equal(again.containerId, whole);
+
+    assert.equal(t2.deps.containers.get(half), undefined);
+    assert.ok(fake.calls.includes(`removeContainer ${half}`));
+    assert.equal(t2.deps.containers.names.get(t.deps.containers.must(half).meta.name), undefined);
+
+    assert.equal((await status(started)).state, ContainerState.CONTAINER_EXITED);
+    assert.equal((await status(started)).exitCode, 255);
+  });
+
   it('rolls back creates a crash interrupted and marks lost pods NOTREADY', async () => {
     const pod = ((await t.call('runPodSandbox', runPodReq('keep'))) as RunPodSandboxResponse).podSandboxId;
     // A create that never finished: the record is still `creating`.
