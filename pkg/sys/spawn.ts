@@ -97,11 +97,13 @@ function runChild(file: string, args: readonly string[], opts: RunOptions): Prom
   return new Promise<RunResult>((resolve, reject) => {
     let child: ChildProcess;
     try {
+      const t0 = profiling ? performance.now() : 0;
       child = nodeSpawn(file, [...args], {
         env: opts.env ?? { PATH: DEFAULT_PATH },
         cwd: opts.cwd,
         stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       });
+      if (profiling) addCost(`fork ${costName(file, args)}`, performance.now() - t0);
     } catch (err) {
       reject(new UnavailableError(`cannot run ${command}`, { cause: err }));
       return;
@@ -211,12 +213,14 @@ export function start(file: string, args: readonly string[], opts: StartOptions 
   return new Promise<ChildProcess>((resolve, reject) => {
     let child: ChildProcess;
     try {
+      const t0 = profiling ? performance.now() : 0;
       child = nodeSpawn(file, [...args], {
         env: opts.env ?? { PATH: DEFAULT_PATH },
         cwd: opts.cwd,
         stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
         detached: opts.detached ?? false,
       });
+      if (profiling) addCost(`fork ${costName(file, args)}`, performance.now() - t0);
     } catch (err) {
       reject(new UnavailableError(`cannot run ${command}`, { cause: err }));
       return;

@@ -7,6 +7,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** Count and total milliseconds of one kind of cost. */
 export interface CostTotal {
@@ -64,7 +65,21 @@ export function costTotals(): Record<string, Record<string, CostTotal>> {
 }
 
 if (profiling) {
+  // How long the event loop was held up (a spawn's fork and exec wait, GC, long synchronous work), over the
+  // daemon's life: written under the pseudo-RPC "(event loop)" as `delay p50` etc. (count = samples).
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   process.on('exit', () => {
-    writeFileSync(file as string, `${JSON.stringify(costTotals(), null, 1)}\n`);
+    delay.disable();
+    const out: Record<string, Record<string, CostTotal>> = costTotals();
+    const n = delay.count;
+    const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
+    out['(event loop)'] = {
+      'delay mean': { count: n, ms: ms(delay.mean) },
+      'delay p50': { count: n, ms: ms(delay.percentile(50)) },
+      'delay p99': { count: n, ms: ms(delay.percentile(99)) },
+      'delay max': { count: n, ms: ms(delay.max) },
+    };
+    writeFileSync(file as string, `${JSON.stringify(out, null, 1)}\n`);
   });
 }
