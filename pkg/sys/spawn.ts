@@ -269,7 +269,7 @@ export function start(file: string, args: readonly string[], opts: StartOptions 
  * Resolves with the exit of a ChildProcess we own: `{ code, signal }`. Already-exited children resolve at once.
  */
 export function waitChild(child: Child): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) {
+  if (child.exitCode !== null || child.signalCode !== null || child.statusUnknown) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
   return new Promise((resolve) => {

@@ -11,9 +11,9 @@
  * child, so a signal never reaches a recycled pid.
  *
  * When the spawner dies, children it had not yet reported started fail (their request may have run, so they
- * are not retried), children already running are reported ended with no status (`exit` with code and signal
- * null, their pid logged; they are not killed, so a conmon or runc they started carries on), and the next
- * request starts a new spawner. Without the native helper, or for stdio it cannot give (streams, 'inherit'),
+ * are not retried); of children already running, run() fails with Unavailable naming the command and pid, and
+ * start()'s callers see an `exit` with code and signal null (pid logged). None is killed, so a conmon or runc
+ * they started carries on. The next request starts a new spawner. Without the native helper, or for stdio it cannot give (streams, 'inherit'),
  * callers get node's spawn (pkg/sys/spawn.ts decides).
  */
 import { type ChildProcess, spawn as nodeSpawn } from 'node:child_process';
@@ -21,7 +21,6 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { getSystemErrorName } from 'node:util';
 import { logger, UnavailableError } from '../util/index.js';
 import { nativeHelper } from './native.js';
 
@@ -37,6 +36,8 @@ export interface Child extends Pick<EventEmitter, 'on' | 'once' | 'off'> {
   readonly stdio: ReadonlyArray<Readable | Writable | null | undefined>;
   readonly exitCode: number | null;
   readonly signalCode: NodeJS.Signals | null;
+  /** True when the child ended for us without a status: its spawner died (exitCode and signalCode stay null). */
+  readonly statusUnknown?: boolean;
   kill(signal?: NodeJS.Signals | number): boolean;
   ref(): void;
   unref(): void;
@@ -67,6 +68,7 @@ class SpawnedChild extends EventEmitter {
   pid: number | undefined = undefined;
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
+  statusUnknown = false;
   readonly stdio: Array<Socket | null>;
   private refd = true;
   private openStreams = 0;
@@ -129,6 +131,7 @@ class SpawnedChild extends EventEmitter {
     if (this.refd) this.owner.hold(-1);
     this.exitCode = code;
     this.signalCode = signal;
+    this.statusUnknown = code === null && signal === null;
     // As node does: the child's stdin goes with it, and output nobody reads is drained so 'close' can come.
     this.stdio[0]?.destroy();
     for (const s of this.stdio.slice(1)) if (s && s.readableFlowing === null) s.resume();
@@ -293,20 +296,24 @@ class Spawner {
       if (c.pid === undefined) {
         c.failed(new UnavailableError(`spawner died (${why}) while starting ${c.command}`));
       } else {
-        log.warn({ pid: c.pid, command: c.command }, 'spawner died: exit status of its child unknown');
-        c.gotExit(null, null);
+        log.warn({ childPid: c.pid, command: c.command }, 'spawner died: exit status of its child unknown');
+        // run() listens for errors until the end: it fails naming the child; start()'s callers see an exit
+        // with no status.
+        if (c.listenerCount('error') > 0) {
+          c.failed(
+            new UnavailableError(`spawner died (${why}): the exit status of ${c.command} (pid ${c.pid}) is unknown`),
+          );
+        } else c.gotExit(null, null);
       }
     }
     this.held = 0;
   }
 }
 
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
+
 function errnoName(errno: number): string {
-  try {
-    return getSystemErrorName(-errno);
-  } catch {
-    return `errno ${errno}`;
-  }
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }
 
 let spawner: Spawner | null | undefined;
