@@ -117,6 +117,7 @@ class SpawnedChild extends EventEmitter {
       socket.destroy();
       return;
     }
+    holdReads(socket);
     this.stdio[fd] = socket;
     this.openStreams++;
     socket.once('close', () => {
@@ -134,7 +135,9 @@ class SpawnedChild extends EventEmitter {
     this.statusUnknown = code === null && signal === null;
     // As node does: the child's stdin goes with it, and output nobody reads is drained so 'close' can come.
     this.stdio[0]?.destroy();
-    for (const s of this.stdio.slice(1)) if (s && s.readableFlowing === null) s.resume();
+    for (const s of this.stdio.slice(1)) {
+      if (s && s.listenerCount('data') === 0 && s.listenerCount('readable') === 0) s.resume();
+    }
     this.emit('exit', code, signal);
     this.maybeClose();
   }
@@ -151,6 +154,26 @@ class SpawnedChild extends EventEmitter {
     if (this.exited && this.openStreams === 0 && this.pid !== undefined) {
       this.emit('close', this.exitCode, this.signalCode);
     }
+  }
+}
+
+/**
+ * Stops a received socket from reading until someone consumes it, as `new net.Socket({ pauseOnCreate })`
+ * does (node's IPC hands sockets over already reading). A child's output can reach its socket before the
+ * spawner reports the child started; read eagerly, an early end of file would emit 'end' and 'close'
+ * before the caller of start() has had the child to listen to (node's own spawn is safe only because its
+ * 'spawn' event comes before any I/O is processed).
+ */
+function holdReads(socket: Socket): void {
+  const inner = socket as unknown as {
+    _handle?: { reading?: boolean; readStop?: () => number };
+    _readableState?: { reading?: boolean };
+  };
+  if (inner._handle?.readStop && inner._readableState) {
+    inner._handle.reading = false;
+    inner._handle.readStop();
+    // The read the constructor started is over: the first consumer's read() starts the handle again.
+    inner._readableState.reading = false;
   }
 }
 

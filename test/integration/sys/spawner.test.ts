@@ -138,6 +138,23 @@ it('passes any number of stdio fds, starts detached children in their own sessio
   assert.equal(d.kill('SIGKILL'), false, 'no signal once reaped');
 });
 
+// netns-connect tells success by closing stderr at once: that end must still be seen by a caller who listens
+// as soon as start() resolves, although the spawner reports the child started only after it has exec'd.
+it('holds a child’s output until start() has resolved, so an early end of stderr is not missed', async () => {
+  for (let i = 0; i < 30; i++) {
+    const c = await start('sh', ['-c', 'exec 2>&-; echo out; sleep 0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const stderr = c.stderr as Readable;
+    stderr.resume();
+    await new Promise((r) => stderr.once('close', r));
+    assert.deepEqual(await waitChild(c), { code: 0, signal: null });
+    assert.equal(out, 'out\n');
+  }
+});
+
 it('a killed spawner fails what it had in flight, leaves its children running, and is replaced', async () => {
   const running = await start('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore'] });
   const pending = run('sleep', ['30']);
