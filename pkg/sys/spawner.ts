@@ -103,7 +103,7 @@ class SpawnedChild extends EventEmitter {
   }
 
   ref(): void {
-    if (!this.refd) this.owner.hold(1);
+    if (!this.refd && !this.exited) this.owner.hold(1);
     this.refd = true;
   }
 
