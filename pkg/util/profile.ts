@@ -1,7 +1,7 @@
 /**
  * Cost accounting for performance work, off unless `UCRI_PROFILE=<file>` is set: per CRI RPC, the count and
- * time of every child process (by program and first argument), every atomic file write and fsync, and the RPC
- * itself. The RPC a cost belongs to is carried by an AsyncLocalStorage set at the gRPC edge; costs outside any
+ * time of every child process (by program and first argument) and of the event-loop time its start held
+ * (`fork …`), every atomic file write and fsync, and the RPC itself; and the daemon's event-loop delay. The RPC a cost belongs to is carried by an AsyncLocalStorage set at the gRPC edge; costs outside any
  * RPC (start-up, background work) go under `-`. The totals are written to the file as JSON when the process
  * exits. Nothing here changes behaviour; when off, every hook is a single boolean test.
  */
