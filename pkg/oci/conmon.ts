@@ -14,11 +14,10 @@
  * Bundle files conmon creates (with `--full-attach`): `attach` (SOCK_SEQPACKET attach socket), `ctl` (control
  * fifo: "1 <h> <w>\n" resizes the tty, "2 0 0\n" reopens the log), `winsz`, and `oom` when it saw an OOM kill.
  */
-import type { ChildProcess } from 'node:child_process';
 import { watch, promises as fs, constants as fsc, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { DEFAULT_PATH, isAlive, readStartTime, sleep, start, tail, waitChild } from '../sys/index.js';
+import { type Child, DEFAULT_PATH, isAlive, readStartTime, sleep, start, tail, waitChild } from '../sys/index.js';
 import {
   CancelledError,
   FailedPreconditionError,
@@ -243,7 +242,7 @@ export class Conmon {
   }
 
   /** Rollback of a failed create, under its own deadline rather than the (maybe aborted) request's. */
-  private async undoCreate(id: string, child: ChildProcess, conmonPidFile: string): Promise<void> {
+  private async undoCreate(id: string, child: Child, conmonPidFile: string): Promise<void> {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     const text = await fs.readFile(conmonPidFile, 'utf8').catch(() => '');
     const pid = Number(text.trim());

@@ -17,7 +17,7 @@ import {
   requireExecutable,
   SYSTEM_DIRS,
 } from '../util/index.js';
-import { deleteFromState, killFromState } from './runc-state.js';
+import { deleteFromState, killFromState, startFromState } from './runc-state.js';
 import type { LinuxResources, State } from './spec.js';
 
 const log = logger('oci/runtime');
@@ -144,6 +144,8 @@ export class OciRuntime {
   /** Releases a created container's init to exec the user process (`start`). */
   async start(id: string, signal?: AbortSignal): Promise<void> {
     validateContainerId(id);
+    // Without a runc process where runc's own state answers (runc-state.ts).
+    if (this.kind === 'runc' && (await startFromState(this.root, id, signal))) return;
     await this.call(id, ['start', id], signal);
   }
 

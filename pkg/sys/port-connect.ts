@@ -3,12 +3,11 @@
  * native/netns-connect, which enters the namespace and relays (Node cannot setns), or directly on the
  * host's loopback when there is no namespace (host-network pods).
  */
-import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { UnavailableError } from '../util/index.js';
 import { requireNativeHelper } from './native.js';
-import { DEFAULT_PATH, start } from './spawn.js';
+import { type Child, DEFAULT_PATH, start } from './spawn.js';
 
 function hostConnect(port: number, signal: AbortSignal): Promise<Duplex> {
   return new Promise((resolve, reject) => {
@@ -33,7 +32,7 @@ class HelperDuplex extends Duplex {
   private readonly stdout: Readable;
   private readonly stdin: Writable;
 
-  constructor(private readonly child: ChildProcess) {
+  constructor(private readonly child: Child) {
     super({ allowHalfOpen: true });
     this.stdout = child.stdout as Readable;
     this.stdin = child.stdin as Writable;

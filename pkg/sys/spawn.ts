@@ -5,7 +5,7 @@
  *
  * Only the child we spawned is ever signalled, by its own PID: never a process group, never by name.
  */
-import { type ChildProcess, spawn as nodeSpawn, type StdioOptions } from 'node:child_process';
+import { spawn as nodeSpawn, type StdioOptions } from 'node:child_process';
 import {
   addCost,
   CancelledError,
@@ -15,6 +15,9 @@ import {
   profiling,
   UnavailableError,
 } from '../util/index.js';
+import { type Child, simpleStdio, theSpawner } from './spawner.js';
+
+export type { Child } from './spawner.js';
 
 /** Default cap on captured stdout (bytes); more is dropped and `stdoutTruncated` is set. */
 export const DEFAULT_MAX_STDOUT = 4 * 1024 * 1024;
@@ -85,7 +88,32 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
 function costName(file: string, args: readonly string[]): string {
   const base = file.slice(file.lastIndexOf('/') + 1);
   const verb = args.find((a) => !a.startsWith('-') && !a.startsWith('/'));
-  return ['runc', 'ip', 'iptables', 'conmon'].includes(base) && verb ? `${base} ${verb}` : base;
+  return ['runc', 'ip', 'iptables'].includes(base) && verb ? `${base} ${verb}` : base;
+}
+
+interface ChildOptions {
+  env: NodeJS.ProcessEnv | undefined;
+  cwd: string | undefined;
+  stdio: StdioOptions;
+  detached?: boolean;
+}
+
+/**
+ * Starts a child through the daemon's spawner (pkg/sys/spawner.ts) when it is built and the stdio are plain
+ * pipes and /dev/null, else with node's spawn. Throws synchronously what node's spawn would (bad arguments).
+ * With profiling, the time the event loop was held (for node's spawn: the fork and the wait for the exec) is
+ * the cost `fork <program>`.
+ */
+function spawnChild(file: string, args: readonly string[], command: string, opts: ChildOptions): Child {
+  const t0 = profiling ? performance.now() : 0;
+  const env = opts.env ?? { PATH: DEFAULT_PATH };
+  const spawner = simpleStdio(opts.stdio) ? theSpawner() : undefined;
+  const child: Child =
+    spawner && simpleStdio(opts.stdio)
+      ? spawner.spawn(file, args, { env, cwd: opts.cwd, stdio: opts.stdio, detached: opts.detached }, command)
+      : nodeSpawn(file, [...args], { env, cwd: opts.cwd, stdio: opts.stdio, detached: opts.detached ?? false });
+  if (profiling) addCost(`fork ${costName(file, args)}`, performance.now() - t0);
+  return child;
 }
 
 function runChild(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
@@ -95,10 +123,10 @@ function runChild(file: string, args: readonly string[], opts: RunOptions): Prom
   if (opts.signal?.aborted) return Promise.reject(fromAbort(new CancelledError(`${command}: aborted`), opts.signal));
 
   return new Promise<RunResult>((resolve, reject) => {
-    let child: ChildProcess;
+    let child: Child;
     try {
-      child = nodeSpawn(file, [...args], {
-        env: opts.env ?? { PATH: DEFAULT_PATH },
+      child = spawnChild(file, args, command, {
+        env: opts.env,
         cwd: opts.cwd,
         stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       });
@@ -130,28 +158,31 @@ function runChild(file: string, args: readonly string[], opts: RunOptions): Prom
       }, opts.timeoutMs);
     }
 
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (outLen >= maxOut) {
-        outTruncated = true;
-        return;
+    // The spawner's children have their stdio once they run; node's have them at once and keep the data.
+    child.once('spawn', () => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (outLen >= maxOut) {
+          outTruncated = true;
+          return;
+        }
+        const room = maxOut - outLen;
+        if (chunk.length > room) {
+          outTruncated = true;
+          chunk = chunk.subarray(0, room);
+        }
+        out.push(chunk);
+        outLen += chunk.length;
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        err = Buffer.concat([err, chunk]);
+        if (err.length > maxErr) err = err.subarray(err.length - maxErr);
+      });
+      if (opts.stdin !== undefined && child.stdin) {
+        // EPIPE when the child does not read its input is not our failure; its exit status tells.
+        child.stdin.on('error', () => {});
+        child.stdin.end(opts.stdin);
       }
-      const room = maxOut - outLen;
-      if (chunk.length > room) {
-        outTruncated = true;
-        chunk = chunk.subarray(0, room);
-      }
-      out.push(chunk);
-      outLen += chunk.length;
     });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      err = Buffer.concat([err, chunk]);
-      if (err.length > maxErr) err = err.subarray(err.length - maxErr);
-    });
-    if (opts.stdin !== undefined && child.stdin) {
-      // EPIPE when the child does not read its input is not our failure; its exit status tells.
-      child.stdin.on('error', () => {});
-      child.stdin.end(opts.stdin);
-    }
 
     const finish = (fn: () => void): void => {
       if (settled) return;
@@ -162,7 +193,8 @@ function runChild(file: string, args: readonly string[], opts: RunOptions): Prom
     };
     child.on('error', (e: NodeJS.ErrnoException) => {
       finish(() => {
-        if (e.code === 'ENOENT' || e.code === 'EACCES') {
+        if (e instanceof UnavailableError) reject(e);
+        else if (e.code === 'ENOENT' || e.code === 'EACCES') {
           reject(new UnavailableError(`cannot run ${command}: ${e.code}`, { cause: e }));
         } else reject(new InternalError(`${command}: ${e.message}`, { cause: e }));
       });
@@ -205,14 +237,14 @@ export interface StartOptions {
  * Starts a long-lived program and returns its ChildProcess; the caller owns it (stdio, exit, kill by pid).
  * Resolves once the process exists; rejects with UnavailableError when it cannot be started.
  */
-export function start(file: string, args: readonly string[], opts: StartOptions = {}): Promise<ChildProcess> {
+export function start(file: string, args: readonly string[], opts: StartOptions = {}): Promise<Child> {
   if (profiling) addCost(`start ${costName(file, args)}`, 0);
   const command = describeCommand(file, args);
-  return new Promise<ChildProcess>((resolve, reject) => {
-    let child: ChildProcess;
+  return new Promise<Child>((resolve, reject) => {
+    let child: Child;
     try {
-      child = nodeSpawn(file, [...args], {
-        env: opts.env ?? { PATH: DEFAULT_PATH },
+      child = spawnChild(file, args, command, {
+        env: opts.env,
         cwd: opts.cwd,
         stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
         detached: opts.detached ?? false,
@@ -222,7 +254,8 @@ export function start(file: string, args: readonly string[], opts: StartOptions 
       return;
     }
     const onError = (e: NodeJS.ErrnoException): void => {
-      reject(new UnavailableError(`cannot run ${command}: ${e.code ?? e.message}`, { cause: e }));
+      if (e instanceof UnavailableError) reject(e);
+      else reject(new UnavailableError(`cannot run ${command}: ${e.code ?? e.message}`, { cause: e }));
     };
     child.once('error', onError);
     child.once('spawn', () => {
@@ -235,8 +268,8 @@ export function start(file: string, args: readonly string[], opts: StartOptions 
 /**
  * Resolves with the exit of a ChildProcess we own: `{ code, signal }`. Already-exited children resolve at once.
  */
-export function waitChild(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) {
+export function waitChild(child: Child): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null || child.statusUnknown) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
   return new Promise((resolve) => {

@@ -1,12 +1,13 @@
 /**
  * Cost accounting for performance work, off unless `UCRI_PROFILE=<file>` is set: per CRI RPC, the count and
- * time of every child process (by program and first argument), every atomic file write and fsync, and the RPC
- * itself. The RPC a cost belongs to is carried by an AsyncLocalStorage set at the gRPC edge; costs outside any
+ * time of every child process (by program and first argument) and of the event-loop time its start held
+ * (`fork …`), every atomic file write and fsync, and the RPC itself; and the daemon's event-loop delay. The RPC a cost belongs to is carried by an AsyncLocalStorage set at the gRPC edge; costs outside any
  * RPC (start-up, background work) go under `-`. The totals are written to the file as JSON when the process
  * exits. Nothing here changes behaviour; when off, every hook is a single boolean test.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** Count and total milliseconds of one kind of cost. */
 export interface CostTotal {
@@ -64,7 +65,21 @@ export function costTotals(): Record<string, Record<string, CostTotal>> {
 }
 
 if (profiling) {
+  // How long the event loop was held up (a spawn's fork and exec wait, GC, long synchronous work), over the
+  // daemon's life: written under the pseudo-RPC "(event loop)" as `delay p50` etc. (count = samples).
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   process.on('exit', () => {
-    writeFileSync(file as string, `${JSON.stringify(costTotals(), null, 1)}\n`);
+    delay.disable();
+    const out: Record<string, Record<string, CostTotal>> = costTotals();
+    const n = delay.count;
+    const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
+    out['(event loop)'] = {
+      'delay mean': { count: n, ms: ms(delay.mean) },
+      'delay p50': { count: n, ms: ms(delay.percentile(50)) },
+      'delay p99': { count: n, ms: ms(delay.percentile(99)) },
+      'delay max': { count: n, ms: ms(delay.max) },
+    };
+    writeFileSync(file as string, `${JSON.stringify(out, null, 1)}\n`);
   });
 }

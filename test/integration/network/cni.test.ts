@@ -3,7 +3,7 @@
  * file creates, and pods whose network namespaces are real pins. Everything is removed in `after`.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import type { Child } from '../../../pkg/sys/index.js';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -111,7 +111,7 @@ describe('network/cni with bridge + host-local + portmap', () => {
     const www = path.join(bed.dir, 'www');
     await fs.mkdir(www, { recursive: true });
     await fs.writeFile(path.join(www, 'index.html'), 'hello from the pod\n');
-    let httpd: ChildProcess | undefined;
+    let httpd: Child | undefined;
     try {
       httpd = await start('nsenter', [
         `--net=${pod.state.netns}`,

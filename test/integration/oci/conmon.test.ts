@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Conmon, execSync, OciRuntime } from '../../../pkg/oci/index.js';
+import { startFromState } from '../../../pkg/oci/runc-state.js';
 import { cgroupExists, controllerDir, isAlive, oomKilled, readCgroupStats } from '../../../pkg/sys/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 import { eventually, Fixture } from './fixture.js';
@@ -57,6 +58,27 @@ describe('conmon + runc', () => {
     await assert.rejects(f.runtime.state(b.id), (e: unknown) => isKind(e, 'NotFound'));
     await assert.rejects(f.runtime.delete(b.id), (e: unknown) => isKind(e, 'NotFound'));
     assert.equal(await cgroupExists(b.cgroup), false, 'runc delete removed the cgroup');
+  });
+
+  it('starts a created container without a runc process, as runc start does', async () => {
+    const b = await f.bundle(['sh', '-c', 'echo started; sleep 30']);
+    const c = await f.createContainer(b);
+    const fifo = path.join(f.runtime.root, b.id, 'exec.fifo');
+    assert.ok((await fs.lstat(fifo)).isFIFO());
+    assert.equal(await startFromState(f.runtime.root, b.id), true, 'taken without runc');
+    assert.equal((await f.runtime.state(b.id)).status, 'running', 'runc sees it running');
+    await assert.rejects(fs.lstat(fifo), 'the fifo is gone, as after runc start');
+    await eventually(
+      async () => ((await logLines(b.logPath)).some((l) => l.endsWith(' started')) ? true : undefined),
+      'output',
+    );
+    assert.ok(await isAlive(c.pid), 'the user process runs as the init');
+    // Not created any more: left to runc, which refuses.
+    assert.equal(await startFromState(f.runtime.root, b.id), false);
+    await assert.rejects(f.runtime.start(b.id), /cannot start/);
+    await f.runtime.kill(b.id, 'SIGKILL');
+    assert.equal(await f.conmon.waitExit(b.id, { conmonPid: c.conmonPid }), 137);
+    await f.runtime.delete(b.id);
   });
 
   it('waitExit works for a conmon that is not our child and for an exit that already happened', async () => {

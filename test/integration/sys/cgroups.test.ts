@@ -3,7 +3,7 @@
  * parent cgroup is removed in `after`.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import type { Child } from '../../../pkg/sys/index.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
@@ -30,7 +30,7 @@ import {
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 
 const parent = `ucri-test-cg-${process.pid}`;
-const children: ChildProcess[] = [];
+const children: Child[] = [];
 
 before(() => {
   configureLogging({ silent: true });

@@ -16,10 +16,10 @@
  * Paths below the rootfs are only touched after checking that every parent component is a real directory,
  * so a symlink a lower layer planted (`/data -> /etc`) cannot steer a removal out of the rootfs.
  */
-import type { ChildProcess, StdioOptions } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
 import { type Dirent, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
-import { run, start, waitChild } from '../../../sys/index.js';
+import { type Child, run, start, waitChild } from '../../../sys/index.js';
 import { FailedPreconditionError, InternalError } from '../../../util/index.js';
 import type { Backend, BackendContext } from './types.js';
 
@@ -144,7 +144,7 @@ async function tarCopy(layer: string, rootfs: string, rels: readonly string[], s
     ['-C', layer, '--null', '--no-recursion', '-T', '-', '--sparse', ...TAR_COMMON, '-cf', '-'],
     { stdio },
   );
-  let extract: ChildProcess;
+  let extract: Child;
   try {
     extract = await start('tar', ['-C', rootfs, ...TAR_COMMON, '--same-owner', '--same-permissions', '-xf', '-'], {
       stdio,
