@@ -56,6 +56,8 @@ export function deserializeError(e: SerializedError): Error {
 }
 
 interface Job {
+  /** The thread running it: a thread that dies fails its own jobs, not those of its successor. */
+  worker: Worker;
   onBytes: ((n: number) => void) | undefined;
   settle: (msg: Extract<ToMain, { type: 'done' }>) => void;
 }
@@ -85,7 +87,7 @@ export class LayerWorker {
     const worker = this.start();
     const id = this.next++;
     const done = new Promise<Extract<ToMain, { type: 'done' }>>((resolve) => {
-      this.jobs.set(id, { onBytes: opts.onBytes, settle: resolve });
+      this.jobs.set(id, { worker, onBytes: opts.onBytes, settle: resolve });
     });
     const onAbort = (): void => {
       const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
@@ -148,6 +150,7 @@ export class LayerWorker {
     const fail = (err: Error): void => {
       if (this.worker === w) this.worker = undefined;
       for (const [id, job] of this.jobs) {
+        if (job.worker !== w) continue;
         job.settle({ type: 'done', id, error: { kind: 'Internal', message: `layer worker failed: ${err.message}` } });
       }
     };
