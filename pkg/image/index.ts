@@ -57,3 +57,5 @@ export { type ResolveImageOptions, type ResolvedImage, resolveImage } from './re
 export { Limiter, SharedFlight } from './flight.js';
 export { type ApplyOptions, type ApplyResult, type LayerFormat, applyLayer } from './layer/apply.js';
 export { type Compression, sniffCompression } from './layer/decompress.js';
+export type { RemoteBlob } from './layer/remote.js';
+export { LayerWorker, type RemoteApplyOptions } from './layer/worker.js';

@@ -16,6 +16,7 @@ import {
   logger,
 } from '../../util/index.js';
 import { DigestMismatchError, DigestVerifier, parseDigest } from '../digest.js';
+import type { RemoteBlob } from '../layer/remote.js';
 import { MANIFEST_ACCEPT } from '../manifest.js';
 import { formatReference, type ImageReference, manifestSelector } from '../reference.js';
 import { basicAuthorization, type Challenge, networkError, readLimited, TokenCache, parseChallenge } from './auth.js';
@@ -155,6 +156,31 @@ export class RegistryClient {
       pipeline(res.body, verifier, () => {});
       return verifier;
     });
+  }
+
+  /**
+   * Where a blob would be fetched from first, with the Authorization the client would send there (from a
+   * challenge already answered for the host; none when none was seen), for a fetcher in another thread.
+   * That fetcher must fall back to `fetchBlob` on anything but a 200: only fetchBlob answers challenges and
+   * tries the other endpoints.
+   */
+  async blobSource(
+    ref: ImageReference,
+    desc: { digest: string; size?: number },
+    opts: RequestOptions = {},
+  ): Promise<RemoteBlob> {
+    parseDigest(desc.digest);
+    const endpoint = this.endpoints(ref.domain)[0]!;
+    const creds = this.credentialsFor(endpoint, ref, opts.auth);
+    const authorization = await this.knownAuthorization(endpoint, `repository:${ref.path}:pull`, creds, opts.signal);
+    return {
+      url: `${endpoint.base}/v2/${ref.path}/blobs/${desc.digest}`,
+      ...(authorization === undefined ? {} : { authorization }),
+      userAgent: this.userAgent,
+      digest: desc.digest,
+      ...(desc.size === undefined ? {} : { size: desc.size }),
+      what: `${ref.domain}/${ref.path}@${desc.digest}`,
+    };
   }
 
   /** Reads a small blob (an image config) whole, verified; refuses more than `limit` bytes. */

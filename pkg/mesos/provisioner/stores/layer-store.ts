@@ -8,7 +8,14 @@ import { randomBytes } from 'node:crypto';
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { applyLayer, isDigest, SharedFlight } from '../../../image/index.js';
+import {
+  type ApplyResult,
+  applyLayer,
+  isDigest,
+  type LayerWorker,
+  type RemoteBlob,
+  SharedFlight,
+} from '../../../image/index.js';
 import { fromAbort, logger, readJson, writeJsonAtomic } from '../../../util/index.js';
 import { counting } from './counting-relay.js';
 import { pullError } from './errors.js';
@@ -27,6 +34,9 @@ export interface LayerInfo {
 /** Opens the (possibly compressed) layer tar; called at most once per extraction. */
 export type LayerOpener = (signal: AbortSignal) => Promise<Readable>;
 
+/** Describes the layer's blob for the layer worker, which fetches it itself (registry layers only). */
+export type RemoteOpener = (signal: AbortSignal) => Promise<RemoteBlob>;
+
 export class LayerStore {
   private readonly layers = new Map<string, LayerInfo>();
   private readonly flights = new SharedFlight<LayerInfo>();
@@ -35,7 +45,11 @@ export class LayerStore {
   /** Per flight key: who wants to hear that the layer's content is on disk (see `ensure`'s onApplied). */
   private readonly appliedWaiters = new Map<string, Set<() => void>>();
 
-  constructor(private readonly paths: StorePaths) {}
+  /** Registry layers are fetched and applied in a worker thread when there is one (pkg/image LayerWorker). */
+  constructor(
+    private readonly paths: StorePaths,
+    private readonly worker?: LayerWorker,
+  ) {}
 
   /**
    * Start-up: creates the tree, wipes staging and gc leftovers of an interrupted run, and loads every complete
@@ -102,6 +116,8 @@ export class LayerStore {
       what?: string;
       onBytes?: (n: number) => void;
       onApplied?: () => void;
+      /** When set, the layer worker fetches and applies the blob; `open` is the fallback. */
+      remote?: RemoteOpener;
     } = {},
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
@@ -127,17 +143,24 @@ export class LayerStore {
       }
       applied.add(onApplied);
     }
-    const counted: LayerOpener = async (signal) =>
-      counting(await open(signal), (n) => {
-        for (const w of this.watchers.get(key) ?? []) w(n);
-      });
+    const count = (n: number): void => {
+      for (const w of this.watchers.get(key) ?? []) w(n);
+    };
+    const counted: LayerOpener = async (signal) => counting(await open(signal), count);
     try {
       return await this.flights.do(
         key,
         (signal) =>
-          this.extract(diffId, counted, signal, opts.what ?? `layer "${key}"`, () => {
-            for (const w of this.appliedWaiters.get(key) ?? []) w();
-          }),
+          this.extract(
+            diffId,
+            counted,
+            signal,
+            opts.what ?? `layer "${key}"`,
+            () => {
+              for (const w of this.appliedWaiters.get(key) ?? []) w();
+            },
+            opts.remote && { open: opts.remote, onBytes: count },
+          ),
         opts.signal,
       );
     } finally {
@@ -158,6 +181,7 @@ export class LayerStore {
     signal: AbortSignal,
     what: string,
     onApplied: () => void,
+    remote?: { open: RemoteOpener; onBytes: (n: number) => void },
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
       const have = this.layers.get(diffId);
@@ -166,12 +190,14 @@ export class LayerStore {
     const staging = path.join(this.paths.stagingDir, randomBytes(12).toString('hex'));
     try {
       await fsp.mkdir(path.join(staging, 'rootfs'), { recursive: true, mode: 0o755 });
-      const input = await open(signal);
-      const applied = await applyLayer(input, path.join(staging, 'rootfs'), {
-        format: 'overlay',
-        signal,
-        ...(diffId === undefined ? {} : { diffId }),
-      });
+      const rootfs = path.join(staging, 'rootfs');
+      const apply = { format: 'overlay' as const, signal, ...(diffId === undefined ? {} : { diffId }) };
+      let applied: ApplyResult | undefined;
+      // The worker settles only once it no longer writes to staging, so the discard below is safe after it.
+      if (remote && this.worker) {
+        applied = await this.worker.apply(await remote.open(signal), rootfs, { ...apply, onBytes: remote.onBytes });
+      }
+      applied ??= await applyLayer(await open(signal), rootfs, apply);
       const id = applied.diffId;
       onApplied();
       const existing = this.layers.get(id);

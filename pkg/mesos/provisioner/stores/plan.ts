@@ -5,7 +5,7 @@
  */
 import type { ImageConfig as RuntimeConfig } from '../../../containerizer/index.js';
 import type { ImageConfig } from '../../../image/index.js';
-import type { LayerOpener } from './layer-store.js';
+import type { LayerOpener, RemoteOpener } from './layer-store.js';
 
 export interface PlannedLayer {
   /** The diff_id (uncompressed digest); undefined when only known after extraction (ACI rootfs). */
@@ -13,6 +13,8 @@ export interface PlannedLayer {
   /** Bytes to transfer (compressed size), for progress and the image size. */
   size: number;
   open: LayerOpener;
+  /** For the layer worker: the blob as it fetches it itself (registry layers); `open` stays the fallback. */
+  remote?: RemoteOpener;
 }
 
 export interface PullPlan {

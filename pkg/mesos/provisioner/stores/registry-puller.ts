@@ -61,6 +61,8 @@ export async function planRegistryPull(
       size: desc.size,
       open: (signal: AbortSignal) =>
         client.fetchBlob(ref, { digest: desc.digest, size: desc.size }, { ...req, signal }),
+      remote: (signal: AbortSignal) =>
+        client.blobSource(ref, { digest: desc.digest, size: desc.size }, { ...req, signal }),
     })),
     layerDigests: r.layers.map((l) => l.digest),
     source: `${ref.domain}/${ref.path}`,

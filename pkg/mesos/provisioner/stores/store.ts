@@ -35,6 +35,7 @@ import {
   type MirrorConfig,
   parseReference,
   type Platform,
+  LayerWorker,
   RegistryClient,
   SharedFlight,
   tagReference,
@@ -75,6 +76,11 @@ export interface ImageStoreOptions {
   /** `--appc_simple_discovery_uri_prefix` (default `http://`). */
   appcPrefix?: string;
   /** Layers downloaded at once per store (default 3). */
+  /**
+   * Registry layers are downloaded, verified and applied in a worker thread (started at a pull, ended 1 s
+   * after the last one), keeping the pull's buffers out of the daemon's heap. Default true.
+   */
+  layerWorker?: boolean;
   maxConcurrentDownloads?: number;
   /** Platform picked from indexes (default this host). */
   platform?: Platform;
@@ -128,7 +134,7 @@ export class ImageStore implements ImageManager, ImageSource {
   private constructor(private readonly opts: ImageStoreOptions) {
     this.paths = new StorePaths(opts.dir);
     this.index = new ImageIndex(this.paths.index);
-    this.layerStore = new LayerStore(this.paths);
+    this.layerStore = new LayerStore(this.paths, opts.layerWorker === false ? undefined : new LayerWorker());
     this.limiter = new Limiter(opts.maxConcurrentDownloads ?? 3);
     const reg = opts.dockerRegistry ?? 'https://registry-1.docker.io';
     const localDir = reg.startsWith('/') ? reg : reg.startsWith('file://') ? new URL(reg).pathname : undefined;
@@ -372,6 +378,7 @@ export class ImageStore implements ImageManager, ImageSource {
               onApplied = resolve;
             });
             const ensured = this.layerStore.ensure(l.diffId, l.open, {
+              ...(l.remote ? { remote: l.remote } : {}),
               signal: layerSignal,
               key,
               what,
