@@ -33,6 +33,9 @@ const outdir = path.join(dist, 'bundle', 'ucri');
 /** Entry points of the bundle: the program, and any file node must load by path (worker threads). */
 export const ENTRY_POINTS: Record<string, string> = {
   main: path.join(dist, 'cmd', 'ucri', 'main.js'),
+  // pkg/image/layer/worker.ts starts `new URL('./worker-main.js', import.meta.url)`: every chunk of the bundle
+  // sits in one folder, so the worker must be an entry point of that name there.
+  'worker-main': path.join(dist, 'pkg', 'image', 'layer', 'worker-main.js'),
 };
 
 /** Fails the build on `import('package')`: see the header. Node built-ins and relative paths are fine. */
