@@ -46,6 +46,30 @@ export class ResourceExhaustedError extends kindClass('ResourceExhausted') {}
 export class PermissionDeniedError extends kindClass('PermissionDenied') {}
 export class UnauthenticatedError extends kindClass('Unauthenticated') {}
 
+const CLASSES: Record<ErrorKind, new (message: string, options?: { cause?: unknown }) => UcriError> = {
+  NotFound: NotFoundError,
+  AlreadyExists: AlreadyExistsError,
+  InvalidArgument: InvalidArgumentError,
+  FailedPrecondition: FailedPreconditionError,
+  Unavailable: UnavailableError,
+  Internal: InternalError,
+  Unimplemented: UnimplementedError,
+  DeadlineExceeded: DeadlineExceededError,
+  Cancelled: CancelledError,
+  ResourceExhausted: ResourceExhaustedError,
+  PermissionDenied: PermissionDeniedError,
+  Unauthenticated: UnauthenticatedError,
+};
+
+/**
+ * The domain error of `kind` with `message` (an error rebuilt from its kind, e.g. one a worker thread sent);
+ * undefined when `kind` names none.
+ */
+export function errorOfKind(kind: string, message: string): UcriError | undefined {
+  const Class = Object.hasOwn(CLASSES, kind) ? CLASSES[kind as ErrorKind] : undefined;
+  return Class ? new Class(message) : undefined;
+}
+
 /** True when `err` is a domain error of the given kind. */
 export function isKind(err: unknown, kind: ErrorKind): boolean {
   return err instanceof UcriError && err.kind === kind;

@@ -10,46 +10,19 @@
  * `targetDir` any more and the caller may remove it. A worker that dies fails its jobs with InternalError.
  */
 import { Worker } from 'node:worker_threads';
-import {
-  DeadlineExceededError,
-  CancelledError,
-  FailedPreconditionError,
-  fromAbort,
-  InternalError,
-  InvalidArgumentError,
-  NotFoundError,
-  PermissionDeniedError,
-  ResourceExhaustedError,
-  UnauthenticatedError,
-  UnavailableError,
-  UnimplementedError,
-} from '../../util/index.js';
+import { errorOfKind, fromAbort } from '../../util/index.js';
 import { DigestMismatchError } from '../digest.js';
 import type { ApplyResult, LayerFormat } from './apply.js';
 import type { RemoteBlob } from './remote.js';
 import type { SerializedError, ToMain, ToWorker } from './worker-protocol.js';
-
-const KINDS: Record<string, new (message: string) => Error> = {
-  NotFound: NotFoundError,
-  InvalidArgument: InvalidArgumentError,
-  FailedPrecondition: FailedPreconditionError,
-  Unavailable: UnavailableError,
-  Internal: InternalError,
-  Unimplemented: UnimplementedError,
-  DeadlineExceeded: DeadlineExceededError,
-  Cancelled: CancelledError,
-  ResourceExhausted: ResourceExhaustedError,
-  PermissionDenied: PermissionDeniedError,
-  Unauthenticated: UnauthenticatedError,
-};
 
 /** Rebuilds an error of the worker as the class it had there (errno code kept for ENOSPC mapping). */
 export function deserializeError(e: SerializedError): Error {
   if (e.kind === 'DigestMismatch') {
     return new DigestMismatchError(e.what ?? 'blob', e.expected ?? {}, e.actual ?? { size: 0 });
   }
-  const Kind = KINDS[e.kind];
-  if (Kind) return new Kind(e.message);
+  const known = errorOfKind(e.kind, e.message);
+  if (known) return known;
   const err = new Error(e.message) as NodeJS.ErrnoException;
   if (e.code !== undefined) err.code = e.code;
   return err;

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { infraId, validateId } from '../../../pkg/mesos/paths.js';
 import {
   checkId,
+  errorOfKind,
   findExecutable,
   isKind,
   isValidId,
@@ -159,5 +160,17 @@ describe('parseByteQuantity', () => {
     for (const bad of ['', '-1', '1e3', '10MB', '10 Mi', 'Mi', '1.5.2', '99999999999Pi']) {
       assert.equal(parseByteQuantity(bad), undefined, bad);
     }
+  });
+});
+
+describe('errorOfKind', () => {
+  it('rebuilds every domain error kind, and nothing for other names', () => {
+    for (const kind of ['NotFound', 'AlreadyExists', 'InvalidArgument', 'Unavailable', 'Unauthenticated'] as const) {
+      const e = errorOfKind(kind, 'm');
+      assert.ok(e && isKind(e, kind), kind);
+      assert.equal(e.message, 'm');
+    }
+    assert.equal(errorOfKind('Error', 'm'), undefined);
+    assert.equal(errorOfKind('toString', 'm'), undefined);
   });
 });
