@@ -11,12 +11,11 @@ import { pipeline } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { UcriError } from '../../util/index.js';
 import { DigestMismatchError, DigestVerifier } from '../digest.js';
-import { dumpBody, HttpAgents, type HttpResponse, httpRequest } from '../registry/http.js';
+import { dumpBody, getFollowingRedirects, HttpAgents, type HttpResponse } from '../registry/http.js';
 import { applyLayer, type LayerFormat } from './apply.js';
 import type { RemoteBlob } from './remote.js';
 import type { SerializedError, ToMain, ToWorker } from './worker-protocol.js';
 
-const MAX_REDIRECTS = 5;
 const PROGRESS_STEP = 256 * 1024;
 const PROGRESS_MS = 100;
 const agents = new HttpAgents();
@@ -36,28 +35,24 @@ export function serializeError(err: unknown): SerializedError {
   return { kind: 'Error', message: e?.message ?? String(err), ...(e?.code ? { code: e.code } : {}) };
 }
 
-/** GET with redirects; undefined when the answer is not a 200 (the caller falls back). */
+/** GET with redirects; undefined when the answer is not a 200 or the request failed (the caller falls back). */
 async function get(blob: RemoteBlob, signal: AbortSignal): Promise<HttpResponse | undefined> {
-  let current = new URL(blob.url);
-  const origin = current.origin;
-  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const headers: Record<string, string> = { accept: '*/*', 'user-agent': blob.userAgent };
-    if (blob.authorization !== undefined && current.origin === origin) headers.authorization = blob.authorization;
-    let res: HttpResponse;
-    try {
-      res = await httpRequest(current, agents, { method: 'GET', headers, signal });
-    } catch (err) {
-      if (signal.aborted) throw err;
-      return undefined;
-    }
-    if (res.statusCode === 200) return res;
-    const location = res.headers.location;
-    await dumpBody(res.body);
-    if (res.statusCode < 300 || res.statusCode >= 400 || location === undefined) return undefined;
-    const next = new URL(Array.isArray(location) ? (location[0] ?? '') : location, current);
-    if (next.protocol !== 'http:' && next.protocol !== 'https:') return undefined;
-    current = next;
+  const url = new URL(blob.url);
+  let res: HttpResponse;
+  try {
+    res = await getFollowingRedirects(url, agents, {
+      accept: '*/*',
+      userAgent: blob.userAgent,
+      authorization: blob.authorization,
+      host: url.host,
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    return undefined;
   }
+  if (res.statusCode === 200) return res;
+  await dumpBody(res.body);
   return undefined;
 }
 

@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { PermissionDeniedError, UnauthenticatedError, UnavailableError, fromAbort } from '../../util/index.js';
+import { PermissionDeniedError, UnauthenticatedError, UnavailableError } from '../../util/index.js';
 import { basicPair, type Credentials } from './credentials.js';
-import { dumpBody, type HttpAgents, type HttpResponse, httpRequest } from './http.js';
+import { dumpBody, type HttpAgents, type HttpResponse, httpRequest, networkError } from './http.js';
 
 /** A parsed authentication challenge. */
 export interface Challenge {
@@ -168,14 +168,6 @@ export class TokenCache {
     const lifetime = Math.max(parsed.expires_in ?? DEFAULT_EXPIRY_S, DEFAULT_EXPIRY_S) * 1000;
     return { token, expiresAt: started + lifetime - EXPIRY_MARGIN_MS };
   }
-}
-
-/** Maps a failed request (connection refused, DNS, reset, abort) to a domain error naming the host. */
-export function networkError(host: string, err: unknown, signal?: AbortSignal): unknown {
-  if (signal?.aborted) return fromAbort(err, signal);
-  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
-  const detail = code ?? (err instanceof Error ? err.message : String(err));
-  return new UnavailableError(`registry "${host}" unreachable: ${detail}`, { cause: err });
 }
 
 /** Reads a whole body, refusing more than `limit` bytes (manifests and tokens are small; a huge one is hostile). */

@@ -19,14 +19,13 @@ import { DigestMismatchError, DigestVerifier, parseDigest } from '../digest.js';
 import type { RemoteBlob } from '../layer/remote.js';
 import { MANIFEST_ACCEPT } from '../manifest.js';
 import { formatReference, type ImageReference, manifestSelector } from '../reference.js';
-import { basicAuthorization, type Challenge, networkError, readLimited, TokenCache, parseChallenge } from './auth.js';
-import { dumpBody, HttpAgents, type HttpResponse, httpRequest } from './http.js';
+import { basicAuthorization, type Challenge, readLimited, TokenCache, parseChallenge } from './auth.js';
+import { dumpBody, getFollowingRedirects, HttpAgents, type HttpResponse, networkError } from './http.js';
 import { type CredentialLookup, type Credentials, hasCredentials } from './credentials.js';
 import { type Endpoint, endpointsFor, type MirrorConfig } from './endpoints.js';
 
 const log = logger('image/registry');
 const MAX_MANIFEST_BYTES = 4 << 20;
-const MAX_REDIRECTS = 5;
 
 export interface RegistryOptions {
   /** Mirrors per registry domain, tried in order before the upstream. */
@@ -293,33 +292,19 @@ export class RegistryClient {
   }
 
   /** One GET, following redirects; Authorization only goes to the endpoint's own origin. */
-  private async get(
+  private get(
     endpoint: Endpoint,
     url: string,
     accept: string,
     authorization: string | undefined,
     signal?: AbortSignal,
   ): Promise<HttpResponse> {
-    let current = new URL(url);
-    const origin = current.origin;
-    for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = { accept, 'user-agent': this.userAgent };
-      if (authorization !== undefined && current.origin === origin) headers.authorization = authorization;
-      let res: HttpResponse;
-      try {
-        res = await httpRequest(current, this.agents, { method: 'GET', headers, signal });
-      } catch (err) {
-        throw networkError(current.host, err, signal);
-      }
-      const location = res.headers.location;
-      if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304 || location === undefined) return res;
-      await dumpBody(res.body);
-      if (hop >= MAX_REDIRECTS) throw new UnavailableError(`too many redirects from "${endpoint.host}"`);
-      const next = new URL(Array.isArray(location) ? (location[0] ?? '') : location, current);
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        throw new UnavailableError(`registry "${endpoint.host}" redirected to unsupported "${next.protocol}"`);
-      }
-      current = next;
-    }
+    return getFollowingRedirects(new URL(url), this.agents, {
+      accept,
+      userAgent: this.userAgent,
+      authorization,
+      host: endpoint.host,
+      signal,
+    });
   }
 }

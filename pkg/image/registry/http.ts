@@ -7,6 +7,10 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
+import { fromAbort, UnavailableError } from '../../util/index.js';
+
+/** Redirects a GET follows before it gives up. */
+const MAX_REDIRECTS = 5;
 
 /** One answer: status, lower-case headers and the body, which the caller must read, dump or destroy. */
 export interface HttpResponse {
@@ -77,5 +81,51 @@ export async function dumpBody(body: Readable, limit = 128 * 1024): Promise<void
     }
   } catch {
     // a failed body is gone either way
+  }
+}
+
+/** Maps a failed request (connection refused, DNS, reset, abort) to a domain error naming the host. */
+export function networkError(host: string, err: unknown, signal?: AbortSignal): unknown {
+  if (signal?.aborted) return fromAbort(err, signal);
+  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+  const detail = code ?? (err instanceof Error ? err.message : String(err));
+  return new UnavailableError(`registry "${host}" unreachable: ${detail}`, { cause: err });
+}
+
+export interface GetOptions {
+  accept: string;
+  userAgent: string;
+  /** Sent only to the first URL's own origin, never across a redirect to another host. */
+  authorization?: string | undefined;
+  /** Names the registry in errors. */
+  host: string;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * One GET, following up to MAX_REDIRECTS redirects (a 3xx with a Location, other than 304) to http(s) URLs
+ * only. Resolves with the first answer that is not a redirect, whatever its status; rejects with
+ * `networkError` for a failed request and Unavailable for too many redirects or another scheme.
+ */
+export async function getFollowingRedirects(url: URL, agents: HttpAgents, opts: GetOptions): Promise<HttpResponse> {
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    const headers: Record<string, string> = { accept: opts.accept, 'user-agent': opts.userAgent };
+    if (opts.authorization !== undefined && current.origin === url.origin) headers.authorization = opts.authorization;
+    let res: HttpResponse;
+    try {
+      res = await httpRequest(current, agents, { method: 'GET', headers, signal: opts.signal });
+    } catch (err) {
+      throw networkError(current.host, err, opts.signal);
+    }
+    const location = res.headers.location;
+    if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304 || location === undefined) return res;
+    await dumpBody(res.body);
+    if (hop >= MAX_REDIRECTS) throw new UnavailableError(`too many redirects from "${opts.host}"`);
+    const next = new URL(Array.isArray(location) ? (location[0] ?? '') : location, current);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new UnavailableError(`registry "${opts.host}" redirected to unsupported "${next.protocol}"`);
+    }
+    current = next;
   }
 }
