@@ -196,23 +196,34 @@ export class MesosProvisioner implements Provisioner {
     const { signal } = opts;
     return this.lock.run(containerId, async () => {
       await this.init();
-      if (await this.readRecord(containerId)) {
+      if (this.records.has(containerId)) {
         throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
       }
-      // A dir without a record is what an interrupted provision left.
-      await this.teardownFiles(containerId);
+      // A new id has no dir (one lstat); only a dir can hold a record or what an interrupted provision left.
+      if (await pathExists(this.paths.containerDir(containerId))) {
+        if (await this.readRecord(containerId)) {
+          throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
+        }
+        await this.teardownFiles(containerId);
+      }
       try {
         signal?.throwIfAborted();
         await this.source.retain(containerId, imageId);
         const image = await this.source.layers(imageId);
-        await checkLayerDirs(imageId, image.layerDirs);
+        const checked = checkLayerDirs(imageId, image.layerDirs);
+        if (this.backend === 'auto') await checked; // the choice looks into the layers
         const name: BackendName =
           this.backend === 'auto' ? await this.chooser.choose(image.layerDirs, opts.readonlyRootfs) : this.backend;
         const backend = backendOf(name);
-        await backend.validate(image.layerDirs);
         const rootfsId = randomBytes(8).toString('hex');
         const rootfs = this.paths.rootfs(containerId, name, rootfsId);
-        await fs.mkdir(path.dirname(rootfs), { recursive: true, mode: 0o700 });
+        // Concurrent (each is a few thread-pool round trips); all settle before a failure is rolled back, so
+        // the rollback's rm never races the mkdir.
+        await settleAll([
+          checked,
+          backend.validate(image.layerDirs),
+          fs.mkdir(path.dirname(rootfs), { recursive: true, mode: 0o700 }),
+        ]);
         const ctx = {
           containerId,
           layerDirs: image.layerDirs,
@@ -438,6 +449,23 @@ export class MesosProvisioner implements Provisioner {
       throw new InternalError(`mounts remain under "${dir}" (${left.map((m) => m.mountPoint).join(', ')})`);
     }
     await costOf('step rootfs rm', () => fs.rm(dir, { recursive: true, force: true }));
+  }
+}
+
+/** Waits for every promise, then throws the first failure (in list order) if any. */
+async function settleAll(ps: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(ps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }
 

@@ -269,6 +269,9 @@ describe('containers', () => {
     );
     const bad = f.containerSpec(pod, ['true'], { image: { id: `sha256:${'c'.repeat(64)}`, ref: 'missing' } });
     await assert.rejects(m.createContainer(bad, pod, signal()), (e) => isKind(e, 'NotFound'));
+    // The bundle dir is made while the rootfs is provisioned: a failed provision removes it too.
+    await assert.rejects(fs.access(`${f.runtimeDir}/mesos/pods/${pod.id}/containers/${bad.id}`));
+    assert.equal(f.images.leases.has(bad.id), false);
   });
 });
 
