@@ -117,7 +117,9 @@ export async function createContainer(
       oci.linux ??= {};
       oci.linux.cgroupsPath ??= e.cgroups.ociPath(rec.cgroup);
       rec.oci = oci;
-      await costOf('step write bundle', () => e.launcher.writeBundle(c.bundle, oci));
+      // No config.json yet: the launcher writes it from rec.oci before every `runc create` (resources may
+      // change in between), its only reader; writing it here too cost a rename per create for nothing
+      // (docs/performance.md "CreateContainer, phase 6"). The bundle dir exists, so does the restore dir.
       crashPoint('CreateContainer', 'bundle');
       // The pod may have been stopped while we awaited: do not leave a container in a stopped pod.
       if (!pod.ready || e.pods.get(pod.id) !== pod) {

@@ -133,8 +133,11 @@ describe('containers', () => {
     assert.equal(created.state, 'created');
     assert.equal(created.mesosState, 'PREPARING');
     assert.equal(created.pid, 0);
-    await fs.access(`${created.info.bundle as string}/config.json`);
+    // config.json is written by the launcher at start, from the record (not at create).
+    await assert.rejects(fs.access(`${created.info.bundle as string}/config.json`));
+    await fs.access(created.info.bundle as string);
     const started = await m.startContainer(spec.id, signal());
+    await fs.access(`${created.info.bundle as string}/config.json`);
     assert.ok(['running', 'exited'].includes(started.state));
     const t = await m.wait(spec.id);
     assert.deepEqual([t.exitCode, t.reason], [0, 'Completed']);
