@@ -200,7 +200,7 @@ export class MesosProvisioner implements Provisioner {
         throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
       }
       // A new id has no dir (one lstat); only a dir can hold a record or what an interrupted provision left.
-      if (await pathExists(this.paths.containerDir(containerId))) {
+      if (await costOf('step provision lstat', () => pathExists(this.paths.containerDir(containerId)))) {
         if (await this.readRecord(containerId)) {
           throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
         }
@@ -208,7 +208,7 @@ export class MesosProvisioner implements Provisioner {
       }
       try {
         signal?.throwIfAborted();
-        await this.source.retain(containerId, imageId);
+        await costOf('step provision retain', () => this.source.retain(containerId, imageId));
         const image = await this.source.layers(imageId);
         const checked = checkLayerDirs(imageId, image.layerDirs);
         if (this.backend === 'auto') await checked; // the choice looks into the layers
@@ -219,11 +219,13 @@ export class MesosProvisioner implements Provisioner {
         const rootfs = this.paths.rootfs(containerId, name, rootfsId);
         // Concurrent (each is a few thread-pool round trips); all settle before a failure is rolled back, so
         // the rollback's rm never races the mkdir.
-        await settleAll([
-          checked,
-          backend.validate(image.layerDirs),
-          fs.mkdir(path.dirname(rootfs), { recursive: true, mode: 0o700 }),
-        ]);
+        await costOf('step provision dirs', () =>
+          settleAll([
+            checked,
+            backend.validate(image.layerDirs),
+            fs.mkdir(path.dirname(rootfs), { recursive: true, mode: 0o700 }),
+          ]),
+        );
         const ctx = {
           containerId,
           layerDirs: image.layerDirs,
@@ -231,7 +233,7 @@ export class MesosProvisioner implements Provisioner {
           scratch: this.paths.scratch(containerId, name, rootfsId),
           signal,
         };
-        const { writableDir } = await backend.provision(ctx);
+        const { writableDir } = await costOf('step provision backend', () => backend.provision(ctx));
         const record: ProvisionRecord = {
           version: 1,
           containerId,
