@@ -233,7 +233,6 @@ export class MesosProvisioner implements Provisioner {
           scratch: this.paths.scratch(containerId, name, rootfsId),
           signal,
         };
-        const { writableDir } = await costOf('step provision backend', () => backend.provision(ctx));
         const record: ProvisionRecord = {
           version: 1,
           containerId,
@@ -242,12 +241,26 @@ export class MesosProvisioner implements Provisioner {
           rootfs,
           image: { imageId: image.imageId, kind: image.kind, config: { ...image.config }, layerDirs: image.layerDirs },
         };
-        if (writableDir !== undefined) record.writableDir = writableDir;
-        // Deferred: the caller syncs it together with its own record (one journal commit for both). Until then
-        // a process crash still finds it (the page cache survives); a power loss may drop it, and then the
-        // caller's record, which is written durably only with this one, is not there either.
-        if (opts.deferSync) await writeJsonReplace(this.paths.record(containerId), record);
-        else await writeJsonAtomic(this.paths.record(containerId), record);
+        const writable = this.writableOf(containerId, name, rootfsId);
+        if (writable !== undefined) record.writableDir = writable;
+        const built = async (): Promise<void> => {
+          const { writableDir } = await costOf('step provision backend', () => backend.provision(ctx));
+          if (writableDir !== writable) {
+            throw new InternalError(`backend ${name} put the writable layer at "${writableDir}", not "${writable}"`);
+          }
+        };
+        if (opts.deferSync) {
+          // Deferred: the caller syncs it together with its own record (one journal commit for both). Until
+          // then a process crash still finds it (the page cache survives); a power loss may drop it, and then
+          // the caller's record, which is written durably only with this one, is not there either. Renamed
+          // while the backend builds the rootfs: a crash before the caller's record exists leaves an id that
+          // recovery does not keep, whose dir it destroys (mounts and all) whether or not the record is there.
+          await settleAll([built(), writeJsonReplace(this.paths.record(containerId), record)]);
+        } else {
+          // On its own the record is what says "finished": written last, durably.
+          await built();
+          await writeJsonAtomic(this.paths.record(containerId), record);
+        }
         this.records.set(containerId, record);
         log().debug({ containerId, imageId, backend: name, layers: image.layerDirs.length }, 'rootfs provisioned');
         return provisioned(record);
@@ -408,11 +421,18 @@ export class MesosProvisioner implements Provisioner {
     return r;
   }
 
+  /** Where this layout puts the writable layer of a rootfs of `backend` (bind has none). */
+  private writableOf(id: string, backend: BackendName, rootfsId: string): string | undefined {
+    if (backend === 'overlay') return this.paths.upper(id, rootfsId);
+    if (backend === 'copy') return this.paths.rootfs(id, backend, rootfsId);
+    return undefined;
+  }
+
   /** True when the record's rootfs and writable dir are where this layout puts them for its backend. */
   private ownPaths(id: string, r: ProvisionRecord): boolean {
     try {
       const rootfs = this.paths.rootfs(id, r.backend, r.rootfsId);
-      const writable = { overlay: this.paths.upper(id, r.rootfsId), copy: rootfs, bind: undefined }[r.backend];
+      const writable = this.writableOf(id, r.backend, r.rootfsId);
       return r.rootfs === rootfs && r.writableDir === writable && r.image.layerDirs.every((d) => path.isAbsolute(d));
     } catch {
       return false;
