@@ -56,6 +56,14 @@ export interface ContainerContext {
   image: { config: ImageConfig; kind: 'docker' | 'appc' };
   /** The provisioned root filesystem. */
   rootfs: string;
+  /**
+   * Set only in `prepare` of a create whose rootfs is exactly its image's layers as provisioned just now
+   * (nothing written to it yet: no checkpoint restored into it): names that content (backend, image id,
+   * layer dirs), so an isolator may keep what it read from the rootfs for the next container with the same
+   * key. The store's layer dirs are never written after extraction, and a re-pulled image gets the same
+   * content under the same key or new dirs under a new one.
+   */
+  rootfsKey?: string;
   /** Directory of this container's runtime files (bundle dir). */
   dir: string;
   /** The container's cgroup path, relative to the hierarchy. */

@@ -22,12 +22,14 @@
  * The result is fitted to the host (pkg/oci fitSpecToHost).
  */
 import {
+  DEFAULT_CAPABILITIES,
   defaultSpec,
   fitSpecToHost,
   type LinuxDevice,
   type LinuxNamespace,
   type LinuxResources,
   type Mount,
+  runtimeDefaultSeccomp,
   type Spec,
 } from '../oci/index.js';
 import { InternalError } from '../util/index.js';
@@ -64,7 +66,10 @@ const PROPAGATION_RANK: Record<string, number> = { rshared: 2, rslave: 1 };
 
 /** Builds the OCI spec of a container from its fragments (in table order) and the base. */
 export async function buildSpec(fragments: readonly Fragment[], base: SpecBase): Promise<Spec> {
-  const spec = defaultSpec({ rootfs: base.rootfs, terminal: base.terminal, namespaces: [] });
+  // The base's RuntimeDefault profile is built at the end, only when no isolator set seccomp (linux/security
+  // always does): building it is most of defaultSpec's work.
+  const spec = defaultSpec({ rootfs: base.rootfs, terminal: base.terminal, namespaces: [], seccomp: false });
+  let seccompSet = false;
   const proc = spec.process!;
   const linux = spec.linux!;
   const owners = new Map<string, string>();
@@ -102,8 +107,13 @@ export async function buildSpec(fragments: readonly Fragment[], base: SpecBase):
       if (info.user.umask !== undefined) proc.user.umask = info.user.umask;
     }
     if (info.capabilities) proc.capabilities = structuredClone(info.capabilities);
-    if (info.seccomp === null) delete linux.seccomp;
-    else if (info.seccomp) linux.seccomp = info.seccomp;
+    if (info.seccomp === null) {
+      delete linux.seccomp;
+      seccompSet = true;
+    } else if (info.seccomp) {
+      linux.seccomp = info.seccomp;
+      seccompSet = true;
+    }
     if (info.rlimits) proc.rlimits = info.rlimits.map((r) => ({ ...r }));
     if (info.noNewPrivileges !== undefined) proc.noNewPrivileges = info.noNewPrivileges;
     if (info.oomScoreAdj !== undefined) proc.oomScoreAdj = info.oomScoreAdj;
@@ -149,6 +159,7 @@ export async function buildSpec(fragments: readonly Fragment[], base: SpecBase):
     }
   }
 
+  if (!seccompSet) linux.seccomp = runtimeDefaultSeccomp(DEFAULT_CAPABILITIES);
   proc.env = [...env].map(([k, v]) => `${k}=${v}`);
   spec.mounts = [...defaults.map((m) => replaced.get(m.destination) ?? m), ...extraMounts];
   linux.namespaces = [...namespaces.values()];

@@ -2,7 +2,7 @@
  * Process facts from /proc: liveness, start time (to tell a PID from its reuse) and waiting for a process
  * that is not our child, such as a conmon that outlived a daemon restart and now belongs to init.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { fromAbort, CancelledError, InvalidArgumentError } from '../util/index.js';
 
 export interface ProcStat {
@@ -121,13 +121,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The oom_score_adj of this daemon: children may not be set below it without CAP_SYS_RESOURCE. */
 export async function ownOomScoreAdj(): Promise<number> {
-  const text = await fs.readFile('/proc/self/oom_score_adj', 'utf8');
+  // Read synchronously: a /proc/self file is made by the kernel on read (tens of µs, never disk), while an
+  // async read is four round trips through libuv's pool, queued behind other calls' fsyncs (every
+  // CreateContainer reads both of these files; docs/performance.md "CreateContainer, phase 6"). Not cached:
+  // kubelet or systemd may change the daemon's oom_score_adj and limits after it started.
+  const text = readFileSync('/proc/self/oom_score_adj', 'utf8');
   return Number(text.trim());
 }
 
 /** Soft and hard RLIMIT_NOFILE of this daemon; children cannot get a higher hard limit without privilege. */
 export async function ownNofileLimit(): Promise<{ soft: number; hard: number }> {
-  const text = await fs.readFile('/proc/self/limits', 'utf8');
+  const text = readFileSync('/proc/self/limits', 'utf8');
   const line = text.split('\n').find((l) => l.startsWith('Max open files'));
   const m = line?.match(/^Max open files\s+(\S+)\s+(\S+)/);
   const num = (s: string | undefined): number => (s === undefined || s === 'unlimited' ? 2 ** 32 - 1 : Number(s));

@@ -76,6 +76,14 @@ export async function createContainer(
     const undo = new Rollback(log);
     try {
       if (spec.namespaces.pid === 'target') rec.targetPid = runningPid(e, spec.namespaces.targetId);
+      // The bundle dir is made while the rootfs is provisioned (recovery's bundle sweep removes a bundle
+      // without a container record, whichever of the two a crash interrupted).
+      const bundleMade = fs.mkdir(c.bundle, { recursive: true, mode: 0o700 });
+      bundleMade.catch(() => {}); // awaited after the provision, or by the undo when that fails
+      undo.add('bundle', async () => {
+        await bundleMade.catch(() => {});
+        await fs.rm(c.bundle, { recursive: true, force: true });
+      });
       const p = await costOf('step provision', () =>
         e.provisioner.provision(spec.id, spec.image.id, {
           readonlyRootfs: spec.readonlyRootfs,
@@ -88,12 +96,14 @@ export async function createContainer(
       rec.image = { config: p.image.config, kind: p.image.kind };
       rec.provisioned = provisionedFacts(p);
       rec.stopSignal = normalizeStopSignal(p.image.config.stopSignal, spec.id);
-      await fs.mkdir(c.bundle, { recursive: true, mode: 0o700 });
-      undo.add('bundle', () => fs.rm(c.bundle, { recursive: true, force: true }));
+      await bundleMade;
       if (spec.restore) await prepareRestore(spec.restore.archive, restoreDir(c), p.rootfs, signal);
 
       rec.state = 'PREPARING';
-      const ctx = c.context();
+      // Only prepare sees the key: from start on, the container writes into its rootfs.
+      const ctx: ContainerContext = spec.restore
+        ? c.context()
+        : { ...c.context(), rootfsKey: JSON.stringify([p.backend, p.image.imageId, p.image.layerDirs]) };
       const prepared: Isolator[] = [];
       undo.add('isolators cleanup', () => cleanupIsolators(ctx, prepared));
       const infos: NamedLaunchInfo[] = [];
@@ -107,7 +117,9 @@ export async function createContainer(
       oci.linux ??= {};
       oci.linux.cgroupsPath ??= e.cgroups.ociPath(rec.cgroup);
       rec.oci = oci;
-      await costOf('step write bundle', () => e.launcher.writeBundle(c.bundle, oci));
+      // No config.json yet: the launcher writes it from rec.oci before every `runc create` (resources may
+      // change in between), its only reader; writing it here too cost a rename per create for nothing
+      // (docs/performance.md "CreateContainer, phase 6"). The bundle dir exists, so does the restore dir.
       crashPoint('CreateContainer', 'bundle');
       // The pod may have been stopped while we awaited: do not leave a container in a stopped pod.
       if (!pod.ready || e.pods.get(pod.id) !== pod) {

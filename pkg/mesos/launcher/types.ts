@@ -57,8 +57,8 @@ export interface Launcher {
   runtimeFeatures(): Promise<RuntimeFeatures | undefined>;
   /**
    * Writes `spec` as the bundle's config.json, in the form this launcher runs it (the one writer of that
-   * file). The containerizer calls it at CreateContainer so the bundle is complete before start; `create`
-   * writes it again from its request, since resources may have changed in between.
+   * file). `create` writes it from its request, so the containerizer does not call this at CreateContainer
+   * (the runtime is the file's only reader, and resources may change before start).
    */
   writeBundle(bundle: string, spec: Spec): Promise<void>;
   /** Creates the container; its init is blocked until `start`. Failure leaves nothing behind. */

@@ -8,8 +8,10 @@
  *   ├── .probe-XXXXXX/                          the `auto` backend's overlay probe, on the filesystem the
  *   │                                           upper dirs use (removed after it ran, and at recovery)
  *   └── <containerId>/
- *       ├── record.json                         checkpoint, written last and atomically (see ProvisionRecord):
- *       │                                       image, backend, rootfs id, layer dirs, rootfs, writable dir
+ *       ├── record.json                         checkpoint, renamed into place (see ProvisionRecord): image,
+ *       │                                       backend, rootfs id, layer dirs, rootfs, writable dir; written
+ *       │                                       last, or with `deferSync` while the rootfs is built (the
+ *       │                                       caller's record, written after, is then what says finished)
  *       └── backends/<backend>/
  *           ├── rootfses/<rootfsId>/            overlay: mount point; bind: mount point; copy: the copied tree
  *           └── scratch/<rootfsId>/             overlay only
@@ -18,7 +20,8 @@
  *               └── ovl-XXXXXX/                 short numbered symlinks to the layers, present only while
  *                                               the overlay is being mounted (pkg/sys overlayMount linkDir)
  *
- * A container dir without record.json is a provision that did not finish: recovery removes it.
+ * A container dir without record.json is a provision that did not finish: recovery removes it, as it removes
+ * every dir of an id that the caller does not keep.
  */
 import path from 'node:path';
 import { InvalidArgumentError } from '../../util/index.js';

@@ -196,23 +196,36 @@ export class MesosProvisioner implements Provisioner {
     const { signal } = opts;
     return this.lock.run(containerId, async () => {
       await this.init();
-      if (await this.readRecord(containerId)) {
+      if (this.records.has(containerId)) {
         throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
       }
-      // A dir without a record is what an interrupted provision left.
-      await this.teardownFiles(containerId);
+      // A new id has no dir (one lstat); only a dir can hold a record or what an interrupted provision left.
+      if (await costOf('step provision lstat', () => pathExists(this.paths.containerDir(containerId)))) {
+        if (await this.readRecord(containerId)) {
+          throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
+        }
+        await this.teardownFiles(containerId);
+      }
       try {
         signal?.throwIfAborted();
-        await this.source.retain(containerId, imageId);
+        await costOf('step provision retain', () => this.source.retain(containerId, imageId));
         const image = await this.source.layers(imageId);
-        await checkLayerDirs(imageId, image.layerDirs);
+        const checked = checkLayerDirs(imageId, image.layerDirs);
+        if (this.backend === 'auto') await checked; // the choice looks into the layers
         const name: BackendName =
           this.backend === 'auto' ? await this.chooser.choose(image.layerDirs, opts.readonlyRootfs) : this.backend;
         const backend = backendOf(name);
-        await backend.validate(image.layerDirs);
         const rootfsId = randomBytes(8).toString('hex');
         const rootfs = this.paths.rootfs(containerId, name, rootfsId);
-        await fs.mkdir(path.dirname(rootfs), { recursive: true, mode: 0o700 });
+        // Concurrent (each is a few thread-pool round trips); all settle before a failure is rolled back, so
+        // the rollback's rm never races the mkdir.
+        await costOf('step provision dirs', () =>
+          settleAll([
+            checked,
+            backend.validate(image.layerDirs),
+            fs.mkdir(path.dirname(rootfs), { recursive: true, mode: 0o700 }),
+          ]),
+        );
         const ctx = {
           containerId,
           layerDirs: image.layerDirs,
@@ -220,7 +233,6 @@ export class MesosProvisioner implements Provisioner {
           scratch: this.paths.scratch(containerId, name, rootfsId),
           signal,
         };
-        const { writableDir } = await backend.provision(ctx);
         const record: ProvisionRecord = {
           version: 1,
           containerId,
@@ -229,12 +241,26 @@ export class MesosProvisioner implements Provisioner {
           rootfs,
           image: { imageId: image.imageId, kind: image.kind, config: { ...image.config }, layerDirs: image.layerDirs },
         };
-        if (writableDir !== undefined) record.writableDir = writableDir;
-        // Deferred: the caller syncs it together with its own record (one journal commit for both). Until then
-        // a process crash still finds it (the page cache survives); a power loss may drop it, and then the
-        // caller's record, which is written durably only with this one, is not there either.
-        if (opts.deferSync) await writeJsonReplace(this.paths.record(containerId), record);
-        else await writeJsonAtomic(this.paths.record(containerId), record);
+        const writable = this.writableOf(containerId, name, rootfsId);
+        if (writable !== undefined) record.writableDir = writable;
+        const built = async (): Promise<void> => {
+          const { writableDir } = await costOf('step provision backend', () => backend.provision(ctx));
+          if (writableDir !== writable) {
+            throw new InternalError(`backend ${name} put the writable layer at "${writableDir}", not "${writable}"`);
+          }
+        };
+        if (opts.deferSync) {
+          // Deferred: the caller syncs it together with its own record (one journal commit for both). Until
+          // then a process crash still finds it (the page cache survives); a power loss may drop it, and then
+          // the caller's record, which is written durably only with this one, is not there either. Renamed
+          // while the backend builds the rootfs: a crash before the caller's record exists leaves an id that
+          // recovery does not keep, whose dir it destroys (mounts and all) whether or not the record is there.
+          await settleAll([built(), writeJsonReplace(this.paths.record(containerId), record)]);
+        } else {
+          // On its own the record is what says "finished": written last, durably.
+          await built();
+          await writeJsonAtomic(this.paths.record(containerId), record);
+        }
         this.records.set(containerId, record);
         log().debug({ containerId, imageId, backend: name, layers: image.layerDirs.length }, 'rootfs provisioned');
         return provisioned(record);
@@ -395,11 +421,18 @@ export class MesosProvisioner implements Provisioner {
     return r;
   }
 
+  /** Where this layout puts the writable layer of a rootfs of `backend` (bind has none). */
+  private writableOf(id: string, backend: BackendName, rootfsId: string): string | undefined {
+    if (backend === 'overlay') return this.paths.upper(id, rootfsId);
+    if (backend === 'copy') return this.paths.rootfs(id, backend, rootfsId);
+    return undefined;
+  }
+
   /** True when the record's rootfs and writable dir are where this layout puts them for its backend. */
   private ownPaths(id: string, r: ProvisionRecord): boolean {
     try {
       const rootfs = this.paths.rootfs(id, r.backend, r.rootfsId);
-      const writable = { overlay: this.paths.upper(id, r.rootfsId), copy: rootfs, bind: undefined }[r.backend];
+      const writable = this.writableOf(id, r.backend, r.rootfsId);
       return r.rootfs === rootfs && r.writableDir === writable && r.image.layerDirs.every((d) => path.isAbsolute(d));
     } catch {
       return false;
@@ -438,6 +471,23 @@ export class MesosProvisioner implements Provisioner {
       throw new InternalError(`mounts remain under "${dir}" (${left.map((m) => m.mountPoint).join(', ')})`);
     }
     await costOf('step rootfs rm', () => fs.rm(dir, { recursive: true, force: true }));
+  }
+}
+
+/** Waits for every promise, then throws the first failure (in list order) if any. */
+async function settleAll(ps: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(ps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }
 

@@ -133,8 +133,11 @@ describe('containers', () => {
     assert.equal(created.state, 'created');
     assert.equal(created.mesosState, 'PREPARING');
     assert.equal(created.pid, 0);
-    await fs.access(`${created.info.bundle as string}/config.json`);
+    // config.json is written by the launcher at start, from the record (not at create).
+    await assert.rejects(fs.access(`${created.info.bundle as string}/config.json`));
+    await fs.access(created.info.bundle as string);
     const started = await m.startContainer(spec.id, signal());
+    await fs.access(`${created.info.bundle as string}/config.json`);
     assert.ok(['running', 'exited'].includes(started.state));
     const t = await m.wait(spec.id);
     assert.deepEqual([t.exitCode, t.reason], [0, 'Completed']);
@@ -269,6 +272,9 @@ describe('containers', () => {
     );
     const bad = f.containerSpec(pod, ['true'], { image: { id: `sha256:${'c'.repeat(64)}`, ref: 'missing' } });
     await assert.rejects(m.createContainer(bad, pod, signal()), (e) => isKind(e, 'NotFound'));
+    // The bundle dir is made while the rootfs is provisioned: a failed provision removes it too.
+    await assert.rejects(fs.access(`${f.runtimeDir}/mesos/pods/${pod.id}/containers/${bad.id}`));
+    assert.equal(f.images.leases.has(bad.id), false);
   });
 });
 

@@ -241,6 +241,14 @@ describe('provisioner backends', () => {
       });
       assert.deepEqual(await fs.readdir(path.join(small, 'provisioner', 'containers')), []);
       assert.equal(src.leases.has('f4'), false);
+      // With deferSync the record is renamed while the rootfs is built: a failed build removes it too.
+      await assert.rejects(q.provision('f5', layered, { readonlyRootfs: false, deferSync: true }), (e: unknown) => {
+        assert.match((e as Error).message, /copying layer/);
+        return true;
+      });
+      assert.deepEqual(await fs.readdir(path.join(small, 'provisioner', 'containers')), []);
+      assert.equal(await q.get('f5'), undefined);
+      assert.equal(src.leases.has('f5'), false);
     } finally {
       await unmount(small);
     }

@@ -95,6 +95,24 @@ describe('filesystem/linux', () => {
     );
     assert.ok(!k.mounts?.some((m) => m.destination === '/etc/hosts'));
 
+    // The hosts file is not read again while unchanged, but a changed one (a container wrote its /etc/hosts,
+    // or the pod's IPs changed) is still rewritten at the next create.
+    const hosts = path.join(tmp, 'pod/hosts');
+    const good = await fs.readFile(hosts, 'utf8');
+    await iso.prepare(c);
+    assert.equal(await fs.readFile(hosts, 'utf8'), good);
+    await fs.writeFile(hosts, `${good}# edited\n`);
+    await iso.prepare(c);
+    assert.equal(await fs.readFile(hosts, 'utf8'), good);
+    await fs.rm(hosts);
+    await fs.writeFile(hosts, good.replace('10.1.0.5', '10.1.0.6')); // same size, another inode
+    await iso.prepare(c);
+    assert.equal(await fs.readFile(hosts, 'utf8'), good);
+    p.state.ips = ['10.1.0.7'];
+    await iso.prepare(c);
+    assert.match(await fs.readFile(hosts, 'utf8'), /10\.1\.0\.7\tweb-0/);
+    p.state.ips = ['10.1.0.5'];
+
     await iso.cleanupPod(p);
     await iso.cleanupPod(p);
     assert.deepEqual(await fs.readdir(path.join(tmp, 'pod')), []);

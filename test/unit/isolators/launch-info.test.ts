@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildSpec } from '../../../pkg/mesos/launch-info.js';
-import { DEFAULT_MASKED_PATHS } from '../../../pkg/oci/index.js';
+import { DEFAULT_MASKED_PATHS, defaultSpec } from '../../../pkg/oci/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 
 const base = { rootfs: '/r', terminal: false };
@@ -95,6 +95,10 @@ describe('launch info merge', () => {
     assert.deepEqual(spec.linux?.namespaces, []);
     assert.deepEqual(spec.linux?.maskedPaths, [...DEFAULT_MASKED_PATHS]);
     assert.equal(spec.linux?.seccomp?.defaultAction, 'SCMP_ACT_ERRNO');
+    // Built only when no isolator sets seccomp, and then the base's profile, the one defaultSpec has.
+    assert.deepEqual(spec.linux?.seccomp, defaultSpec().linux?.seccomp);
+    const own = { defaultAction: 'SCMP_ACT_LOG' as const };
+    assert.deepEqual((await buildSpec([{ isolator: 'a', info: { seccomp: own } }], base)).linux?.seccomp, own);
   });
 
   it('refuses two owners of one field and disagreeing cgroup paths', async () => {

@@ -3,7 +3,12 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readFileInRoot, resolveUser, type UserRequest } from '../../../pkg/mesos/isolators/linux/user.js';
+import {
+  RootfsFileCache,
+  readFileInRoot,
+  resolveUser,
+  type UserRequest,
+} from '../../../pkg/mesos/isolators/linux/user.js';
 import { resolveInRoot } from '../../../pkg/sys/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 
@@ -104,5 +109,61 @@ describe('user resolution in the rootfs', () => {
     await assert.rejects(resolveInRoot(r3, '/loop/x'), (e: unknown) => isKind(e, 'InvalidArgument'));
     // No passwd at all: numeric users still work, names do not.
     assert.deepEqual(await resolveUser(r3, req({ imageUser: '7:8' })), { uid: 7, gid: 8, additionalGids: [] });
+  });
+});
+
+describe('passwd and group cache per rootfs content', () => {
+  it('reads a key once, never answers another key or an unkeyed call from it', async () => {
+    const cache = new RootfsFileCache();
+    const a = path.join(tmp, 'cache-a');
+    const b = path.join(tmp, 'cache-b');
+    for (const [root, name] of [
+      [a, 'alpha'],
+      [b, 'beta'],
+    ] as const) {
+      await fs.mkdir(path.join(root, 'etc'), { recursive: true });
+      await fs.writeFile(path.join(root, 'etc/passwd'), `${name}:x:1000:1000::/:/bin/sh\n`);
+    }
+    const files = (key: string | undefined) => ({ cache, key });
+    assert.equal((await resolveUser(a, req({ runAsUser: 1000 }), files('img-a'))).name, 'alpha');
+    // The same key answers from the cache even though the file changed underneath (that rootfs's layers
+    // are immutable; a changed rootfs has no key or another one).
+    await fs.writeFile(path.join(a, 'etc/passwd'), 'changed:x:1000:1000::/:/bin/sh\n');
+    assert.equal((await resolveUser(a, req({ runAsUser: 1000 }), files('img-a'))).name, 'alpha');
+    // Another key, and no key (a restored rootfs), read the rootfs.
+    assert.equal((await resolveUser(b, req({ runAsUser: 1000 }), files('img-b'))).name, 'beta');
+    assert.equal((await resolveUser(a, req({ runAsUser: 1000 }), files(undefined))).name, 'changed');
+    assert.equal(cache.size, 2);
+    // An absent file is kept as absent: names fail, numbers work, for that key only.
+    const c = path.join(tmp, 'cache-c');
+    await fs.mkdir(c, { recursive: true });
+    assert.deepEqual(await resolveUser(c, req({ imageUser: '5' }), files('img-c')), {
+      uid: 5,
+      gid: 0,
+      additionalGids: [],
+    });
+    await assert.rejects(resolveUser(c, req({ imageUser: 'alpha' }), files('img-c')), (e: unknown) =>
+      isKind(e, 'FailedPrecondition'),
+    );
+  });
+
+  it('keeps no refusal and evicts the least recently used key', async () => {
+    const cache = new RootfsFileCache(2);
+    const bad = path.join(tmp, 'cache-bad');
+    await fs.mkdir(path.join(bad, 'etc/passwd'), { recursive: true }); // a directory, not a file
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(cache.read(bad, '/etc/passwd', 'bad'), (e: unknown) => isKind(e, 'FailedPrecondition'));
+    }
+    assert.equal(cache.size, 0);
+    await cache.read(rootfs, '/etc/passwd', 'k1');
+    await cache.read(rootfs, '/etc/passwd', 'k2');
+    await cache.read(rootfs, '/etc/passwd', 'k1'); // k1 used last: k2 goes first
+    await cache.read(rootfs, '/etc/passwd', 'k3');
+    assert.equal(cache.size, 2);
+    const moved = path.join(tmp, 'cache-moved');
+    await fs.mkdir(path.join(moved, 'etc'), { recursive: true });
+    await fs.writeFile(path.join(moved, 'etc/passwd'), 'other:x:1:1::/:/bin/sh\n');
+    assert.equal(await cache.read(moved, '/etc/passwd', 'k1'), PASSWD);
+    assert.equal(await cache.read(moved, '/etc/passwd', 'k2'), 'other:x:1:1::/:/bin/sh\n');
   });
 });

@@ -17,7 +17,7 @@ import { FailedPreconditionError, InvalidArgumentError } from '../../../util/ind
 import type { ContainerContext, Isolator, LaunchInfo } from '../../isolator.js';
 import { hostDevices } from './devices.js';
 import { loadSeccompProfile } from './seccomp-profile.js';
-import { resolveUser } from './user.js';
+import { RootfsFileCache, resolveUser } from './user.js';
 
 // The host's capability list and bounding set live in pkg/sys (the Docker containerizer needs them too).
 export { ALL_CAPABILITIES, hostCapabilities } from '../../../sys/index.js';
@@ -80,6 +80,8 @@ function checkPaths(paths: readonly string[], what: string): string[] {
 
 export class SecurityIsolator implements Isolator {
   readonly name = 'linux/security';
+  /** The images' passwd and group files, read once per rootfs content (ctx.rootfsKey). */
+  private readonly files = new RootfsFileCache();
 
   async prepare(ctx: ContainerContext): Promise<LaunchInfo> {
     const s = ctx.spec;
@@ -88,13 +90,17 @@ export class SecurityIsolator implements Isolator {
       throw new InvalidArgumentError(`privileged container "${s.name}" in a pod that is not privileged`);
     }
     const all = await hostCapabilities();
-    const user = await resolveUser(ctx.rootfs, {
-      runAsUser: s.runAsUser,
-      runAsGroup: s.runAsGroup,
-      runAsUsername: s.runAsUsername,
-      supplementalGroups: s.supplementalGroups,
-      imageUser: ctx.image.config.user,
-    });
+    const user = await resolveUser(
+      ctx.rootfs,
+      {
+        runAsUser: s.runAsUser,
+        runAsGroup: s.runAsGroup,
+        runAsUsername: s.runAsUsername,
+        supplementalGroups: s.supplementalGroups,
+        imageUser: ctx.image.config.user,
+      },
+      { cache: this.files, key: ctx.rootfsKey },
+    );
     const caps = s.privileged ? [...all] : computeCapabilities(s.capabilities.add, s.capabilities.drop, all);
     const info: LaunchInfo = {
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },

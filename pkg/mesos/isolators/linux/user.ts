@@ -108,21 +108,71 @@ function checkId(n: number, what: string): number {
   return n;
 }
 
+/** Files bigger than this are read again for every container rather than kept (bounds the cache's memory). */
+const MAX_CACHED_FILE = 64 * 1024;
+
+/**
+ * /etc/passwd and /etc/group of image rootfses, kept per rootfs content key (containers.ts `rootfsKey`: the
+ * image id, backend and layer dirs of a rootfs provisioned just now from immutable store layers, nothing
+ * written to it yet). Containers of one image then read them once instead of once each (two path
+ * resolutions and reads through the overlay per container, docs/performance.md "CreateContainer, phase 6").
+ * Without a key (a restored checkpoint wrote into the rootfs) nothing is cached. Only successful reads are
+ * kept (an absent file as such); a refusal (not a regular file, too large) is thrown again each time.
+ */
+export class RootfsFileCache {
+  private readonly entries = new Map<string, Map<string, string | undefined>>();
+
+  constructor(private readonly maxKeys = 32) {}
+
+  /** readFileInRoot(root, p), answered from the cache under `key` when there is one. */
+  async read(root: string, p: string, key: string | undefined): Promise<string | undefined> {
+    if (key === undefined) return readFileInRoot(root, p);
+    const files = this.entries.get(key);
+    if (files?.has(p)) {
+      // Most recently used last, so eviction drops the image unused longest.
+      this.entries.delete(key);
+      this.entries.set(key, files);
+      return files.get(p);
+    }
+    const text = await readFileInRoot(root, p);
+    if (text !== undefined && text.length > MAX_CACHED_FILE) return text;
+    const now = this.entries.get(key) ?? new Map<string, string | undefined>();
+    now.set(p, text);
+    this.entries.delete(key);
+    this.entries.set(key, now);
+    while (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
+    return text;
+  }
+
+  /** Number of keys held (tests). */
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/** Where resolveUser reads the rootfs's files from: `cache` under `key`, else the rootfs each time. */
+export interface UserFiles {
+  cache: RootfsFileCache;
+  key: string | undefined;
+}
+
 /**
  * Resolves the container's uid, gid and supplementary groups against the rootfs's /etc/passwd and
  * /etc/group, with containerd's rules: a numeric uid without a passwd entry runs with gid 0; a name that
  * is not in passwd (or a group name not in group) is a FailedPreconditionError naming it; run_as_group
  * overrides the gid; supplementary groups are the groups that list the user as a member, then the CRI ones.
  */
-export async function resolveUser(rootfs: string, req: UserRequest): Promise<ResolvedUser> {
+export async function resolveUser(rootfs: string, req: UserRequest, files?: UserFiles): Promise<ResolvedUser> {
   let passwd: PasswdEntry[] | undefined;
   let groups: GroupEntry[] | undefined;
+  const read = (p: string): Promise<string | undefined> =>
+    files ? files.cache.read(rootfs, p, files.key) : readFileInRoot(rootfs, p);
   const users = async (): Promise<PasswdEntry[]> => {
-    passwd ??= parsePasswd((await readFileInRoot(rootfs, '/etc/passwd')) ?? '');
+    passwd ??= parsePasswd((await read('/etc/passwd')) ?? '');
     return passwd;
   };
   const groupList = async (): Promise<GroupEntry[]> => {
-    groups ??= parseGroup((await readFileInRoot(rootfs, '/etc/group')) ?? '');
+    groups ??= parseGroup((await read('/etc/group')) ?? '');
     return groups;
   };
   const byName = async (name: string): Promise<PasswdEntry> => {

@@ -24,9 +24,13 @@ function overlayWork(scratch: string): string {
 async function mountIt(ctx: BackendContext): Promise<void> {
   const upperDir = overlayUpper(ctx.scratch);
   const workDir = overlayWork(ctx.scratch);
-  await fs.mkdir(upperDir, { recursive: true, mode: 0o755 });
+  // Two round trips instead of three (concurrent recursive mkdirs of a shared parent are safe); the work dir
+  // after the upper one, so that their parent always gets the upper's mode.
+  await Promise.all([
+    fs.mkdir(upperDir, { recursive: true, mode: 0o755 }),
+    fs.mkdir(ctx.rootfs, { recursive: true, mode: 0o755 }),
+  ]);
   await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
-  await fs.mkdir(ctx.rootfs, { recursive: true, mode: 0o755 });
   try {
     await overlayMount(ctx.rootfs, {
       // overlayfs lists the topmost layer first; the store gives them base first.
