@@ -4,9 +4,8 @@
  * native monitor accepts only the subset used here and refuses anything else, so restores (`--restore`, CRIU)
  * and the `--exec` fallback always go to conmon. Below, "conmon" means either.
  *
- * conmon conmon runs `<runtime> create`, holds
- * the container's stdio, writes the CRI log file, serves the attach socket, writes the exit code to
- * `<exitDir>/<id>` and outlives ucri. The runtime's init stays blocked until `OciRuntime.start`.
+ * conmon runs `<runtime> create`, holds the container's stdio, writes the CRI log file, serves the attach
+ * socket, writes the exit code to `<exitDir>/<id>` and outlives ucri. The runtime's init stays blocked until `OciRuntime.start`.
  *
  * Handshake (fds handed to conmon by number in the environment):
  *   fd 3 `_OCI_SYNCPIPE`  conmon → ucri: `{"data": <container pid>}` or `{"data": -1, "message": <runtime stderr>}`
@@ -17,7 +16,8 @@
  * relies on conmon being our child: it reads the exit file (watch + poll) and checks conmon's pid.
  *
  * Bundle files conmon creates (with `--full-attach`): `attach` (SOCK_SEQPACKET attach socket), `ctl` (control
- * fifo: "1 <h> <w>\n" resizes the tty, "2 0 0\n" reopens the log), `winsz`, and `oom` when it saw an OOM kill.
+ * fifo: "1 <h> <w>\n" resizes the tty, "2 0 0\n" reopens the log), `oom` when it saw an OOM kill, and
+ * (conmon only, for its own use) `winsz`.
  */
 import { watch, promises as fs, constants as fsc, type FSWatcher } from 'node:fs';
 import path from 'node:path';

@@ -396,6 +396,32 @@ for (const monitor of ['conmon', 'ucri'] as const) {
       assert.equal(await f.conmon.waitExit(b.id, { conmonPid: c.conmonPid }), 9);
       await f.runtime.delete(b.id);
     });
+    it('hands restores to conmon, which shares the exit and socket directories', async () => {
+      const cm = await f.conmon.conmon();
+      assert.equal(cm.monitor, 'conmon');
+      assert.equal(cm.exitDir, f.conmon.exitDir);
+      assert.equal(cm.socketDir, f.conmon.socketDir);
+      assert.equal(cm === f.conmon, monitor === 'conmon');
+      // No checkpoint here: runc restore fails, and the error is conmon's report of CRIU's failure, not a refusal
+      // of --restore by the native monitor.
+      const b = await f.bundle(['true']);
+      const work = path.join(b.dir, 'work');
+      await fs.mkdir(work);
+      await assert.rejects(
+        f.conmon.create({
+          id: b.id,
+          bundle: b.dir,
+          logPath: b.logPath,
+          restore: { imagePath: path.join(b.dir, 'no-images'), workPath: work },
+        }),
+        (e: unknown) => {
+          assert.ok(isKind(e, 'FailedPrecondition'), String(e));
+          assert.doesNotMatch((e as Error).message, /not supported/);
+          return true;
+        },
+      );
+      await assert.rejects(f.runtime.state(b.id), (e: unknown) => isKind(e, 'NotFound'));
+    });
   });
 }
 
