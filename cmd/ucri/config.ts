@@ -104,6 +104,7 @@ export const configSchema = z
     oci_runtime: z.enum(['runc', 'crun']).default('runc'),
     oci_runtime_path: absPath.optional(),
     conmon_path: absPath.optional(),
+    container_monitor: z.enum(['ucri', 'conmon']).default('ucri'),
     pause_image: z.string().default('registry.k8s.io/pause:3.9'),
     streaming_address: z.string().default('127.0.0.1'),
     streaming_port: z.coerce.number().int().min(0).max(65535).default(0),
@@ -189,6 +190,10 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'oci_runtime', help: 'OCI runtime: runc or crun (default runc)' },
   { key: 'oci_runtime_path', help: 'path of the OCI runtime binary (default: looked up in PATH)' },
   { key: 'conmon_path', help: 'path of conmon (default: looked up in PATH)' },
+  {
+    key: 'container_monitor',
+    help: "ucri (its own static monitor, conmon's protocol) or conmon; restores always use conmon (default ucri)",
+  },
   { key: 'pause_image', help: 'infra image for pods that share a PID namespace' },
   { key: 'streaming_address', help: 'address of the exec/attach/port-forward server (default 127.0.0.1)' },
   { key: 'streaming_port', help: 'port of the streaming server (default 0: any free port)' },

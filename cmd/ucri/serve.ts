@@ -105,6 +105,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
             ociRuntime: config.oci_runtime,
             ociRuntimePath: config.oci_runtime_path,
             conmonPath: config.conmon_path,
+            monitor: config.container_monitor,
             isolation: config.isolation,
             cniConfigDir: config.network_cni_config_dir,
             cniPluginDirs: config.network_cni_plugins_dir.split(':'),

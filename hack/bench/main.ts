@@ -6,7 +6,8 @@
  *
  * Environment: BENCH_QUICK=1 (small counts, for iteration), BENCH_POD_CYCLES, BENCH_AGE_CYCLES (pod cycles
  * done before the "after load" memory figure, default 1000), BENCH_UCRI_NODE_ARGS (node flags of the daemon, e.g. --cpu-prof),
- * BENCH_UCRI_TRACE and BENCH_UCRI_PROFILE (the daemon's UCRI_TRACE and UCRI_PROFILE), BENCH_ONLY=ucri (skip
+ * BENCH_UCRI_TRACE and BENCH_UCRI_PROFILE (the daemon's UCRI_TRACE and UCRI_PROFILE), BENCH_UCRI_FLAGS (extra
+ * daemon flags, for an A/B of one setting such as --container_monitor=conmon), BENCH_ONLY=ucri (skip
  * containerd, for profiling only: no ratios), BENCH_DOCKER=1 (adds pod start through ucri's `mesos` and
  * `docker` handlers and containerd side by side, against a private dockerd; see docker.ts), BENCH_DOCKER=only
  * (that measure alone), BENCH_PART=stats (only ListContainerStats and
@@ -115,11 +116,12 @@ async function main(): Promise<number> {
   try {
     const ctx: MeasureContext = { busybox: env.busybox, large: env.large, logRoot: path.join(root, 'logs') };
     progress('starting ucri and containerd');
-    let ucriFlags: string[] = [];
+    // BENCH_UCRI_FLAGS: extra daemon flags for an A/B of one setting (e.g. --container_monitor=conmon).
+    let ucriFlags: string[] = (process.env.BENCH_UCRI_FLAGS ?? '').split(/\s+/).filter(Boolean);
     if (BENCH_DOCKER) {
       const d = await startBenchDockerd(env.pause);
       dockerd = d.dockerd;
-      ucriFlags = d.flags;
+      ucriFlags = [...ucriFlags, ...d.flags];
       progress(`dockerd pid ${dockerd.pid()} on ${dockerd.socket} for ucri's docker handler`);
     }
     rts.push(await startUcri(env.cniConfigDir, ucriFlags));

@@ -25,7 +25,9 @@ export async function startUcri(cniConfigDir: string, extraFlags: readonly strin
     name: 'ucri',
     client: d.client(),
     pid: d.proc.pid!,
-    isMonitor: (p) => (p.cmdline.startsWith('conmon\0') || p.cmdline.includes('/conmon\0')) && p.cmdline.includes(root),
+    // A container monitor of this daemon: conmon, or ucri's own (dist/native/monitor), whichever is configured;
+    // argv[0] is the binary, the bundle under `root` is an argument.
+    isMonitor: (p) => /^([^\0]*\/)?(conmon|monitor)\0/.test(p.cmdline) && p.cmdline.includes(root),
     async close() {
       await d.stop();
       await d.cleanup();

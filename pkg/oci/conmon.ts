@@ -1,7 +1,11 @@
 /**
- * Containers under conmon (2.1.x, the monitor CRI-O and podman use). conmon runs `<runtime> create`, holds
- * the container's stdio, writes the CRI log file, serves the attach socket, writes the exit code to
- * `<exitDir>/<id>` and outlives ucri. The runtime's init stays blocked until `OciRuntime.start`.
+ * Containers under a container monitor: ucri's own (native/monitor.c, the default) or conmon (2.1.x, the
+ * monitor CRI-O and podman use). Both take the same command line and speak the same protocol below; the
+ * native monitor accepts only the subset used here and refuses anything else, so restores (`--restore`, CRIU)
+ * and the `--exec` fallback always go to conmon. Below, "conmon" means either.
+ *
+ * conmon runs `<runtime> create`, holds the container's stdio, writes the CRI log file, serves the attach
+ * socket, writes the exit code to `<exitDir>/<id>` and outlives ucri. The runtime's init stays blocked until `OciRuntime.start`.
  *
  * Handshake (fds handed to conmon by number in the environment):
  *   fd 3 `_OCI_SYNCPIPE`  conmon → ucri: `{"data": <container pid>}` or `{"data": -1, "message": <runtime stderr>}`
@@ -12,12 +16,23 @@
  * relies on conmon being our child: it reads the exit file (watch + poll) and checks conmon's pid.
  *
  * Bundle files conmon creates (with `--full-attach`): `attach` (SOCK_SEQPACKET attach socket), `ctl` (control
- * fifo: "1 <h> <w>\n" resizes the tty, "2 0 0\n" reopens the log), `winsz`, and `oom` when it saw an OOM kill.
+ * fifo: "1 <h> <w>\n" resizes the tty, "2 0 0\n" reopens the log), `oom` when it saw an OOM kill, and
+ * (conmon only, for its own use) `winsz`.
  */
 import { watch, promises as fs, constants as fsc, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { type Child, DEFAULT_PATH, isAlive, readStartTime, sleep, start, tail, waitChild } from '../sys/index.js';
+import {
+  type Child,
+  DEFAULT_PATH,
+  isAlive,
+  nativeHelper,
+  readStartTime,
+  sleep,
+  start,
+  tail,
+  waitChild,
+} from '../sys/index.js';
 import {
   CancelledError,
   FailedPreconditionError,
@@ -39,6 +54,13 @@ const log = logger('oci/conmon');
 
 export type ConmonLogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
+/**
+ * `ucri`: the native monitor (dist/native/monitor; conmon when it is not built), `conmon`: conmon. Why ucri's
+ * own by default: conmon costs ~2.3 MiB RSS per container, the static monitor ~0.3 (docs/performance.md,
+ * "Monitor, phase 6").
+ */
+export type MonitorKind = 'ucri' | 'conmon';
+
 export interface ConmonOptions {
   runtime: OciRuntime;
   /** Directory where conmon writes `<id>` holding the exit code. */
@@ -47,6 +69,8 @@ export interface ConmonOptions {
   socketDir: string;
   /** conmon binary (default: `conmon` from the standard directories). */
   path?: string;
+  /** Which monitor runs containers (default `conmon` here; the launcher and the daemon default to `ucri`). */
+  monitor?: MonitorKind;
   logLevel?: ConmonLogLevel;
 }
 
@@ -99,22 +123,45 @@ export class Conmon {
   readonly exitDir: string;
   readonly socketDir: string;
   readonly logLevel: ConmonLogLevel;
+  /** The monitor this object runs (`ucri` only when the native monitor is built). */
+  readonly monitor: MonitorKind;
+  private readonly opts: ConmonOptions;
+  private conmonP: Promise<Conmon> | undefined;
 
-  private constructor(binary: string, opts: ConmonOptions) {
+  private constructor(binary: string, opts: ConmonOptions, monitor: MonitorKind) {
     this.path = binary;
+    this.monitor = monitor;
+    this.opts = opts;
     this.runtime = opts.runtime;
     this.exitDir = opts.exitDir;
     this.socketDir = opts.socketDir;
     this.logLevel = opts.logLevel ?? 'error';
   }
 
-  /** Finds conmon and creates the exit and socket directories. */
+  /** Finds the monitor's binary and creates the exit and socket directories. */
   static async open(opts: ConmonOptions): Promise<Conmon> {
     for (const d of [opts.exitDir, opts.socketDir]) {
       if (!path.isAbsolute(d)) throw new InvalidArgumentError(`conmon directory "${d}" is not absolute`);
       await fs.mkdir(d, { recursive: true, mode: 0o700 });
     }
-    return new Conmon(await requireExecutable(opts.path ?? 'conmon', SYSTEM_DIRS), opts);
+    const native = opts.monitor === 'ucri' ? nativeHelper('monitor') : undefined;
+    if (native) return new Conmon(native, opts, 'ucri');
+    if (opts.monitor === 'ucri') log.warn('native monitor not built (make native): using conmon');
+    return new Conmon(await requireExecutable(opts.path ?? 'conmon', SYSTEM_DIRS), opts, 'conmon');
+  }
+
+  /**
+   * conmon itself, for what only conmon does (restores, `--exec`): this object when it runs conmon, else one
+   * sharing its exit and socket directories (opened once, on first use: conmon need not be installed
+   * otherwise).
+   */
+  conmon(): Promise<Conmon> {
+    if (this.monitor === 'conmon') return Promise.resolve(this);
+    this.conmonP ??= Conmon.open({ ...this.opts, monitor: 'conmon' }).catch((err: unknown) => {
+      this.conmonP = undefined;
+      throw err;
+    });
+    return this.conmonP;
   }
 
   /** Path of the exit file of container `id`. */
@@ -141,6 +188,7 @@ export class Conmon {
    * runtime's record deleted; the error carries the runtime's message.
    */
   async create(opts: CreateOptions): Promise<CreatedContainer> {
+    if (opts.restore && this.monitor !== 'conmon') return (await this.conmon()).create(opts);
     validateContainerId(opts.id);
     for (const p of [opts.bundle, opts.logPath]) {
       if (!path.isAbsolute(p)) throw new InvalidArgumentError(`path "${p}" is not absolute`);
@@ -203,7 +251,7 @@ export class Conmon {
           const { code, signal } = await waitChild(child);
           if (code !== 0) {
             const detail = tail(stderr) || `exit ${code ?? signal}`;
-            throw new InternalError(`conmon for container "${opts.id}" failed: ${detail}`);
+            throw new InternalError(`${this.monitorName} for container "${opts.id}" failed: ${detail}`);
           }
           return sync.next();
         })(),
@@ -239,6 +287,10 @@ export class Conmon {
       child.unref();
       if (!created) await this.undoCreate(opts.id, child, conmonPidFile);
     }
+  }
+
+  private get monitorName(): string {
+    return this.monitor === 'ucri' ? 'container monitor' : 'conmon';
   }
 
   /** Rollback of a failed create, under its own deadline rather than the (maybe aborted) request's. */

@@ -25,7 +25,8 @@ import type {
   Resources,
   Termination,
 } from '../../containerizer/index.js';
-import type { CgroupDriver } from '../../sys/index.js';
+import type { MonitorKind } from '../../oci/index.js';
+import { type CgroupDriver, nativeHelper } from '../../sys/index.js';
 import { findExecutable, KeyedLock, NotFoundError, nowNs, UnavailableError } from '../../util/index.js';
 import * as containers from './containers.js';
 import type { CgroupNaming, Engine, SpecBuilder } from './engine.js';
@@ -57,6 +58,8 @@ export interface MesosOptions {
   ociRuntime: string;
   ociRuntimePath?: string;
   conmonPath?: string;
+  /** Container monitor: ucri's own (default when built) or conmon. */
+  monitor?: MonitorKind;
   /** Isolators in order (`--isolation`). */
   isolation: readonly string[];
   cniConfigDir: string;
@@ -123,7 +126,9 @@ export class MesosContainerizer implements Containerizer {
     if (!(await findExecutable(this.opts.ociRuntimePath ?? this.opts.ociRuntime))) {
       missing.push(`OCI runtime "${this.opts.ociRuntimePath ?? this.opts.ociRuntime}"`);
     }
-    if (!(await findExecutable(this.opts.conmonPath ?? 'conmon')))
+    // conmon is needed unless ucri's own monitor runs the containers (restores still need it, but only they).
+    const conmonNeeded = this.opts.monitor !== 'ucri' || !nativeHelper('monitor');
+    if (conmonNeeded && !(await findExecutable(this.opts.conmonPath ?? 'conmon')))
       missing.push(`"${this.opts.conmonPath ?? 'conmon'}"`);
     if (missing.length === 0) return READY;
     return { ready: false, reason: 'RuntimeBinaryMissing', message: `not installed: ${missing.join(', ')}` };
@@ -190,6 +195,7 @@ export class MesosContainerizer implements Containerizer {
       runtime: o.ociRuntime === 'crun' ? 'crun' : 'runc',
       runtimePath: o.ociRuntimePath,
       conmonPath: o.conmonPath,
+      monitor: o.monitor,
       runtimeRoot: paths.runcRoot,
       exitDir: paths.exitDir,
       socketDir: paths.socketDir,

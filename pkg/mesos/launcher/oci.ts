@@ -14,6 +14,7 @@ import {
   execSync,
   execSyncRelay,
   type LinuxResources,
+  type MonitorKind,
   OciRuntime,
   type Process,
   type RuntimeKind,
@@ -37,6 +38,8 @@ export interface OciLauncherOptions {
   runtime: RuntimeKind;
   runtimePath?: string;
   conmonPath?: string;
+  /** The container monitor (default ucri's own when built, see Conmon.open). */
+  monitor?: MonitorKind;
   /** The runtime's `--root` (one per ucri instance). */
   runtimeRoot: string;
   exitDir: string;
@@ -66,6 +69,7 @@ export class OciLauncher implements Launcher {
     const conmon = await Conmon.open({
       runtime,
       path: opts.conmonPath,
+      monitor: opts.monitor ?? 'ucri',
       exitDir: opts.exitDir,
       socketDir: opts.socketDir,
     });
@@ -168,7 +172,7 @@ export class OciLauncher implements Launcher {
   async exec(id: string, process: Process, timeoutMs: number, signal: AbortSignal): Promise<ExecResult> {
     const opts = { id, process, timeoutMs: timeoutMs > 0 ? timeoutMs : undefined, scratchDir: this.execDir, signal };
     // The exec helper when it is built (no conmon, no log file to write and read back), else conmon --exec.
-    return nativeHelper('exec-relay') ? execSyncRelay(this.runtime, opts) : execSync(this.conmon, opts);
+    return nativeHelper('exec-relay') ? execSyncRelay(this.runtime, opts) : execSync(await this.conmon.conmon(), opts);
   }
 
   async execStream(id: string, process: Process, stdin: boolean, signal: AbortSignal): Promise<ExecStream> {

@@ -6,12 +6,35 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Conmon, defaultSpec, fitSpecToHost, OciRuntime, type Spec } from '../../../pkg/oci/index.js';
+import {
+  Conmon,
+  type CreateOptions,
+  defaultSpec,
+  fitSpecToHost,
+  type MonitorKind,
+  OciRuntime,
+  type Spec,
+} from '../../../pkg/oci/index.js';
 import { destroyCgroup, isAlive } from '../../../pkg/sys/index.js';
 import { configureLogging } from '../../../pkg/util/index.js';
 
 export const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'id', 'hostname', 'readlink', 'dd', 'true', 'ls', 'touch', 'test', '['];
+const APPLETS = [
+  'sh',
+  'echo',
+  'sleep',
+  'cat',
+  'id',
+  'hostname',
+  'readlink',
+  'dd',
+  'true',
+  'ls',
+  'touch',
+  'test',
+  '[',
+  'stty',
+];
 
 export interface Bundle {
   id: string;
@@ -40,7 +63,8 @@ export class Fixture {
     this.cgroupParent = `ucri-test-${path.basename(dir)}`;
   }
 
-  static async create(): Promise<Fixture> {
+  /** `monitor`: the container monitor under test (default conmon). */
+  static async create(monitor: MonitorKind = 'conmon'): Promise<Fixture> {
     configureLogging({ silent: true });
     if (process.getuid?.() !== 0) throw new Error('these tests need root (real runc and conmon)');
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-oci-'));
@@ -55,7 +79,9 @@ export class Fixture {
       runtime,
       exitDir: path.join(dir, 'exits'),
       socketDir: path.join(dir, 'sockets'),
+      monitor,
     });
+    if (conmon.monitor !== monitor) throw new Error(`monitor ${monitor} is not available (make native)`);
     return new Fixture(dir, rootfs, runtime, conmon);
   }
 
@@ -74,8 +100,8 @@ export class Fixture {
   }
 
   /** Creates the container of `b` under conmon and remembers conmon for cleanup. */
-  async createContainer(b: Bundle) {
-    const c = await this.conmon.create({ id: b.id, bundle: b.dir, logPath: b.logPath });
+  async createContainer(b: Bundle, opts: Partial<CreateOptions> = {}) {
+    const c = await this.conmon.create({ ...opts, id: b.id, bundle: b.dir, logPath: b.logPath });
     const rec = this.made.find((m) => m.id === b.id);
     if (rec) rec.conmonPid = c.conmonPid;
     return c;
