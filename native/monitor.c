@@ -271,6 +271,13 @@ static void log_write(int stream, const char *data, size_t len) {
       o = 0;
       log_open(1);
     }
+    /* One read of short lines makes far more records than one read's bytes (a record per "\n" costs ~45
+     * bytes): write out what is gathered before it would pass the buffer. One record always fits. */
+    if (o + rec > sizeof out) {
+      if (write_all(log_fd, out, o) < 0) {
+      }
+      o = 0;
+    }
     memcpy(out + o, stamp, slen);
     o += slen;
     memcpy(out + o, partial ? "P " : "F ", 2);

@@ -299,6 +299,25 @@ for (const monitor of ['conmon', 'ucri'] as const) {
       await f.runtime.delete(b.id);
     });
 
+    it('logs a read made of thousands of empty lines as one record each', async () => {
+      // 2^15 newlines written as fast as the shell can: the monitor's reads (8 KiB) are all record headers,
+      // ~45 bytes of log per byte read.
+      const b = await f.bundle([
+        'sh',
+        '-c',
+        's="\n"; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do s="$s$s"; done; printf "%s" "$s"; echo last',
+      ]);
+      const c = await f.createContainer(b);
+      await f.runtime.start(b.id);
+      assert.equal(await f.conmon.waitExit(b.id, { conmonPid: c.conmonPid }), 0);
+      const recs = (await logLines(b.logPath)).map((l) => l.match(LOG_LINE));
+      assert.equal(recs.length, 32769);
+      assert.ok(recs.every((m) => m !== null && m[2] === 'stdout' && m[3] === 'F'));
+      assert.equal(recs.filter((m) => m![4] === '').length, 32768);
+      assert.equal(recs.at(-1)![4], 'last');
+      await f.runtime.delete(b.id);
+    });
+
     it('truncates the log past --log-size-max, keeping the newest records', async () => {
       const b = await f.bundle(['sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line-$i; sleep 0.02; done']);
       const c = await f.createContainer(b, { logSizeMax: 200 });
