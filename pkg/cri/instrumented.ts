@@ -113,6 +113,9 @@ function toStatus(rpc: string, err: unknown, signal: AbortSignal | undefined): S
   return out;
 }
 
+/** How close to its deadline a cancellation counts as the deadline's (timer clock skew, see CallSignal). */
+const DEADLINE_SLACK_MS = 5;
+
 /** What CallSignal needs of a grpc-js server call. */
 interface CancellableCall {
   readonly cancelled: boolean;
@@ -142,9 +145,12 @@ class CallSignal {
     return deadline instanceof Date ? deadline.getTime() : deadline;
   }
 
-  /** grpc-js ends a call whose deadline passed (its own timer fires first) as cancelled: say which it was. */
+  /**
+   * grpc-js ends a call whose deadline passed (its own timer fires first) as cancelled: say which it was.
+   * Its timer runs on libuv's clock, which may fire a millisecond before Date.now() reaches the deadline.
+   */
   #cancelReason(): CancelledError | DeadlineExceededError {
-    return Date.now() >= this.#deadlineMs()
+    return Date.now() + DEADLINE_SLACK_MS >= this.#deadlineMs()
       ? new DeadlineExceededError('deadline exceeded')
       : new CancelledError('cancelled by the client');
   }
