@@ -19,13 +19,19 @@
  *                                                                     FLAGS is mount(2)'s, in decimal;
  *                                                                     CWD: where relative paths in DATA resolve)
  *                     "umount" TARGET FLAGS                          (umount2(2) once)
- *         answer:   one line "ERRNO MESSAGE\n", ERRNO 0 on success (the call's errno otherwise).
+ *                     "pin" NET IPC UTS HOSTNAME                     (`nsutil pin` in a forked child: each
+ *                                                                     empty field is not pinned/not set)
+ *         answer:   one line "ERRNO MESSAGE\n", ERRNO 0 on success (the call's errno otherwise; for "pin" the
+ *                   MESSAGE names the failed call and path).
+ *       "pin" forks rather than unsharing in place: serve keeps the daemon's namespaces whatever happens to
+ *       the child, and the daemon pays no exec of a new nsutil per pod. Requests queue behind it meanwhile.
  *       Exits 0 at end of input (the daemon closed the pipe or died), 2 on a malformed request.
  *
  * Exit status 0 on success; 1 with a message naming the call and path on stderr; 2 on bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,10 +43,13 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int fail(const char *what, const char *arg) {
-  fprintf(stderr, "nsutil: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
+  int err = errno;
+  fprintf(stderr, "nsutil: %s %s: %s\n", what, arg ? arg : "", strerror(err));
+  errno = err;
   return 1;
 }
 
@@ -71,10 +80,11 @@ static int loopback_up(void) {
   return 0;
 }
 
+static int do_pin(const char *const files[3], const char *hostname);
+
 static int pin(int argc, char **argv) {
   const char *files[3] = {0, 0, 0};
   static const char *const kinds[3] = {"net", "ipc", "uts"};
-  static const int flags[3] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
   const char *hostname = 0;
   for (int i = 0; i < argc; i++) {
     if (i + 1 >= argc) return usage();
@@ -89,10 +99,17 @@ static int pin(int argc, char **argv) {
     else
       return usage();
   }
+  if ((!files[0] && !files[1] && !files[2]) || (hostname && !files[2])) return usage();
+  return do_pin(files, hostname);
+}
+
+/* files: net, ipc, uts (0: not pinned). 0 on success; 1 with errno set and a message on stderr. */
+static int do_pin(const char *const files[3], const char *hostname) {
+  static const char *const kinds[3] = {"net", "ipc", "uts"};
+  static const int flags[3] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
   int unshare_flags = 0;
   for (int j = 0; j < 3; j++)
     if (files[j]) unshare_flags |= flags[j];
-  if (unshare_flags == 0 || (hostname && !files[2])) return usage();
   if (unshare(unshare_flags) < 0) return fail("unshare", "");
   if (hostname && sethostname(hostname, strlen(hostname)) < 0) return fail("sethostname", hostname);
   if (files[0] && loopback_up() != 0) return 1;
@@ -140,9 +157,17 @@ static int read_full(int fd, void *buf, size_t n) {
   return 1;
 }
 
-static int answer(int err) {
-  char line[256];
-  int n = snprintf(line, sizeof line, "%d %s\n", err, err ? strerror(err) : "ok");
+static int answer_msg(int err, const char *msg) {
+  char line[512];
+  int n = snprintf(line, sizeof line, "%d %s\n", err, msg);
+  if (n < 0) return -1;
+  if (n >= (int)sizeof line) {
+    n = (int)sizeof line - 1;
+    line[n - 1] = '\n';
+  }
+  /* One line per answer whatever the message holds. */
+  for (int i = 0; i < n - 1; i++)
+    if (line[i] == '\n') line[i] = ' ';
   for (int off = 0; off < n;) {
     ssize_t w = write(STDOUT_FILENO, line + off, (size_t)(n - off));
     if (w < 0 && errno == EINTR) continue;
@@ -150,6 +175,54 @@ static int answer(int err) {
     off += (int)w;
   }
   return 0;
+}
+
+static int answer(int err) { return answer_msg(err, err ? strerror(err) : "ok"); }
+
+/*
+ * "pin" in a child, so that serve itself never changes namespace. The child's stderr is a pipe whose text
+ * (naming the failed call) becomes the answer's message; its exit status is the errno (0: pinned).
+ */
+static int serve_pin(char **f) {
+  const char *files[3] = {f[1][0] ? f[1] : 0, f[2][0] ? f[2] : 0, f[3][0] ? f[3] : 0};
+  const char *hostname = f[4][0] ? f[4] : 0;
+  if ((!files[0] && !files[1] && !files[2]) || (hostname && !files[2])) return answer(EINVAL);
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return answer(errno);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(p[0]);
+    close(p[1]);
+    return answer(err);
+  }
+  if (pid == 0) {
+    if (dup2(p[1], STDERR_FILENO) < 0) _exit(EIO);
+    errno = 0;
+    int rc = do_pin(files, hostname);
+    _exit(rc == 0 ? 0 : errno > 0 && errno < 256 ? errno : EIO);
+  }
+  close(p[1]);
+  char msg[400];
+  size_t got = 0;
+  for (;;) {
+    ssize_t r = read(p[0], msg + got, sizeof msg - 1 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+    if (got == sizeof msg - 1) break;
+  }
+  close(p[0]);
+  msg[got] = 0;
+  while (got > 0 && msg[got - 1] == '\n') msg[--got] = 0;
+  int status;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return answer(errno);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return answer(0);
+  int err = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+  if (got == 0) snprintf(msg, sizeof msg, "nsutil: pin child ended with status %d", status);
+  return answer_msg(err, msg);
 }
 
 /* Splits buf (len bytes, NUL-terminated fields) into at most max fields; returns the count, -1 if malformed. */
@@ -182,6 +255,7 @@ static int serve_one(char **f, int n) {
     if (*f[2] == 0 || *endp != 0) return -1;
     return answer(umount2(f[1], (int)flags) < 0 ? errno : 0);
   }
+  if (n == 5 && strcmp(f[0], "pin") == 0) return serve_pin(f);
   return -1;
 }
 

@@ -113,32 +113,44 @@ function toStatus(rpc: string, err: unknown, signal: AbortSignal | undefined): S
   return out;
 }
 
+/** How close to its deadline a cancellation counts as the deadline's (timer clock skew, see CallSignal). */
+const DEADLINE_SLACK_MS = 5;
+
+/** What CallSignal needs of a grpc-js server call. */
+interface CancellableCall {
+  readonly cancelled: boolean;
+  getDeadline(): Date | number;
+  on(ev: 'cancelled', fn: () => void): unknown;
+}
+
 /**
  * The deadline and cancellation of a call as an AbortSignal, made only when a handler asks for it: most
- * calls (status, list) never do, and an AbortController, its timer and its abort event cost more than
- * their handlers. grpc-js emits 'cancelled' when the stream closes, also after a call that succeeded;
- * once `done` has run that is ignored, so no error object is built for it.
+ * calls (status, list) never do, and an AbortController, its timer, its abort event and even the
+ * 'cancelled' listener cost more than their handlers. Until then nothing is registered: a call cancelled
+ * before the handler asks is seen in grpc-js's `cancelled` flag. grpc-js emits 'cancelled' when the stream
+ * closes, also after a call that succeeded; once `done` has run that is ignored, so no error is built.
  */
 class CallSignal {
   #ac: AbortController | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #cancelled = false;
   #finished = false;
-  readonly #deadlineMs: number;
+  readonly #call: CancellableCall;
 
-  constructor(call: { getDeadline(): Date | number; on(ev: 'cancelled', fn: () => void): unknown }) {
-    const deadline = call.getDeadline();
-    this.#deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    call.on('cancelled', () => {
-      if (this.#finished || this.#cancelled) return;
-      this.#cancelled = true;
-      this.#ac?.abort(this.#cancelReason());
-    });
+  constructor(call: CancellableCall) {
+    this.#call = call;
   }
 
-  /** grpc-js ends a call whose deadline passed (its own timer fires first) as cancelled: say which it was. */
+  #deadlineMs(): number {
+    const deadline = this.#call.getDeadline();
+    return deadline instanceof Date ? deadline.getTime() : deadline;
+  }
+
+  /**
+   * grpc-js ends a call whose deadline passed (its own timer fires first) as cancelled: say which it was.
+   * Its timer runs on libuv's clock, which may fire a millisecond before Date.now() reaches the deadline.
+   */
   #cancelReason(): CancelledError | DeadlineExceededError {
-    return Date.now() >= this.#deadlineMs
+    return Date.now() + DEADLINE_SLACK_MS >= this.#deadlineMs()
       ? new DeadlineExceededError('deadline exceeded')
       : new CancelledError('cancelled by the client');
   }
@@ -148,9 +160,17 @@ class CallSignal {
     if (this.#ac) return this.#ac.signal;
     const ac = new AbortController();
     this.#ac = ac;
-    if (this.#cancelled) ac.abort(this.#cancelReason());
-    else if (!this.#finished && Number.isFinite(this.#deadlineMs)) {
-      const left = this.#deadlineMs - Date.now();
+    if (this.#finished) return ac.signal;
+    if (this.#call.cancelled) {
+      ac.abort(this.#cancelReason());
+      return ac.signal;
+    }
+    this.#call.on('cancelled', () => {
+      if (!this.#finished && !ac.signal.aborted) ac.abort(this.#cancelReason());
+    });
+    const deadlineMs = this.#deadlineMs();
+    if (Number.isFinite(deadlineMs)) {
+      const left = deadlineMs - Date.now();
       if (left <= 0) ac.abort(new DeadlineExceededError('deadline exceeded'));
       else this.#timer = setTimeout(() => ac.abort(new DeadlineExceededError('deadline exceeded')), left);
     }
@@ -165,19 +185,25 @@ class CallSignal {
   /** The call has answered: stop the timer, ignore the stream's close. */
   done(): void {
     this.#finished = true;
-    clearTimeout(this.#timer);
+    if (this.#timer) clearTimeout(this.#timer);
   }
 }
 
-/** A CallContext whose `signal` is made on first use. */
+/** A CallContext whose `signal` is made on first use (a class: its getter lives on the prototype). */
+class LazyCallContext implements CallContext {
+  readonly log = log;
+  constructor(
+    private readonly cs: CallSignal,
+    readonly rpc: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.cs.signal;
+  }
+}
+
 function callContext(cs: CallSignal, rpc: string): CallContext {
-  return {
-    get signal() {
-      return cs.signal;
-    },
-    log,
-    rpc,
-  };
+  return new LazyCallContext(cs, rpc);
 }
 
 /**

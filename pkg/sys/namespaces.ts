@@ -11,7 +11,15 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { AlreadyExistsError, checkId, InvalidArgumentError, isValidId, logger, NotFoundError } from '../util/index.js';
+import {
+  AlreadyExistsError,
+  checkId,
+  InternalError,
+  InvalidArgumentError,
+  isValidId,
+  logger,
+  NotFoundError,
+} from '../util/index.js';
 import { bindMount, ensureSelfBind, isMountPoint, readMountInfo, unmount, unmountUntilBare } from './mount.js';
 import { mountServer } from './mount-server.js';
 import { nativeHelper } from './native.js';
@@ -95,6 +103,15 @@ export async function createPinnedNamespaces(
       // unshare bind-mounts onto the file, which must exist.
       await fs.writeFile(file, '', { flag: 'wx' });
       args.push(`--${k}=${file}`);
+    }
+    const server = mountServer();
+    if (server) {
+      // The daemon's nsutil serve forks a child that pins (native/nsutil.c): no exec of a new process.
+      opts.signal?.throwIfAborted();
+      const hostname = opts.hostname ?? '';
+      const a = await server.call(['pin', pins.net ?? '', pins.ipc ?? '', pins.uts ?? '', hostname]);
+      if (a.errno !== 0) throw new InternalError(`nsutil pin of "${id}" failed: ${a.code} ${a.message}`);
+      return pins;
     }
     const nsutil = nativeHelper('nsutil');
     if (nsutil) {

@@ -168,7 +168,8 @@ export async function finishStop(e: Engine, pod: Pod, signal: AbortSignal): Prom
   crashPoint('StopPodSandbox', 'infra-stopped');
   if (pod.rec.phase !== 'STOPPED') {
     pod.rec.phase = 'STOPPED';
-    await savePod(e.paths, pod.rec);
+    // Not fsync'd (savePod): a STOPPING record that outlives a power loss is only stopped again.
+    await savePod(e.paths, pod.rec, { durable: false });
   }
   crashPoint('StopPodSandbox', 'stopped');
 }

@@ -158,8 +158,13 @@ export function provisionedFacts(p: Provisioned): ContainerRecord['provisioned']
   return { rootfs: p.rootfs, backend: p.backend, writableDir: p.writableDir };
 }
 
-export async function savePod(paths: MesosPaths, rec: PodRecord): Promise<void> {
-  await writeJsonAtomic(paths.podRecord(rec.spec.id), rec);
+/**
+ * Checkpoints a pod record. `durable: false` only renames it into place: for STOPPED, whose loss to a power
+ * failure leaves STOPPING, which recovery finishes again (CNI DEL and infra stop are idempotent).
+ */
+export async function savePod(paths: MesosPaths, rec: PodRecord, opts: { durable?: boolean } = {}): Promise<void> {
+  if (opts.durable === false) await writeJsonReplace(paths.podRecord(rec.spec.id), rec);
+  else await writeJsonAtomic(paths.podRecord(rec.spec.id), rec);
 }
 
 /**

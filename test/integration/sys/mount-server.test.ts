@@ -1,7 +1,8 @@
 /**
  * The persistent mount helper (pkg/sys/mount-server.ts, `nsutil serve`) against the real kernel (root):
  * mount, bind, overlay with relative lower dirs, propagation and unmount all go through one long-lived
- * process; failures come back as errors naming the errno; a killed helper is replaced on the next call.
+ * process; failures come back as errors naming the errno; a killed helper is replaced on the next call; pins
+ * (the "pin" request) are made by a child of the helper.
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -10,12 +11,20 @@ import path from 'node:path';
 import { after, before, it } from 'node:test';
 import {
   bindMount,
+  createPinnedNamespaces,
+  ensurePinRoot,
   isMountPoint,
+  isPinned,
+  listPinnedIds,
   mount,
   mountServer,
   mountsUnder,
+  namespaceInode,
   overlayMount,
   readMountInfo,
+  removePinnedNamespaces,
+  run,
+  runInNetns,
   setPropagation,
   unmount,
   unmountAllUnder,
@@ -123,4 +132,33 @@ it('starts a new helper when the old one is killed', async () => {
   assert.equal(await isMountPoint(t), false);
   const again = mountServer()?.pid();
   assert.ok(again && again !== pid, 'a new helper serves the call');
+});
+
+it('pins namespaces in a child of the helper, which keeps its own namespaces and pid', async () => {
+  const pinRoot = path.join(dir, 'pins');
+  await ensurePinRoot(pinRoot);
+  const server = mountServer()!;
+  await server.call(['umount', path.join(dir, 'nothing'), '0']); // the helper runs before the pin
+  const pid = server.pid()!;
+  const own = await namespaceInode(`/proc/${pid}/ns/net`);
+  const pins = await createPinnedNamespaces(pinRoot, 'srv1', { kinds: ['net', 'uts', 'ipc'], hostname: 'pinned-1' });
+  for (const p of [pins.net!, pins.ipc!, pins.uts!]) assert.ok(await isPinned(p), p);
+  const host = await run('nsenter', [`--uts=${pins.uts}`, '--', 'hostname']);
+  assert.equal(host.stdout.trim(), 'pinned-1');
+  assert.match((await runInNetns(pins.net!, 'ip', ['-o', 'link', 'show', 'lo'])).stdout, /UP/);
+  assert.notEqual(await namespaceInode(pins.net!), own);
+  assert.equal(server.pid(), pid, 'no new helper per pin');
+  assert.equal(await namespaceInode(`/proc/${pid}/ns/net`), own, 'the helper stays in its network namespace');
+  assert.equal(await namespaceInode(`/proc/${pid}/ns/uts`), await namespaceInode('/proc/self/ns/uts'));
+
+  // Failures come back as an errno with the failed call and path; the helper goes on serving.
+  const missing = path.join(pinRoot, 'no-such-file');
+  const a = await server.call(['pin', missing, '', '', '']);
+  assert.equal(a.code, 'ENOENT');
+  assert.match(a.message, /bind mount .*no-such-file/);
+  assert.equal((await server.call(['pin', '', '', '', ''])).code, 'EINVAL', 'nothing to pin');
+  assert.equal((await server.call(['pin', pins.net!, '', '', 'h'])).code, 'EINVAL', 'a hostname needs uts');
+  assert.equal(server.pid(), pid);
+  await removePinnedNamespaces(pinRoot, 'srv1');
+  assert.deepEqual(await listPinnedIds(pinRoot), []);
 });

@@ -127,6 +127,7 @@ describe('instrumented gRPC services', () => {
     let client: RuntimeServiceClient;
     const seen = new Map<string, AbortSignal>();
     let started: (() => void) | undefined;
+    let takeLate: (() => void) | undefined;
 
     before(async () => {
       sigServer.addService(
@@ -136,6 +137,13 @@ describe('instrumented gRPC services', () => {
           {
             // `version` names what the handler does: return at once, or wait for its signal to abort.
             version: async (req, ctx) => {
+              if (req.version.startsWith('late')) {
+                // Takes its signal only after the client has cancelled (nothing was registered before).
+                started?.();
+                await new Promise<void>((resolve) => {
+                  takeLate = resolve;
+                });
+              }
               const signal = ctx.signal;
               seen.set(req.version, signal);
               if (req.version.startsWith('wait')) {
@@ -194,6 +202,27 @@ describe('instrumented gRPC services', () => {
       const s = seen.get('wait-cancel');
       assert.ok(s, 'the handler ran');
       await new Promise<void>((resolve) => (s.aborted ? resolve() : s.addEventListener('abort', () => resolve())));
+      assert.equal((s.reason as { kind?: string }).kind, 'Cancelled');
+    });
+
+    it('is aborted with Cancelled when taken after the client cancelled', async () => {
+      const running = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const call = client.version(
+        { version: 'late-cancel' },
+        new grpc.Metadata(),
+        { deadline: Date.now() + DEADLINE_MS },
+        () => {},
+      );
+      await running;
+      call.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      takeLate?.();
+      for (let i = 0; i < 100 && !seen.has('late-cancel'); i++) await new Promise((r) => setTimeout(r, 10));
+      const s = seen.get('late-cancel');
+      assert.ok(s, 'the handler took its signal');
+      assert.equal(s.aborted, true, 'aborted at once');
       assert.equal((s.reason as { kind?: string }).kind, 'Cancelled');
     });
 

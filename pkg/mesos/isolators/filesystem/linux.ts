@@ -19,7 +19,7 @@ import path from 'node:path';
 import type { DnsConfig, PodSpec } from '../../../containerizer/index.js';
 import type { LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, Mount } from '../../../oci/index.js';
 import { isMountPoint, mount, unmount } from '../../../sys/index.js';
-import { FailedPreconditionError, InvalidArgumentError, writeFileAtomic } from '../../../util/index.js';
+import { FailedPreconditionError, InvalidArgumentError, writeFileReplace } from '../../../util/index.js';
 import type { ContainerContext, Isolator, LaunchInfo, PodContext } from '../../isolator.js';
 import { podHostname } from '../hostname.js';
 import { mappedDevices } from '../linux/devices.js';
@@ -121,12 +121,17 @@ export class LinuxFilesystemIsolator implements Isolator {
     const hostname = podHostname(spec);
     const resolv = resolvConf(spec.dns, await readOr(this.hostResolv, ''), !hostNetwork(spec));
     await fs.mkdir(pod.state.dir, { recursive: true, mode: 0o711 });
-    await writeFileAtomic(podFile(pod, 'hostname'), `${hostname}\n`, 0o644);
     const hosts = hostNetwork(spec)
       ? await readOr(this.hostHosts, hostsFile(hostname, []))
       : hostsFile(hostname, pod.state.ips);
-    await writeFileAtomic(podFile(pod, 'hosts'), hosts, 0o644);
-    await writeFileAtomic(podFile(pod, 'resolv.conf'), resolv, 0o644);
+    // Renamed into place without fsync, all three at once: they live in the runtime dir, derive from the
+    // pod's durable spec and serve only a pod whose namespaces a reboot ends anyway (a crash of the daemon
+    // alone keeps them: the page cache survives it). See writeFileReplace.
+    await Promise.all([
+      writeFileReplace(podFile(pod, 'hostname'), `${hostname}\n`, 0o644),
+      writeFileReplace(podFile(pod, 'hosts'), hosts, 0o644),
+      writeFileReplace(podFile(pod, 'resolv.conf'), resolv, 0o644),
+    ]);
     if (spec.namespaces.ipc === 'pod') {
       const shm = podFile(pod, 'shm');
       await fs.mkdir(shm, { recursive: true, mode: 0o755 });
