@@ -166,7 +166,13 @@ describe('IdleCollector', () => {
     advance(5000);
     assert.equal(trims, 2, 'no activity, no further trim');
     // Without --expose-gc the daemon still trims.
-    const noGc = new IdleCollector({ gc: undefined, heapUsed: h.heapUsed, heapTotal: h.heapTotal, quietMs: 1000, trim });
+    const noGc = new IdleCollector({
+      gc: undefined,
+      heapUsed: h.heapUsed,
+      heapTotal: h.heapTotal,
+      quietMs: 1000,
+      trim,
+    });
     noGc.activity();
     advance(2000);
     assert.equal(trims, 3);
