@@ -194,12 +194,9 @@ export class LayerStore {
       const apply = { format: 'overlay' as const, signal, ...(diffId === undefined ? {} : { diffId }) };
       let applied: ApplyResult | undefined;
       // The worker settles only once it no longer writes to staging, so the discard below is safe after it.
-      // Starting the thread takes 100–500 ms under load, the first start in the daemon the longest (measured:
-      // the bench's one timed pull in its full sequence paid it): a layer that would wait for it takes the
-      // main-thread path instead while the thread starts, and the layers after it find it ready.
-      if (remote && this.worker?.ready) {
+      if (remote && this.worker) {
         applied = await this.worker.apply(await remote.open(signal), rootfs, { ...apply, onBytes: remote.onBytes });
-      } else if (remote) this.worker?.warm();
+      }
       applied ??= await applyLayer(await open(signal), rootfs, apply);
       const id = applied.diffId;
       onApplied();
