@@ -16,7 +16,7 @@ generate: deps
 ## native: the project's small C helpers (native/*.c → dist/native/<name>), built with the system compiler
 NATIVE_SRC := $(wildcard native/*.c)
 NATIVE_BIN := $(patsubst native/%.c,dist/native/%,$(NATIVE_SRC))
-native: $(NATIVE_BIN)
+native: $(NATIVE_BIN) dist/native/ucri-malloc.node
 dist/native/%: native/%.c $(wildcard native/*.h)
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
@@ -29,6 +29,11 @@ dist/native/pause: native/pause.c
 dist/native/monitor: native/monitor.c native/write-all.h
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+# ucri-malloc.node: a Node-API addon (glibc's malloc_trim for the daemon, pkg/sys/malloc.ts)
+dist/native/ucri-malloc.node: native/addon/malloc.c
+	@mkdir -p dist/native
+	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 
 build: generate native
 	@npx tsc -p tsconfig.json

@@ -14,7 +14,9 @@
  * the daemon stayed +35% over idle after 100 pod cycles). A collection is two full passes: the second frees
  * what the first one's weak callbacks and finalizers released (measured: +11% over idle instead of +16%). A steady poller (kubelet relists every second) therefore
  * never triggers it and V8's own heuristics apply. Needs node's `--expose-gc` (SERVE_NODE_FLAGS); without
- * it the collector does nothing.
+ * it the collector does not collect. Each quiet period also ends with `trim` (malloc_trim): the pages threads
+ * freed into malloc's arenas are not the JS heap's, and stayed resident without it (docs/performance.md,
+ * "Pull and memory after load, phase 6").
  */
 import { logger } from '../../pkg/util/index.js';
 
@@ -33,6 +35,11 @@ export interface IdleCollectorOptions {
   heapTotal?: () => number;
   /** Full collections per quiet period: the second one frees what the first one's finalizers released. */
   passes?: number;
+  /**
+   * Run once per quiet period, after the collection if there was one: gives malloc's free pages back
+   * (pkg/sys trimMalloc). Returns whether anything was given back.
+   */
+  trim?: () => boolean;
 }
 
 export class IdleCollector {
@@ -42,6 +49,7 @@ export class IdleCollector {
   private readonly heapUsed: () => number;
   private readonly heapTotal: () => number;
   private readonly passes: number;
+  private readonly trim: (() => boolean) | undefined;
   /** Bumped by every activity; a timer that finds it changed waits another quiet period. */
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -50,6 +58,8 @@ export class IdleCollector {
   private stopped = false;
   /** Collections run so far (tests, logs). */
   collections = 0;
+  /** Quiet periods in which `trim` ran (tests). */
+  trims = 0;
 
   constructor(opts: IdleCollectorOptions) {
     this.gc = opts.gc;
@@ -58,13 +68,14 @@ export class IdleCollector {
     this.heapUsed = opts.heapUsed ?? (() => process.memoryUsage().heapUsed);
     this.heapTotal = opts.heapTotal ?? (() => process.memoryUsage().heapTotal);
     this.passes = Math.max(1, opts.passes ?? 1);
+    this.trim = opts.trim;
     this.baseline = this.gc ? this.heapUsed() : 0;
     this.baselineTotal = this.gc ? this.heapTotal() : 0;
   }
 
   /** Records that an RPC finished. Cheap: at most one pending timer. */
   activity(): void {
-    if (!this.gc || this.stopped) return;
+    if ((!this.gc && !this.trim) || this.stopped) return;
     this.seq++;
     if (!this.timer) this.arm(this.seq);
   }
@@ -83,11 +94,23 @@ export class IdleCollector {
 
   private fire(seen: number): void {
     this.timer = undefined;
-    if (this.stopped || !this.gc) return;
+    if (this.stopped) return;
     if (this.seq !== seen) {
       this.arm(this.seq);
       return;
     }
+    if (this.gc) this.collect(this.gc);
+    // malloc keeps what threads freed (the layer worker's buffers, a burst of stats calls) in its arenas
+    // whether or not the JS heap grew: measured +10 to +20 MiB after the bench's latency part without it.
+    if (this.trim) {
+      const t0 = performance.now();
+      const gave = this.trim();
+      this.trims++;
+      log.debug({ gave, ms: Math.round(performance.now() - t0) }, 'malloc trim');
+    }
+  }
+
+  private collect(gc: () => void): void {
     const before = this.heapUsed();
     const total = this.heapTotal();
     // Garbage freed by V8 on its own since the last collection lowers the baselines too.
@@ -97,7 +120,7 @@ export class IdleCollector {
     // committed: growth of either counts.
     if (before - this.baseline < this.minGrowth && total - this.baselineTotal < this.minGrowth) return;
     const t0 = performance.now();
-    for (let i = 0; i < this.passes; i++) this.gc();
+    for (let i = 0; i < this.passes; i++) gc();
     this.collections++;
     this.baseline = this.heapUsed();
     this.baselineTotal = this.heapTotal();

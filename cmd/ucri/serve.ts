@@ -17,7 +17,7 @@ import {
   SandboxStore,
 } from '../../pkg/cri/index.js';
 import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
-import { detectCgroupDriver } from '../../pkg/sys/index.js';
+import { detectCgroupDriver, trimMalloc } from '../../pkg/sys/index.js';
 import {
   acquireInstanceLock,
   armCrashPoints,
@@ -164,7 +164,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       config.metrics_address !== ''
         ? new (await loadDaemonMetrics())({ sandboxes: deps.sandboxes, containers: deps.containers })
         : undefined;
-    const idle = new IdleCollector({ gc: globalThis.gc, passes: 2 });
+    const idle = new IdleCollector({ gc: globalThis.gc, passes: 2, trim: trimMalloc });
     const server = new CriServer(deps, {
       observe: (rpc, code, s) => {
         idle.activity();

@@ -57,7 +57,7 @@ const COUNTS = {
   imageQueries: QUICK ? 50 : 200,
   burst: 20,
   burstRounds: QUICK ? 1 : 3,
-  pullRounds: process.env.BENCH_PART === 'pull' ? num('BENCH_PULL_ROUNDS', 6) : QUICK ? 1 : 2,
+  pullRounds: num('BENCH_PULL_ROUNDS', process.env.BENCH_PART === 'pull' ? 6 : QUICK ? 1 : 2),
   ageCycles: num('BENCH_AGE_CYCLES', QUICK ? 100 : 1000),
   podStarts: BENCH_DOCKER ? (QUICK ? 10 : 40) : 0,
   stats: QUICK ? 20 : 100,

@@ -17,3 +17,4 @@ export * from './netdev.js';
 export * from './capabilities.js';
 export * from './disk-usage.js';
 export * from './root-path.js';
+export * from './malloc.js';

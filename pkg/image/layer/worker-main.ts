@@ -114,3 +114,5 @@ port.on('message', (msg: ToWorker) => {
       send(reply);
     });
 });
+
+send({ type: 'ready', id: 0 });

@@ -16,5 +16,7 @@ export interface SerializedError {
 }
 
 export type ToMain =
+  /** Sent once, when the thread has loaded its code and takes jobs without delay. */
+  | { type: 'ready'; id: 0 }
   | { type: 'bytes'; id: number; n: number }
   | { type: 'done'; id: number; result?: ApplyResult; error?: SerializedError; fallback?: boolean };

@@ -2,14 +2,19 @@
  * Applies registry layers in a worker thread (worker-main.ts): download, digest check, decompression, diff_id
  * hash and extraction all run there, so a pull's buffers never reach the daemon's heap (its collections cost
  * ~75 ms per pull of the bench's 51 MB image) and the work spreads over both cores instead of queueing on the
- * daemon's one thread (docs/performance.md, PullImage phase 5). The thread starts with the first job and
- * ends once no job ran for `idleMs`, so an idle daemon carries no second isolate.
+ * daemon's one thread (docs/performance.md, PullImage phase 5). The thread starts with the first job (or
+ * `warm()`) and ends once no job ran for `idleMs`, so an idle daemon carries no second isolate; once it has
+ * ended, malloc is trimmed, since the arena the thread allocated its buffers from stays resident otherwise
+ * (~10 MiB after one pull of the bench's image: docs/performance.md, "Pull and memory after load, phase 6").
+ * Starting the thread takes 100–500 ms on a loaded machine (the first start in a process the longest), so
+ * callers that have another way may use the thread only once it is `ready` and `warm()` it meanwhile.
  *
  * Guarantees are those of applyLayer and the registry client: the worker runs the same code. A job settles
  * only when the worker reports it finished, so when it fails (cancelled included) nothing writes into
  * `targetDir` any more and the caller may remove it. A worker that dies fails its jobs with InternalError.
  */
 import { Worker } from 'node:worker_threads';
+import { trimMalloc } from '../../sys/index.js';
 import { errorOfKind, fromAbort } from '../../util/index.js';
 import { DigestMismatchError } from '../digest.js';
 import type { ApplyResult, LayerFormat } from './apply.js';
@@ -47,8 +52,25 @@ export class LayerWorker {
   private readonly jobs = new Map<number, Job>();
   private next = 1;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** The thread that reported it has loaded its code. */
+  private readyWorker: Worker | undefined;
 
-  constructor(private readonly idleMs = 1000) {}
+  constructor(
+    private readonly idleMs = 1000,
+    /** Run once a thread has exited (pkg/sys trimMalloc; tests inject a counter). */
+    private readonly onExit: () => void = trimMalloc,
+  ) {}
+
+  /** True when a thread is running and has loaded its code: a job starts without waiting for it. */
+  get ready(): boolean {
+    return this.worker !== undefined && this.readyWorker === this.worker;
+  }
+
+  /** Starts the thread if it is not running; it ends after `idleMs` if no job comes. */
+  warm(): void {
+    this.start();
+    this.armIdle();
+  }
 
   /**
    * Fetches `blob` and applies it to `targetDir` (which must exist) in the worker. Resolves undefined when the
@@ -115,6 +137,11 @@ export class LayerWorker {
     if (this.worker) return this.worker;
     const w = new Worker(new URL('./worker-main.js', import.meta.url));
     w.on('message', (msg: ToMain) => {
+      if (msg.type === 'ready') {
+        if (this.worker === w) this.readyWorker = w;
+        this.armIdle();
+        return;
+      }
       const job = this.jobs.get(msg.id);
       if (!job) return;
       if (msg.type === 'bytes') job.onBytes?.(msg.n);
@@ -128,7 +155,16 @@ export class LayerWorker {
       }
     };
     w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    w.on('exit', (code) => {
+      fail(new Error(`exited with code ${code}`));
+      if (this.readyWorker === w) this.readyWorker = undefined;
+      // The thread's malloc arena keeps what its buffers used until trimmed.
+      try {
+        this.onExit();
+      } catch {
+        // Only memory is at stake.
+      }
+    });
     w.unref();
     this.worker = w;
     return w;
@@ -137,8 +173,9 @@ export class LayerWorker {
   private armIdle(): void {
     if (this.jobs.size > 0 || !this.worker) return;
     clearTimeout(this.idleTimer);
+    // A thread still loading its code is not idle yet: its "ready" arms the timer again.
     this.idleTimer = setTimeout(() => {
-      if (this.jobs.size === 0) void this.close();
+      if (this.jobs.size === 0 && this.ready) void this.close();
     }, this.idleMs);
     this.idleTimer.unref();
   }

@@ -187,4 +187,33 @@ describe('LayerWorker', () => {
     });
     assert.equal(again?.diffId, sha(tar));
   });
+
+  it('warm() starts a thread that reports ready, ends when no job comes, and is followed by the exit hook', async () => {
+    let exits = 0;
+    const w = new LayerWorker(200, () => {
+      exits++;
+    });
+    try {
+      assert.equal(w.ready, false);
+      w.warm();
+      assert.equal(w.running, true);
+      for (let i = 0; i < 200 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(w.ready, true, 'the thread reports ready once its code is loaded');
+      for (let i = 0; i < 100 && w.running; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(w.running, false, 'an unused warm thread ends when idle');
+      assert.equal(w.ready, false);
+      for (let i = 0; i < 40 && exits === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(exits, 1, 'the exit hook (malloc trim) ran once the thread had exited');
+      // A job on a warm thread runs there.
+      const tar = await packTar([{ name: 'f', content: 'y' }]);
+      const { root } = await sandbox();
+      w.warm();
+      for (let i = 0; i < 200 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
+      const r = await w.apply(remote(gzip(tar)), root, { format: 'overlay', signal: new AbortController().signal });
+      assert.equal(r?.diffId, sha(tar));
+      assert.equal(await fs.readFile(path.join(root, 'f'), 'utf8'), 'y');
+    } finally {
+      await w.close();
+    }
+  });
 });

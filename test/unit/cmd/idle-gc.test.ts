@@ -140,4 +140,42 @@ describe('IdleCollector', () => {
     advance(5000);
     assert.equal(h.gcs, 0);
   });
+
+  it('trims malloc once per quiet period, whether or not the heap grew, and not while RPCs keep finishing', () => {
+    const h = fakeHeap();
+    let trims = 0;
+    const trim = (): boolean => {
+      trims++;
+      return true;
+    };
+    const c = new IdleCollector({ gc: h.gc, heapUsed: h.heapUsed, heapTotal: h.heapTotal, quietMs: 1000, trim });
+    // A steady poller: an RPC every 500 ms never leaves the daemon quiet.
+    for (let i = 0; i < 10; i++) {
+      c.activity();
+      advance(500);
+    }
+    assert.equal(trims, 0);
+    advance(2000);
+    assert.equal(trims, 1, 'the heap did not grow, malloc is trimmed all the same');
+    assert.equal(h.gcs, 0);
+    h.used += 5 * MiB;
+    c.activity();
+    advance(3000);
+    assert.equal(h.gcs, 1);
+    assert.equal(trims, 2);
+    advance(5000);
+    assert.equal(trims, 2, 'no activity, no further trim');
+    // Without --expose-gc the daemon still trims.
+    const noGc = new IdleCollector({
+      gc: undefined,
+      heapUsed: h.heapUsed,
+      heapTotal: h.heapTotal,
+      quietMs: 1000,
+      trim,
+    });
+    noGc.activity();
+    advance(2000);
+    assert.equal(trims, 3);
+    assert.equal(noGc.collections, 0);
+  });
 });
