@@ -365,12 +365,19 @@ for (const monitor of ['conmon', 'ucri'] as const) {
     });
 
     it('keeps stdin open across attach sessions with --leave-stdin-open', async () => {
-      const b = await f.bundle(['sh', '-c', 'read a; read b; echo $a-$b']);
+      const b = await f.bundle(['sh', '-c', 'read a; echo got-$a; read b; echo $a-$b']);
       const c = await f.createContainer(b, { stdin: true, stdinOnce: false });
       await f.runtime.start(b.id);
       const resize = async () => {};
       const first = await attachSession({ id: b.id, socket: c.attachSocket, stdin: true, resize });
-      first.stdin!.end('x\n');
+      let seen = '';
+      first.stdout.on('data', (d: Buffer) => {
+        seen += d.toString();
+      });
+      first.stdin!.write('x\n');
+      // conmon may drop a packet that arrives together with the client's hang-up: leave only once it was read.
+      await eventually(async () => (seen.includes('got-x') ? true : undefined), 'the first line read');
+      first.stdin!.end();
       await first.close();
       const second = await attachSession({ id: b.id, socket: c.attachSocket, stdin: true, resize });
       second.stdin!.write('y\n');
@@ -378,7 +385,7 @@ for (const monitor of ['conmon', 'ucri'] as const) {
       await second.close();
       assert.deepEqual(
         (await logLines(b.logPath)).map((l) => l.match(LOG_LINE)?.[4]),
-        ['x-y'],
+        ['got-x', 'x-y'],
       );
       await f.runtime.delete(b.id);
     });
