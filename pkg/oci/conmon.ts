@@ -56,7 +56,7 @@ export type ConmonLogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 /**
  * `ucri`: the native monitor (dist/native/monitor; conmon when it is not built), `conmon`: conmon. Why ucri's
- * own by default: conmon costs ~2.3 MiB RSS per container, the static monitor ~0.3 (docs/performance.md,
+ * own by default: conmon costs ~2.3 MiB RSS per container, the static monitor ~0.7 (0.2 PSS; docs/performance.md,
  * "Monitor, phase 6").
  */
 export type MonitorKind = 'ucri' | 'conmon';
