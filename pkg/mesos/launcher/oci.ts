@@ -90,7 +90,11 @@ export class OciLauncher implements Launcher {
     return spec;
   }
 
-  async writeBundle(bundle: string, spec: Spec): Promise<void> {
+  /**
+   * Writes `spec` as the bundle's config.json, in the form this launcher runs it: the one writer of that file,
+   * called by `create` only (the runtime is its only reader, and resources may change before start).
+   */
+  private async writeBundle(bundle: string, spec: Spec): Promise<void> {
     await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
     // Renamed into place but not fsync'd: config.json is derived from the container record (rec.oci), which is
     // durable, and create() writes it again from that record before every `runc create`, its only reader. A

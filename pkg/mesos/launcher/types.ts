@@ -55,12 +55,6 @@ export interface Launcher {
    * `mountOptions` from it (recursive read-only mounts). Never throws for a missing subcommand.
    */
   runtimeFeatures(): Promise<RuntimeFeatures | undefined>;
-  /**
-   * Writes `spec` as the bundle's config.json, in the form this launcher runs it (the one writer of that
-   * file). `create` writes it from its request, so the containerizer does not call this at CreateContainer
-   * (the runtime is the file's only reader, and resources may change before start).
-   */
-  writeBundle(bundle: string, spec: Spec): Promise<void>;
   /** Creates the container; its init is blocked until `start`. Failure leaves nothing behind. */
   create(req: LaunchRequest, signal: AbortSignal): Promise<Launched>;
   start(id: string): Promise<void>;
