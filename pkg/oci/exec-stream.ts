@@ -18,6 +18,9 @@ import type { Process } from './spec.js';
 
 const log = logger('oci/exec-stream');
 
+/** How long the control socket's end is awaited after the helper's exit (see `exited` below). */
+const CTL_END_MS = 2000;
+
 export interface ExecStreamOptions {
   /** Running container to exec in. */
   id: string;
@@ -106,7 +109,21 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
         helperErr = tail(helperErr + c.toString('utf8'), 4096);
       });
     }
-    const exited = waitChild(child);
+    // The helper's exit can be reported before its last control lines are read (the spawner's exit
+    // message and the control socket are separate channels; node's own 'exit' may come first too), so
+    // the helper counts as ended only once the control socket has ended as well. Its only writer is the
+    // helper (the runtime child closes it), so the end comes with the exit; the bound only guards a
+    // helper whose status the daemon lost.
+    const ctlEnded = new Promise<void>((resolve) => {
+      ctl.once('end', resolve);
+      ctl.once('close', resolve);
+    });
+    const exited = waitChild(child).then(async (st) => {
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([ctlEnded, new Promise<void>((resolve) => (bound = setTimeout(resolve, CTL_END_MS)))]);
+      clearTimeout(bound);
+      return st;
+    });
     let execPid = 0;
     let exitCode: number | undefined;
     let failure: string | undefined;
@@ -129,8 +146,12 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
     });
     await Promise.race([running, exited]);
     if (execPid <= 0) {
-      await exited;
-      const msg = (await runtimeLogError(logFile)) || failure || tail(helperErr) || 'exec helper failed';
+      const { code, signal } = await exited;
+      const msg =
+        (await runtimeLogError(logFile)) ||
+        failure ||
+        tail(helperErr) ||
+        `exec helper ended (${code ?? signal ?? 'status unknown'}) before the process ran`;
       await cleanupDir();
       throw new InternalError(`${runtime.kind} exec in container "${opts.id}" failed: ${msg}`);
     }

@@ -168,6 +168,25 @@ describe('ExecSync through the exec helper', () => {
     assert.deepEqual(await f.runtime.ps(b.id), [initPid]);
   });
 
+  it('reports the exit code of every quick command run many at a time', async () => {
+    // The helper's exit can be reported before its "pid"/"exit" lines are read; the session must wait for
+    // them rather than fail ("exec helper failed", "lost its helper"). 4 at a time, as kubelet's probes.
+    const codes = Array.from({ length: 120 }, (_, i) => i % 4);
+    const got: number[] = [];
+    for (let i = 0; i < codes.length; i += 4) {
+      const batch = codes.slice(i, i + 4).map(async (code) => {
+        const r = await execSyncRelay(f.runtime, {
+          id: b.id,
+          process: proc(['sh', '-c', `echo ${code}; exit ${code}`]),
+        });
+        assert.equal(r.stdout.toString(), `${code}\n`);
+        return r.exitCode;
+      });
+      got.push(...(await Promise.all(batch)));
+    }
+    assert.deepEqual(got, codes);
+  });
+
   it('fails with the runtime message when the command does not exist', async () => {
     await assert.rejects(
       execSyncRelay(f.runtime, { id: b.id, process: proc(['/nonexistent']) }),
