@@ -44,6 +44,15 @@ export interface CreateContainerOptions {
    * `wasCreated`) as created, since the create may have been complete when the daemon died.
    */
   durableWith?: () => Promise<void>;
+  /**
+   * The caller's record of intent (CRI `creating`), still being written when the call starts, so that the
+   * containerizer's first steps overlap it. The containerizer awaits it (and fails the create, undoing its
+   * own steps, when it rejects) before any side effect outside its own records and store dirs: a mount, a
+   * runtime or docker container, a cgroup, a lease another process holds. Work that its own recovery removes
+   * by the absence of its records (its record and bundle dirs, a rootfs provisioned but not mounted into a
+   * dir of its own store) may run before. `durableWith` is called only after it resolved.
+   */
+  intent?: Promise<void>;
 }
 
 /** What a containerizer can do, as reported per CRI runtime handler. */

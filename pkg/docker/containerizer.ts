@@ -17,6 +17,7 @@ import type {
   Conditions,
   ContainerRuntime,
   ContainerSpec,
+  CreateContainerOptions,
   ContainerUsage,
   Containerizer,
   ExecResult,
@@ -271,8 +272,15 @@ export class DockerContainerizer implements Containerizer {
     return c;
   }
 
-  async createContainer(spec: ContainerSpec, pod: PodSpec, signal: AbortSignal): Promise<ContainerRuntime> {
+  async createContainer(
+    spec: ContainerSpec,
+    pod: PodSpec,
+    signal: AbortSignal,
+    opts: CreateContainerOptions = {},
+  ): Promise<ContainerRuntime> {
     return this.locks.run(spec.id, async () => {
+      // Everything below is outside ucri's records (dockerd's image and container): after the caller's intent.
+      await opts.intent;
       await this.settle(signal);
       const p = this.pods.get(pod.id);
       if (!p) throw new FailedPreconditionError(`pod "${pod.id}" is not running in the docker containerizer`);

@@ -54,8 +54,17 @@ export interface ContainerContext {
   pod: PodContext;
   /** The image config (Docker/OCI or AppC), from the provisioner. */
   image: { config: ImageConfig; kind: 'docker' | 'appc' };
-  /** The provisioned root filesystem. */
+  /**
+   * The provisioned root filesystem. In `prepare` its content may not be there yet (the overlay is mounted at
+   * start, docs/performance.md "CreateContainer and StartContainer, phase 6b"): an isolator that reads it
+   * calls `mountRootfs` first.
+   */
   rootfs: string;
+  /**
+   * Set only in `prepare`: mounts the rootfs if it is not mounted yet (idempotent; it then stays mounted, and
+   * the start finds it so). Absent means the rootfs is readable as it is.
+   */
+  mountRootfs?: () => Promise<void>;
   /**
    * Set only in `prepare` of a create whose rootfs is exactly its image's layers as provisioned just now
    * (nothing written to it yet: no checkpoint restored into it): names that content (backend, image id,

@@ -13,7 +13,7 @@
 export const CRASH_POINTS = {
   RunPodSandbox: ['record', 'pins', 'setup-record', 'network', 'infra-created', 'infra-started', 'ready'],
   CreateContainer: ['record', 'rootfs', 'bundle', 'saved', 'created'],
-  StartContainer: ['intent', 'runtime-created', 'isolated', 'runtime-started', 'running'],
+  StartContainer: ['intent', 'rootfs', 'runtime-created', 'isolated', 'runtime-started', 'running'],
   StopContainer: ['signalled', 'exited'],
   RemoveContainer: ['handed-off', 'runtime-deleted', 'rootfs-released', 'record-removed'],
   StopPodSandbox: ['marked', 'containers-stopped', 'intent', 'network-released', 'infra-stopped', 'stopped'],

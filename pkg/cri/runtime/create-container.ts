@@ -19,8 +19,9 @@ const log = logger('cri/create-container');
 
 /**
  * CreateContainer: validate → pod READY (else FAILED_PRECONDITION) → image in the store (else NOT_FOUND) →
- * reserve `<name>_<pod id>_<attempt>` → record (`creating`) → containerizer.createContainer, which makes that
- * record durable together with its own → CREATED.
+ * reserve `<name>_<pod id>_<attempt>` → record (`creating`), written while containerizer.createContainer
+ * provisions (it awaits the record before any outside side effect) and made durable together with the
+ * containerizer's own records → CREATED.
  *
  * Idempotent per request like RunPodSandbox: a retry of the same request waits for an attempt in flight
  * and returns its id; a different request with a taken name gets ALREADY_EXISTS naming the holder. A failed
@@ -78,9 +79,19 @@ export function createContainer(deps: CriDeps) {
       body: async (id, signal, undo) => {
         const spec = toContainerSpec(id, pod.meta.spec, config, { id: image.id, ref: requested }, imageIds);
         if (restore) spec.restore = restore;
+        // The record of intent (`creating`) is written while the containerizer provisions: it awaits `intent`
+        // before its first side effect outside ucri's own records and store dirs (CreateContainerOptions), so
+        // the record still precedes every mount, runtime container and cgroup (docs/performance.md, phase 6b).
         // Under the pod's lock: a Stop/Remove of the pod either ran before (we see it not ready) or waits
-        // until the record exists (and then removes it with the pod).
-        await deps.locks.run(podId, async () => {
+        // until the record exists (and then removes it with the pod). The containerizer is called only once
+        // that lock is held: a Stop/Remove of the pod that held it could otherwise wait for the containerizer's
+        // lock of this id (held while it awaits `intent`) while `intent` waits for the pod's lock.
+        let locked!: () => void;
+        const podLocked = new Promise<void>((resolve) => {
+          locked = resolve;
+        });
+        const added = deps.locks.run(podId, async () => {
+          locked();
           if (deps.sandboxes.get(podId)?.status.state !== 'ready') {
             throw new FailedPreconditionError(`pod sandbox "${podId}" is not ready`);
           }
@@ -108,15 +119,25 @@ export function createContainer(deps: CriDeps) {
             // container if the containerizer recovered it, else rolls the create back (recover.ts).
             { durable: false },
           );
+          crashPoint('CreateContainer', 'record');
         });
-        undo.add('remove record', () => deps.containers.remove(id));
-        crashPoint('CreateContainer', 'record');
+        added.catch(() => {}); // awaited through `intent` and by the undo
+        // Removed only once the write has settled, so a failure never leaves the file of a write in flight.
+        undo.add('remove record', async () => {
+          await added.catch(() => {});
+          await deps.containers.remove(id);
+        });
+        await Promise.race([podLocked, added]);
         await deps.locks.run(id, async () => {
-          // Re-check after the awaits: a RemovePodSandbox may have removed the record meanwhile.
-          if (!deps.containers.get(id)) throw new FailedPreconditionError(`pod sandbox "${podId}" was removed`);
+          // Checked once the record is there and this lock held: a RemovePodSandbox may have removed it meanwhile.
+          const intent = added.then(() => {
+            if (!deps.containers.get(id)) throw new FailedPreconditionError(`pod sandbox "${podId}" was removed`);
+          });
+          intent.catch(() => {}); // awaited by the containerizer, and below
           let synced = false;
           const rt = await costOf('step containerizer create', () =>
             containerizer.createContainer(spec, deps.sandboxes.must(podId).meta.spec, signal, {
+              intent,
               durableWith: async () => {
                 await deps.containers.sync(id);
                 synced = true;
@@ -124,6 +145,7 @@ export function createContainer(deps: CriDeps) {
             }),
           );
           undo.add('remove container', (s) => containerizer.removeContainer(id, s));
+          await intent; // resolved already unless the containerizer took no notice of it
           // With the `creating` record durable beside the containerizer's, `created` need not be written:
           // recovery adopts a `creating` record whose container the containerizer recovered (and takes the user
           // from it); the next status change (StartContainer's `running`) rewrites the file. A containerizer

@@ -34,7 +34,14 @@ import {
 import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
 import { prepareRestore, restoreDir } from './checkpoint.js';
 import { type Engine, getContainer, getPod, log, type NamedLaunchInfo } from './engine.js';
-import { Container, type ContainerRecord, provisionedFacts, RECORD_VERSION, saveContainer } from './records.js';
+import {
+  Container,
+  type ContainerRecord,
+  provisionedFacts,
+  RECORD_VERSION,
+  saveContainer,
+  saveNewContainer,
+} from './records.js';
 import { diskLimitation } from './disk-limits.js';
 import { normalizeStopSignal } from './signals.js';
 
@@ -42,8 +49,11 @@ import { normalizeStopSignal } from './signals.js';
 const KILL_WAIT_MS = 60_000;
 
 /**
- * PROVISIONING → PREPARING: rootfs, isolators' launch infos, OCI bundle; no process. The last step makes the
- * container record, the provisioner record and the caller's own record (`opts.durableWith`) durable at once.
+ * PROVISIONING → PREPARING: rootfs (not mounted: StartContainer mounts it), isolators' launch infos, OCI
+ * spec; no process. The caller's record of intent (`opts.intent`) is awaited after the provision and before
+ * the isolators' prepare, the first step that may reach outside ucri's own records (a mount, a lease). The
+ * last step makes the container record, the provisioner record and the caller's own record
+ * (`opts.durableWith`) durable at once.
  */
 export async function createContainer(
   e: Engine,
@@ -84,15 +94,32 @@ export async function createContainer(
         await bundleMade.catch(() => {});
         await fs.rm(c.bundle, { recursive: true, force: true });
       });
+      // So is the record dir, so that the durable round only renames container.json into it. A dir without
+      // container.json is a broken record to loadRecords, removed at recovery.
+      const recordDir = e.paths.containerRecordDir(pod.id, spec.id);
+      const recordDirMade = fs.mkdir(recordDir, { recursive: true, mode: 0o700 });
+      recordDirMade.catch(() => {});
+      undo.add('record', async () => {
+        await recordDirMade.catch(() => {});
+        await fs.rm(recordDir, { recursive: true, force: true });
+      });
+      // Not mounted (deferMount): the overlay is mounted by startContainer, or by an isolator's prepare that
+      // reads the rootfs (ctx.mountRootfs). A restore writes its changes into the rootfs now: mounted now.
+      const deferMount = !spec.restore && e.provisioner.mount !== undefined;
       const p = await costOf('step provision', () =>
         e.provisioner.provision(spec.id, spec.image.id, {
           readonlyRootfs: spec.readonlyRootfs,
           signal,
           deferSync: e.provisioner.sync !== undefined,
+          deferMount,
         }),
       );
       undo.add('rootfs', () => e.provisioner.destroy(spec.id));
       crashPoint('CreateContainer', 'rootfs');
+      // Up to here only dirs of ucri's own stores were made (rootfs dirs and record.json renamed, not
+      // mounted; bundle and record dirs), each removed at recovery when no record names it. From here on
+      // (mounts of the rootfs or image volumes, leases) the caller's record of intent must exist.
+      await costOf('step await intent', async () => opts.intent);
       rec.image = { config: p.image.config, kind: p.image.kind };
       rec.provisioned = provisionedFacts(p);
       rec.stopSignal = normalizeStopSignal(p.image.config.stopSignal, spec.id);
@@ -104,6 +131,10 @@ export async function createContainer(
       const ctx: ContainerContext = spec.restore
         ? c.context()
         : { ...c.context(), rootfsKey: JSON.stringify([p.backend, p.image.imageId, p.image.layerDirs]) };
+      if (deferMount) {
+        const mount = e.provisioner.mount!.bind(e.provisioner);
+        ctx.mountRootfs = () => costOf('step rootfs mount at create', () => mount(spec.id, signal));
+      }
       const prepared: Isolator[] = [];
       undo.add('isolators cleanup', () => cleanupIsolators(ctx, prepared));
       const infos: NamedLaunchInfo[] = [];
@@ -127,14 +158,15 @@ export async function createContainer(
           `pod sandbox "${pod.id}" was stopped while container "${spec.id}" was created`,
         );
       }
-      undo.add('record', () => fs.rm(e.paths.containerRecordDir(pod.id, spec.id), { recursive: true, force: true }));
+      await recordDirMade;
       // The three records durable at once (concurrent fsyncs share the journal commits): ours, the
       // provisioner's and the caller's (still `creating`). A power loss during this round may keep any of
-      // them: without the caller's, ours are orphans; without ours, the caller rolls its create back; ours
-      // without the provisioner's is a create that did not finish, destroyed at recovery (recover.ts); all
-      // three make a whole container, which the caller adopts (docs/performance.md, phase 5).
+      // them: without the caller's, ours are orphans; without ours (or with ours torn: saveNewContainer),
+      // the caller rolls its create back; ours without the provisioner's is a create that did not finish,
+      // destroyed at recovery (recover.ts); all three make a whole container, which the caller adopts
+      // (docs/performance.md, phases 5 and 6b).
       await costOf('step durable round', () =>
-        Promise.all([saveContainer(e.paths, rec), e.provisioner.sync?.(spec.id), opts.durableWith?.()]),
+        Promise.all([saveNewContainer(e.paths, rec), e.provisioner.sync?.(spec.id), opts.durableWith?.()]),
       );
       crashPoint('CreateContainer', 'saved');
       undo.commit();
@@ -172,8 +204,23 @@ export async function startContainer(e: Engine, id: string, signal: AbortSignal)
       // recovery to delete the runtime container (and its conmon) even if the launch never got recorded. It is
       // not fsync'd: conmon, the runtime container (its state lives in the runtime dir, a tmpfs) and its cgroup
       // do not outlive a reboot, and a crash of ucri alone leaves the renamed file for the next ucri to read.
-      await saveContainer(e.paths, c.rec, { durable: false });
+      // The rootfs is mounted meanwhile (created containers have it unmounted, docs/performance.md phase 6b):
+      // the mount's record of intent is the provisioner's record, durable since the create, and the mount
+      // lies under that container's provisioner dir. A crash after it leaves a created container (recovery
+      // undoes the start) with its rootfs mounted, which the next start finds so and a removal (or recovery
+      // of an id no record names) unmounts with the dir.
+      const mounted = e.provisioner.mount
+        ? costOf('step rootfs mount', () => e.provisioner.mount!(id, signal))
+        : Promise.resolve();
+      mounted.catch(() => {}); // awaited below, also when the intent's write fails
+      try {
+        await saveContainer(e.paths, c.rec, { durable: false });
+      } finally {
+        await mounted.catch(() => {});
+      }
       crashPoint('StartContainer', 'intent');
+      await mounted;
+      crashPoint('StartContainer', 'rootfs');
       const launched = await costOf('step launcher create', () =>
         e.launcher.create(
           {

@@ -25,9 +25,10 @@
  * process died (`infraExit` set) is no longer ready: it can run no container, and the CRI reports it NOTREADY.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { ContainerSpec, ImageConfig, PodSpec, Termination } from '../../containerizer/index.js';
 import type { Spec } from '../../oci/index.js';
-import { logger, readJson, writeJsonAtomic, writeJsonReplace } from '../../util/index.js';
+import { logger, readJson, writeJsonAtomic, writeJsonReplace, writeNewJsonDurable } from '../../util/index.js';
 import type { ContainerContext, PodContext, PodState } from '../isolator.js';
 import type { Launched } from '../launcher/types.js';
 import type { MesosPaths } from '../paths.js';
@@ -182,6 +183,21 @@ export async function saveContainer(
   else await writeJsonAtomic(file, rec);
 }
 
+/**
+ * The first, durable checkpoint of a container, in the create's one durable round: renamed into place, then
+ * the file, its directory (made during the provision) and the pod's containers dir (which holds the new
+ * directory's name) fsync'd concurrently. A power loss during the round may leave container.json torn (name
+ * durable, content not): loadRecords reads a torn record as broken and removes its dir, so the create is
+ * undone exactly as when the file is absent (the CRI is told `lost` and rolls back; the provisioner destroys
+ * the rootfs of an id it is not told to keep). Never for a record that exists: a torn replacement would lose
+ * the previous content (saveContainer writes those with fsync before the rename).
+ */
+export async function saveNewContainer(paths: MesosPaths, rec: ContainerRecord): Promise<void> {
+  await writeNewJsonDurable(paths.containerRecord(rec.spec.podId, rec.spec.id), rec, [
+    paths.containerRecordsDir(rec.spec.podId),
+  ]);
+}
+
 function big(v: unknown): bigint {
   if (typeof v === 'string' && /^\d+$/.test(v)) return BigInt(v);
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
@@ -231,7 +247,7 @@ export async function loadRecords(
         log.warn({ err, id }, 'unreadable container record');
       }
       if (!isObject(c) || c.version !== RECORD_VERSION || !isObject(c.spec) || c.spec.id !== id) {
-        broken.push(`${podId}/${id}`);
+        broken.push(path.relative(paths.podRecordsDir, paths.containerRecordDir(podId, id)));
         continue;
       }
       const rec = c as unknown as ContainerRecord;

@@ -94,7 +94,12 @@ export async function recover(
   for (const iso of e.isolators) {
     await iso.recover?.(podCtxs, ctrCtxs).catch((err: unknown) => warn(`isolator ${iso.name} recover`, '', err));
   }
-  await e.provisioner.recover([...e.containers.keys()]);
+  // A container that was never started (or whose start this recovery undoes) has its rootfs mounted by its
+  // next start (provisioner.mount), not now: mounted or not, it is left as it is.
+  const unstarted = [...e.containers.values()]
+    .filter((c) => !c.rec.termination && (c.rec.state === 'PREPARING' || c.rec.state === 'ISOLATING'))
+    .map((c) => c.id);
+  await e.provisioner.recover([...e.containers.keys()], { unmounted: unstarted });
 
   // 4. Settle every known container.
   const out: RecoveredContainer[] = [];

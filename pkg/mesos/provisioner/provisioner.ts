@@ -104,6 +104,8 @@ export class MesosProvisioner implements Provisioner {
   private readonly usageCacheMs: number;
   private readonly lock = new KeyedLock();
   private readonly records = new Map<string, ProvisionRecord>();
+  /** Ids provisioned by this process with `deferMount` and not mounted since: `mount` needs no mount table. */
+  private readonly unmounted = new Set<string>();
   private readonly usages = new Map<string, { at: number; value: Usage }>();
   private initialized: Promise<void> | undefined;
   /** Set while watchUsage runs: usage() answers from its passes and never walks on a call. */
@@ -128,11 +130,13 @@ export class MesosProvisioner implements Provisioner {
   /**
    * Keeps and re-mounts the rootfses of `known` ids, destroys every other one and every unfinished provision.
    * A known rootfs that cannot be re-mounted is logged and kept (its record stays, so destroy still works):
-   * one broken container must not keep the daemon from starting.
+   * one broken container must not keep the daemon from starting. The rootfses of `opts.unmounted` (created
+   * containers, not started) are kept as they are, mounted or not: `mount` mounts them when they start.
    */
-  async recover(known: readonly string[]): Promise<void> {
+  async recover(known: readonly string[], opts: { unmounted?: readonly string[] } = {}): Promise<void> {
     await this.init();
     const keep = new Set(known);
+    const leave = new Set(opts.unmounted ?? []);
     for (const name of await fs.readdir(this.paths.root)) {
       // Probes of older versions ran here.
       if (name.startsWith('probe-')) await this.removeTree(path.join(this.paths.root, name));
@@ -164,7 +168,7 @@ export class MesosProvisioner implements Provisioner {
           });
           return;
         }
-        await this.recoverOne(id).catch((err: unknown) => {
+        await this.recoverOne(id, !leave.has(id)).catch((err: unknown) => {
           log().error({ containerId: id, err: errorMessage(err) }, 'rootfs could not be recovered');
         });
       });
@@ -173,7 +177,7 @@ export class MesosProvisioner implements Provisioner {
     await this.source.leasesRecovered?.();
   }
 
-  private async recoverOne(id: string): Promise<void> {
+  private async recoverOne(id: string, remount: boolean): Promise<void> {
     const record = await this.readRecord(id);
     if (!record) {
       log().warn({ containerId: id }, 'removing the rootfs of an unfinished provision');
@@ -183,6 +187,7 @@ export class MesosProvisioner implements Provisioner {
     await removeStaleTemps(this.paths.containerDir(id));
     // The store keeps leases in memory only: our record is what makes this container's lease durable.
     await this.source.retain(id, record.image.imageId);
+    if (!remount) return;
     const remounted = await backendOf(record.backend).remount(this.context(id, record));
     if (remounted) log().info({ containerId: id, backend: record.backend }, 'rootfs re-mounted');
   }
@@ -190,7 +195,7 @@ export class MesosProvisioner implements Provisioner {
   async provision(
     containerId: string,
     imageId: string,
-    opts: { readonlyRootfs: boolean; signal?: AbortSignal; deferSync?: boolean },
+    opts: { readonlyRootfs: boolean; signal?: AbortSignal; deferSync?: boolean; deferMount?: boolean },
   ): Promise<Provisioned> {
     checkContainerId(containerId);
     const { signal } = opts;
@@ -232,6 +237,7 @@ export class MesosProvisioner implements Provisioner {
           rootfs,
           scratch: this.paths.scratch(containerId, name, rootfsId),
           signal,
+          deferMount: opts.deferMount === true && backend.mount !== undefined,
         };
         const record: ProvisionRecord = {
           version: 1,
@@ -262,6 +268,7 @@ export class MesosProvisioner implements Provisioner {
           await writeJsonAtomic(this.paths.record(containerId), record);
         }
         this.records.set(containerId, record);
+        if (ctx.deferMount) this.unmounted.add(containerId);
         log().debug({ containerId, imageId, backend: name, layers: image.layerDirs.length }, 'rootfs provisioned');
         return provisioned(record);
       } catch (err) {
@@ -282,6 +289,20 @@ export class MesosProvisioner implements Provisioner {
     }
     const r = await this.readRecord(containerId);
     return r ? provisioned(r) : undefined;
+  }
+
+  async mount(containerId: string, signal?: AbortSignal): Promise<void> {
+    checkContainerId(containerId);
+    await this.lock.run(containerId, async () => {
+      const r = await this.readRecord(containerId);
+      if (!r) throw new NotFoundError(`container "${containerId}" has no rootfs`);
+      const backend = backendOf(r.backend);
+      const ctx = { ...this.context(containerId, r), signal };
+      // Provisioned by this process and not mounted since: no need to read the mount table to know it.
+      if (this.unmounted.has(containerId) && backend.mount) await backend.mount(ctx);
+      else await backend.remount(ctx);
+      this.unmounted.delete(containerId);
+    });
   }
 
   async sync(containerId: string): Promise<void> {
@@ -447,6 +468,7 @@ export class MesosProvisioner implements Provisioner {
 
   private async teardownFiles(id: string): Promise<void> {
     this.records.delete(id);
+    this.unmounted.delete(id);
     this.usages.delete(id);
     await this.removeTree(this.paths.containerDir(id));
   }

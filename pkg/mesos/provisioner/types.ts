@@ -52,19 +52,30 @@ export interface Provisioned {
 export interface Provisioner {
   /**
    * Start-up: keeps the rootfses of `known` container ids (re-mounting overlays that a reboot or unmount
-   * lost) and destroys every other one (orphans).
+   * lost) and destroys every other one (orphans). The rootfses of `opts.unmounted` (containers not started)
+   * are kept as they are, mounted or not: `mount` mounts them at start.
    */
-  recover(known: readonly string[]): Promise<void>;
+  recover(known: readonly string[], opts?: { unmounted?: readonly string[] }): Promise<void>;
   /**
    * Builds the rootfs; AlreadyExists if `containerId` has one. Failure leaves nothing behind. The record of
    * the rootfs is durable when this returns, unless `deferSync` is set: then it is only visible (renamed into
    * place) and the caller makes it durable with `sync`, typically at the same time as its own record.
+   * With `deferMount`, a rootfs that is a mount (overlay) is left unmounted, its dirs made: `mount` mounts it
+   * (containerd prepares a snapshot at create and mounts it at start). The rootfs's content is not readable
+   * at `rootfs` until then.
    */
   provision(
     containerId: string,
     imageId: string,
-    opts: { readonlyRootfs: boolean; signal?: AbortSignal; deferSync?: boolean },
+    opts: { readonlyRootfs: boolean; signal?: AbortSignal; deferSync?: boolean; deferMount?: boolean },
   ): Promise<Provisioned>;
+  /**
+   * Mounts the rootfs of a known container if it is not mounted (a provision with `deferMount`, a reboot, a
+   * recovery that left it); idempotent. Its record (durable since the create) is the record of intent: a
+   * crash after the mount leaves a mount under the container's dir, which destroy and recovery of an unknown
+   * id remove with the dir. NotFound when `containerId` has no rootfs.
+   */
+  mount?(containerId: string, signal?: AbortSignal): Promise<void>;
   /**
    * Makes the record of a rootfs that `provision` made with `deferSync` durable (no-op when it already is).
    * NotFound when `containerId` has no rootfs.

@@ -99,7 +99,7 @@ export class SecurityIsolator implements Isolator {
         supplementalGroups: s.supplementalGroups,
         imageUser: ctx.image.config.user,
       },
-      { cache: this.files, key: ctx.rootfsKey },
+      { cache: this.files, key: ctx.rootfsKey, beforeRead: ctx.mountRootfs },
     );
     const caps = s.privileged ? [...all] : computeCapabilities(s.capabilities.add, s.capabilities.drop, all);
     const info: LaunchInfo = {

@@ -124,9 +124,20 @@ export class RootfsFileCache {
 
   constructor(private readonly maxKeys = 32) {}
 
-  /** readFileInRoot(root, p), answered from the cache under `key` when there is one. */
-  async read(root: string, p: string, key: string | undefined): Promise<string | undefined> {
-    if (key === undefined) return readFileInRoot(root, p);
+  /**
+   * readFileInRoot(root, p), answered from the cache under `key` when there is one; `beforeRead` runs before
+   * the rootfs is read (a cache miss or no key), e.g. to mount it.
+   */
+  async read(
+    root: string,
+    p: string,
+    key: string | undefined,
+    beforeRead?: () => Promise<void>,
+  ): Promise<string | undefined> {
+    if (key === undefined) {
+      await beforeRead?.();
+      return readFileInRoot(root, p);
+    }
     const files = this.entries.get(key);
     if (files?.has(p)) {
       // Most recently used last, so eviction drops the image unused longest.
@@ -134,6 +145,7 @@ export class RootfsFileCache {
       this.entries.set(key, files);
       return files.get(p);
     }
+    await beforeRead?.();
     const text = await readFileInRoot(root, p);
     if (text !== undefined && text.length > MAX_CACHED_FILE) return text;
     const now = this.entries.get(key) ?? new Map<string, string | undefined>();
@@ -154,6 +166,8 @@ export class RootfsFileCache {
 export interface UserFiles {
   cache: RootfsFileCache;
   key: string | undefined;
+  /** Runs before the rootfs itself is read (mounts a rootfs that is not mounted yet). */
+  beforeRead?: () => Promise<void>;
 }
 
 /**
@@ -166,7 +180,7 @@ export async function resolveUser(rootfs: string, req: UserRequest, files?: User
   let passwd: PasswdEntry[] | undefined;
   let groups: GroupEntry[] | undefined;
   const read = (p: string): Promise<string | undefined> =>
-    files ? files.cache.read(rootfs, p, files.key) : readFileInRoot(rootfs, p);
+    files ? files.cache.read(rootfs, p, files.key, files.beforeRead) : readFileInRoot(rootfs, p);
   const users = async (): Promise<PasswdEntry[]> => {
     passwd ??= parsePasswd((await read('/etc/passwd')) ?? '');
     return passwd;

@@ -21,16 +21,21 @@ function overlayWork(scratch: string): string {
   return path.join(scratch, 'work');
 }
 
-async function mountIt(ctx: BackendContext): Promise<void> {
-  const upperDir = overlayUpper(ctx.scratch);
-  const workDir = overlayWork(ctx.scratch);
+/** The rootfs mount point, the upper and the work dir (idempotent). */
+async function makeDirs(ctx: BackendContext): Promise<void> {
   // Two round trips instead of three (concurrent recursive mkdirs of a shared parent are safe); the work dir
   // after the upper one, so that their parent always gets the upper's mode.
   await Promise.all([
-    fs.mkdir(upperDir, { recursive: true, mode: 0o755 }),
+    fs.mkdir(overlayUpper(ctx.scratch), { recursive: true, mode: 0o755 }),
     fs.mkdir(ctx.rootfs, { recursive: true, mode: 0o755 }),
   ]);
-  await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
+  await fs.mkdir(overlayWork(ctx.scratch), { recursive: true, mode: 0o700 });
+}
+
+async function mountIt(ctx: BackendContext, dirsMade = false): Promise<void> {
+  const upperDir = overlayUpper(ctx.scratch);
+  const workDir = overlayWork(ctx.scratch);
+  if (!dirsMade) await makeDirs(ctx);
   try {
     await overlayMount(ctx.rootfs, {
       // overlayfs lists the topmost layer first; the store gives them base first.
@@ -55,8 +60,14 @@ export const overlayBackend: Backend = {
   },
 
   async provision(ctx) {
-    await mountIt(ctx);
+    // Deferred: the dirs only (the upper dir is the writable layer from now on); remount mounts at start.
+    if (ctx.deferMount) await makeDirs(ctx);
+    else await mountIt(ctx);
     return { writableDir: overlayUpper(ctx.scratch) };
+  },
+
+  async mount(ctx) {
+    await mountIt(ctx, true);
   },
 
   async remount(ctx) {

@@ -17,6 +17,12 @@ export interface BackendContext {
   /** A per-rootfs directory for the backend's own files (overlay upper/work); may not exist yet. */
   scratch: string;
   signal?: AbortSignal;
+  /**
+   * Make the rootfs's dirs but do not mount it yet: `remount` mounts it when the container first needs it
+   * (StartContainer). Only backends whose rootfs is a mount of store content honour it (overlay); the others
+   * build the rootfs at once and ignore it.
+   */
+  deferMount?: boolean;
 }
 
 export interface Backend {
@@ -30,6 +36,14 @@ export interface Backend {
    * writable layer, if any. On failure the caller removes what was made.
    */
   provision(ctx: BackendContext): Promise<{ writableDir?: string }>;
-  /** Mounts the rootfs again when its mount is gone (reboot, stray unmount); true when it did. */
+  /**
+   * Mounts a rootfs that `provision` with `deferMount` left unmounted, in this process, without looking at
+   * the mount table first (the caller knows it is not mounted). Backends without it are mounted by `remount`.
+   */
+  mount?(ctx: BackendContext): Promise<void>;
+  /**
+   * Mounts the rootfs when it is not mounted (reboot, stray unmount, or a provision with `deferMount`); true
+   * when it did. Idempotent.
+   */
   remount(ctx: BackendContext): Promise<boolean>;
 }
