@@ -55,6 +55,12 @@ interface Case {
    * during CreateContainer's one fsync round may leave (the container record durable, the provisioner's not).
    */
   dropProvisionerRecord?: boolean;
+  /**
+   * After the crash, the Mesos container.json of the container being created is cut short: what a power loss
+   * during that round may leave, since container.json is renamed into place before its fsync (the name
+   * durable, the content not). Read as no record: the create is rolled back.
+   */
+  tearContainerRecord?: boolean;
 }
 
 /**
@@ -62,7 +68,12 @@ interface Case {
  * records were durable together) rather than rolled back.
  */
 function adopted(k: Case): boolean {
-  return k.verb === 'CreateContainer' && (k.step === 'saved' || k.step === 'created') && !k.dropProvisionerRecord;
+  return (
+    k.verb === 'CreateContainer' &&
+    (k.step === 'saved' || k.step === 'created') &&
+    !k.dropProvisionerRecord &&
+    !k.tearContainerRecord
+  );
 }
 
 describe('crash points (e2e)', () => {
@@ -118,8 +129,8 @@ describe('crash points (e2e)', () => {
     }
   }
 
-  /** Deletes the provisioner record of the one container of `k`'s pod (found by its CRI record). */
-  async function dropProvisionerRecord(k: Case): Promise<void> {
+  /** The id of the one container of `k`'s pod, found by its CRI record. */
+  async function interruptedCreate(k: Case): Promise<string> {
     const dir = path.join(env.d.workDir, 'cri', 'containers');
     let id = '';
     for (const name of await fs.readdir(dir)) {
@@ -130,7 +141,21 @@ describe('crash points (e2e)', () => {
       if (rec.meta.podId === k.podId) id = rec.meta.id;
     }
     assert.ok(id !== '', 'no CRI record of the interrupted create');
+    return id;
+  }
+
+  /** Deletes the provisioner record of the one container of `k`'s pod. */
+  async function dropProvisionerRecord(k: Case): Promise<void> {
+    const id = await interruptedCreate(k);
     await fs.rm(path.join(env.d.workDir, 'provisioner', 'containers', id, 'record.json'));
+  }
+
+  /** Cuts the Mesos container.json of the one container of `k`'s pod in half, as a torn write leaves it. */
+  async function tearContainerRecord(k: Case): Promise<void> {
+    const id = await interruptedCreate(k);
+    const file = path.join(env.d.workDir, 'mesos', 'pods', k.podId!, 'containers', id, 'container.json');
+    const text = await fs.readFile(file, 'utf8');
+    await fs.writeFile(file, text.slice(0, Math.floor(text.length / 2)));
   }
 
   /** A pod whose stop began is NOTREADY with no IP, whether or not the stop got to finish. */
@@ -159,6 +184,15 @@ describe('crash points (e2e)', () => {
       config: dropped,
       dropProvisionerRecord: true,
     });
+    const torn = podConfig(env, 'crash-createcontainer-saved-torn');
+    torn.linux!.securityContext!.namespaceOptions!.pid = 0;
+    cases.push({
+      verb: 'CreateContainer',
+      step: 'saved',
+      verbs: CONTAINER_LIFECYCLE,
+      config: torn,
+      tearContainerRecord: true,
+    });
     await env.d.stop();
     for (const k of cases) {
       const point = `${k.verb}:${k.step}`;
@@ -185,6 +219,7 @@ describe('crash points (e2e)', () => {
       );
       assert.match(env.d.output(), new RegExp(`crash point ${point} reached`));
       if (k.dropProvisionerRecord) await dropProvisionerRecord(k);
+      if (k.tearContainerRecord) await tearContainerRecord(k);
     }
 
     await restart();
@@ -196,7 +231,8 @@ describe('crash points (e2e)', () => {
           filter: { id: '', state: undefined, podSandboxId: k.podId!, labelSelector: {} },
         });
         const want = adopted(k) ? [ContainerState.CONTAINER_CREATED] : [];
-        const label = `${k.verb}:${k.step}${k.dropProvisionerRecord ? ' (provisioner record dropped)' : ''}`;
+        const what = k.dropProvisionerRecord ? ' (provisioner record dropped)' : '';
+        const label = `${k.verb}:${k.step}${what}${k.tearContainerRecord ? ' (container.json torn)' : ''}`;
         assert.deepEqual(
           containers.map((c) => c.state),
           want,

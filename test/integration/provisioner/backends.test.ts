@@ -325,6 +325,40 @@ describe('provisioner backends', () => {
     await checkGone(p, 'many', prov);
   });
 
+  it('overlay with deferMount: dirs only until mount; recover leaves an unmounted one so; destroy unmounts', async () => {
+    const workDir = path.join(tmp, `work-${n++}`);
+    const p = newProvisioner('overlay', workDir);
+    const prov = await p.provision('lazy', layered, { readonlyRootfs: false, deferMount: true });
+    assert.deepEqual(await mountsBelow(workDir), [], 'not mounted by provision');
+    assert.ok(await exists(prov.rootfs), 'the mount point is there');
+    assert.ok(prov.writableDir && (await exists(prov.writableDir)), 'the writable dir is there');
+    assert.equal(src.leases.get('lazy'), layered, 'the lease is taken at provision');
+    await p.mount('lazy');
+    assert.deepEqual(await mountsBelow(workDir), [prov.rootfs]);
+    await checkLayeredView(prov.rootfs);
+    await p.mount('lazy');
+    assert.deepEqual(await mountsBelow(workDir), [prov.rootfs], 'mount is idempotent');
+
+    // After a restart: a created container's rootfs is left unmounted; its start mounts it.
+    await unmount(prov.rootfs);
+    const restarted = newProvisioner('overlay', workDir);
+    await restarted.recover(['lazy'], { unmounted: ['lazy'] });
+    assert.deepEqual(await mountsBelow(workDir), [], 'recover leaves the rootfs of an unstarted container alone');
+    await restarted.mount('lazy');
+    await restarted.mount('lazy');
+    assert.deepEqual(await mountsBelow(workDir), [prov.rootfs], 'mounted once, from the mount table');
+    await checkLayeredView(prov.rootfs);
+    await restarted.destroy('lazy');
+    await checkGone(restarted, 'lazy', prov);
+    await assert.rejects(restarted.mount('lazy'), (e: unknown) => isKind(e, 'NotFound'));
+
+    // An unmounted rootfs of an id recovery does not keep is removed like any other.
+    const orphan = await p.provision('lazy-orphan', single, { readonlyRootfs: false, deferMount: true });
+    const again = newProvisioner('overlay', workDir);
+    await again.recover([]);
+    await checkGone(again, 'lazy-orphan', orphan);
+  });
+
   it('recover re-mounts a known overlay, keeps a copy, destroys orphans and unfinished provisions', async () => {
     const workDir = path.join(tmp, `work-${n++}`);
     const p = newProvisioner('overlay', workDir);
