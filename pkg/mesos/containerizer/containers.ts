@@ -1,6 +1,6 @@
 /**
- * Container lifecycle of the Mesos containerizer (state diagram in records.ts): create = provision +
- * prepare + bundle; start = launcher create → isolate(pid) → launcher start; stop = stop signal, grace,
+ * Container lifecycle of the Mesos containerizer (state diagram in records.ts): create = provision (rootfs
+ * not mounted) + prepare + bundle dir; start = rootfs mount → launcher create → isolate(pid) → launcher start; stop = stop signal, grace,
  * SIGKILL; remove = launcher destroy → isolators cleanup (reverse) → provisioner destroy → dirs.
  *
  * Every mutating operation runs under the container's key of the engine lock. Exits are recorded by the

@@ -3,12 +3,13 @@
  *
  * Container states (Mesos `MesosContainerizer` states; `ContainerRuntime.mesosState`):
  *
- *   createContainer:  PROVISIONING ──► PREPARING ─────────────────────┐  (CRI "created": bundle written,
- *                     (provisioner)    (isolators prepare, buildSpec) │   record checkpointed, no process)
- *                                                                     ▼
+ *   createContainer:  PROVISIONING ──► PREPARING ─────────────────────┐  (CRI "created": record
+ *                     (provisioner,    (isolators prepare, buildSpec) │   checkpointed, no process)
+ *                     rootfs unmounted)                               ▼
  *   startContainer:   ISOLATING ──────► RUNNING ──(exit)──► TERMINATED  (CRI "exited")
- *                     (runc create,     (runc start,
- *                     isolate(pid))      exit watcher armed)
+ *                     (rootfs mounted,  (runc start,
+ *                     runc create,       exit watcher armed)
+ *                     isolate(pid))
  *
  *   removeContainer:  any ──► DESTROYING ──► (gone: launcher, isolators, provisioner, dirs released)
  *
