@@ -5,6 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type {
+  CreateContainerOptions,
   Conditions,
   ContainerRuntime,
   ContainerSpec,
@@ -115,8 +116,19 @@ export class FakeContainerizer implements Containerizer {
     return { netnsPath: `/run/netns/${podId}`, ips: p.stopped ? [] : ['10.0.0.2', 'fd00::2'], cgroup: '', info: {} };
   }
 
-  async createContainer(spec: ContainerSpec, pod: PodSpec): Promise<ContainerRuntime> {
+  /** Called with the id once createContainer has awaited the caller's `intent` (CreateContainerOptions). */
+  onIntent: ((id: string) => void | Promise<void>) | undefined;
+
+  async createContainer(
+    spec: ContainerSpec,
+    pod: PodSpec,
+    _signal?: AbortSignal,
+    opts: CreateContainerOptions = {},
+  ): Promise<ContainerRuntime> {
     await this.enter('createContainer', spec.id);
+    // As a containerizer with side effects must: nothing outside its records before the caller's intent.
+    await opts.intent;
+    await this.onIntent?.(spec.id);
     if (!this.pods.has(pod.id)) throw new NotFoundError(`pod "${pod.id}" not found`);
     let end!: (t: Termination) => void;
     const exited = new Promise<Termination>((resolve) => {

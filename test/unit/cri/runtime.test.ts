@@ -223,6 +223,26 @@ describe('cri runtime verbs over a fake containerizer', () => {
     await assert.rejects(t.call('createContainer', other), (e) => isKind(e, 'AlreadyExists'));
   });
 
+  it('CreateContainer: the containerizer runs alongside the intent record and sees it written before it goes on', async () => {
+    const pod = await runPod(t);
+    const seen: string[][] = [];
+    t.fake.onIntent = async (id) => {
+      assert.ok(t.deps.containers.get(id), 'the record is in memory once the intent resolved');
+      seen.push(await readdir(t.deps.containers.dir));
+    };
+    const id = await create(t, pod);
+    assert.deepEqual(seen, [[`${id}.json`]], 'the record file is in place once the intent resolved');
+    // A containerizer that fails while the record is being written: the record never survives the rollback.
+    t.fake.onIntent = undefined;
+    t.fake.failNext.set('createContainer', new InternalError('provision failed'));
+    await assert.rejects(create(t, pod, 'c2'), /provision failed/);
+    assert.deepEqual(
+      t.deps.containers.list().map((c) => c.meta.id),
+      [id],
+    );
+    assert.deepEqual(await readdir(t.deps.containers.dir), [`${id}.json`]);
+  });
+
   it('removes a pod with its containers; remove and stop of unknown pods succeed', async () => {
     const pod = await runPod(t);
     const c1 = await create(t, pod, 'c1');
