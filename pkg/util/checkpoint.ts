@@ -130,18 +130,24 @@ export async function readJson(file: string): Promise<unknown> {
 }
 
 /**
- * Makes a file that writeFileReplace wrote durable: fsyncs it, then its directory (the rename). Run it
- * concurrently with other durable writes on the same filesystem and they share the journal commits.
+ * Makes a file that writeFileReplace wrote durable: fsyncs it and its directory (the rename), concurrently.
+ * The order of the two does not matter: the rename was done before, unsynced, so until both are done a power
+ * loss may keep the new name with the old or torn content either way; the file is durable when this resolves.
+ * Run it concurrently with other durable writes on the same filesystem and they share the journal commits.
  */
 export async function syncFile(file: string): Promise<void> {
   const t0 = profiling ? performance.now() : 0;
-  const fh = await fs.open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await syncDir(path.dirname(file));
+  const synced = async (): Promise<void> => {
+    const fh = await fs.open(file, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  };
+  const results = await Promise.allSettled([synced(), syncDir(path.dirname(file))]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   if (profiling) addCost(`sync ${costPath(file)}`, performance.now() - t0);
 }
 
