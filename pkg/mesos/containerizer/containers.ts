@@ -1,7 +1,7 @@
 /**
  * Container lifecycle of the Mesos containerizer (state diagram in records.ts): create = provision (rootfs
- * not mounted) + prepare + bundle dir; start = rootfs mount → launcher create → isolate(pid) → launcher start; stop = stop signal, grace,
- * SIGKILL; remove = launcher destroy → isolators cleanup (reverse) → provisioner destroy → dirs.
+ * not mounted) + prepare + bundle dir; start = rootfs mount → launcher create → isolate(pid) → launcher
+ * start; stop = stop signal, grace, SIGKILL; remove = launcher destroy → isolators cleanup (reverse) → provisioner destroy → dirs.
  *
  * Every mutating operation runs under the container's key of the engine lock. Exits are recorded by the
  * exit watcher without that lock (stop waits for the exit while holding it), once per container.
@@ -112,13 +112,15 @@ export async function createContainer(
           signal,
           deferSync: e.provisioner.sync !== undefined,
           deferMount,
+          // A rootfs mounted at provision (a restore, the bind backend) is mounted after the intent.
+          intent: opts.intent,
         }),
       );
       undo.add('rootfs', () => e.provisioner.destroy(spec.id));
       crashPoint('CreateContainer', 'rootfs');
-      // Up to here only dirs of ucri's own stores were made (rootfs dirs and record.json renamed, not
-      // mounted; bundle and record dirs), each removed at recovery when no record names it. From here on
-      // (mounts of the rootfs or image volumes, leases) the caller's record of intent must exist.
+      // Up to here only dirs of ucri's own stores were made (rootfs dirs and record.json renamed, a mount only
+      // after the intent; bundle and record dirs), each removed at recovery when no record names it. From here
+      // on (mounts of the rootfs or image volumes, leases) the caller's record of intent must exist.
       await costOf('step await intent', async () => opts.intent);
       rec.image = { config: p.image.config, kind: p.image.kind };
       rec.provisioned = provisionedFacts(p);

@@ -43,7 +43,7 @@ import {
   parseBackendChoice,
 } from './backends/index.js';
 import { checkContainerId, PROBE_PREFIX, ProvisionerPaths } from './paths.js';
-import type { BackendName, ImageLayers, ImageSource, Provisioned, Provisioner } from './types.js';
+import type { BackendName, ImageLayers, ImageSource, Provisioned, Provisioner, ProvisionOptions } from './types.js';
 
 /** Looked up per use, so a later configureLogging (daemon start-up, silent tests) takes effect. */
 const log = () => logger('mesos/provisioner');
@@ -195,7 +195,7 @@ export class MesosProvisioner implements Provisioner {
   async provision(
     containerId: string,
     imageId: string,
-    opts: { readonlyRootfs: boolean; signal?: AbortSignal; deferSync?: boolean; deferMount?: boolean },
+    opts: ProvisionOptions,
   ): Promise<Provisioned> {
     checkContainerId(containerId);
     const { signal } = opts;
@@ -250,6 +250,8 @@ export class MesosProvisioner implements Provisioner {
         const writable = this.writableOf(containerId, name, rootfsId);
         if (writable !== undefined) record.writableDir = writable;
         const built = async (): Promise<void> => {
+          // A backend that mounts now (bind, overlay without deferMount) waits for the caller's intent.
+          if (!ctx.deferMount && name !== 'copy') await opts.intent;
           const { writableDir } = await costOf('step provision backend', () => backend.provision(ctx));
           if (writableDir !== writable) {
             throw new InternalError(`backend ${name} put the writable layer at "${writableDir}", not "${writable}"`);

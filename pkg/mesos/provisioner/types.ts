@@ -49,6 +49,19 @@ export interface Provisioned {
   writableDir?: string;
 }
 
+export interface ProvisionOptions {
+  readonlyRootfs: boolean;
+  signal?: AbortSignal;
+  deferSync?: boolean;
+  deferMount?: boolean;
+  /**
+   * The caller's record of intent, still being written: awaited before the rootfs is mounted (a backend that
+   * mounts at provision: bind, or overlay without `deferMount`); the dirs and the record of the container's
+   * own dir may be made before. A rejection fails the provision, which leaves nothing behind.
+   */
+  intent?: Promise<void>;
+}
+
 export interface Provisioner {
   /**
    * Start-up: keeps the rootfses of `known` container ids (re-mounting overlays that a reboot or unmount
@@ -67,7 +80,7 @@ export interface Provisioner {
   provision(
     containerId: string,
     imageId: string,
-    opts: { readonlyRootfs: boolean; signal?: AbortSignal; deferSync?: boolean; deferMount?: boolean },
+    opts: ProvisionOptions,
   ): Promise<Provisioned>;
   /**
    * Mounts the rootfs of a known container if it is not mounted (a provision with `deferMount`, a reboot, a
