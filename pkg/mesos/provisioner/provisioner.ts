@@ -192,11 +192,7 @@ export class MesosProvisioner implements Provisioner {
     if (remounted) log().info({ containerId: id, backend: record.backend }, 'rootfs re-mounted');
   }
 
-  async provision(
-    containerId: string,
-    imageId: string,
-    opts: ProvisionOptions,
-  ): Promise<Provisioned> {
+  async provision(containerId: string, imageId: string, opts: ProvisionOptions): Promise<Provisioned> {
     checkContainerId(containerId);
     const { signal } = opts;
     return this.lock.run(containerId, async () => {

@@ -77,11 +77,7 @@ export interface Provisioner {
    * (containerd prepares a snapshot at create and mounts it at start). The rootfs's content is not readable
    * at `rootfs` until then.
    */
-  provision(
-    containerId: string,
-    imageId: string,
-    opts: ProvisionOptions,
-  ): Promise<Provisioned>;
+  provision(containerId: string, imageId: string, opts: ProvisionOptions): Promise<Provisioned>;
   /**
    * Mounts the rootfs of a known container if it is not mounted (a provision with `deferMount`, a reboot, a
    * recovery that left it); idempotent. Its record (durable since the create) is the record of intent: a
