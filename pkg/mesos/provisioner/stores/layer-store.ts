@@ -45,7 +45,10 @@ export class LayerStore {
   /** Per flight key: who wants to hear that the layer's content is on disk (see `ensure`'s onApplied). */
   private readonly appliedWaiters = new Map<string, Set<() => void>>();
 
-  /** Registry layers are fetched and applied in a worker thread when there is one (pkg/image LayerWorker). */
+  /**
+   * Registry layers are fetched and applied in a worker thread when there is one (pkg/image LayerWorker) and
+   * its thread is ready; until then they are applied on this thread.
+   */
   constructor(
     private readonly paths: StorePaths,
     private readonly worker?: LayerWorker,
@@ -78,6 +81,14 @@ export class LayerStore {
         await this.discard(path.join(this.paths.layersDir, name));
       }
     }
+  }
+
+  /**
+   * Starts the layer worker's thread (if there is a worker and it is not running) so that it is ready by the
+   * time a registry pull's layers are planned; it ends after its idle time if no layer comes.
+   */
+  warmWorker(): void {
+    this.worker?.warm();
   }
 
   has(diffId: string): boolean {
@@ -194,9 +205,12 @@ export class LayerStore {
       const apply = { format: 'overlay' as const, signal, ...(diffId === undefined ? {} : { diffId }) };
       let applied: ApplyResult | undefined;
       // The worker settles only once it no longer writes to staging, so the discard below is safe after it.
-      if (remote && this.worker) {
+      // A thread still starting (100–600 ms, docs/performance.md "Image service, phase 6b") is not waited
+      // for: this layer runs here with the same code and checks, and the thread takes the layers that come
+      // after it is ready.
+      if (remote && this.worker?.ready) {
         applied = await this.worker.apply(await remote.open(signal), rootfs, { ...apply, onBytes: remote.onBytes });
-      }
+      } else if (remote) this.worker?.warm();
       applied ??= await applyLayer(await open(signal), rootfs, apply);
       const id = applied.diffId;
       onApplied();

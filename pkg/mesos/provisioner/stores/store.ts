@@ -75,12 +75,13 @@ export interface ImageStoreOptions {
   providers?: ReadonlyArray<'docker' | 'appc'>;
   /** `--appc_simple_discovery_uri_prefix` (default `http://`). */
   appcPrefix?: string;
-  /** Layers downloaded at once per store (default 3). */
   /**
-   * Registry layers are downloaded, verified and applied in a worker thread (started at a pull, ended 1 s
-   * after the last one), keeping the pull's buffers out of the daemon's heap. Default true.
+   * Registry layers are downloaded, verified and applied in a worker thread (started when a registry pull
+   * arrives, ended 1 s after the last job), keeping the pull's buffers out of the daemon's heap; layers that
+   * are ready before the thread is run on the daemon's thread instead of waiting for it. Default true.
    */
   layerWorker?: boolean;
+  /** Layers downloaded at once per store (default 3). */
   maxConcurrentDownloads?: number;
   /** Platform picked from indexes (default this host). */
   platform?: Platform;
@@ -292,6 +293,8 @@ export class ImageStore implements ImageManager, ImageSource {
       } else if (this.local) {
         plan = await this.local.plan(target.ref);
       } else {
+        // The worker thread starts while the manifests are fetched, not when the first layer wants it.
+        this.layerStore.warmWorker();
         const auth = credentials ? toImageCredentials(credentials) : undefined;
         const req = { signal, ...(auth ? { auth } : {}) };
         const top = await resolveTop(this.client, target.ref, req);
