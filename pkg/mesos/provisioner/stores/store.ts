@@ -108,6 +108,15 @@ type Listener = (p: PullProgress) => void;
 
 const DOCKER_HUB = /^https?:\/\/(registry-1|index)\.docker\.io\/?$/;
 
+/**
+ * References kept parsed (`classify`): kubelet asks ImageStatus for the same few names over and over, and
+ * parsing one is ~50 µs. Bounded: the least recently used goes once full.
+ */
+const TARGET_CACHE = 256;
+
+/** A stored image as the store hands it out: shared and frozen (see image-index.ts). */
+type ImageView = Readonly<ImageRecord & { source: string; layerDigests: string[] }>;
+
 export class ImageStore implements ImageManager, ImageSource {
   private readonly paths: StorePaths;
   private readonly index: ImageIndex;
@@ -131,6 +140,12 @@ export class ImageStore implements ImageManager, ImageSource {
   private orphanTimer: NodeJS.Timeout | undefined;
   /** Owners whose lease was taken since the store opened, until leasesRecovered (see retain). */
   private retakenLeases: Set<string> | undefined = new Set();
+  /** Parsed references by input, least recently used first (see TARGET_CACHE). */
+  private readonly targets = new Map<string, Target>();
+  /** The view of each record: records are replaced, never changed, so a view is valid while its record lives. */
+  private readonly views = new WeakMap<StoredImage, ImageView>();
+  private listed: readonly ImageView[] = [];
+  private listedAt = -1;
 
   private constructor(private readonly opts: ImageStoreOptions) {
     this.paths = new StorePaths(opts.dir);
@@ -210,17 +225,31 @@ export class ImageStore implements ImageManager, ImageSource {
    * docker provider is enabled, else appc (an appc-only configuration takes bare names).
    */
   private classify(input: string): Target {
+    const hit = this.targets.get(input);
+    if (hit) {
+      this.targets.delete(input);
+      this.targets.set(input, hit);
+      return hit;
+    }
+    const target = this.parseTarget(input);
+    if (this.targets.size >= TARGET_CACHE) this.targets.delete(this.targets.keys().next().value!);
+    this.targets.set(input, target);
+    return target;
+  }
+
+  /** classify without the cache; the result is frozen, since the cache shares it. Throws on a bad reference. */
+  private parseTarget(input: string): Target {
     const appcOn = this.providers.includes('appc');
     if (input.startsWith(APPC_PREFIX) || (!this.providers.includes('docker') && appcOn)) {
       if (!appcOn) throw new InvalidArgumentError(`image "${input}": the appc image provider is not enabled`);
-      return { kind: 'appc', input, name: formatAppcReference(parseAppcReference(input)) };
+      return Object.freeze({ kind: 'appc', input, name: formatAppcReference(parseAppcReference(input)) });
     }
     if (!this.providers.includes('docker')) {
       throw new InvalidArgumentError(`image "${input}": the docker image provider is not enabled`);
     }
-    const ref = parseReference(input);
+    const ref = Object.freeze(parseReference(input));
     const name = ref.digest !== undefined ? digestReference(ref, ref.digest) : tagReference(ref)!;
-    return { kind: 'docker', ref, name };
+    return Object.freeze({ kind: 'docker', ref, name });
   }
 
   async pull(
@@ -543,9 +572,18 @@ export class ImageStore implements ImageManager, ImageSource {
     return undefined;
   }
 
-  private view(img: StoredImage): ImageRecord & { source: string; layerDigests: string[] } {
-    const pinned = img.pinned || img.repoTags.some((t) => this.pinned.has(t));
-    return structuredClone({ ...img, pinned });
+  /**
+   * The record as callers see it (`pinned` includes the configured pinned names). Shared and frozen, not copied
+   * per call: ImageStatus and ListImages are kubelet's most frequent image calls.
+   */
+  private view(img: StoredImage): ImageView {
+    let v = this.views.get(img);
+    if (!v) {
+      const pinned = img.pinned || img.repoTags.some((t) => this.pinned.has(t));
+      v = Object.freeze({ ...img, pinned });
+      this.views.set(img, v);
+    }
+    return v;
   }
 
   async get(refOrId: string): Promise<ImageRecord | undefined> {
@@ -554,7 +592,12 @@ export class ImageStore implements ImageManager, ImageSource {
   }
 
   async list(): Promise<ImageRecord[]> {
-    return this.index.visible().map((i) => this.view(i));
+    if (this.listedAt !== this.index.version) {
+      this.listed = Object.freeze(this.index.visible().map((i) => this.view(i)));
+      this.listedAt = this.index.version;
+    }
+    // The caller owns the array (ListImages sorts it); the records in it are shared.
+    return [...this.listed];
   }
 
   async remove(refOrId: string): Promise<void> {
