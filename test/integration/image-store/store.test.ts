@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { LayerWorker } from '../../../pkg/image/index.js';
 import { ImageStore } from '../../../pkg/mesos/index.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 import { FakeRegistry } from '../../unit/image/fake-registry.js';
@@ -43,6 +44,74 @@ describe('image store', () => {
     assert.equal(b.id, one.configDigest);
     const blobHits = fake.hits.slice(hits).filter((h) => h.path.endsWith(one.layerDigest));
     assert.equal(blobHits.length, 1);
+  });
+
+  it('applies layers on this thread while the worker thread starts, and in the worker once it is ready', async () => {
+    type Internals = { layerStore: { worker: LayerWorker | undefined } };
+    // Never ready: the layer must not wait for it, and the pull must still have started it.
+    class NeverReady extends LayerWorker {
+      warmed = 0;
+      override get ready(): boolean {
+        return false;
+      }
+      override warm(): void {
+        this.warmed++;
+      }
+      override async apply(): Promise<undefined> {
+        throw new Error('a thread that is not ready took a job');
+      }
+    }
+    const starting = await ImageStore.open({ dir: path.join(tmp, 'worker-starting') });
+    const never = new NeverReady();
+    (starting as unknown as Internals).layerStore.worker = never;
+    const a = await starting.pull(`${fake.host}/app/one:v1`);
+    assert.equal(a.id, one.configDigest);
+    assert.ok(never.warmed >= 1, 'the pull started the thread');
+    const dirs = (await starting.layers(a.id)).layerDirs;
+    assert.equal(await fs.readFile(path.join(dirs[0]!, 'label.txt'), 'utf8'), 'one\n');
+
+    const readyStore = await ImageStore.open({ dir: path.join(tmp, 'worker-ready') });
+    const w = new LayerWorker(60_000);
+    (readyStore as unknown as Internals).layerStore.worker = w;
+    let jobs = 0;
+    const apply = w.apply.bind(w);
+    w.apply = (...args) => {
+      jobs++;
+      return apply(...args);
+    };
+    try {
+      w.warm();
+      for (let i = 0; i < 400 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(w.ready);
+      const b = await readyStore.pull(`${fake.host}/app/two:v1`);
+      assert.equal(b.id, two.configDigest);
+      assert.equal(jobs, 1, 'a ready thread takes the layer');
+      const bDirs = (await readyStore.layers(b.id)).layerDirs;
+      assert.equal(await fs.readFile(path.join(bDirs[0]!, 'label.txt'), 'utf8'), 'two\n');
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('hands out one frozen record per image state, and a new one when the image changes', async () => {
+    const store = await ImageStore.open({ dir: path.join(tmp, 'shared'), layerWorker: false });
+    const ref = `${fake.host}/app/one:v1`;
+    const pulled = await store.pull(ref);
+    const got = await store.get(ref);
+    assert.ok(got && Object.isFrozen(got) && Object.isFrozen(got.repoTags) && Object.isFrozen(got.config));
+    assert.equal(await store.get(ref), got, 'no copy per call');
+    assert.equal(await store.get(got.id), got);
+    assert.equal(pulled, got);
+    const listed = await store.list();
+    assert.equal(listed[0], got);
+    listed.pop();
+    assert.equal((await store.list()).length, 1, 'the caller owns the list');
+    await store.pull(`${fake.host}/app/one:v1`.replace(':v1', ':v1'));
+    assert.equal(await store.get(ref), got, 'a re-pull that changes nothing keeps the record');
+    await store.remove(ref);
+    assert.equal(await store.get(ref), undefined);
+    assert.deepEqual(got.repoTags, [ref], 'what a caller holds does not change under it');
+    assert.deepEqual(await store.list(), []);
   });
 
   it('keeps a removed image while leased, then collects its layers', async () => {

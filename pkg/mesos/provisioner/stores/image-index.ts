@@ -160,6 +160,8 @@ export class ImageIndex {
       if (owner !== undefined && owner !== img.id && this.dropName(owner, name)) orphaned.push(owner);
       this.names.set(name, img.id);
     }
+    // A re-pull that changes nothing (kubelet's `Always` policy) keeps the record, and what readers built from it.
+    if (old && JSON.stringify(old) === JSON.stringify(merged)) return orphaned;
     this.images.set(img.id, merged);
     this.changes++;
     return orphaned;

@@ -613,8 +613,9 @@ export class ImageStore implements ImageManager, ImageSource {
       if (byName !== undefined && this.index.byName(byName)?.id === img.id) {
         this.index.removeName(byName);
         // An image whose last tag is removed goes, digests and all (`crictl rmi busybox` leaves no
-        // `<none>` image behind), as users of containerd and CRI-O expect; other tags keep it.
-        if (img.repoTags.length === 0) this.index.removeNames(img.id);
+        // `<none>` image behind), as users of containerd and CRI-O expect; other tags keep it. The record
+        // is read again: a change replaces it (image-index.ts), `img` is the one from before.
+        if (this.index.byId(img.id)?.repoTags.length === 0) this.index.removeNames(img.id);
       } else this.index.removeNames(img.id);
       this.dropIfUnused(img.id);
       if (this.gcPending) await this.collect();
