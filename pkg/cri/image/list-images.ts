@@ -1,6 +1,7 @@
 import type { ImageRecord } from '../../containerizer/index.js';
 import type { CriDeps } from '../deps.js';
 import type { Image, ImageFilter, ListImagesRequest, ListImagesResponse } from '../gen/cri/v1/api.js';
+import { listResponse } from './responses.js';
 import { toCriImage } from './translate.js';
 
 /** The images ListImages and StreamImages answer with: all, or the one the filter names (reference, id, digest). */
@@ -23,7 +24,6 @@ export async function selectImages(deps: CriDeps, filter: ImageFilter | undefine
 
 /** ListImages: every image, or only the one the filter's image spec names. */
 export function listImages(deps: CriDeps) {
-  return async (req: ListImagesRequest): Promise<ListImagesResponse> => ({
-    images: await selectImages(deps, req.filter),
-  });
+  return async (req: ListImagesRequest): Promise<ListImagesResponse> =>
+    listResponse(await selectImages(deps, req.filter));
 }
