@@ -67,6 +67,9 @@ describe('image store', () => {
     const a = await starting.pull(`${fake.host}/app/one:v1`);
     assert.equal(a.id, one.configDigest);
     assert.ok(never.warmed >= 1, 'the pull started the thread');
+    const warmed = never.warmed;
+    assert.equal((await starting.pull(`${fake.host}/app/one:v1`)).id, one.configDigest);
+    assert.equal(never.warmed, warmed, 'a re-pull of a stored image does not start it');
     const dirs = (await starting.layers(a.id)).layerDirs;
     assert.equal(await fs.readFile(path.join(dirs[0]!, 'label.txt'), 'utf8'), 'one\n');
 

@@ -322,8 +322,11 @@ export class ImageStore implements ImageManager, ImageSource {
       } else if (this.local) {
         plan = await this.local.plan(target.ref);
       } else {
-        // The worker thread starts while the manifests are fetched, not when the first layer wants it.
-        this.layerStore.warmWorker();
+        // The worker thread starts while the manifests are fetched, not when the first layer wants it; not for
+        // a name already stored whole (kubelet's `Always` re-pulls), which most likely fetches no layer: if
+        // its tag moved, the first layer starts the thread (and runs here meanwhile).
+        const stored = this.index.byName(target.name);
+        if (!stored?.layers.every((l) => this.layerStore.has(l))) this.layerStore.warmWorker();
         const auth = credentials ? toImageCredentials(credentials) : undefined;
         const req = { signal, ...(auth ? { auth } : {}) };
         const top = await resolveTop(this.client, target.ref, req);
