@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { LayerWorker } from '../../../pkg/image/index.js';
 import { ImageStore } from '../../../pkg/mesos/index.js';
+import { SMALL_LAYER } from '../../../pkg/mesos/provisioner/stores/layer-store.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 import { FakeRegistry } from '../../unit/image/fake-registry.js';
 import { putTinyImage, type TinyImage } from '../../unit/image-store/tiny-image.js';
@@ -72,6 +74,25 @@ describe('image store', () => {
     assert.equal(never.warmed, warmed, 'a re-pull of a stored image does not start it');
     const dirs = (await starting.layers(a.id)).layerDirs;
     assert.equal(await fs.readFile(path.join(dirs[0]!, 'label.txt'), 'utf8'), 'one\n');
+
+    // A large layer waits for the thread instead: on this thread it costs more than the start-up.
+    const big = await putTinyImage(fake, 'app/big', 'v1', 'big', { filler: randomBytes(SMALL_LAYER + 65536) });
+    const waiting = await ImageStore.open({ dir: path.join(tmp, 'worker-large') });
+    const cold = new LayerWorker(60_000);
+    (waiting as unknown as Internals).layerStore.worker = cold;
+    let coldJobs = 0;
+    const coldApply = cold.apply.bind(cold);
+    cold.apply = (...args) => {
+      coldJobs++;
+      return coldApply(...args);
+    };
+    try {
+      assert.ok(!cold.running);
+      assert.equal((await waiting.pull(`${fake.host}/app/big:v1`)).id, big.configDigest);
+      assert.equal(coldJobs, 1, 'the large layer went to the thread the pull started');
+    } finally {
+      await cold.close();
+    }
 
     const readyStore = await ImageStore.open({ dir: path.join(tmp, 'worker-ready') });
     const w = new LayerWorker(60_000);

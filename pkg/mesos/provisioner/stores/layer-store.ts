@@ -23,6 +23,12 @@ import type { StorePaths } from './paths.js';
 
 const log = logger('mesos/store/layers');
 
+/**
+ * Compressed size up to which a registry layer is applied on the daemon's thread when the worker's thread is not
+ * ready yet, rather than waiting for it (busybox's and pause's layers are 0.3–2 MB).
+ */
+export const SMALL_LAYER = 4 * 1024 * 1024;
+
 /** What the store knows about one extracted layer. */
 export interface LayerInfo {
   diffId: string;
@@ -47,7 +53,7 @@ export class LayerStore {
 
   /**
    * Registry layers are fetched and applied in a worker thread when there is one (pkg/image LayerWorker) and
-   * its thread is ready; until then they are applied on this thread.
+   * its thread is ready; until then small ones (SMALL_LAYER) are applied on this thread, large ones wait.
    */
   constructor(
     private readonly paths: StorePaths,
@@ -129,6 +135,8 @@ export class LayerStore {
       onApplied?: () => void;
       /** When set, the layer worker fetches and applies the blob; `open` is the fallback. */
       remote?: RemoteOpener;
+      /** Compressed size when known: a small layer does not wait for the worker's thread to start. */
+      size?: number;
     } = {},
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
@@ -170,7 +178,7 @@ export class LayerStore {
             () => {
               for (const w of this.appliedWaiters.get(key) ?? []) w();
             },
-            opts.remote && { open: opts.remote, onBytes: count },
+            opts.remote && { open: opts.remote, onBytes: count, size: opts.size },
           ),
         opts.signal,
       );
@@ -192,7 +200,7 @@ export class LayerStore {
     signal: AbortSignal,
     what: string,
     onApplied: () => void,
-    remote?: { open: RemoteOpener; onBytes: (n: number) => void },
+    remote?: { open: RemoteOpener; onBytes: (n: number) => void; size: number | undefined },
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
       const have = this.layers.get(diffId);
@@ -205,10 +213,11 @@ export class LayerStore {
       const apply = { format: 'overlay' as const, signal, ...(diffId === undefined ? {} : { diffId }) };
       let applied: ApplyResult | undefined;
       // The worker settles only once it no longer writes to staging, so the discard below is safe after it.
-      // A thread still starting (100–600 ms, docs/performance.md "Image service, phase 6b") is not waited
-      // for: this layer runs here with the same code and checks, and the thread takes the layers that come
-      // after it is ready.
-      if (remote && this.worker?.ready) {
+      // A small layer does not wait for a thread that is still starting (100–600 ms): it runs here with the
+      // same code and checks. A large one waits: on this thread it costs more than the start-up (measured in
+      // docs/performance.md, "Image service, phase 6b").
+      const small = remote?.size !== undefined && remote.size <= SMALL_LAYER;
+      if (remote && this.worker && (this.worker.ready || !small)) {
         applied = await this.worker.apply(await remote.open(signal), rootfs, { ...apply, onBytes: remote.onBytes });
       } else if (remote) this.worker?.warm();
       applied ??= await applyLayer(await open(signal), rootfs, apply);

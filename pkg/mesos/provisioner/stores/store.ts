@@ -77,8 +77,8 @@ export interface ImageStoreOptions {
   appcPrefix?: string;
   /**
    * Registry layers are downloaded, verified and applied in a worker thread (started when a registry pull
-   * arrives, ended 1 s after the last job), keeping the pull's buffers out of the daemon's heap; layers that
-   * are ready before the thread is run on the daemon's thread instead of waiting for it. Default true.
+   * arrives, ended 1 s after the last job), keeping the pull's buffers out of the daemon's heap; small layers
+   * that are ready before the thread is run on the daemon's thread instead of waiting for it. Default true.
    */
   layerWorker?: boolean;
   /** Layers downloaded at once per store (default 3). */
@@ -413,7 +413,7 @@ export class ImageStore implements ImageManager, ImageSource {
               onApplied = resolve;
             });
             const ensured = this.layerStore.ensure(l.diffId, l.open, {
-              ...(l.remote ? { remote: l.remote } : {}),
+              ...(l.remote ? { remote: l.remote, size: l.size } : {}),
               signal: layerSignal,
               key,
               what,
