@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { LayerWorker } from '../../../pkg/image/index.js';
 import { ImageStore } from '../../../pkg/mesos/index.js';
-import { SMALL_LAYER } from '../../../pkg/mesos/provisioner/stores/layer-store.js';
+import { SMALL_PULL } from '../../../pkg/mesos/provisioner/stores/layer-store.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 import { FakeRegistry } from '../../unit/image/fake-registry.js';
 import { putTinyImage, type TinyImage } from '../../unit/image-store/tiny-image.js';
@@ -75,8 +75,8 @@ describe('image store', () => {
     const dirs = (await starting.layers(a.id)).layerDirs;
     assert.equal(await fs.readFile(path.join(dirs[0]!, 'label.txt'), 'utf8'), 'one\n');
 
-    // A large layer waits for the thread instead: on this thread it costs more than the start-up.
-    const big = await putTinyImage(fake, 'app/big', 'v1', 'big', { filler: randomBytes(SMALL_LAYER + 65536) });
+    // A large pull's layers wait for the thread instead: on this thread it costs more than the start-up.
+    const big = await putTinyImage(fake, 'app/big', 'v1', 'big', { filler: randomBytes(SMALL_PULL + 65536) });
     const waiting = await ImageStore.open({ dir: path.join(tmp, 'worker-large') });
     const cold = new LayerWorker(60_000);
     (waiting as unknown as Internals).layerStore.worker = cold;
@@ -89,7 +89,7 @@ describe('image store', () => {
     try {
       assert.ok(!cold.running);
       assert.equal((await waiting.pull(`${fake.host}/app/big:v1`)).id, big.configDigest);
-      assert.equal(coldJobs, 1, 'the large layer went to the thread the pull started');
+      assert.equal(coldJobs, 1, "the large pull's layer went to the thread it started");
     } finally {
       await cold.close();
     }

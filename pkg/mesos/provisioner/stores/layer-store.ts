@@ -24,10 +24,10 @@ import type { StorePaths } from './paths.js';
 const log = logger('mesos/store/layers');
 
 /**
- * Compressed size up to which a registry layer is applied on the daemon's thread when the worker's thread is not
- * ready yet, rather than waiting for it (busybox's and pause's layers are 0.3–2 MB).
+ * Bytes to download (compressed) up to which a pull's registry layers are applied on the daemon's thread when the
+ * worker's thread is not ready yet, rather than waiting for it (busybox and pause are 0.3–2 MB).
  */
-export const SMALL_LAYER = 4 * 1024 * 1024;
+export const SMALL_PULL = 4 * 1024 * 1024;
 
 /** What the store knows about one extracted layer. */
 export interface LayerInfo {
@@ -53,7 +53,8 @@ export class LayerStore {
 
   /**
    * Registry layers are fetched and applied in a worker thread when there is one (pkg/image LayerWorker) and
-   * its thread is ready; until then small ones (SMALL_LAYER) are applied on this thread, large ones wait.
+   * its thread is ready; until then a small pull's layers (SMALL_PULL) are applied on this thread, a large
+   * pull's wait.
    */
   constructor(
     private readonly paths: StorePaths,
@@ -135,8 +136,11 @@ export class LayerStore {
       onApplied?: () => void;
       /** When set, the layer worker fetches and applies the blob; `open` is the fallback. */
       remote?: RemoteOpener;
-      /** Compressed size when known: a small layer does not wait for the worker's thread to start. */
-      size?: number;
+      /**
+       * The layer belongs to a small pull (SMALL_PULL): it does not wait for the worker's thread to start but
+       * runs here if the thread is not ready.
+       */
+      small?: boolean;
     } = {},
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
@@ -178,7 +182,7 @@ export class LayerStore {
             () => {
               for (const w of this.appliedWaiters.get(key) ?? []) w();
             },
-            opts.remote && { open: opts.remote, onBytes: count, size: opts.size },
+            opts.remote && { open: opts.remote, onBytes: count, small: opts.small === true },
           ),
         opts.signal,
       );
@@ -200,7 +204,7 @@ export class LayerStore {
     signal: AbortSignal,
     what: string,
     onApplied: () => void,
-    remote?: { open: RemoteOpener; onBytes: (n: number) => void; size: number | undefined },
+    remote?: { open: RemoteOpener; onBytes: (n: number) => void; small: boolean },
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
       const have = this.layers.get(diffId);
@@ -213,11 +217,10 @@ export class LayerStore {
       const apply = { format: 'overlay' as const, signal, ...(diffId === undefined ? {} : { diffId }) };
       let applied: ApplyResult | undefined;
       // The worker settles only once it no longer writes to staging, so the discard below is safe after it.
-      // A small layer does not wait for a thread that is still starting (100–600 ms): it runs here with the
-      // same code and checks. A large one waits: on this thread it costs more than the start-up (measured in
-      // docs/performance.md, "Image service, phase 6b").
-      const small = remote?.size !== undefined && remote.size <= SMALL_LAYER;
-      if (remote && this.worker && (this.worker.ready || !small)) {
+      // A small pull's layer does not wait for a thread that is still starting (100–600 ms): it runs here with
+      // the same code and checks. A large pull's layers wait: on this thread they cost more than the start-up
+      // (measured in docs/performance.md, "Image service, phase 6b").
+      if (remote && this.worker && (this.worker.ready || !remote.small)) {
         applied = await this.worker.apply(await remote.open(signal), rootfs, { ...apply, onBytes: remote.onBytes });
       } else if (remote) this.worker?.warm();
       applied ??= await applyLayer(await open(signal), rootfs, apply);

@@ -53,7 +53,7 @@ import type { ImageLayers, ImageSource } from '../types.js';
 import { APPC_PREFIX, AppcPuller, formatAppcReference, parseAppcReference } from './appc-puller.js';
 import { pullError } from './errors.js';
 import { ImageIndex, type StoredImage } from './image-index.js';
-import { LayerStore } from './layer-store.js';
+import { LayerStore, SMALL_PULL } from './layer-store.js';
 import { LocalPuller } from './local-puller.js';
 import type { PullPlan } from './plan.js';
 import { StorePaths } from './paths.js';
@@ -77,8 +77,8 @@ export interface ImageStoreOptions {
   appcPrefix?: string;
   /**
    * Registry layers are downloaded, verified and applied in a worker thread (started when a registry pull
-   * arrives, ended 1 s after the last job), keeping the pull's buffers out of the daemon's heap; small layers
-   * that are ready before the thread is run on the daemon's thread instead of waiting for it. Default true.
+   * arrives, ended 1 s after the last job), keeping the pull's buffers out of the daemon's heap; a small
+   * pull's layers that are ready before the thread run on the daemon's thread instead of waiting. Default true.
    */
   layerWorker?: boolean;
   /** Layers downloaded at once per store (default 3). */
@@ -413,7 +413,7 @@ export class ImageStore implements ImageManager, ImageSource {
               onApplied = resolve;
             });
             const ensured = this.layerStore.ensure(l.diffId, l.open, {
-              ...(l.remote ? { remote: l.remote, size: l.size } : {}),
+              ...(l.remote ? { remote: l.remote, small: p.totalBytes <= SMALL_PULL } : {}),
               signal: layerSignal,
               key,
               what,
