@@ -102,9 +102,12 @@ export interface ImageManager {
     ref: string,
     opts: { credentials?: Credentials; signal?: AbortSignal; onProgress?: (p: PullProgress) => void },
   ): Promise<ImageRecord>;
-  /** The image a reference, id (full or unique prefix) or digest names; undefined when absent. */
+  /**
+   * The image a reference, id (full or unique prefix) or digest names; undefined when absent. The record may be
+   * shared with other callers and frozen (the image store's are): never modify it.
+   */
   get(refOrId: string): Promise<ImageRecord | undefined>;
-  /** Every image. */
+  /** Every image, in an array the caller owns, of records as `get` returns them. */
   list(): Promise<ImageRecord[]>;
   /**
    * Removes what `refOrId` names: a tag or digest reference removes only that name (the image goes when it

@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { FailedPreconditionError, logger } from '../util/index.js';
 import type { CriDeps } from './deps.js';
-import { ImageServiceService, RuntimeServiceService } from './gen/cri/v1/api.js';
+import { RuntimeServiceService } from './gen/cri/v1/api.js';
 import { ImagesService } from './gen/ucri/v1/ucri.js';
 import { serveConnection } from '../h2/index.js';
 import {
@@ -21,6 +21,7 @@ import {
   pullWithProgress,
   removeImage,
   streamImages,
+  ImageServiceDefinition,
 } from './image/index.js';
 import { type InstrumentOptions, instrumentService } from './instrumented.js';
 import { podAndContainerHandlers } from './runtime/pods-and-containers.js';
@@ -67,9 +68,9 @@ export class CriServer {
       ),
     );
     this.grpcServer.addService(
-      ImageServiceService,
+      ImageServiceDefinition,
       instrumentService(
-        ImageServiceService,
+        ImageServiceDefinition,
         {
           pullImage: pullImage(deps),
           imageStatus: imageStatus(deps),

@@ -5,4 +5,5 @@ export { listImages } from './list-images.js';
 export { pullWithProgress } from './pull-progress.js';
 export { pullImage } from './pull-image.js';
 export { removeImage } from './remove-image.js';
+export { ImageServiceDefinition } from './responses.js';
 export { streamImages } from './stream-images.js';

@@ -15,10 +15,19 @@ export function imageUser(user: string): { uid: { value: bigint } | undefined; u
   return { uid: undefined, username: name };
 }
 
-/** A stored image as CRI reports it. */
+/**
+ * The message built for each frozen record. The image store hands out one frozen record per image state and a
+ * new one when the image changes (pkg/mesos/provisioner/stores/image-index.ts), so a message is right for as
+ * long as its record lives; records that are not frozen (test doubles) are translated per call.
+ */
+const criImages = new WeakMap<ImageRecord, Image>();
+
+/** A stored image as CRI reports it: shared and frozen when `r` is frozen (see criImages). */
 export function toCriImage(r: ImageRecord): Image {
+  const cached = criImages.get(r);
+  if (cached) return cached;
   const { uid, username } = imageUser(r.config.user);
-  return {
+  const img: Image = {
     id: r.id,
     repoTags: [...r.repoTags],
     repoDigests: [...r.repoDigests],
@@ -29,6 +38,15 @@ export function toCriImage(r: ImageRecord): Image {
     spec: { image: r.id, annotations: {}, userSpecifiedImage: '', runtimeHandler: '', imageRef: r.id },
     pinned: r.pinned,
   };
+  if (!Object.isFrozen(r)) return img;
+  Object.freeze(img.repoTags);
+  Object.freeze(img.repoDigests);
+  if (img.uid) Object.freeze(img.uid);
+  Object.freeze(img.spec!.annotations);
+  Object.freeze(img.spec);
+  Object.freeze(img);
+  criImages.set(r, img);
+  return img;
 }
 
 /** Verbose ImageStatus info: one JSON document under `info`, as crictl inspecti prints it. */

@@ -6,12 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { LayerWorker } from '../../../pkg/image/index.js';
 import { ImageStore } from '../../../pkg/mesos/index.js';
+import { SMALL_PULL } from '../../../pkg/mesos/provisioner/stores/layer-store.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 import { FakeRegistry } from '../../unit/image/fake-registry.js';
 import { putTinyImage, type TinyImage } from '../../unit/image-store/tiny-image.js';
@@ -43,6 +46,96 @@ describe('image store', () => {
     assert.equal(b.id, one.configDigest);
     const blobHits = fake.hits.slice(hits).filter((h) => h.path.endsWith(one.layerDigest));
     assert.equal(blobHits.length, 1);
+  });
+
+  it('applies layers on this thread while the worker thread starts, and in the worker once it is ready', async () => {
+    type Internals = { layerStore: { worker: LayerWorker | undefined } };
+    // Never ready: the layer must not wait for it, and the pull must still have started it.
+    class NeverReady extends LayerWorker {
+      warmed = 0;
+      override get ready(): boolean {
+        return false;
+      }
+      override warm(): void {
+        this.warmed++;
+      }
+      override async apply(): Promise<undefined> {
+        throw new Error('a thread that is not ready took a job');
+      }
+    }
+    const starting = await ImageStore.open({ dir: path.join(tmp, 'worker-starting') });
+    const never = new NeverReady();
+    (starting as unknown as Internals).layerStore.worker = never;
+    const a = await starting.pull(`${fake.host}/app/one:v1`);
+    assert.equal(a.id, one.configDigest);
+    assert.ok(never.warmed >= 1, 'the pull started the thread');
+    const warmed = never.warmed;
+    assert.equal((await starting.pull(`${fake.host}/app/one:v1`)).id, one.configDigest);
+    assert.equal(never.warmed, warmed, 'a re-pull of a stored image does not start it');
+    const dirs = (await starting.layers(a.id)).layerDirs;
+    assert.equal(await fs.readFile(path.join(dirs[0]!, 'label.txt'), 'utf8'), 'one\n');
+
+    // A large pull's layers wait for the thread instead: on this thread it costs more than the start-up.
+    const big = await putTinyImage(fake, 'app/big', 'v1', 'big', { filler: randomBytes(SMALL_PULL + 65536) });
+    const waiting = await ImageStore.open({ dir: path.join(tmp, 'worker-large') });
+    const cold = new LayerWorker(60_000);
+    (waiting as unknown as Internals).layerStore.worker = cold;
+    let coldJobs = 0;
+    const coldApply = cold.apply.bind(cold);
+    cold.apply = (...args) => {
+      coldJobs++;
+      return coldApply(...args);
+    };
+    try {
+      assert.ok(!cold.running);
+      assert.equal((await waiting.pull(`${fake.host}/app/big:v1`)).id, big.configDigest);
+      assert.equal(coldJobs, 1, "the large pull's layer went to the thread it started");
+    } finally {
+      await cold.close();
+    }
+
+    const readyStore = await ImageStore.open({ dir: path.join(tmp, 'worker-ready') });
+    const w = new LayerWorker(60_000);
+    (readyStore as unknown as Internals).layerStore.worker = w;
+    let jobs = 0;
+    const apply = w.apply.bind(w);
+    w.apply = (...args) => {
+      jobs++;
+      return apply(...args);
+    };
+    try {
+      w.warm();
+      for (let i = 0; i < 400 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(w.ready);
+      const b = await readyStore.pull(`${fake.host}/app/two:v1`);
+      assert.equal(b.id, two.configDigest);
+      assert.equal(jobs, 1, 'a ready thread takes the layer');
+      const bDirs = (await readyStore.layers(b.id)).layerDirs;
+      assert.equal(await fs.readFile(path.join(bDirs[0]!, 'label.txt'), 'utf8'), 'two\n');
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('hands out one frozen record per image state, and a new one when the image changes', async () => {
+    const store = await ImageStore.open({ dir: path.join(tmp, 'shared'), layerWorker: false });
+    const ref = `${fake.host}/app/one:v1`;
+    const pulled = await store.pull(ref);
+    const got = await store.get(ref);
+    assert.ok(got && Object.isFrozen(got) && Object.isFrozen(got.repoTags) && Object.isFrozen(got.config));
+    assert.equal(await store.get(ref), got, 'no copy per call');
+    assert.equal(await store.get(got.id), got);
+    assert.equal(pulled, got);
+    const listed = await store.list();
+    assert.equal(listed[0], got);
+    listed.pop();
+    assert.equal((await store.list()).length, 1, 'the caller owns the list');
+    await store.pull(`${fake.host}/app/one:v1`.replace(':v1', ':v1'));
+    assert.equal(await store.get(ref), got, 'a re-pull that changes nothing keeps the record');
+    await store.remove(ref);
+    assert.equal(await store.get(ref), undefined);
+    assert.deepEqual(got.repoTags, [ref], 'what a caller holds does not change under it');
+    assert.deepEqual(await store.list(), []);
   });
 
   it('keeps a removed image while leased, then collects its layers', async () => {

@@ -68,6 +68,44 @@ describe('image index', () => {
     assert.deepEqual([...ix.referencedLayers()], [id('f')]);
   });
 
+  it('shares frozen records, replaces them on every change and bumps the version, leases aside', async () => {
+    const ix = await fresh();
+    await ix.load();
+    const v0 = ix.version;
+    ix.put(image('a', ['r:1', 'r:2']));
+    const a1 = ix.byId(id('a'))!;
+    assert.ok(Object.isFrozen(a1) && Object.isFrozen(a1.repoTags) && Object.isFrozen(a1.config.env));
+    assert.throws(() => (a1.repoTags as string[]).push('x'), TypeError);
+    assert.ok(ix.version > v0);
+    const list = ix.visible();
+    assert.equal(ix.visible(), list, 'the list is shared while nothing changes');
+    const v1 = ix.version;
+    ix.setLease('c', id('a'));
+    ix.dropLease('c');
+    assert.equal(ix.version, v1, 'leases do not change what readers see');
+    assert.equal(ix.visible(), list);
+    ix.removeName('r:1');
+    const a2 = ix.byId(id('a'))!;
+    assert.notEqual(a2, a1, 'a change replaces the record');
+    assert.deepEqual(a1.repoTags, ['r:1', 'r:2'], 'the old record is unchanged');
+    assert.deepEqual(a2.repoTags, ['r:2']);
+    assert.ok(ix.version > v1);
+    assert.notEqual(ix.visible(), list);
+    const v2 = ix.version;
+    ix.put(image('b', ['r:2']));
+    assert.ok(ix.version > v2);
+    assert.deepEqual(a2.repoTags, ['r:2'], 'a moved tag replaces, never edits, the old owner');
+    assert.deepEqual(ix.byId(id('a'))?.repoTags, []);
+    const v3 = ix.version;
+    ix.delete(id('a'));
+    assert.ok(ix.version > v3);
+    await ix.save();
+    const v4 = ix.version;
+    await ix.load();
+    assert.ok(ix.version > v4, 'a reload is a change');
+    assert.ok(Object.isFrozen(ix.byId(id('b'))) && Object.isFrozen(ix.byId(id('b'))?.layers));
+  });
+
   it('persists atomically and reloads the same state', async () => {
     const ix = await fresh();
     await ix.load();

@@ -7,6 +7,10 @@
  * A name points at exactly one image. Pointing it at another image (a moved tag) takes it from the old one,
  * which keeps its other names. An image with no names left is deleted, unless a lease holds it: it then stays,
  * hidden from get/list, until the last lease ends.
+ *
+ * Records are frozen and shared: a change replaces an image's record with a new frozen one, never edits it, and
+ * bumps `version`. Readers (the store's views, the CRI Image messages built from them, ListImages' list) may
+ * keep what they derived from a record for as long as they hold that record, or the version they built it at.
  */
 import { z } from 'zod';
 import type { ImageRecord } from '../../../containerizer/index.js';
@@ -58,6 +62,9 @@ export class ImageIndex {
   private images = new Map<string, StoredImage>();
   private names = new Map<string, string>();
   private leases = new Map<string, string>();
+  private changes = 0;
+  private visibleList: readonly StoredImage[] = [];
+  private visibleAt = -1;
 
   constructor(private readonly file: string) {}
 
@@ -68,9 +75,18 @@ export class ImageIndex {
     });
     const parsed = fileSchema.safeParse(raw ?? { version: 1, images: {}, leases: {} });
     if (!parsed.success) throw new InternalError(`image index "${this.file}" is invalid`, { cause: parsed.error });
-    this.images = new Map(Object.entries(parsed.data.images));
+    this.images = new Map(Object.entries(parsed.data.images).map(([id, img]) => [id, freezeImage(img)]));
     this.leases = new Map(Object.entries(parsed.data.leases));
     this.reindex();
+    this.changes++;
+  }
+
+  /**
+   * Bumped by every change to a record or a name (not by leases, which no reader sees): what a reader built from
+   * the index at one version is still right while the version is the same.
+   */
+  get version(): number {
+    return this.changes;
   }
 
   /** Persists the current state atomically. */
@@ -106,9 +122,15 @@ export class ImageIndex {
     return this.visible().filter((i) => i.id.startsWith(full));
   }
 
-  /** Images that have at least one name (what get/list show). */
-  visible(): StoredImage[] {
-    return [...this.images.values()].filter((i) => i.repoTags.length + i.repoDigests.length > 0);
+  /** Images that have at least one name (what get/list show): a frozen list, shared until the next change. */
+  visible(): readonly StoredImage[] {
+    if (this.visibleAt !== this.changes) {
+      this.visibleList = Object.freeze(
+        [...this.images.values()].filter((i) => i.repoTags.length + i.repoDigests.length > 0),
+      );
+      this.visibleAt = this.changes;
+    }
+    return this.visibleList;
   }
 
   all(): StoredImage[] {
@@ -121,22 +143,27 @@ export class ImageIndex {
    */
   put(img: StoredImage): string[] {
     const old = this.images.get(img.id);
-    const merged: StoredImage = old
-      ? {
-          ...img,
-          repoTags: union(old.repoTags, img.repoTags),
-          repoDigests: union(old.repoDigests, img.repoDigests),
-          pinned: old.pinned || img.pinned,
-          blobs: union(old.blobs, img.blobs),
-        }
-      : img;
+    const merged: StoredImage = freezeImage(
+      old
+        ? {
+            ...img,
+            repoTags: union(old.repoTags, img.repoTags),
+            repoDigests: union(old.repoDigests, img.repoDigests),
+            pinned: old.pinned || img.pinned,
+            blobs: union(old.blobs, img.blobs),
+          }
+        : img,
+    );
     const orphaned: string[] = [];
     for (const name of [...img.repoTags, ...img.repoDigests]) {
       const owner = this.names.get(name);
       if (owner !== undefined && owner !== img.id && this.dropName(owner, name)) orphaned.push(owner);
       this.names.set(name, img.id);
     }
+    // A re-pull that changes nothing (kubelet's `Always` policy) keeps the record, and what readers built from it.
+    if (old && JSON.stringify(old) === JSON.stringify(merged)) return orphaned;
     this.images.set(img.id, merged);
+    this.changes++;
     return orphaned;
   }
 
@@ -146,6 +173,7 @@ export class ImageIndex {
     if (owner === undefined) return undefined;
     this.names.delete(name);
     this.dropName(owner, name);
+    this.changes++;
     return owner;
   }
 
@@ -154,22 +182,28 @@ export class ImageIndex {
     const img = this.images.get(id);
     if (!img) return;
     for (const n of [...img.repoTags, ...img.repoDigests]) this.names.delete(n);
-    img.repoTags = [];
-    img.repoDigests = [];
+    this.images.set(id, freezeImage({ ...img, repoTags: [], repoDigests: [] }));
+    this.changes++;
   }
 
   /** Deletes the record (names included). */
   delete(id: string): void {
     this.removeNames(id);
     this.images.delete(id);
+    this.changes++;
   }
 
   private dropName(id: string, name: string): boolean {
     const img = this.images.get(id);
     if (!img) return false;
-    img.repoTags = img.repoTags.filter((n) => n !== name);
-    img.repoDigests = img.repoDigests.filter((n) => n !== name);
-    return img.repoTags.length + img.repoDigests.length === 0;
+    const next = freezeImage({
+      ...img,
+      repoTags: img.repoTags.filter((n) => n !== name),
+      repoDigests: img.repoDigests.filter((n) => n !== name),
+    });
+    this.images.set(id, next);
+    this.changes++;
+    return next.repoTags.length + next.repoDigests.length === 0;
   }
 
   named(id: string): boolean {
@@ -219,6 +253,20 @@ export class ImageIndex {
     for (const img of this.images.values()) for (const b of img.blobs) out.add(b);
     return out;
   }
+}
+
+/**
+ * Freezes a record and everything in it (arrays, config): a record is shared by every reader, so writing to one
+ * would change what they hold; in strict mode such a write throws instead. Takes a fresh object: the caller's
+ * `img` is frozen in place.
+ */
+function freezeImage(img: StoredImage): StoredImage {
+  const c = img.config;
+  for (const a of [c.entrypoint, c.cmd, c.env, c.exposedPorts, c.volumes]) Object.freeze(a);
+  Object.freeze(c.labels);
+  Object.freeze(c);
+  for (const a of [img.repoTags, img.repoDigests, img.layers, img.blobs, img.layerDigests]) Object.freeze(a);
+  return Object.freeze(img);
 }
 
 function union(a: readonly string[], b: readonly string[]): string[] {

@@ -23,6 +23,12 @@ import type { StorePaths } from './paths.js';
 
 const log = logger('mesos/store/layers');
 
+/**
+ * Bytes to download (compressed) up to which a pull's registry layers are applied on the daemon's thread when the
+ * worker's thread is not ready yet, rather than waiting for it (busybox and pause are 0.3–2 MB).
+ */
+export const SMALL_PULL = 4 * 1024 * 1024;
+
 /** What the store knows about one extracted layer. */
 export interface LayerInfo {
   diffId: string;
@@ -45,7 +51,11 @@ export class LayerStore {
   /** Per flight key: who wants to hear that the layer's content is on disk (see `ensure`'s onApplied). */
   private readonly appliedWaiters = new Map<string, Set<() => void>>();
 
-  /** Registry layers are fetched and applied in a worker thread when there is one (pkg/image LayerWorker). */
+  /**
+   * Registry layers are fetched and applied in a worker thread when there is one (pkg/image LayerWorker) and
+   * its thread is ready; until then a small pull's layers (SMALL_PULL) are applied on this thread, a large
+   * pull's wait.
+   */
   constructor(
     private readonly paths: StorePaths,
     private readonly worker?: LayerWorker,
@@ -78,6 +88,14 @@ export class LayerStore {
         await this.discard(path.join(this.paths.layersDir, name));
       }
     }
+  }
+
+  /**
+   * Starts the layer worker's thread (if there is a worker and it is not running) so that it is ready by the
+   * time a registry pull's layers are planned; it ends after its idle time if no layer comes.
+   */
+  warmWorker(): void {
+    this.worker?.warm();
   }
 
   has(diffId: string): boolean {
@@ -118,6 +136,11 @@ export class LayerStore {
       onApplied?: () => void;
       /** When set, the layer worker fetches and applies the blob; `open` is the fallback. */
       remote?: RemoteOpener;
+      /**
+       * The layer belongs to a small pull (SMALL_PULL): it does not wait for the worker's thread to start but
+       * runs here if the thread is not ready.
+       */
+      small?: boolean;
     } = {},
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
@@ -159,7 +182,7 @@ export class LayerStore {
             () => {
               for (const w of this.appliedWaiters.get(key) ?? []) w();
             },
-            opts.remote && { open: opts.remote, onBytes: count },
+            opts.remote && { open: opts.remote, onBytes: count, small: opts.small === true },
           ),
         opts.signal,
       );
@@ -181,7 +204,7 @@ export class LayerStore {
     signal: AbortSignal,
     what: string,
     onApplied: () => void,
-    remote?: { open: RemoteOpener; onBytes: (n: number) => void },
+    remote?: { open: RemoteOpener; onBytes: (n: number) => void; small: boolean },
   ): Promise<LayerInfo> {
     if (diffId !== undefined) {
       const have = this.layers.get(diffId);
@@ -194,9 +217,12 @@ export class LayerStore {
       const apply = { format: 'overlay' as const, signal, ...(diffId === undefined ? {} : { diffId }) };
       let applied: ApplyResult | undefined;
       // The worker settles only once it no longer writes to staging, so the discard below is safe after it.
-      if (remote && this.worker) {
+      // A small pull's layer does not wait for a thread that is still starting (100–600 ms): it runs here with
+      // the same code and checks. A large pull's layers wait: on this thread they cost more than the start-up
+      // (measured in docs/performance.md, "Image service, phase 6b").
+      if (remote && this.worker && (this.worker.ready || !remote.small)) {
         applied = await this.worker.apply(await remote.open(signal), rootfs, { ...apply, onBytes: remote.onBytes });
-      }
+      } else if (remote) this.worker?.warm();
       applied ??= await applyLayer(await open(signal), rootfs, apply);
       const id = applied.diffId;
       onApplied();

@@ -53,7 +53,7 @@ import type { ImageLayers, ImageSource } from '../types.js';
 import { APPC_PREFIX, AppcPuller, formatAppcReference, parseAppcReference } from './appc-puller.js';
 import { pullError } from './errors.js';
 import { ImageIndex, type StoredImage } from './image-index.js';
-import { LayerStore } from './layer-store.js';
+import { LayerStore, SMALL_PULL } from './layer-store.js';
 import { LocalPuller } from './local-puller.js';
 import type { PullPlan } from './plan.js';
 import { StorePaths } from './paths.js';
@@ -75,12 +75,13 @@ export interface ImageStoreOptions {
   providers?: ReadonlyArray<'docker' | 'appc'>;
   /** `--appc_simple_discovery_uri_prefix` (default `http://`). */
   appcPrefix?: string;
-  /** Layers downloaded at once per store (default 3). */
   /**
-   * Registry layers are downloaded, verified and applied in a worker thread (started at a pull, ended 1 s
-   * after the last one), keeping the pull's buffers out of the daemon's heap. Default true.
+   * Registry layers are downloaded, verified and applied in a worker thread (started when a registry pull
+   * arrives, ended 1 s after the last job), keeping the pull's buffers out of the daemon's heap; a small
+   * pull's layers that are ready before the thread run on the daemon's thread instead of waiting. Default true.
    */
   layerWorker?: boolean;
+  /** Layers downloaded at once per store (default 3). */
   maxConcurrentDownloads?: number;
   /** Platform picked from indexes (default this host). */
   platform?: Platform;
@@ -107,6 +108,15 @@ type Listener = (p: PullProgress) => void;
 
 const DOCKER_HUB = /^https?:\/\/(registry-1|index)\.docker\.io\/?$/;
 
+/**
+ * References kept parsed (`classify`): kubelet asks ImageStatus for the same few names over and over, and
+ * parsing one is ~50 µs. Bounded: the least recently used goes once full.
+ */
+const TARGET_CACHE = 256;
+
+/** A stored image as the store hands it out: shared and frozen (see image-index.ts). */
+type ImageView = Readonly<ImageRecord & { source: string; layerDigests: string[] }>;
+
 export class ImageStore implements ImageManager, ImageSource {
   private readonly paths: StorePaths;
   private readonly index: ImageIndex;
@@ -130,6 +140,12 @@ export class ImageStore implements ImageManager, ImageSource {
   private orphanTimer: NodeJS.Timeout | undefined;
   /** Owners whose lease was taken since the store opened, until leasesRecovered (see retain). */
   private retakenLeases: Set<string> | undefined = new Set();
+  /** Parsed references by input, least recently used first (see TARGET_CACHE). */
+  private readonly targets = new Map<string, Target>();
+  /** The view of each record: records are replaced, never changed, so a view is valid while its record lives. */
+  private readonly views = new WeakMap<StoredImage, ImageView>();
+  private listed: readonly ImageView[] = [];
+  private listedAt = -1;
 
   private constructor(private readonly opts: ImageStoreOptions) {
     this.paths = new StorePaths(opts.dir);
@@ -209,17 +225,31 @@ export class ImageStore implements ImageManager, ImageSource {
    * docker provider is enabled, else appc (an appc-only configuration takes bare names).
    */
   private classify(input: string): Target {
+    const hit = this.targets.get(input);
+    if (hit) {
+      this.targets.delete(input);
+      this.targets.set(input, hit);
+      return hit;
+    }
+    const target = this.parseTarget(input);
+    if (this.targets.size >= TARGET_CACHE) this.targets.delete(this.targets.keys().next().value!);
+    this.targets.set(input, target);
+    return target;
+  }
+
+  /** classify without the cache; the result is frozen, since the cache shares it. Throws on a bad reference. */
+  private parseTarget(input: string): Target {
     const appcOn = this.providers.includes('appc');
     if (input.startsWith(APPC_PREFIX) || (!this.providers.includes('docker') && appcOn)) {
       if (!appcOn) throw new InvalidArgumentError(`image "${input}": the appc image provider is not enabled`);
-      return { kind: 'appc', input, name: formatAppcReference(parseAppcReference(input)) };
+      return Object.freeze({ kind: 'appc', input, name: formatAppcReference(parseAppcReference(input)) });
     }
     if (!this.providers.includes('docker')) {
       throw new InvalidArgumentError(`image "${input}": the docker image provider is not enabled`);
     }
-    const ref = parseReference(input);
+    const ref = Object.freeze(parseReference(input));
     const name = ref.digest !== undefined ? digestReference(ref, ref.digest) : tagReference(ref)!;
-    return { kind: 'docker', ref, name };
+    return Object.freeze({ kind: 'docker', ref, name });
   }
 
   async pull(
@@ -292,6 +322,11 @@ export class ImageStore implements ImageManager, ImageSource {
       } else if (this.local) {
         plan = await this.local.plan(target.ref);
       } else {
+        // The worker thread starts while the manifests are fetched, not when the first layer wants it; not for
+        // a name already stored whole (kubelet's `Always` re-pulls), which most likely fetches no layer: if
+        // its tag moved, the first layer starts the thread (and runs here meanwhile).
+        const stored = this.index.byName(target.name);
+        if (!stored?.layers.every((l) => this.layerStore.has(l))) this.layerStore.warmWorker();
         const auth = credentials ? toImageCredentials(credentials) : undefined;
         const req = { signal, ...(auth ? { auth } : {}) };
         const top = await resolveTop(this.client, target.ref, req);
@@ -378,7 +413,7 @@ export class ImageStore implements ImageManager, ImageSource {
               onApplied = resolve;
             });
             const ensured = this.layerStore.ensure(l.diffId, l.open, {
-              ...(l.remote ? { remote: l.remote } : {}),
+              ...(l.remote ? { remote: l.remote, small: p.totalBytes <= SMALL_PULL } : {}),
               signal: layerSignal,
               key,
               what,
@@ -540,9 +575,18 @@ export class ImageStore implements ImageManager, ImageSource {
     return undefined;
   }
 
-  private view(img: StoredImage): ImageRecord & { source: string; layerDigests: string[] } {
-    const pinned = img.pinned || img.repoTags.some((t) => this.pinned.has(t));
-    return structuredClone({ ...img, pinned });
+  /**
+   * The record as callers see it (`pinned` includes the configured pinned names). Shared and frozen, not copied
+   * per call: ImageStatus and ListImages are kubelet's most frequent image calls.
+   */
+  private view(img: StoredImage): ImageView {
+    let v = this.views.get(img);
+    if (!v) {
+      const pinned = img.pinned || img.repoTags.some((t) => this.pinned.has(t));
+      v = Object.freeze({ ...img, pinned });
+      this.views.set(img, v);
+    }
+    return v;
   }
 
   async get(refOrId: string): Promise<ImageRecord | undefined> {
@@ -551,7 +595,12 @@ export class ImageStore implements ImageManager, ImageSource {
   }
 
   async list(): Promise<ImageRecord[]> {
-    return this.index.visible().map((i) => this.view(i));
+    if (this.listedAt !== this.index.version) {
+      this.listed = Object.freeze(this.index.visible().map((i) => this.view(i)));
+      this.listedAt = this.index.version;
+    }
+    // The caller owns the array (ListImages sorts it); the records in it are shared.
+    return [...this.listed];
   }
 
   async remove(refOrId: string): Promise<void> {
@@ -567,8 +616,9 @@ export class ImageStore implements ImageManager, ImageSource {
       if (byName !== undefined && this.index.byName(byName)?.id === img.id) {
         this.index.removeName(byName);
         // An image whose last tag is removed goes, digests and all (`crictl rmi busybox` leaves no
-        // `<none>` image behind), as users of containerd and CRI-O expect; other tags keep it.
-        if (img.repoTags.length === 0) this.index.removeNames(img.id);
+        // `<none>` image behind), as users of containerd and CRI-O expect; other tags keep it. The record
+        // is read again: a change replaces it (image-index.ts), `img` is the one from before.
+        if (this.index.byId(img.id)?.repoTags.length === 0) this.index.removeNames(img.id);
       } else this.index.removeNames(img.id);
       this.dropIfUnused(img.id);
       if (this.gcPending) await this.collect();
