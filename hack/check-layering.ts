@@ -4,6 +4,7 @@
  *
  *   cmd → pkg/cri → pkg/containerizer ← pkg/mesos, pkg/docker → pkg/cni, pkg/image, pkg/oci, pkg/sys → pkg/util
  *         pkg/cri → pkg/h2 (the HTTP/2 :authority repair) → pkg/util
+ *         pkg/cri → pkg/grpc (ucri's gRPC server over node:http2) → pkg/util
  *
  * It also enforces "no deep imports across module folders": another pkg module is reached only through
  * its index.ts. Inside pkg/mesos, the isolator table, the launcher and the provisioner are the containerizer's
@@ -17,6 +18,7 @@ import path from 'node:path';
 export const ALLOWED: Record<string, readonly string[]> = {
   util: [],
   h2: ['util'],
+  grpc: ['util'],
   sys: ['util'],
   oci: ['sys', 'util'],
   image: ['sys', 'util'],
@@ -24,7 +26,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
   containerizer: ['util'],
   mesos: ['cni', 'containerizer', 'image', 'oci', 'sys', 'util'],
   docker: ['cni', 'containerizer', 'image', 'sys', 'util'],
-  cri: ['containerizer', 'h2', 'util'],
+  cri: ['containerizer', 'grpc', 'h2', 'util'],
 };
 
 /** pkg/mesos parts that only the containerizer folder may import: the file or folder, and its name in messages. */

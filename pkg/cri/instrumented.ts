@@ -2,17 +2,10 @@
  * The one wrapper around every CRI RPC. It checks readiness, validates the request with its zod schema,
  * turns the call's deadline and cancellation into an AbortSignal, logs entry and exit (tracer `cri`), and
  * maps domain errors to gRPC status codes. Nothing else in ucri knows about status codes: handlers throw
- * the error classes of pkg/util and return plain responses.
+ * the error classes of pkg/util and return plain responses. The methods it builds are served by ucri's own
+ * gRPC server (pkg/grpc); the generated grpc-js service definitions supply only method paths and codecs.
  */
-import {
-  type handleServerStreamingCall,
-  type handleUnaryCall,
-  Metadata,
-  type ServerErrorResponse,
-  type ServerWritableStream,
-  status as Status,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import { type Method, type ServerCall, Status, StatusError } from '../grpc/index.js';
 import type { z } from 'zod';
 import {
   addCost,
@@ -41,11 +34,12 @@ export interface CallContext {
 export type UnaryHandler<Req, Res> = (req: Req, ctx: CallContext) => Promise<Res>;
 export type StreamHandler<Req, Res> = (req: Req, ctx: CallContext, send: (res: Res) => void) => Promise<void>;
 
-/** A grpc-js method definition as ts-proto generates it. */
+/** A method definition as ts-proto generates it (for grpc-js): its path and codecs are what is used. */
 interface MethodDef<Req, Res> {
   path: string;
   responseStream: boolean;
   requestDeserialize(b: Buffer): Req;
+  responseSerialize(res: Res): Uint8Array;
   responseDeserialize(b: Buffer): Res;
 }
 type ReqOf<D> = D extends MethodDef<infer Req, unknown> ? Req : never;
@@ -59,7 +53,7 @@ export type Handlers<S> = { [K in keyof S]?: HandlerOf<S[K]> };
 /** zod schemas per method: what the request must satisfy beyond its protobuf type. */
 export type Schemas<S> = { [K in keyof S]?: z.ZodType };
 
-const CODES: Record<ErrorKind, Status> = {
+const CODES: Record<ErrorKind, number> = {
   NotFound: Status.NOT_FOUND,
   AlreadyExists: Status.ALREADY_EXISTS,
   InvalidArgument: Status.INVALID_ARGUMENT,
@@ -102,55 +96,39 @@ function validationMessage(rpc: string, err: z.ZodError): string {
   return `invalid ${rpc} request: ${parts.join('; ')}`;
 }
 
-/** Maps any thrown value to a gRPC error, logging unexpected ones. */
-function toStatus(rpc: string, err: unknown, signal: AbortSignal | undefined): ServerErrorResponse {
+/** Maps any thrown value to a gRPC status, logging unexpected ones. */
+function toStatus(rpc: string, err: unknown, signal: AbortSignal | undefined): StatusError {
   let e = err;
   if (!(e instanceof UcriError) && signal?.aborted && signal.reason instanceof UcriError) e = signal.reason;
   const code = e instanceof UcriError ? CODES[e.kind] : Status.INTERNAL;
   const message = e instanceof Error ? e.message : String(e);
   if (code === Status.INTERNAL) log.error({ rpc, err: e }, 'internal error');
-  const out = Object.assign(new Error(message), { code, details: message, metadata: new Metadata() });
-  return out;
+  return new StatusError(code, message);
 }
 
 /** How close to its deadline a cancellation counts as the deadline's (timer clock skew, see CallSignal). */
 const DEADLINE_SLACK_MS = 5;
 
-/** What CallSignal needs of a grpc-js server call. */
-interface CancellableCall {
-  readonly cancelled: boolean;
-  getDeadline(): Date | number;
-  on(ev: 'cancelled', fn: () => void): unknown;
-}
-
 /**
  * The deadline and cancellation of a call as an AbortSignal, made only when a handler asks for it: most
- * calls (status, list) never do, and an AbortController, its timer, its abort event and even the
- * 'cancelled' listener cost more than their handlers. Until then nothing is registered: a call cancelled
- * before the handler asks is seen in grpc-js's `cancelled` flag. grpc-js emits 'cancelled' when the stream
- * closes, also after a call that succeeded; once `done` has run that is ignored, so no error is built.
+ * calls (status, list) never do, and an AbortController, its abort event and the server's close listener
+ * cost more than their handlers. Until then nothing is registered: a call cancelled before the handler asks
+ * is seen in the call's `cancelled` flag. The server tells cancellations only until the call has answered.
  */
 class CallSignal {
   #ac: AbortController | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #finished = false;
-  readonly #call: CancellableCall;
+  readonly #call: ServerCall;
 
-  constructor(call: CancellableCall) {
+  constructor(call: ServerCall) {
     this.#call = call;
   }
 
-  #deadlineMs(): number {
-    const deadline = this.#call.getDeadline();
-    return deadline instanceof Date ? deadline.getTime() : deadline;
-  }
-
   /**
-   * grpc-js ends a call whose deadline passed (its own timer fires first) as cancelled: say which it was.
-   * Its timer runs on libuv's clock, which may fire a millisecond before Date.now() reaches the deadline.
+   * A client that gives up at its deadline resets the stream, which may reach us a moment before our own
+   * deadline timer fires (or clock skew): a reset that close to the deadline counts as the deadline's.
    */
-  #cancelReason(): CancelledError | DeadlineExceededError {
-    return Date.now() + DEADLINE_SLACK_MS >= this.#deadlineMs()
+  #cancelReason(why: 'deadline' | 'cancelled'): CancelledError | DeadlineExceededError {
+    return why === 'deadline' || Date.now() + DEADLINE_SLACK_MS >= this.#call.deadline
       ? new DeadlineExceededError('deadline exceeded')
       : new CancelledError('cancelled by the client');
   }
@@ -160,32 +138,19 @@ class CallSignal {
     if (this.#ac) return this.#ac.signal;
     const ac = new AbortController();
     this.#ac = ac;
-    if (this.#finished) return ac.signal;
     if (this.#call.cancelled) {
-      ac.abort(this.#cancelReason());
+      ac.abort(this.#cancelReason('cancelled'));
       return ac.signal;
     }
-    this.#call.on('cancelled', () => {
-      if (!this.#finished && !ac.signal.aborted) ac.abort(this.#cancelReason());
+    this.#call.onCancel((why) => {
+      if (!ac.signal.aborted) ac.abort(this.#cancelReason(why));
     });
-    const deadlineMs = this.#deadlineMs();
-    if (Number.isFinite(deadlineMs)) {
-      const left = deadlineMs - Date.now();
-      if (left <= 0) ac.abort(new DeadlineExceededError('deadline exceeded'));
-      else this.#timer = setTimeout(() => ac.abort(new DeadlineExceededError('deadline exceeded')), left);
-    }
     return ac.signal;
   }
 
   /** The signal if a handler took it (for mapping an error to the abort's reason). */
   get taken(): AbortSignal | undefined {
     return this.#ac?.signal;
-  }
-
-  /** The call has answered: stop the timer, ignore the stream's close. */
-  done(): void {
-    this.#finished = true;
-    if (this.#timer) clearTimeout(this.#timer);
   }
 }
 
@@ -202,21 +167,17 @@ class LazyCallContext implements CallContext {
   }
 }
 
-function callContext(cs: CallSignal, rpc: string): CallContext {
-  return new LazyCallContext(cs, rpc);
-}
-
 /**
- * Builds the grpc-js implementation of a whole service: every method of `definition` is registered, with
- * the given handler or an UNIMPLEMENTED answer naming the RPC.
+ * Builds the methods of a whole service for ucri's gRPC server, keyed by path: every method of `definition`
+ * is registered, with the given handler or an UNIMPLEMENTED answer naming the RPC.
  */
 export function instrumentService<S extends Record<string, MethodDef<unknown, unknown>>>(
   definition: S,
   handlers: Handlers<S>,
   schemas: Schemas<S>,
   opts: InstrumentOptions,
-): UntypedServiceImplementation {
-  const impl: UntypedServiceImplementation = {};
+): Map<string, Method> {
+  const methods = new Map<string, Method>();
   for (const key of Object.keys(definition) as Array<keyof S & string>) {
     const def = definition[key]!;
     const rpc = rpcName(def.path);
@@ -233,60 +194,58 @@ export function instrumentService<S extends Record<string, MethodDef<unknown, un
       }
       return withCostScope(rpc, () => handler(req, ctx, send));
     };
+    const decode = (b: Buffer): unknown => def.requestDeserialize(b);
+    const encode = (res: unknown): Uint8Array => def.responseSerialize(res);
     if (def.responseStream) {
-      const h: handleServerStreamingCall<unknown, unknown> = (call: ServerWritableStream<unknown, unknown>) => {
-        const cs = new CallSignal(call);
-        const ctx = callContext(cs, rpc);
-        const started = process.hrtime.bigint();
-        log.debug({ rpc }, 'stream start');
-        run(call.request, ctx, (res) => {
-          if (!call.cancelled) call.write(res);
-        })
-          .then(() => {
-            cs.done();
-            log.debug({ rpc, ms: msSince(started) }, 'stream end');
-            opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
-            call.end();
-          })
-          .catch((err: unknown) => {
-            cs.done();
+      methods.set(def.path, {
+        kind: 'server-stream',
+        decode,
+        encode,
+        handle: async (req, call, send) => {
+          const cs = new CallSignal(call);
+          const started = process.hrtime.bigint();
+          log.debug({ rpc }, 'stream start');
+          try {
+            await run(req, new LazyCallContext(cs, rpc), send);
+          } catch (err) {
             const st = toStatus(rpc, err, cs.taken);
             log.debug({ rpc, ms: msSince(started), code: st.code, msg: st.message }, 'stream failed');
-            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, msSince(started) / 1000);
-            // grpc-js sends a server stream's status from its 'error' listener (which ends the stream);
-            // destroy(err) would skip that and leave the client waiting until its deadline.
-            call.emit('error', st);
-          });
-      };
-      impl[key] = h;
+            opts.observe?.(rpc, st.code, msSince(started) / 1000);
+            throw st;
+          }
+          log.debug({ rpc, ms: msSince(started) }, 'stream end');
+          opts.observe?.(rpc, Status.OK, msSince(started) / 1000);
+        },
+      });
     } else {
-      const h: handleUnaryCall<unknown, unknown> = (call, callback) => {
-        const cs = new CallSignal(call);
-        const ctx = callContext(cs, rpc);
-        const started = process.hrtime.bigint();
-        if (log.isLevelEnabled('debug')) log.debug({ rpc, req: call.request }, 'call');
-        run(call.request, ctx)
-          .then((res) => {
-            cs.done();
-            const ms = msSince(started);
-            addCost('rpc total', ms, rpc);
-            if (log.isLevelEnabled('debug')) log.debug({ rpc, ms }, 'ok');
-            opts.observe?.(rpc, Status.OK, ms / 1000);
-            callback(null, res);
-          })
-          .catch((err: unknown) => {
-            cs.done();
+      methods.set(def.path, {
+        kind: 'unary',
+        decode,
+        encode,
+        handle: async (req, call) => {
+          const cs = new CallSignal(call);
+          const started = process.hrtime.bigint();
+          if (log.isLevelEnabled('debug')) log.debug({ rpc, req }, 'call');
+          let res: unknown;
+          try {
+            res = await run(req, new LazyCallContext(cs, rpc));
+          } catch (err) {
             const ms = msSince(started);
             const st = toStatus(rpc, err, cs.taken);
             log.debug({ rpc, ms, code: st.code, msg: st.message }, 'failed');
-            opts.observe?.(rpc, st.code ?? Status.UNKNOWN, ms / 1000);
-            callback(st);
-          });
-      };
-      impl[key] = h;
+            opts.observe?.(rpc, st.code, ms / 1000);
+            throw st;
+          }
+          const ms = msSince(started);
+          addCost('rpc total', ms, rpc);
+          if (log.isLevelEnabled('debug')) log.debug({ rpc, ms }, 'ok');
+          opts.observe?.(rpc, Status.OK, ms / 1000);
+          return res;
+        },
+      });
     }
   }
-  return impl;
+  return methods;
 }
 
 function msSince(start: bigint): number {

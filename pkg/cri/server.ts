@@ -2,16 +2,17 @@
  * The gRPC edge: serves RuntimeService and ImageService on a unix socket. Connections are accepted by our
  * own net.Server, which looks at each client's first request (pkg/h2 serveConnection): grpc-go clients that
  * send the socket path as :authority (crictl and kubelet < 1.31) go through the :authority fix, all others
- * reach grpc-js natively.
+ * reach node's HTTP/2 natively. Calls are served by ucri's own gRPC server (pkg/grpc), not grpc-js: the
+ * generated service definitions supply the method paths and codecs, pkg/cri/instrumented.ts the methods.
  */
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { FailedPreconditionError, logger } from '../util/index.js';
 import type { CriDeps } from './deps.js';
 import { RuntimeServiceService } from './gen/cri/v1/api.js';
 import { ImagesService } from './gen/ucri/v1/ucri.js';
+import { GrpcServer, type Method } from '../grpc/index.js';
 import { serveConnection } from '../h2/index.js';
 import {
   imageFsInfo,
@@ -37,23 +38,19 @@ const MAX_MESSAGE = 16 * 1024 * 1024;
 const log = logger('cri/server');
 
 export class CriServer {
-  private readonly grpcServer: grpc.Server;
+  private readonly grpcServer: GrpcServer;
   private netServer: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   private isReady = false;
 
   /** `observe`: called for every finished RPC (the daemon's Prometheus metrics), see InstrumentOptions. */
   constructor(deps: CriDeps, extra: Pick<InstrumentOptions, 'observe'> = {}) {
-    this.grpcServer = new grpc.Server({
-      'grpc.max_receive_message_length': MAX_MESSAGE,
-      'grpc.max_send_message_length': MAX_MESSAGE,
-      // No channelz service is served; its per-call and per-message bookkeeping (timestamps, counters) is
-      // pure overhead on the cheap calls.
-      'grpc.enable_channelz': 0,
-    });
+    this.grpcServer = new GrpcServer({ maxReceiveMessageLength: MAX_MESSAGE, maxSendMessageLength: MAX_MESSAGE });
     const opts: InstrumentOptions = { ready: () => this.isReady, observe: extra.observe };
-    this.grpcServer.addService(
-      RuntimeServiceService,
+    const add = (methods: Map<string, Method>): void => {
+      for (const [p, m] of methods) this.grpcServer.add(p, m);
+    };
+    add(
       instrumentService(
         RuntimeServiceService,
         {
@@ -67,8 +64,7 @@ export class CriServer {
         opts,
       ),
     );
-    this.grpcServer.addService(
-      ImageServiceDefinition,
+    add(
       instrumentService(
         ImageServiceDefinition,
         {
@@ -84,10 +80,7 @@ export class CriServer {
       ),
     );
     // ucri's own service for its CLI (pull progress); see api/ucri/v1/ucri.proto.
-    this.grpcServer.addService(
-      ImagesService,
-      instrumentService(ImagesService, { pullImage: pullWithProgress(deps) }, ucriImageSchemas, opts),
-    );
+    add(instrumentService(ImagesService, { pullImage: pullWithProgress(deps) }, ucriImageSchemas, opts));
   }
 
   /** Marks recovery as finished: every RPC is served from now on. */
@@ -102,12 +95,11 @@ export class CriServer {
   async listen(socketPath: string): Promise<void> {
     await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o711 });
     await removeStaleSocket(socketPath);
-    const injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const server = net.createServer((sock) => {
       this.sockets.add(sock);
       sock.once('close', () => this.sockets.delete(sock));
       // Natively when the client's authority is valid, else through the :authority fix (pkg/h2).
-      serveConnection(sock, (stream) => injector.injectConnection(stream));
+      serveConnection(sock, (stream) => this.grpcServer.serve(stream));
     });
     this.netServer = server;
     await new Promise<void>((resolve, reject) => {
@@ -129,16 +121,7 @@ export class CriServer {
     // Stop accepting now; `close` would also wait for every open connection (an endless event stream or a
     // `ucri pull` in progress), so its completion is awaited only after the connections are closed below.
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.grpcServer.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.grpcServer.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await this.grpcServer.close(graceMs);
     for (const s of this.sockets) s.destroy();
     await closed;
   }

@@ -1,10 +1,11 @@
 /**
- * The gRPC wrapper over a real grpc-js server and client on a unix socket: a server-streaming RPC that has no
+ * The gRPC wrapper over ucri's gRPC server (pkg/grpc) and a real grpc-js client on a unix socket: a server-streaming RPC that has no
  * handler, or whose handler fails before sending anything, must end the stream with its status at once (it
  * used to leave the client waiting until its deadline). Unary RPCs are checked alongside.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RuntimeServiceClient, RuntimeServiceService } from '../../../pkg/cri/gen/cri/v1/api.js';
 import { ImagesClient, ImagesService, type PullImageProgress } from '../../../pkg/cri/gen/ucri/v1/ucri.js';
 import { instrumentService } from '../../../pkg/cri/instrumented.js';
+import { GrpcServer, type Method } from '../../../pkg/grpc/index.js';
 import { configureLogging, NotFoundError } from '../../../pkg/util/index.js';
 
 configureLogging({ silent: true });
@@ -29,13 +31,35 @@ function drain<T>(call: grpc.ClientReadableStream<T>): Promise<T[]> {
   });
 }
 
+/** ucri's gRPC server on a unix socket, with the few grpc.Server calls these tests make. */
+class TestServer {
+  readonly #grpc = new GrpcServer({ maxReceiveMessageLength: 1 << 20, maxSendMessageLength: 1 << 20 });
+  #net: net.Server | undefined;
+
+  addService(_definition: unknown, methods: Map<string, Method>): void {
+    for (const [p, m] of methods) this.#grpc.add(p, m);
+  }
+
+  bindAsync(address: string, _credentials: unknown, cb: (err: Error | null) => void): void {
+    const server = net.createServer((sock) => this.#grpc.serve(sock));
+    this.#net = server;
+    server.once('error', cb);
+    server.listen(address.replace(/^unix:\/\//, ''), () => cb(null));
+  }
+
+  forceShutdown(): void {
+    void this.#grpc.close(0);
+    this.#net?.close();
+  }
+}
+
 const codeOf = (e: unknown): number | undefined => (e as { code?: number }).code;
 
 describe('instrumented gRPC services', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ucri-instr-'));
   const socket = `unix://${path.join(dir, 'test.sock')}`;
-  const server = new grpc.Server();
-  const other = new grpc.Server();
+  const server = new TestServer();
+  const other = new TestServer();
   let images: ImagesClient;
   let failing: ImagesClient;
   let runtime: RuntimeServiceClient;
@@ -123,7 +147,7 @@ describe('instrumented gRPC services', () => {
   });
 
   describe('the call signal', () => {
-    const sigServer = new grpc.Server();
+    const sigServer = new TestServer();
     let client: RuntimeServiceClient;
     const seen = new Map<string, AbortSignal>();
     let started: (() => void) | undefined;
@@ -228,8 +252,8 @@ describe('instrumented gRPC services', () => {
 
     it('is never aborted once the call has answered, also after its stream closed', async () => {
       await version('ok', Date.now() + DEADLINE_MS);
-      // Later calls on the same connection: by then the first call's stream has closed and grpc-js has
-      // emitted its 'cancelled' event.
+      // Later calls on the same connection: by then the first call's stream has closed (a closed stream
+      // must not count as a cancellation).
       for (let i = 0; i < 3; i++) await version(`ok-${i}`, Date.now() + DEADLINE_MS);
       await new Promise((resolve) => setImmediate(resolve));
       assert.equal(seen.get('ok')?.aborted, false);
