@@ -42,8 +42,9 @@ export function listResponse(images: Image[]): ListImagesResponse {
 const encoded = new WeakMap<object, Buffer>();
 
 /**
- * Encodes a frozen answer once. grpc-js copies the bytes into its own frame (a 5-byte header first) and never
- * writes to them, so one Buffer serves every call that answers with the same object.
+ * Encodes a frozen answer once. The gRPC server (pkg/grpc, GrpcCall's framing) copies the bytes into a frame of
+ * its own after the 5-byte header and never writes to them, so one Buffer serves every call that answers with
+ * the same object.
  */
 function encodeOnce<T extends object>(serialize: (value: T) => Buffer): (value: T) => Buffer {
   return (value) => {
