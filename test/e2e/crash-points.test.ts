@@ -175,24 +175,14 @@ describe('crash points (e2e)', () => {
         cases.push({ verb, step, verbs, config });
       }
     }
-    const dropped = podConfig(env, 'crash-createcontainer-saved-dropped');
-    dropped.linux!.securityContext!.namespaceOptions!.pid = 0;
-    cases.push({
-      verb: 'CreateContainer',
-      step: 'saved',
-      verbs: CONTAINER_LIFECYCLE,
-      config: dropped,
-      dropProvisionerRecord: true,
-    });
-    const torn = podConfig(env, 'crash-createcontainer-saved-torn');
-    torn.linux!.securityContext!.namespaceOptions!.pid = 0;
-    cases.push({
-      verb: 'CreateContainer',
-      step: 'saved',
-      verbs: CONTAINER_LIFECYCLE,
-      config: torn,
-      tearContainerRecord: true,
-    });
+    // Two more kills at CreateContainer:saved, each with one of the create's records damaged after the kill.
+    const savedCase = (name: string, damage: Pick<Case, 'dropProvisionerRecord' | 'tearContainerRecord'>): void => {
+      const config = podConfig(env, `crash-createcontainer-saved-${name}`);
+      config.linux!.securityContext!.namespaceOptions!.pid = 0;
+      cases.push({ verb: 'CreateContainer', step: 'saved', verbs: CONTAINER_LIFECYCLE, config, ...damage });
+    };
+    savedCase('dropped', { dropProvisionerRecord: true });
+    savedCase('torn', { tearContainerRecord: true });
     await env.d.stop();
     for (const k of cases) {
       const point = `${k.verb}:${k.step}`;
