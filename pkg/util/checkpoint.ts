@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { addCost, profiling } from './profile.js';
+import { settleAll } from './settle.js';
 
 const TMP_MARK = '.tmp-';
 
@@ -89,7 +90,7 @@ function jsonText(value: unknown): string {
 }
 
 /**
- * Writes a JSON document to a file that does not exist yet (`wx`) and makes it durable in one concurrent
+ * Writes a JSON document to a file that does not exist yet and makes it durable in one concurrent
  * round: the temp file is written and renamed into place, then the file, its directory and `alsoSync`
  * (e.g. the parent of a directory made just before) are fsync'd at the same time (they share the journal
  * commits). Cheaper than writeJsonAtomic (whose fsync of the file comes before the rename, the directory's
@@ -100,22 +101,8 @@ function jsonText(value: unknown): string {
  */
 export async function writeNewJsonDurable(file: string, value: unknown, alsoSync: readonly string[] = []) {
   const t0 = profiling ? performance.now() : 0;
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
-  const fh = await openNew(tmp, 0o600);
-  try {
-    try {
-      await fh.writeFile(jsonText(value));
-      await fs.rename(tmp, file);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
-    }
-    // The open handle is the renamed file: its fsync makes the content durable, the directory's the name.
-    await Promise.all([fh.sync(), syncDir(dir), ...alsoSync.map((d) => syncDir(d))]);
-  } finally {
-    await fh.close();
-  }
+  await writeAtomic(file, jsonText(value), 0o600, false);
+  await settleAll([fsyncPath(file), fsyncPath(path.dirname(file)), ...alsoSync.map(fsyncPath)]);
   if (profiling) addCost(`new durable ${costPath(file)}`, performance.now() - t0);
 }
 
@@ -137,23 +124,18 @@ export async function readJson(file: string): Promise<unknown> {
  */
 export async function syncFile(file: string): Promise<void> {
   const t0 = profiling ? performance.now() : 0;
-  const synced = async (): Promise<void> => {
-    const fh = await fs.open(file, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  };
-  const results = await Promise.allSettled([synced(), syncDir(path.dirname(file))]);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  await settleAll([fsyncPath(file), fsyncPath(path.dirname(file))]);
   if (profiling) addCost(`sync ${costPath(file)}`, performance.now() - t0);
 }
 
 /** fsyncs a directory so a rename inside it is durable. */
 export async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
+  await fsyncPath(dir);
+}
+
+/** fsyncs a file or a directory. */
+async function fsyncPath(p: string): Promise<void> {
+  const fh = await fs.open(p, 'r');
   try {
     await fh.sync();
   } finally {

@@ -12,3 +12,4 @@ export * from './profile.js';
 export * from './crash-point.js';
 export * from './measure.js';
 export * from './quantity.js';
+export * from './settle.js';

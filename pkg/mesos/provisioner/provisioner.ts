@@ -31,6 +31,7 @@ import {
   NotFoundError,
   readJson,
   removeStaleTemps,
+  settleAll,
   syncFile,
   writeJsonAtomic,
   writeJsonReplace,
@@ -492,13 +493,6 @@ export class MesosProvisioner implements Provisioner {
     }
     await costOf('step rootfs rm', () => fs.rm(dir, { recursive: true, force: true }));
   }
-}
-
-/** Waits for every promise, then throws the first failure (in list order) if any. */
-async function settleAll(ps: readonly Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(ps);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 async function pathExists(p: string): Promise<boolean> {
