@@ -13,3 +13,4 @@ export * from './crash-point.js';
 export * from './measure.js';
 export * from './quantity.js';
 export * from './settle.js';
+export * from './lru.js';

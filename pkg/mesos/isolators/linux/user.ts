@@ -7,7 +7,7 @@
  */
 import { constants, promises as fs } from 'node:fs';
 import { resolveInRoot } from '../../../sys/index.js';
-import { FailedPreconditionError, InvalidArgumentError } from '../../../util/index.js';
+import { FailedPreconditionError, InvalidArgumentError, LruMap } from '../../../util/index.js';
 
 /** passwd/group files bigger than this are not believed (a hostile image could make them huge). */
 const MAX_FILE = 4 * 1024 * 1024;
@@ -120,9 +120,11 @@ const MAX_CACHED_FILE = 64 * 1024;
  * kept (an absent file as such); a refusal (not a regular file, too large) is thrown again each time.
  */
 export class RootfsFileCache {
-  private readonly entries = new Map<string, Map<string, string | undefined>>();
+  private readonly entries: LruMap<string, Map<string, string | undefined>>;
 
-  constructor(private readonly maxKeys = 32) {}
+  constructor(maxKeys = 32) {
+    this.entries = new LruMap(maxKeys);
+  }
 
   /**
    * readFileInRoot(root, p), answered from the cache under `key` when there is one; `beforeRead` runs before
@@ -138,21 +140,18 @@ export class RootfsFileCache {
       await beforeRead?.();
       return readFileInRoot(root, p);
     }
-    const files = this.entries.get(key);
+    const files = this.entries.peek(key);
     if (files?.has(p)) {
-      // Most recently used last, so eviction drops the image unused longest.
-      this.entries.delete(key);
+      // A use: eviction drops the image unused longest.
       this.entries.set(key, files);
       return files.get(p);
     }
     await beforeRead?.();
     const text = await readFileInRoot(root, p);
     if (text !== undefined && text.length > MAX_CACHED_FILE) return text;
-    const now = this.entries.get(key) ?? new Map<string, string | undefined>();
+    const now = this.entries.peek(key) ?? new Map<string, string | undefined>();
     now.set(p, text);
-    this.entries.delete(key);
     this.entries.set(key, now);
-    while (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
     return text;
   }
 

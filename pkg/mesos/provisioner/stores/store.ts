@@ -45,6 +45,7 @@ import {
   InvalidArgumentError,
   KeyedLock,
   logger,
+  LruMap,
   NotFoundError,
   removeStaleTemps,
   writeFileAtomic,
@@ -140,8 +141,8 @@ export class ImageStore implements ImageManager, ImageSource {
   private orphanTimer: NodeJS.Timeout | undefined;
   /** Owners whose lease was taken since the store opened, until leasesRecovered (see retain). */
   private retakenLeases: Set<string> | undefined = new Set();
-  /** Parsed references by input, least recently used first (see TARGET_CACHE). */
-  private readonly targets = new Map<string, Target>();
+  /** Parsed references by input (see TARGET_CACHE). */
+  private readonly targets = new LruMap<string, Target>(TARGET_CACHE);
   /** The view of each record: records are replaced, never changed, so a view is valid while its record lives. */
   private readonly views = new WeakMap<StoredImage, ImageView>();
   private listed: readonly ImageView[] = [];
@@ -226,13 +227,8 @@ export class ImageStore implements ImageManager, ImageSource {
    */
   private classify(input: string): Target {
     const hit = this.targets.get(input);
-    if (hit) {
-      this.targets.delete(input);
-      this.targets.set(input, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const target = this.parseTarget(input);
-    if (this.targets.size >= TARGET_CACHE) this.targets.delete(this.targets.keys().next().value!);
     this.targets.set(input, target);
     return target;
   }
