@@ -1,9 +1,9 @@
 /**
  * The gRPC edge: serves RuntimeService and ImageService on a unix socket. Connections are accepted by our
- * own net.Server, which looks at each client's first request (pkg/h2 serveConnection): grpc-go clients that
- * send the socket path as :authority (crictl and kubelet < 1.31) go through the :authority fix, all others
- * reach node's HTTP/2 natively. Calls are served by ucri's own gRPC server (pkg/grpc), not grpc-js: the
- * generated service definitions supply the method paths and codecs, pkg/cri/instrumented.ts the methods.
+ * own net.Server and handed to ucri's own gRPC server (pkg/grpc), which speaks HTTP/2 on the socket itself
+ * (pkg/h2 ServerConnection) and accepts any `:authority`, including the socket path that grpc-go clients
+ * before the Kubernetes 1.31 era (crictl 1.26, old kubelets) send. The generated service definitions supply
+ * the method paths and codecs, pkg/cri/instrumented.ts the methods.
  */
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
@@ -13,7 +13,6 @@ import type { CriDeps } from './deps.js';
 import { RuntimeServiceService } from './gen/cri/v1/api.js';
 import { ImagesService } from './gen/ucri/v1/ucri.js';
 import { GrpcServer, type Method } from '../grpc/index.js';
-import { serveConnection } from '../h2/index.js';
 import {
   imageFsInfo,
   imageStatus,
@@ -98,8 +97,7 @@ export class CriServer {
     const server = net.createServer((sock) => {
       this.sockets.add(sock);
       sock.once('close', () => this.sockets.delete(sock));
-      // Natively when the client's authority is valid, else through the :authority fix (pkg/h2).
-      serveConnection(sock, (stream) => this.grpcServer.serve(stream));
+      this.grpcServer.serve(sock);
     });
     this.netServer = server;
     await new Promise<void>((resolve, reject) => {

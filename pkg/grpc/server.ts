@@ -21,9 +21,10 @@
  * Connections come from the caller ({@link GrpcServer.serve}), so the listener and the `:authority` repair
  * (pkg/h2) stay outside. No metadata is passed to implementations: nothing in ucri reads any.
  */
-import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
+import { field, type HeaderField, HpackEncoder } from '../h2/hpack.js';
+import { ServerConnection, type ServerStream } from '../h2/server-connection.js';
 import { logger } from '../util/index.js';
 import { encodeMessage, Status, StatusError } from './status.js';
 
@@ -73,15 +74,23 @@ export interface GrpcServerOptions {
 }
 
 const ACCEPT_ENCODING = 'identity,gzip,deflate';
-const RESPONSE_HEADERS = {
-  ':status': 200,
-  'content-type': 'application/grpc',
-  'grpc-accept-encoding': ACCEPT_ENCODING,
-} as const;
+/** Never indexes and sends no table size update: every block stands alone and constant ones are encoded once. */
+const ENCODER = new HpackEncoder({ sizeUpdate: false });
+const STATUS_200 = field(':status', '200');
+const CONTENT_TYPE_GRPC = field('content-type', 'application/grpc');
+const ACCEPT_ENCODING_FIELD = field('grpc-accept-encoding', ACCEPT_ENCODING);
+const RESPONSE_HEADERS = ENCODER.encode([STATUS_200, CONTENT_TYPE_GRPC, ACCEPT_ENCODING_FIELD]);
+const OK_TRAILERS = ENCODER.encode([field('grpc-status', '0')]);
+const HTTP_405 = ENCODER.encode([field(':status', '405')]);
+const HTTP_415 = ENCODER.encode([field(':status', '415')]);
+const PATH = Buffer.from(':path');
+const METHOD = Buffer.from(':method');
+const CONTENT_TYPE = Buffer.from('content-type');
+const GRPC_TIMEOUT = Buffer.from('grpc-timeout');
+const GRPC_ENCODING = Buffer.from('grpc-encoding');
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 /** setTimeout's largest delay; a later deadline is as good as none. */
 const MAX_TIMER_MS = 2_147_483_647;
-const noop = (): void => {};
 
 /** `grpc-timeout` (e.g. `99m`, `2S`) in milliseconds; undefined when absent or malformed. */
 export function parseTimeout(value: string | undefined): number | undefined {
@@ -139,27 +148,14 @@ class Deadlines {
 }
 
 export class GrpcServer {
-  readonly #h2: http2.Http2Server;
   readonly #methods = new Map<string, Method>();
-  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  readonly #connections = new Set<ServerConnection>();
   readonly #opts: GrpcServerOptions;
   readonly #deadlines = new Deadlines();
   #closing = false;
 
   constructor(opts: GrpcServerOptions) {
     this.#opts = opts;
-    this.#h2 = http2.createServer({
-      // As grpc-js: node's session memory limit degrades badly when reached (it refuses new streams).
-      maxSessionMemory: Number.MAX_SAFE_INTEGER,
-      maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
-    });
-    this.#h2.on('session', (session: http2.ServerHttp2Session) => {
-      this.#sessions.add(session);
-      session.once('close', () => this.#sessions.delete(session));
-      if (this.#closing) session.close();
-    });
-    this.#h2.on('sessionError', (err: Error) => log.debug({ err }, 'http/2 session error'));
-    this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
   }
 
   /** Registers `method` under its full path (`/package.Service/Method`); a second registration replaces it. */
@@ -173,7 +169,10 @@ export class GrpcServer {
       connection.destroy();
       return;
     }
-    this.#h2.emit('connection', connection);
+    const conn = new ServerConnection(connection);
+    this.#connections.add(conn);
+    conn.onClose = () => this.#connections.delete(conn);
+    conn.onStream = (stream, fields) => this.#onStream(stream, fields);
   }
 
   /**
@@ -182,47 +181,80 @@ export class GrpcServer {
    */
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
-    const open = [...this.#sessions];
+    const open = [...this.#connections];
     if (open.length === 0) return;
     const allClosed = Promise.all(
-      open.map((s) => (s.closed ? undefined : new Promise<void>((resolve) => s.once('close', () => resolve())))),
+      open.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            const prev = c.onClose;
+            c.onClose = () => {
+              prev?.();
+              resolve();
+            };
+          }),
+      ),
     );
-    for (const s of open) s.close();
+    for (const c of open) c.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([allClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
-    for (const s of this.#sessions) s.destroy();
+    for (const c of this.#connections) c.destroy();
   }
 
-  #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', noop); // a reset stream emits 'error'; its call sees the reset as a cancellation
-    const contentType = headers['content-type'];
-    if (headers[':method'] !== 'POST' || !contentType?.startsWith('application/grpc')) {
-      respondHttpError(stream, headers[':method'] !== 'POST' ? 405 : 415);
+  #onStream(stream: ServerStream, fields: HeaderField[]): void {
+    let httpMethod: string | undefined;
+    let path = '';
+    let contentType: string | undefined;
+    let encoding: string | undefined;
+    let timeoutValue: string | undefined;
+    for (const f of fields) {
+      const name = f.name;
+      // Names by length first: most request fields are none of these, and a string is made only for ours.
+      switch (name.length) {
+        case 5:
+          if (name.equals(PATH)) path = f.value.toString('latin1');
+          break;
+        case 7:
+          if (name.equals(METHOD)) httpMethod = f.value.toString('latin1');
+          break;
+        case 12:
+          if (name.equals(CONTENT_TYPE)) contentType = f.value.toString('latin1');
+          else if (name.equals(GRPC_TIMEOUT)) timeoutValue = f.value.toString('latin1');
+          break;
+        case 13:
+          if (name.equals(GRPC_ENCODING)) encoding = f.value.toString('latin1');
+          break;
+        default:
+          break;
+      }
+    }
+    if (httpMethod !== 'POST' || !contentType?.startsWith('application/grpc')) {
+      stream.send(undefined, undefined, httpMethod !== 'POST' ? HTTP_405 : HTTP_415);
       return;
     }
     if (this.#closing) {
       trailersOnly(stream, Status.UNAVAILABLE, 'server is shutting down');
       return;
     }
-    const path = headers[':path'] ?? '';
     const method = this.#methods.get(path);
     if (!method) {
       trailersOnly(stream, Status.UNIMPLEMENTED, `the server does not implement the method ${path}`);
       return;
     }
-    const encoding = headers['grpc-encoding'];
     if (encoding !== undefined && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
       trailersOnly(stream, Status.UNIMPLEMENTED, `grpc-encoding "${encoding}" is not supported`);
       return;
     }
-    const timeout = parseTimeout(headers['grpc-timeout'] as string | undefined);
+    const timeout = parseTimeout(timeoutValue);
     const call = new Call(stream, path, method, this.#opts.maxSendMessageLength, timeout, this.#deadlines);
     const max = this.#opts.maxReceiveMessageLength;
     const chunks: Buffer[] = [];
     let size = 0;
     let checked = false;
-    const onData = (chunk: Buffer): void => {
+    let dropping = false;
+    stream.onData = (chunk: Buffer): void => {
+      if (dropping) return; // the rest of a refused request is read and dropped
       chunks.push(chunk);
       size += chunk.length;
       if (checked || size < 5) return;
@@ -230,14 +262,13 @@ export class GrpcServer {
       checked = true;
       const length = (chunks.length === 1 ? chunk : Buffer.concat(chunks, size)).readUInt32BE(1);
       if (length > max) {
-        stream.off('data', onData);
-        stream.off('end', onEnd);
+        dropping = true;
         chunks.length = 0;
-        stream.on('data', noop); // the rest is read and dropped
         call.fail(tooLarge(length, max));
       }
     };
-    const onEnd = (): void => {
+    stream.onEnd = (): void => {
+      if (dropping) return;
       let req: unknown;
       try {
         const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
@@ -248,8 +279,6 @@ export class GrpcServer {
       }
       call.run(req);
     };
-    stream.on('data', onData);
-    stream.on('end', onEnd);
   }
 }
 
@@ -286,41 +315,40 @@ function readSingleMessage(body: Buffer, encoding: string | undefined, max: numb
   return out;
 }
 
-function respondHttpError(stream: http2.ServerHttp2Stream, status: number): void {
-  stream.resume(); // a request body nobody reads would hold the stream open
-  if (stream.closed || stream.headersSent) return;
-  stream.respond({ ':status': status }, { endStream: true });
-}
-
-function trailersOnly(stream: http2.ServerHttp2Stream, code: number, message: string): void {
-  stream.resume(); // a request body nobody reads would hold the stream open
-  if (stream.closed || stream.destroyed || stream.headersSent) return;
-  stream.respond(
-    {
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-accept-encoding': ACCEPT_ENCODING,
-      'grpc-status': String(code),
-      'grpc-message': encodeMessage(message),
-    },
-    { endStream: true },
+/** A trailers-only answer: HTTP status, content type and the gRPC status in one header block. */
+function trailersOnly(stream: ServerStream, code: number, message: string): void {
+  stream.send(
+    undefined,
+    undefined,
+    ENCODER.encode([
+      STATUS_200,
+      CONTENT_TYPE_GRPC,
+      ACCEPT_ENCODING_FIELD,
+      field('grpc-status', String(code)),
+      field('grpc-message', encodeMessage(message)),
+    ]),
   );
 }
 
-/** One call's state: its deadline timer, cancellation listeners, and the response's progress. */
+/** The trailers of a call that has sent its response headers. */
+function statusTrailers(code: number, message: string): Buffer {
+  return ENCODER.encode([field('grpc-status', String(code)), field('grpc-message', encodeMessage(message))]);
+}
+
+/** One call's state: its deadline, cancellation listeners, and the response's progress. */
 class Call implements ServerCall {
   readonly deadline: number;
   #cancelled = false;
   #finished = false;
+  #headersSent = false;
   #deadlines: Deadlines | undefined;
   #listeners: Array<(why: 'deadline' | 'cancelled') => void> | undefined;
-  #trailers: { 'grpc-status': string; 'grpc-message'?: string } = { 'grpc-status': '0' };
-  readonly #stream: http2.ServerHttp2Stream;
+  readonly #stream: ServerStream;
   readonly #method: Method;
   readonly #maxSend: number;
 
   constructor(
-    stream: http2.ServerHttp2Stream,
+    stream: ServerStream,
     readonly method: string,
     m: Method,
     maxSend: number,
@@ -330,6 +358,7 @@ class Call implements ServerCall {
     this.#stream = stream;
     this.#method = m;
     this.#maxSend = maxSend;
+    stream.onReset = () => this.#cancel('cancelled');
     if (timeoutMs === undefined) {
       this.deadline = Number.POSITIVE_INFINITY;
     } else {
@@ -340,17 +369,12 @@ class Call implements ServerCall {
   }
 
   get cancelled(): boolean {
-    return this.#cancelled || (!this.#finished && (this.#stream.closed || this.#stream.destroyed));
+    return this.#cancelled;
   }
 
   onCancel(fn: (why: 'deadline' | 'cancelled') => void): void {
     if (this.#finished) return;
-    if (!this.#listeners) {
-      this.#listeners = [];
-      // Registered only when asked for: most calls never look, and a listener per stream costs.
-      this.#stream.once('close', () => this.#cancel('cancelled'));
-    }
-    this.#listeners.push(fn);
+    (this.#listeners ??= []).push(fn);
   }
 
   /** Runs the implementation on the decoded request and answers with its outcome. */
@@ -375,12 +399,8 @@ class Call implements ServerCall {
     if (this.#finish()) return;
     const code = err instanceof StatusError ? err.code : Status.UNKNOWN;
     const message = err instanceof Error ? err.message : String(err);
-    if (!this.#stream.headersSent) {
-      trailersOnly(this.#stream, code, message);
-      return;
-    }
-    this.#trailers = { 'grpc-status': String(code), 'grpc-message': encodeMessage(message) };
-    this.#closeWithTrailers();
+    if (!this.#headersSent) trailersOnly(this.#stream, code, message);
+    else this.#stream.send(undefined, undefined, statusTrailers(code, message));
   }
 
   /** Marks the call answered; true if it already was (or its stream is gone) and nothing may be sent. */
@@ -388,7 +408,7 @@ class Call implements ServerCall {
     if (this.#finished) return true;
     this.#finished = true;
     this.#deadlines?.delete(this);
-    return this.#stream.closed || this.#stream.destroyed;
+    return this.#stream.closed;
   }
 
   #frame(res: unknown): Buffer | undefined {
@@ -409,52 +429,45 @@ class Call implements ServerCall {
     return frame;
   }
 
-  #sendHeaders(): void {
-    if (this.#stream.headersSent) return;
-    this.#stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    this.#stream.once('wantTrailers', () => this.#stream.sendTrailers(this.#trailers));
+  /** The response headers block, the first time only. */
+  #headers(): Buffer | undefined {
+    if (this.#headersSent) return undefined;
+    this.#headersSent = true;
+    return RESPONSE_HEADERS;
   }
 
   #answer(res: unknown): void {
-    if (this.#finished || this.#stream.closed || this.#stream.destroyed) {
+    if (this.#finished || this.#stream.closed) {
       this.#finish();
       return;
     }
     const frame = this.#frame(res);
     if (!frame || this.#finish()) return;
-    this.#sendHeaders();
-    this.#stream.end(frame);
+    // Headers, message and status trailers: one write.
+    this.#stream.send(this.#headers(), frame, OK_TRAILERS);
   }
 
   #write(res: unknown): void {
-    if (this.#finished || this.#stream.closed || this.#stream.destroyed) return;
+    if (this.#finished || this.#stream.closed) return;
     const frame = this.#frame(res);
     if (!frame) return;
-    this.#sendHeaders();
-    this.#stream.write(frame);
+    this.#stream.send(this.#headers(), frame, undefined);
   }
 
   #end(): void {
     if (this.#finish()) return;
-    this.#closeWithTrailers();
-  }
-
-  #closeWithTrailers(): void {
-    this.#sendHeaders();
-    this.#stream.end();
+    this.#stream.send(this.#headers(), undefined, OK_TRAILERS);
   }
 
   /** The deadline has passed (called by Deadlines): ends the call with DEADLINE_EXCEEDED. */
   expire(): void {
     if (this.#finished) return;
     this.#cancel('deadline');
-    if (!this.#stream.closed && !this.#stream.destroyed) {
-      if (this.#stream.headersSent) {
-        this.#trailers = { 'grpc-status': String(Status.DEADLINE_EXCEEDED), 'grpc-message': 'deadline exceeded' };
-        this.#stream.end();
-      } else {
-        trailersOnly(this.#stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
-      }
+    if (this.#stream.closed) return;
+    if (this.#headersSent) {
+      this.#stream.send(undefined, undefined, statusTrailers(Status.DEADLINE_EXCEEDED, 'deadline exceeded'));
+    } else {
+      trailersOnly(this.#stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
     }
   }
 

@@ -253,6 +253,12 @@ export class HpackDecoder {
 export interface EncoderOptions {
   /** Huffman-code strings where that is shorter (smaller output, more CPU). Default false. */
   huffman: boolean;
+  /**
+   * Start the first block with a dynamic table size update to 0. Default true. Without it the peer's table
+   * keeps its default size but stays empty all the same (this encoder never inserts), so blocks are
+   * independent of each other and can be encoded once and reused on any connection.
+   */
+  sizeUpdate: boolean;
 }
 
 function intLength(value: number, prefixBits: number): number {
@@ -291,6 +297,7 @@ export class HpackEncoder {
 
   constructor(options: Partial<EncoderOptions> = {}) {
     this.#huffman = options.huffman ?? false;
+    this.#first = options.sizeUpdate ?? true;
   }
 
   /**
