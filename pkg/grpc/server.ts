@@ -23,8 +23,7 @@
  */
 import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
-import { field, type HeaderField, HpackEncoder } from '../h2/hpack.js';
-import { ServerConnection, type ServerStream } from '../h2/server-connection.js';
+import { field, type HeaderField, HpackEncoder, ServerConnection, type ServerStream } from '../h2/index.js';
 import { logger } from '../util/index.js';
 import { encodeMessage, Status, StatusError } from './status.js';
 
@@ -374,7 +373,8 @@ class Call implements ServerCall {
 
   onCancel(fn: (why: 'deadline' | 'cancelled') => void): void {
     if (this.#finished) return;
-    (this.#listeners ??= []).push(fn);
+    if (this.#listeners) this.#listeners.push(fn);
+    else this.#listeners = [fn];
   }
 
   /** Runs the implementation on the decoded request and answers with its outcome. */

@@ -37,11 +37,6 @@ const STATIC: ReadonlyArray<readonly [string, string]> = [
   ['user-agent', ''], ['vary', ''], ['via', ''], ['www-authenticate', ''],
 ];
 
-/** Static table index of `:authority`. */
-export const AUTHORITY_INDEX = 1;
-/** Static table index of `host`. */
-export const HOST_INDEX = 38;
-
 const STATIC_NAME_INDEX = new Map<string, number>();
 const STATIC_EXACT_INDEX = new Map<string, number>();
 /** Static entries as fields (index i+1 at position i), shared by every decoder. */

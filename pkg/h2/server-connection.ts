@@ -413,11 +413,9 @@ export class ServerConnection {
     const endStream = (block.flags & END_STREAM) !== 0;
     if (id <= this.#lastStreamId) {
       const stream = this.#streams.get(id);
-      if (!stream) {
-        // Trailers of a stream we finished or reset (and so may not remember): dropped. A stream id reused
-        // below the last one is indistinguishable from that, and harmless.
-        return;
-      }
+      // A new stream must have a higher id than every earlier one (RFC 9113 §5.1.1); trailers on a stream
+      // that is over are no better (gRPC clients send no trailers at all).
+      if (!stream) throw new ConnectionError(PROTOCOL_ERROR, `HEADERS on closed stream ${id}`);
       if (stream.remoteEnded) throw new ConnectionError(STREAM_CLOSED, 'HEADERS after END_STREAM');
       // Request trailers: gRPC clients send none; they end the request like an empty DATA with END_STREAM.
       if (!endStream) this.#streamError(id, PROTOCOL_ERROR);
