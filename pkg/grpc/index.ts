@@ -1,5 +1,5 @@
 /**
- * ucri's gRPC server over node:http2 (server.ts): unary and server-streaming methods, deadlines,
+ * ucri's gRPC server over its own HTTP/2 (server.ts, pkg/h2): unary and server-streaming methods, deadlines,
  * cancellation, message limits and status trailers, without grpc-js. Used by the CRI edge (pkg/cri/server.ts).
  */
 export {

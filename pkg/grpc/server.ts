@@ -1,16 +1,18 @@
 /**
- * A small gRPC server over node:http2: unary and server-streaming methods only, which is all the CRI and
- * ucri's own service use. It replaces grpc-js's Server on the daemon's edge because the cheap CRI calls
- * (status, list) spent most of their CPU in grpc-js's per-call machinery (interceptor chain, Metadata
- * objects, stream wrappers, channelz bookkeeping) rather than in ucri (docs/performance.md, "gRPC server,
- * phase 6b"). What it implements of gRPC over HTTP/2 (grpc/doc/PROTOCOL-HTTP2.md):
+ * A small gRPC server: unary and server-streaming methods only, which is all the CRI and ucri's own service
+ * use. It replaced grpc-js's Server on the daemon's edge because the cheap CRI calls (status, list) spent most
+ * of their CPU in grpc-js's per-call machinery (docs/performance.md, "gRPC server, phase 6b"), and it speaks
+ * HTTP/2 itself (pkg/h2 ServerConnection) rather than through node:http2, whose per-stream objects were most
+ * of what was left ("gRPC over HTTP/2 without node:http2, phase 7"). What it implements of gRPC over HTTP/2
+ * (grpc/doc/PROTOCOL-HTTP2.md):
  *
  * - Requests: POST with `content-type: application/grpc[+proto]` (others get HTTP 415); one length-prefixed
  *   message; `grpc-timeout` becomes the call's deadline; `grpc-encoding` identity, gzip or deflate (any other
  *   is refused with UNIMPLEMENTED and `grpc-accept-encoding`); a message over the receive limit is refused
  *   with RESOURCE_EXHAUSTED before it has been read whole.
  * - Responses: headers, length-prefixed messages (never compressed), then `grpc-status` / `grpc-message`
- *   trailers (message percent-encoded); an error before any message is a trailers-only response. An unknown
+ *   trailers (message percent-encoded); an error before any message is a trailers-only response. A unary
+ *   answer is one socket write (headers, message, trailers), its header blocks encoded once at load. An unknown
  *   method answers UNIMPLEMENTED; a response over the send limit ends the call with RESOURCE_EXHAUSTED.
  * - Deadline and cancellation: at the deadline the call ends with DEADLINE_EXCEEDED; a client that resets
  *   the stream or goes away cancels the call. Either is told to the implementation through
@@ -18,8 +20,9 @@
  * - Shutdown: {@link GrpcServer.close} sends GOAWAY on every connection, lets open calls finish for a grace
  *   period, then closes what is left (cancelling its calls).
  *
- * Connections come from the caller ({@link GrpcServer.serve}), so the listener and the `:authority` repair
- * (pkg/h2) stay outside. No metadata is passed to implementations: nothing in ucri reads any.
+ * Connections come from the caller ({@link GrpcServer.serve}), so the listener stays outside. Any `:authority`
+ * is accepted (grpc-go clients before the Kubernetes 1.31 era send the unix socket path). No metadata is
+ * passed to implementations: nothing in ucri reads any.
  */
 import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';

@@ -44,7 +44,7 @@ interface Outcome {
   headers: http2.IncomingHttpHeaders;
 }
 
-describe('gRPC server over node:http2', () => {
+describe('gRPC server, with node:http2 as the client', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ucri-grpc-'));
   const sockPath = path.join(dir, 'grpc.sock');
   const server = new GrpcServer({ maxReceiveMessageLength: MAX, maxSendMessageLength: MAX });
