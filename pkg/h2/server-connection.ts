@@ -97,6 +97,12 @@ class ConnectionError extends Error {
   }
 }
 
+/**
+ * A client that keeps sending PINGs or SETTINGS while it reads nothing would grow our write buffer without
+ * end; past this many unwritten bytes (more than the largest gRPC message and its frames) it is cut off.
+ */
+const FLOOD_LIMIT = 32 * 1024 * 1024;
+
 /** Small answers are assembled in one buffer; larger ones are written as a corked list of pieces. */
 const COALESCE_LIMIT = 16 * 1024;
 
@@ -309,7 +315,10 @@ export class ServerConnection {
       case PING:
         if (id !== 0) throw new ConnectionError(PROTOCOL_ERROR, 'PING on a stream');
         if (payload.length !== 8) throw new ConnectionError(FRAME_SIZE_ERROR, 'PING length');
-        if ((flags & ACK) === 0) this.#write(encodeFrame(PING, ACK, 0, payload));
+        if ((flags & ACK) === 0) {
+          this.#checkFlood();
+          this.#write(encodeFrame(PING, ACK, 0, payload));
+        }
         break;
       case GOAWAY:
         if (id !== 0) throw new ConnectionError(PROTOCOL_ERROR, 'GOAWAY on a stream');
@@ -455,6 +464,7 @@ export class ServerConnection {
       return;
     }
     if (payload.length % 6 !== 0) throw new ConnectionError(FRAME_SIZE_ERROR, 'SETTINGS length');
+    this.#checkFlood();
     for (let at = 0; at < payload.length; at += 6) {
       const key = payload.readUInt16BE(at);
       const value = payload.readUInt32BE(at + 2);
@@ -655,6 +665,12 @@ export class ServerConnection {
     this.#closeStream(stream);
     if (send && !this.#dead) this.#write(rstFrame(stream.id, code));
     if (!wasEnded) stream.onReset?.();
+  }
+
+  #checkFlood(): void {
+    if (this.#socket.writableLength > FLOOD_LIMIT) {
+      throw new ConnectionError(ENHANCE_YOUR_CALM, 'control frames while not reading');
+    }
   }
 
   #streamError(id: number, code: number): void {
