@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -319,6 +320,35 @@ describe('gRPC server, HTTP/2 on the wire', () => {
     assert.equal(big.data.length, 5 + BIG);
     assert.ok(c.frames.some((f) => f.type === DATA && f.id === 3 && f.payload.length > 16384));
     assert.ok(c.frames.every((f) => f.payload.length <= 32768));
+  });
+
+  it('serves node:http2 (nghttp2) clients large answers and server streams, 20 calls at once', async () => {
+    const session = http2.connect('http://localhost', { createConnection: () => net.connect(sockPath) });
+    try {
+      const one = (method: string, body: string): Promise<{ size: number; status: string | undefined }> =>
+        new Promise((resolve, reject) => {
+          const st = session.request({ ':method': 'POST', ':path': method, 'content-type': 'application/grpc' });
+          let size = 0;
+          let status: string | undefined;
+          st.on('data', (c: Buffer) => {
+            size += c.length;
+          });
+          st.on('trailers', (t) => {
+            status = t['grpc-status'] as string;
+          });
+          st.on('error', reject);
+          st.on('close', () => resolve({ size, status }));
+          st.end(message(body));
+        });
+      const calls = [];
+      for (let i = 0; i < 10; i++) calls.push(one('/t.S/Large', 'x'), one('/t.S/Count', '100'));
+      const results = await Promise.all(calls);
+      for (let i = 0; i < results.length; i++) {
+        assert.deepEqual(results[i], { size: i % 2 === 0 ? 5 + BIG : 100 * 1005, status: '0' });
+      }
+    } finally {
+      session.destroy();
+    }
   });
 
   it('reads a header block in HEADERS (padded, with priority) and CONTINUATION frames', async () => {
