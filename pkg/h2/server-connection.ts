@@ -366,6 +366,7 @@ export class ServerConnection {
       return;
     }
     if (data.length > 0) stream.onData?.(data);
+    if (stream.closed) return; // answered (and reset) from onData
     if (flags & END_STREAM) {
       this.#remoteEnd(stream);
       return;
@@ -439,8 +440,10 @@ export class ServerConnection {
     }
     const stream = new ServerStream(id, this, this.#opts.streamWindow, this.#peerInitialWindow);
     this.#streams.set(id, stream);
+    // Known before onStream, so an answer given there to a bodiless request needs no RST_STREAM after it.
+    stream.remoteEnded = endStream;
     this.onStream(stream, fields);
-    if (endStream && !stream.closed) this.#remoteEnd(stream);
+    if (endStream && !stream.closed) stream.onEnd?.();
   }
 
   #remoteEnd(stream: ServerStream): void {

@@ -428,8 +428,12 @@ describe('gRPC server, HTTP/2 on the wire', () => {
     const rst = await c.next((f) => f.type === RST_STREAM && f.id === 1);
     assert.equal(rst.payload.readUInt32BE(0), 0);
     c.send(DATA, END_STREAM, 1, message('late')); // dropped, not an error
-    request(c, 3, '/t.S/Echo', 'still');
-    assert.equal((await c.response(3)).data.subarray(5).toString(), 'still');
+    // A request with no body at all is answered without a reset.
+    c.send(HEADERS, END_HEADERS | END_STREAM, 5, c.encoder.encode(requestFields('/t.S/Nope')));
+    assert.equal((await c.response(5)).trailers['grpc-status'], '12');
+    request(c, 7, '/t.S/Echo', 'still');
+    assert.equal((await c.response(7)).data.subarray(5).toString(), 'still');
+    assert.ok(!c.frames.some((f) => f.type === RST_STREAM && f.id === 5));
   });
 
   for (const [name, send, code] of [
