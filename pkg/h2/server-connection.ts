@@ -587,11 +587,16 @@ export class ServerConnection {
   #flush(): void {
     if (this.#blocked.size === 0 || this.#dead) return;
     const pieces: Uint8Array[] = [];
-    for (const stream of this.#blocked) {
-      if (this.#connSendWindow <= 0) break;
+    // Taken out first: a stream that blocks again is added back, which must not revisit it in this loop.
+    const waiting = [...this.#blocked];
+    this.#blocked.clear();
+    for (const stream of waiting) {
+      if (this.#connSendWindow <= 0 || stream.sendWindow <= 0) {
+        this.#blocked.add(stream);
+        continue;
+      }
       const queued = stream.out!;
       stream.out = undefined;
-      this.#blocked.delete(stream);
       let i = 0;
       let offset = stream.outOffset;
       stream.outOffset = 0;

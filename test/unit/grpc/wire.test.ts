@@ -294,6 +294,21 @@ describe('gRPC server, HTTP/2 on the wire', () => {
     assert.equal(r.trailers['grpc-status'], '0');
   });
 
+  it('keeps a stream whose own window is spent waiting while the connection window opens', async () => {
+    const c = await connect();
+    request(c, 1, '/t.S/Large', 'x');
+    request(c, 3, '/t.S/Echo', 'small');
+    await c.next((f) => f.type === HEADERS && f.id === 1);
+    // Only the connection's window opens: stream 1 stays blocked on its own (a loop here once spun forever).
+    c.send(WINDOW_UPDATE, 0, 0, u32(1 << 20));
+    c.send(WINDOW_UPDATE, 0, 0, u32(1 << 20));
+    c.send(PING, 0, 0, Buffer.from('stillok!'));
+    assert.equal((await c.next((f) => f.type === PING && (f.flags & ACK) !== 0)).payload.toString(), 'stillok!');
+    assert.equal((await c.response(3)).data.subarray(5).toString(), 'small');
+    c.send(WINDOW_UPDATE, 0, 1, u32(1 << 20));
+    assert.equal((await c.response(1)).data.length, 5 + BIG);
+  });
+
   it('honours the client INITIAL_WINDOW_SIZE and MAX_FRAME_SIZE, for a server stream too', async () => {
     const c = await connect([
       [0x4, 3000],
