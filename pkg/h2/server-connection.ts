@@ -159,7 +159,10 @@ export class ServerStream {
 
 /** One server-side HTTP/2 connection over `socket`. */
 export class ServerConnection {
-  /** Called for each new stream with its decoded header fields; `endStream` if the request has no body. */
+  /**
+   * Called for each new stream with its decoded header fields, before its body (`onData`, then `onEnd`; for
+   * a request without a body `onEnd` follows at once).
+   */
   onStream: (stream: ServerStream, fields: HeaderField[]) => void = () => {};
   /** Called once when the socket has closed. */
   onClose: (() => void) | undefined;
