@@ -78,6 +78,11 @@ export interface ServerConnectionOptions {
   connectionWindow: number;
   /** Largest header list (decoded, RFC 9113 §6.5.2) and encoded header block accepted. Default 64 KiB. */
   maxHeaderListSize: number;
+  /**
+   * Open streams the client may reset within one second; past that the connection ends with
+   * ENHANCE_YOUR_CALM (the "rapid reset" pattern: each stream opened and reset starts work). Default 1000.
+   */
+  maxResetsPerSecond: number;
 }
 
 const DEFAULTS: ServerConnectionOptions = {
@@ -85,6 +90,7 @@ const DEFAULTS: ServerConnectionOptions = {
   streamWindow: 1 << 20,
   connectionWindow: 1 << 24,
   maxHeaderListSize: 64 * 1024,
+  maxResetsPerSecond: 1000,
 };
 
 /** A protocol violation that ends the connection with GOAWAY `code`. */
@@ -187,6 +193,8 @@ export class ServerConnection {
   /** GOAWAY sent: the last stream id it named, else -1. */
   #goawayId = -1;
   #dead = false;
+  #resets = 0;
+  #resetsSince = 0;
 
   constructor(socket: Duplex, options: Partial<ServerConnectionOptions> = {}) {
     this.#socket = socket;
@@ -460,7 +468,16 @@ export class ServerConnection {
     if (payload.length !== 4) throw new ConnectionError(FRAME_SIZE_ERROR, 'RST_STREAM length');
     if (id > this.#lastStreamId) throw new ConnectionError(PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
     const stream = this.#streams.get(id);
-    if (stream) this.resetStream(stream, -1, false);
+    if (!stream) return;
+    const now = Date.now();
+    if (now - this.#resetsSince >= 1000) {
+      this.#resetsSince = now;
+      this.#resets = 0;
+    }
+    if (++this.#resets > this.#opts.maxResetsPerSecond) {
+      throw new ConnectionError(ENHANCE_YOUR_CALM, 'too many streams reset');
+    }
+    this.resetStream(stream, -1, false);
   }
 
   #onSettings(flags: number, id: number, payload: Buffer): void {

@@ -511,6 +511,19 @@ describe('gRPC server, HTTP/2 on the wire', () => {
     });
   }
 
+  it('ends a connection that opens and resets streams faster than 1000 a second', async () => {
+    const c = await connect();
+    await c.next((f) => f.type === SETTINGS && (f.flags & ACK) !== 0);
+    const block = c.encoder.encode(requestFields('/t.S/Wait'));
+    const burst: Buffer[] = [];
+    for (let id = 1; id <= 2 * 1001; id += 2) {
+      burst.push(encodeFrame(HEADERS, END_HEADERS, id, block), encodeFrame(RST_STREAM, 0, id, u32(0x8)));
+    }
+    c.raw(Buffer.concat(burst));
+    assert.equal((await c.goaway()).code, 0xb);
+    await c.closedSoon();
+  });
+
   it('closes a connection that does not start with the client preface', async () => {
     const sock = net.connect(sockPath);
     const c = new RawClient(sock);
