@@ -91,6 +91,19 @@ const noDynamicPackageImports: Plugin = {
   },
 };
 
+/**
+ * zod's `export * as locales` keeps its ~40 translations (0.26 MB of minified source) in the bundle, where the
+ * daemon parses them and keeps their text in the heap; ucri never calls `z.locales`, and zod registers its
+ * English messages from locales/en.js itself. The namespace is bundled empty: the daemon starts ~1 MiB smaller
+ * (docs/performance.md, "Idle memory, phase 7").
+ */
+const noZodLocales: Plugin = {
+  name: 'no-zod-locales',
+  setup(b) {
+    b.onLoad({ filter: /zod\/v4\/locales\/index\.js$/ }, () => ({ contents: 'export {}', loader: 'js' }));
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   entryPoints: ENTRY_POINTS,
@@ -107,7 +120,7 @@ const result = await build({
     js: "import { createRequire as __ucriRequire } from 'node:module';const require = __ucriRequire(import.meta.url);",
   },
   metafile: true,
-  plugins: [noDynamicPackageImports],
+  plugins: [noDynamicPackageImports, noZodLocales],
 });
 const eager = eagerLazyPackages(result.metafile);
 if (eager.length > 0) {
