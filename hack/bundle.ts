@@ -21,11 +21,14 @@
  *   bundle (esbuild), where node gives its named exports too: the build refuses such imports. Lazily loaded
  *   packages are imported statically by a small module of ours, which is imported dynamically
  *   (pkg/mesos/provisioner/stores/appc-deps.ts).
+ * - Packages the daemon must not load unless a request needs them (LAZY_PACKAGES: grpc-js, which only the CLI
+ *   verbs and tests use as clients; undici; ws; prom-client) are checked: the build fails when one of them is
+ *   reachable from an entry point through static imports alone, i.e. loaded when the program starts.
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(dist, 'bundle', 'ucri');
@@ -37,6 +40,39 @@ export const ENTRY_POINTS: Record<string, string> = {
   // sits in one folder, so the worker must be an entry point of that name there.
   'worker-main': path.join(dist, 'pkg', 'image', 'layer', 'worker-main.js'),
 };
+
+/**
+ * npm packages no entry point may load at start (each costs the daemon several MiB of RSS; docs/performance.md,
+ * "Idle memory, phase 7"): they must sit behind a dynamic import.
+ */
+const LAZY_PACKAGES: readonly string[] = ['@grpc/grpc-js', 'undici', 'ws', 'prom-client'];
+
+/** The packages of LAZY_PACKAGES that an entry point's static imports reach: one line per entry and package. */
+function eagerLazyPackages(metafile: Metafile): string[] {
+  const problems: string[] = [];
+  for (const [out, o] of Object.entries(metafile.outputs)) {
+    // Entry points only: the chunks of dynamic imports have an entryPoint too, and may load anything.
+    if (!o.entryPoint || !(path.basename(out, '.js') in ENTRY_POINTS)) continue;
+    const seen = new Set<string>();
+    const todo = [out];
+    while (todo.length > 0) {
+      const file = todo.pop()!;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      for (const imp of metafile.outputs[file]?.imports ?? []) {
+        if (imp.kind === 'import-statement' && !imp.external) todo.push(imp.path);
+      }
+    }
+    for (const pkg of LAZY_PACKAGES) {
+      const marker = `node_modules/${pkg}/`;
+      const file = [...seen].find((f) =>
+        Object.keys(metafile.outputs[f]?.inputs ?? {}).some((i) => i.includes(marker)),
+      );
+      if (file) problems.push(`${path.basename(out)} loads ${pkg} at start (in ${path.basename(file)})`);
+    }
+  }
+  return problems;
+}
 
 /** Fails the build on `import('package')`: see the header. Node built-ins and relative paths are fine. */
 const noDynamicPackageImports: Plugin = {
@@ -52,6 +88,19 @@ const noDynamicPackageImports: Plugin = {
         ],
       };
     });
+  },
+};
+
+/**
+ * zod's `export * as locales` keeps its ~40 translations (0.26 MB of minified source) in the bundle, where the
+ * daemon parses them and keeps their text in the heap; ucri never calls `z.locales`, and zod registers its
+ * English messages from locales/en.js itself. The namespace is bundled empty: the daemon starts ~1 MiB smaller
+ * (docs/performance.md, "Idle memory, phase 7").
+ */
+const noZodLocales: Plugin = {
+  name: 'no-zod-locales',
+  setup(b) {
+    b.onLoad({ filter: /zod\/v4\/locales\/index\.js$/ }, () => ({ contents: 'export {}', loader: 'js' }));
   },
 };
 
@@ -71,8 +120,13 @@ const result = await build({
     js: "import { createRequire as __ucriRequire } from 'node:module';const require = __ucriRequire(import.meta.url);",
   },
   metafile: true,
-  plugins: [noDynamicPackageImports],
+  plugins: [noDynamicPackageImports, noZodLocales],
 });
+const eager = eagerLazyPackages(result.metafile);
+if (eager.length > 0) {
+  console.error(`bundle: ${eager.join('; ')}: import it dynamically (see hack/bundle.ts)`);
+  process.exit(1);
+}
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(
   `bundle: ${path.relative(process.cwd(), outdir)}, ${Object.keys(result.metafile.outputs).length} files, ${(bytes / 1024).toFixed(0)} KiB`,

@@ -6,12 +6,8 @@
  * as resizes. `exec` exits with the remote process's exit code. Loaded only when one of these verbs runs.
  */
 import { spawnSync } from 'node:child_process';
-import {
-  type AttachResponse,
-  type ExecResponse,
-  type ListContainersResponse,
-  RuntimeServiceClient,
-} from '../../pkg/cri/gen/cri/v1/api.js';
+import type { AttachResponse, ExecResponse, ListContainersResponse } from '../../pkg/cri/gen/cri/v1/api.js';
+import { RuntimeServiceClient } from '../../pkg/cri/client.js';
 import { type RemoteCommandIo, runRemoteCommandSpdy } from '../../pkg/cri/streaming/index.js';
 import { DEFAULT_SOCKET, unary, withClient } from './client.js';
 

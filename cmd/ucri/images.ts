@@ -2,7 +2,8 @@
  * `ucri images [--socket PATH] [IMAGE]`: lists the daemon's images like `crictl images`: IMAGE, TAG,
  * IMAGE ID (13 characters) and SIZE; images known only by digest show `<none>` as their tag.
  */
-import { type Image, ImageServiceClient, type ListImagesResponse } from '../../pkg/cri/gen/cri/v1/api.js';
+import { ImageServiceClient } from '../../pkg/cri/client.js';
+import type { Image, ListImagesResponse } from '../../pkg/cri/gen/cri/v1/api.js';
 import { clientArgs, humanBytes, table, unary, withClient } from './client.js';
 
 /** The rows `ucri images` prints for one image: one per tag (or one `<none>` row). */

@@ -3,7 +3,8 @@
  * prefix) as JSON, like `crictl inspect`: `status` with enum names and RFC 3339 times, and `info` parsed
  * from the runtime's JSON (pod id, pid, Mesos state, spec).
  */
-import { type ContainerStatusResponse, ContainerStatus, RuntimeServiceClient } from '../../pkg/cri/gen/cri/v1/api.js';
+import { RuntimeServiceClient } from '../../pkg/cri/client.js';
+import { type ContainerStatusResponse, ContainerStatus } from '../../pkg/cri/gen/cri/v1/api.js';
 import { clientArgs, unary, withClient } from './client.js';
 
 /** Nanoseconds since the epoch → RFC 3339 with nanoseconds (`0` stays unset). */

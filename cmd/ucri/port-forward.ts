@@ -5,11 +5,8 @@
  * until interrupted or the session ends. Loaded only when this verb runs.
  */
 import net from 'node:net';
-import {
-  type ListPodSandboxResponse,
-  type PortForwardResponse,
-  RuntimeServiceClient,
-} from '../../pkg/cri/gen/cri/v1/api.js';
+import type { ListPodSandboxResponse, PortForwardResponse } from '../../pkg/cri/gen/cri/v1/api.js';
+import { RuntimeServiceClient } from '../../pkg/cri/client.js';
 import { dialSpdy, openStream } from '../../pkg/cri/streaming/index.js';
 import { clientArgs, unary, withClient } from './client.js';
 

@@ -3,12 +3,8 @@
  * IMAGE, CREATED (relative), STATE, NAME, ATTEMPT, POD ID and RUNTIME (the runtime handler, i.e. the
  * containerizer: mesos or docker), oldest first.
  */
-import {
-  type Container,
-  ContainerState,
-  type ListContainersResponse,
-  RuntimeServiceClient,
-} from '../../pkg/cri/gen/cri/v1/api.js';
+import { type Container, ContainerState, type ListContainersResponse } from '../../pkg/cri/gen/cri/v1/api.js';
+import { RuntimeServiceClient } from '../../pkg/cri/client.js';
 import { clientArgs, table, unary, withClient } from './client.js';
 
 const STATES: Record<number, string> = {

@@ -3,7 +3,8 @@
  * with ucri's streaming pull, drawing a progress bar of bytes downloaded and layers extracted on a
  * terminal, and one plain line per phase (and per layer) otherwise. Prints the image id at the end.
  */
-import { ImagesClient, type PullImageProgress } from '../../pkg/cri/gen/ucri/v1/ucri.js';
+import { ImagesClient } from '../../pkg/cri/client.js';
+import type { PullImageProgress } from '../../pkg/cri/gen/ucri/v1/ucri.js';
 import { clientArgs, humanBytes, withClient } from './client.js';
 
 function bar(p: PullImageProgress, width = 30): string {

@@ -3,7 +3,7 @@
  * turns the call's deadline and cancellation into an AbortSignal, logs entry and exit (tracer `cri`), and
  * maps domain errors to gRPC status codes. Nothing else in ucri knows about status codes: handlers throw
  * the error classes of pkg/util and return plain responses. The methods it builds are served by ucri's own
- * gRPC server (pkg/grpc); the generated grpc-js service definitions supply only method paths and codecs.
+ * gRPC server (pkg/grpc); the method tables of services.ts supply only method paths and codecs.
  */
 import { type Method, type ServerCall, Status, StatusError } from '../grpc/index.js';
 import type { z } from 'zod';
@@ -34,7 +34,7 @@ export interface CallContext {
 export type UnaryHandler<Req, Res> = (req: Req, ctx: CallContext) => Promise<Res>;
 export type StreamHandler<Req, Res> = (req: Req, ctx: CallContext, send: (res: Res) => void) => Promise<void>;
 
-/** A method definition as ts-proto generates it (for grpc-js): its path and codecs are what is used. */
+/** A method of a table of services.ts (grpc-js's MethodDefinition shape): its path and codecs are what is used. */
 interface MethodDef<Req, Res> {
   path: string;
   responseStream: boolean;

@@ -10,8 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { FailedPreconditionError, logger } from '../util/index.js';
 import type { CriDeps } from './deps.js';
-import { RuntimeServiceService } from './gen/cri/v1/api.js';
-import { ImagesService } from './gen/ucri/v1/ucri.js';
+import { ImagesService, RuntimeServiceService } from './services.js';
 import { GrpcServer, type Method } from '../grpc/index.js';
 import {
   imageFsInfo,

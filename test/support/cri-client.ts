@@ -1,14 +1,9 @@
 /**
- * ucri's own CRI client for tests: the generated grpc-js clients with promise wrappers, dialled over the
- * daemon's unix socket exactly as a CRI client would.
+ * ucri's own CRI client for tests and the bench: grpc-js clients of the CRI services (pkg/cri/client.ts) with
+ * promise wrappers, dialled over the daemon's unix socket exactly as a CRI client would.
  */
-import * as grpc from '@grpc/grpc-js';
-import {
-  ImageServiceClient,
-  type ImageServiceService,
-  RuntimeServiceClient,
-  type RuntimeServiceService,
-} from '../../pkg/cri/gen/cri/v1/api.js';
+import { grpc, ImageServiceClient, RuntimeServiceClient } from '../../pkg/cri/client.js';
+import type { ImageServiceService, RuntimeServiceService } from '../../pkg/cri/services.js';
 
 export * from '../../pkg/cri/gen/cri/v1/api.js';
 

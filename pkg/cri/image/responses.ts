@@ -5,12 +5,8 @@
  * message building and no protobuf encoding. Anything not frozen (test doubles' records, verbose answers) is
  * built and encoded per call as before.
  */
-import {
-  type Image,
-  ImageServiceService,
-  type ImageStatusResponse,
-  type ListImagesResponse,
-} from '../gen/cri/v1/api.js';
+import type { Image, ImageStatusResponse, ListImagesResponse } from '../gen/cri/v1/api.js';
+import { ImageServiceService } from '../services.js';
 
 const statusOf = new WeakMap<Image, ImageStatusResponse>();
 const NO_INFO: Record<string, string> = Object.freeze({}) as Record<string, string>;

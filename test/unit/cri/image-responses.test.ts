@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emptyImageConfig, type ImageRecord } from '../../../pkg/containerizer/index.js';
-import { ImageServiceService, ImageStatusResponse, ListImagesResponse } from '../../../pkg/cri/gen/cri/v1/api.js';
+import { ImageStatusResponse, ListImagesResponse } from '../../../pkg/cri/gen/cri/v1/api.js';
 import { ImageServiceDefinition } from '../../../pkg/cri/image/index.js';
 import { listResponse, statusResponse } from '../../../pkg/cri/image/responses.js';
 import { toCriImage } from '../../../pkg/cri/image/translate.js';
+import { ImageServiceService } from '../../../pkg/cri/services.js';
 
 function record(tag: string, user = ''): ImageRecord {
   return {
