@@ -6,17 +6,16 @@
  * A job ends with exactly one "done" message (result, error or fallback) sent only once nothing of it runs
  * any more; "abort" makes its applyLayer fail as a cancelled request would.
  */
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { UcriError } from '../../util/index.js';
 import { DigestMismatchError, DigestVerifier } from '../digest.js';
 import { dumpBody, getFollowingRedirects, HttpAgents, type HttpResponse } from '../registry/http.js';
 import { applyLayer, type LayerFormat } from './apply.js';
 import type { RemoteBlob } from './remote.js';
-import type { SerializedError, ToMain, ToWorker } from './worker-protocol.js';
+import type { LayerTiming, SerializedError, ToMain, ToWorker } from './worker-protocol.js';
 
-const PROGRESS_STEP = 256 * 1024;
+const PROGRESS_STEP = 1024 * 1024;
 const PROGRESS_MS = 100;
 const agents = new HttpAgents();
 const jobs = new Map<number, AbortController>();
@@ -56,29 +55,29 @@ async function get(blob: RemoteBlob, signal: AbortSignal): Promise<HttpResponse 
   return undefined;
 }
 
-class Counter extends Transform {
-  private pending = 0;
-  private sent = Date.now();
-  constructor(private readonly onBytes: (n: number) => void) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.pending += chunk.length;
-    // Coalesced (a message per chunk would cost the main thread more than it saves), yet at least every
-    // PROGRESS_MS of a slow download, which the pull's progress watchdog must see moving.
+/**
+ * Reports the bytes of `body` to the daemon's thread, coalesced: a message per chunk (64 KiB) would cost both
+ * threads more than it tells, yet a slow download must still be seen moving by the pull's progress watchdog, so
+ * at least every PROGRESS_MS while bytes arrive. Counted from a 'data' listener beside the pipe, not a stream of
+ * its own in the pipeline (one hop less per chunk).
+ */
+function countBytes(body: Readable, onBytes: (n: number) => void, onFirst: () => void): void {
+  let pending = 0;
+  let sent = Date.now();
+  body.once('data', onFirst);
+  body.on('data', (chunk: Buffer) => {
+    pending += chunk.length;
     const now = Date.now();
-    if (this.pending >= PROGRESS_STEP || now - this.sent >= PROGRESS_MS) {
-      this.onBytes(this.pending);
-      this.pending = 0;
-      this.sent = now;
+    if (pending >= PROGRESS_STEP || now - sent >= PROGRESS_MS) {
+      onBytes(pending);
+      pending = 0;
+      sent = now;
     }
-    cb(null, chunk);
-  }
-  override _flush(cb: TransformCallback): void {
-    if (this.pending > 0) this.onBytes(this.pending);
-    this.pending = 0;
-    cb();
-  }
+  });
+  body.on('end', () => {
+    if (pending > 0) onBytes(pending);
+    pending = 0;
+  });
 }
 
 async function run(
@@ -89,15 +88,30 @@ async function run(
   diffId: string | undefined,
   signal: AbortSignal,
 ): Promise<ToMain> {
+  const t0 = performance.now();
+  const at = (): number => Math.round(performance.now() - t0);
+  const timing: LayerTiming = { headers: 0, firstByte: 0, downloaded: 0, applied: 0 };
   const res = await get(blob, signal);
   if (!res) return { type: 'done', id, fallback: true };
+  timing.headers = at();
   const expected: { digest: string; size?: number } = { digest: blob.digest };
   if (blob.size !== undefined) expected.size = blob.size;
-  const counter = new Counter((n) => send({ type: 'bytes', id, n }));
   const verifier = new DigestVerifier(blob.what, expected);
-  pipeline(res.body, counter, verifier, () => {});
+  verifier.once('end', () => {
+    timing.downloaded = at();
+  });
+  pipeline(res.body, verifier, () => {});
+  // After pipeline() has attached its own reader: a 'data' listener alone would start the flow without it.
+  countBytes(
+    res.body,
+    (n) => send({ type: 'bytes', id, n }),
+    () => {
+      timing.firstByte = at();
+    },
+  );
   const r = await applyLayer(verifier, targetDir, { format, signal, ...(diffId === undefined ? {} : { diffId }) });
-  return { type: 'done', id, result: r };
+  timing.applied = at();
+  return { type: 'done', id, result: r, timing };
 }
 
 port.on('message', (msg: ToWorker) => {

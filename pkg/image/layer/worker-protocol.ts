@@ -15,8 +15,26 @@ export interface SerializedError {
   actual?: { digest?: string; size: number };
 }
 
+/**
+ * Where a job's time went, in ms from the moment the worker took it: response headers, first body byte, body
+ * verified (digest and size), layer applied (decompressed, diff_id checked, written).
+ */
+export interface LayerTiming {
+  headers: number;
+  firstByte: number;
+  downloaded: number;
+  applied: number;
+}
+
 export type ToMain =
   /** Sent once, when the thread has loaded its code and takes jobs without delay. */
   | { type: 'ready'; id: 0 }
   | { type: 'bytes'; id: number; n: number }
-  | { type: 'done'; id: number; result?: ApplyResult; error?: SerializedError; fallback?: boolean };
+  | {
+      type: 'done';
+      id: number;
+      result?: ApplyResult;
+      error?: SerializedError;
+      fallback?: boolean;
+      timing?: LayerTiming;
+    };

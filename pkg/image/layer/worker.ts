@@ -19,7 +19,7 @@ import { errorOfKind, fromAbort } from '../../util/index.js';
 import { DigestMismatchError } from '../digest.js';
 import type { ApplyResult, LayerFormat } from './apply.js';
 import type { RemoteBlob } from './remote.js';
-import type { SerializedError, ToMain, ToWorker } from './worker-protocol.js';
+import type { LayerTiming, SerializedError, ToMain, ToWorker } from './worker-protocol.js';
 
 /** Rebuilds an error of the worker as the class it had there (errno code kept for ENOSPC mapping). */
 export function deserializeError(e: SerializedError): Error {
@@ -45,6 +45,11 @@ export interface RemoteApplyOptions {
   signal: AbortSignal;
   diffId?: string;
   onBytes?: (n: number) => void;
+  /**
+   * Hears where the job's time went (worker-protocol LayerTiming) plus `waited`: ms between this call and the
+   * worker taking the job (the thread's start-up, when it was not ready), as seen from here.
+   */
+  onTiming?: (t: LayerTiming & { waited: number }) => void;
 }
 
 export class LayerWorker {
@@ -81,6 +86,7 @@ export class LayerWorker {
     signal.throwIfAborted();
     const worker = this.start();
     const id = this.next++;
+    const posted = performance.now();
     const done = new Promise<Extract<ToMain, { type: 'done' }>>((resolve) => {
       this.jobs.set(id, { worker, onBytes: opts.onBytes, settle: resolve });
     });
@@ -103,6 +109,10 @@ export class LayerWorker {
         const err = deserializeError(msg.error);
         // A job we aborted reports a cancellation; the signal's own reason (a deadline, the watchdog) says why.
         throw signal.aborted ? fromAbort(new Error(err.message, { cause: err }), signal) : err;
+      }
+      if (msg.timing && opts.onTiming) {
+        const total = performance.now() - posted;
+        opts.onTiming({ ...msg.timing, waited: Math.max(0, Math.round(total - msg.timing.applied)) });
       }
       if (msg.fallback) {
         signal.throwIfAborted();

@@ -11,7 +11,12 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DigestMismatchError, LayerWorker, type RemoteBlob } from '../../../pkg/image/index.js';
+import {
+  DigestMismatchError,
+  LayerWorker,
+  type RemoteApplyOptions,
+  type RemoteBlob,
+} from '../../../pkg/image/index.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 import { FakeRegistry, sha } from '../../unit/image/fake-registry.js';
 import { gzip, packTar } from '../../unit/image/tar-fixtures.js';
@@ -84,6 +89,37 @@ describe('LayerWorker', () => {
     assert.equal(await fs.readFile(path.join(root, 'etc/hello'), 'utf8'), 'world');
     const st = await fs.stat(path.join(root, 'etc/hello'));
     assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [7, 8, 0o640]);
+  });
+
+  it('reports the bytes coalesced (about one message per MiB) and where the job spent its time', async () => {
+    const tar = await packTar([{ name: 'big', content: randomBytes(3 << 20) }]);
+    const blob = gzip(tar);
+    const { root } = await sandbox();
+    const counts: number[] = [];
+    let timing: Parameters<NonNullable<RemoteApplyOptions['onTiming']>>[0] | undefined;
+    const started = Date.now();
+    const r = await worker.apply(remote(blob), root, {
+      format: 'overlay',
+      signal: new AbortController().signal,
+      diffId: sha(tar),
+      onBytes: (k) => counts.push(k),
+      onTiming: (t) => {
+        timing = t;
+      },
+    });
+    const elapsed = Date.now() - started;
+    assert.equal(r?.diffId, sha(tar));
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      blob.length,
+    );
+    // One per MiB, one for the rest at the end, plus one per 100 ms of a slow download (a loaded machine).
+    assert.ok(counts.length <= 4 + Math.ceil(elapsed / 100), `${counts.length} byte messages in ${elapsed} ms`);
+    assert.ok(timing, 'timing reported');
+    assert.ok(timing.headers <= timing.firstByte, JSON.stringify(timing));
+    assert.ok(timing.firstByte <= timing.downloaded, JSON.stringify(timing));
+    assert.ok(timing.downloaded <= timing.applied, JSON.stringify(timing));
+    assert.ok(timing.waited >= 0 && timing.applied + timing.waited <= elapsed + 1, JSON.stringify(timing));
   });
 
   it('fails a blob whose content does not match its digest', async () => {

@@ -216,15 +216,25 @@ export class LayerStore {
       const rootfs = path.join(staging, 'rootfs');
       const apply = { format: 'overlay' as const, signal, ...(diffId === undefined ? {} : { diffId }) };
       let applied: ApplyResult | undefined;
+      // Where the layer's time went, logged at debug (`--trace mesos/store/layers`): the critical path of a pull.
+      const t0 = performance.now();
+      let timing: Record<string, number | string> = { on: 'main' };
       // The worker settles only once it no longer writes to staging, so the discard below is safe after it.
       // A small pull's layer does not wait for a thread that is still starting (100–600 ms): it runs here with
       // the same code and checks. A large pull's layers wait: on this thread they cost more than the start-up
       // (measured in docs/performance.md, "Image service, phase 6b").
       if (remote && this.worker && (this.worker.ready || !remote.small)) {
-        applied = await this.worker.apply(await remote.open(signal), rootfs, { ...apply, onBytes: remote.onBytes });
+        applied = await this.worker.apply(await remote.open(signal), rootfs, {
+          ...apply,
+          onBytes: remote.onBytes,
+          onTiming: (t) => {
+            timing = { on: 'worker', ...t };
+          },
+        });
       } else if (remote) this.worker?.warm();
       applied ??= await applyLayer(await open(signal), rootfs, apply);
       const id = applied.diffId;
+      const appliedAt = performance.now();
       onApplied();
       const existing = this.layers.get(id);
       if (existing) {
@@ -236,7 +246,17 @@ export class LayerStore {
       await writeJsonAtomic(path.join(staging, 'layer.json'), info);
       await fsp.rename(staging, this.paths.layer(id));
       this.layers.set(id, info);
-      log.debug({ diffId: id, bytes: info.bytes, entries: applied.entries }, 'layer stored');
+      log.debug(
+        {
+          diffId: id,
+          bytes: info.bytes,
+          entries: applied.entries,
+          ...timing,
+          appliedMs: Math.round(appliedAt - t0),
+          storedMs: Math.round(performance.now() - t0),
+        },
+        'layer stored',
+      );
       return info;
     } catch (err) {
       await this.discard(staging);
