@@ -204,11 +204,6 @@ export class RecordStore<M, S> {
     });
   }
 
-  /** Closes the directory handle kept for fsyncs (tests that drop a store; the daemon keeps its stores). */
-  async close(): Promise<void> {
-    await this.dirSync.close();
-  }
-
   private file(id: string): string {
     return path.join(this.dir, `${id}.json`);
   }
