@@ -40,10 +40,10 @@ build: generate native
 	@$(NODE) dist/hack/bundle.js
 
 ## run: install, build and start ucri in the foreground on /run/ucri/ucri.sock
-## (the node flags are cmd/ucri/node-flags.ts's SERVE_NODE_FLAGS)
+## (the node flags are cmd/ucri/node-flags.ts's SERVE_NODE_FLAGS, the environment its SERVE_ENV)
 UCRI_NODE_FLAGS ?= --max-semi-space-size=1 --expose-gc
 run: build
-	$(NODE) $(UCRI_NODE_FLAGS) dist/bundle/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
+	UV_THREADPOOL_SIZE=$${UV_THREADPOOL_SIZE:-16} $(NODE) $(UCRI_NODE_FLAGS) dist/bundle/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
 
 ## test: install, build, lint, check the layering, and run every test with node's test runner
 test: build lint

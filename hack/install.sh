@@ -42,6 +42,10 @@ do_install() {
   local flags
   flags=$("$node" --input-type=module -e \
     "const m = await import('./dist/cmd/ucri/node-flags.js'); console.log(m.SERVE_NODE_FLAGS.join(' '))")
+  # Its environment too (defaults: a value set by the caller wins), as `NAME=\${NAME:-value}; export NAME` lines.
+  local envlines
+  envlines=$("$node" --input-type=module -e \
+    "const m = await import('./dist/cmd/ucri/node-flags.js'); for (const [k, v] of Object.entries(m.SERVE_ENV)) console.log(k + '=\${' + k + ':-' + v + '}; export ' + k)")
 
   # The tree is staged next to its place and swapped in, so a failed copy leaves the old install whole.
   mkdir -p "$(dirname "$lib")"
@@ -67,6 +71,7 @@ do_install() {
 #!/bin/sh
 $MARK: the daemon's node with the flags \`ucri serve\` runs with.
 here=\$(dirname "\$(readlink -f "\$0")")
+$envlines
 exec $node $flags "\$here/../lib/ucri/dist/bundle/ucri/main.js" "\$@"
 LAUNCHER
   chmod 755 "$bin.new"

@@ -9,3 +9,15 @@
  *   (cmd/ucri/idle-gc.ts); without it the heap V8 grew under load stayed resident while idle.
  */
 export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
+
+/**
+ * The environment `ucri serve` is meant to run with, as a default under whatever the caller's environment
+ * sets (a value given there wins). Read by node before any module: the ESM loader already uses libuv's thread
+ * pool to read the entry, so the daemon cannot set it for itself.
+ *
+ * UV_THREADPOOL_SIZE=16: every file operation and fsync of the daemon goes through libuv's pool (4 threads by
+ *   default). With containers created and removed two at a time, the durable rounds' fsyncs and the
+ *   provisions' file operations queued on those four; 16 cut CreateContainer's handler by ~20% in two bench
+ *   pairs (docs/performance.md, "Container verbs, phase 7").
+ */
+export const SERVE_ENV: Readonly<Record<string, string>> = { UV_THREADPOOL_SIZE: '16' };

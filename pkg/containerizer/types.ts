@@ -61,6 +61,12 @@ export interface HandlerFeatures {
   userNamespaces: boolean;
 }
 
+/** How removeContainer may defer its work (Containerizer.removeContainer). */
+export interface RemoveContainerOptions {
+  later?: boolean;
+  releaseAfter?: Promise<unknown>;
+}
+
 /**
  * A containerizer (Mesos `Containerizer`): one way of running pods and containers, selected by the CRI
  * runtime handler. Ids are chosen by the caller (pkg/cri) and are unique across pods and containers.
@@ -150,8 +156,10 @@ export interface Containerizer {
    * `later`, a containerizer may return once the process is gone and the id unknown to every other call, and
    * release the rest in the background (a crash meanwhile leaves an orphan its recovery destroys; removePod
    * and shutdown wait for those releases). Without it, everything is released when this returns.
+   * `releaseAfter` (with `later`): the background release waits for it (settled either way) before it starts,
+   * so that the caller's own answer is not slowed by it.
    */
-  removeContainer(id: string, signal: AbortSignal, opts?: { later?: boolean }): Promise<void>;
+  removeContainer(id: string, signal: AbortSignal, opts?: RemoveContainerOptions): Promise<void>;
   /** Current runtime state. */
   containerRuntime(id: string): ContainerRuntime;
   /** Resolves when the container's process ends (at once if it already has). */

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { SERVE_NODE_FLAGS } from '../../cmd/ucri/node-flags.js';
+import { SERVE_ENV, SERVE_NODE_FLAGS } from '../../cmd/ucri/node-flags.js';
 import { destroyCgroup, unmountAllUnder } from '../../pkg/sys/index.js';
 import { type CriClient, criClient } from './cri-client.js';
 
@@ -127,7 +127,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     : [process.execPath, [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), ...args]];
   const proc = spawn(program, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, UCRI_LOG_LEVEL: 'info', ...opts.env },
+    env: { ...SERVE_ENV, ...process.env, UCRI_LOG_LEVEL: 'info', ...opts.env },
   });
   let buf = '';
   const collect = (d: Buffer): void => {

@@ -4,7 +4,7 @@
  * concurrent Remove may have taken it away (STYLE 8).
  */
 import type { Containerizer, Termination } from '../../containerizer/index.js';
-import { crashPoint, errorMessage, isKind, logger, nowNs, untilAborted } from '../../util/index.js';
+import { costOf, crashPoint, errorMessage, isKind, logger, nowNs, untilAborted } from '../../util/index.js';
 import type { CriDeps } from '../deps.js';
 import { ContainerEventType } from '../gen/cri/v1/api.js';
 import type { ContainerRecord, ContainerStatus } from '../store/container.js';
@@ -187,14 +187,24 @@ export async function stopContainer(
  * containerizer's recovery destroys (this record being gone, or still there and removed again).
  */
 export async function removeContainer(deps: CriDeps, id: string, signal: AbortSignal): Promise<void> {
-  await deps.locks.run(id, async () => {
-    const rec = deps.containers.get(id);
-    if (!rec) return;
-    const c = containerizerOf(deps, rec);
-    await c.removeContainer(id, signal, { later: true });
-    crashPoint('RemoveContainer', 'handed-off');
-    await deps.containers.remove(id);
-    log.info({ id }, 'container removed');
-    emit(deps, id, rec.meta.podId, ContainerEventType.CONTAINER_DELETED_EVENT);
-  });
+  // The release starts once this call has returned and its answer has been handed to the connection (the
+  // answer is written from the microtasks that follow; an immediate runs after them): it shares the event
+  // loop and the thread pool with the record's removal and the answer, and nobody waits for it.
+  let answered!: () => void;
+  const releaseAfter = new Promise<void>((resolve) => (answered = resolve));
+  try {
+    await deps.locks.run(id, async () => {
+      const rec = deps.containers.get(id);
+      if (!rec) return;
+      const c = containerizerOf(deps, rec);
+      await costOf('step containerizer remove', () => c.removeContainer(id, signal, { later: true, releaseAfter }));
+      crashPoint('RemoveContainer', 'handed-off');
+      // Durable (unlink, then the directory fsync'd) before the answer: an answered removal stays removed.
+      await costOf('step record remove', () => deps.containers.remove(id));
+      log.info({ id }, 'container removed');
+      emit(deps, id, rec.meta.podId, ContainerEventType.CONTAINER_DELETED_EVENT);
+    });
+  } finally {
+    setImmediate(answered);
+  }
 }

@@ -11,13 +11,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
+  DirSyncer,
   InvalidArgumentError,
   isTempName,
   logger,
   NotFoundError,
   readJson,
   removeStaleTemps,
-  syncFile,
+  unlinkIfPresent,
   writeJsonAtomic,
   writeJsonReplace,
 } from '../../util/index.js';
@@ -69,11 +70,15 @@ const log = logger('cri/store');
 export class RecordStore<M, S> {
   private readonly records = new Map<string, StoredRecord<M, S>>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** The records' directory, kept open for its fsyncs (removals, `sync`). */
+  private readonly dirSync: DirSyncer;
 
   constructor(
     readonly dir: string,
     private readonly codec: RecordCodec<M, S>,
-  ) {}
+  ) {
+    this.dirSync = new DirSyncer(dir);
+  }
 
   /**
    * Reads every checkpoint in `dir` (after clearing interrupted temp files). A file that cannot be parsed is
@@ -183,15 +188,19 @@ export class RecordStore<M, S> {
   async sync(id: string): Promise<void> {
     await this.serial(id, async () => {
       this.must(id);
-      await syncFile(this.file(id));
+      await this.dirSync.syncFile(this.file(id));
     });
   }
 
-  /** Deletes the record and its checkpoint. Absent records are not an error. */
+  /**
+   * Deletes the record and its checkpoint, durably: when this resolves, the unlink is on disk (the directory
+   * fsync'd), so an answered removal does not come back after a power loss. Absent records are not an error.
+   */
   async remove(id: string): Promise<void> {
     await this.serial(id, async () => {
       this.records.delete(id);
-      await fs.rm(this.file(id), { force: true });
+      await unlinkIfPresent(this.file(id));
+      await this.dirSync.sync();
     });
   }
 

@@ -12,6 +12,7 @@ import {
   type ContainerSpec,
   type CreateContainerOptions,
   emptyImageConfig,
+  type RemoveContainerOptions,
   type Termination,
 } from '../../containerizer/index.js';
 import { Conmon } from '../../oci/index.js';
@@ -428,10 +429,11 @@ async function exitedWithin(c: Container, ms: number, signal: AbortSignal): Prom
  * every other call) and its release (runtime container, isolators, rootfs unmount and removal, bundle,
  * record) runs in the background, under its lock. Its record stays on disk until the last step, so a crash
  * meanwhile leaves a container that the caller no longer knows once it has dropped its own record: recovery
- * destroys it as an orphan, through the same steps. A release that fails is logged and done again by the
+ * destroys it as an orphan, through the same steps. `releaseAfter` holds the release back until the caller
+ * has answered (it runs on the same event loop and thread pool as the answer). A release that fails is logged and done again by the
  * next removeContainer without `later` of that id, by removePod of its pod, or at recovery.
  */
-export async function removeContainer(e: Engine, id: string, opts: { later?: boolean } = {}): Promise<void> {
+export async function removeContainer(e: Engine, id: string, opts: RemoveContainerOptions = {}): Promise<void> {
   if (!e.containers.has(id)) {
     if (!opts.later) await finishRelease(e, id);
     return;
@@ -447,8 +449,12 @@ export async function removeContainer(e: Engine, id: string, opts: { later?: boo
     }
     await stopForDestroy(e, c);
     forget(e, c);
+    const after = opts.releaseAfter;
     const done = e.lock
-      .run(id, () => releaseContainer(e, c))
+      .run(id, async () => {
+        if (after) await after.catch(() => undefined);
+        await releaseContainer(e, c);
+      })
       .then(
         () => {
           e.releasing.delete(id);

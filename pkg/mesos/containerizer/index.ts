@@ -22,6 +22,7 @@ import type {
   StreamSession,
   PodSpec,
   RecoveredContainer,
+  RemoveContainerOptions,
   Resources,
   Termination,
 } from '../../containerizer/index.js';
@@ -322,7 +323,7 @@ export class MesosContainerizer implements Containerizer {
     await containers.stopContainer(await this.engine(), id, timeoutSeconds, signal);
   }
 
-  async removeContainer(id: string, _signal?: AbortSignal, opts?: { later?: boolean }): Promise<void> {
+  async removeContainer(id: string, _signal?: AbortSignal, opts?: RemoveContainerOptions): Promise<void> {
     await containers.removeContainer(await this.engine(), id, opts);
   }
 

@@ -246,6 +246,34 @@ describe('containers', () => {
     await m.removeContainer(spec.id, signal());
   });
 
+  it('a removal with `later` releases nothing until `releaseAfter` has settled, then everything', async () => {
+    const spec = f.containerSpec(pod, ['sleep', '300']);
+    await m.createContainer(spec, pod, signal());
+    await m.startContainer(spec.id, signal());
+    let answered!: () => void;
+    const releaseAfter = new Promise<void>((resolve) => (answered = resolve));
+    await m.removeContainer(spec.id, signal(), { later: true, releaseAfter });
+    // Killed and forgotten at once...
+    assert.throws(
+      () => m.containerRuntime(spec.id),
+      (e) => isKind(e, 'NotFound'),
+    );
+    // ...but its runtime container, rootfs mount and record wait for the caller's answer.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await fs.access(`${f.runtimeDir}/mesos/runc/${spec.id}`);
+    assert.ok(
+      (await mountsUnder(f.dir)).some((mp) => mp.mountPoint.includes(spec.id)),
+      'rootfs still mounted',
+    );
+    await fs.access(`${f.workDir}/mesos/pods/${pod.id}/containers/${spec.id}`);
+    answered();
+    // A removal without `later` waits for the background release to end.
+    await m.removeContainer(spec.id, signal());
+    await assert.rejects(fs.access(`${f.runtimeDir}/mesos/runc/${spec.id}`));
+    await assert.rejects(fs.access(`${f.workDir}/mesos/pods/${pod.id}/containers/${spec.id}`));
+    assert.ok(!(await mountsUnder(f.dir)).some((mp) => mp.mountPoint.includes(spec.id)), 'rootfs unmounted');
+  });
+
   it('a failing prepare leaves nothing behind', async () => {
     const spec = f.containerSpec(pod, ['true'], {
       mounts: [

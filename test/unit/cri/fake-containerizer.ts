@@ -18,6 +18,7 @@ import type {
   PodRuntime,
   PodSpec,
   RecoveredContainer,
+  RemoveContainerOptions,
   Resources,
   StreamSession,
   Termination,
@@ -39,6 +40,8 @@ export class FakeContainerizer implements Containerizer {
   readonly pods = new Map<string, { spec: PodSpec; stopped: boolean }>();
   readonly containers = new Map<string, FakeContainer>();
   readonly calls: string[] = [];
+  /** The options of every removeContainer call, in order. */
+  readonly removeOptions: RemoveContainerOptions[] = [];
   /** Method name → error thrown by its next call. */
   readonly failNext = new Map<string, Error>();
   /** Method name → promise the next call waits for before doing anything (to hold a call in flight). */
@@ -169,7 +172,8 @@ export class FakeContainerizer implements Containerizer {
     if (c?.runtime.state === 'running') this.exit(id, timeoutSeconds === 0 ? 137 : 143);
   }
 
-  async removeContainer(id: string): Promise<void> {
+  async removeContainer(id: string, _signal?: AbortSignal, opts: RemoveContainerOptions = {}): Promise<void> {
+    this.removeOptions.push(opts);
     await this.enter('removeContainer', id);
     const c = this.containers.get(id);
     if (!c) return;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
@@ -151,6 +151,16 @@ describe('cri runtime verbs over a fake containerizer', () => {
     await t.call('stopContainer', { containerId: cid, timeout: 10n });
     await t.call('stopContainer', { containerId: cid, timeout: 10n });
     await t.call('removeContainer', { containerId: cid });
+    // The containerizer's release is held back until the answer is on its way (an immediate after the call).
+    const { later, releaseAfter } = t.fake.removeOptions.at(-1)!;
+    assert.equal(later, true);
+    let released = false;
+    void releaseAfter!.then(() => (released = true));
+    await Promise.resolve();
+    assert.equal(released, false);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(released, true);
+    await assert.rejects(access(path.join(t.dir, 'cri', 'containers', `${cid}.json`)));
     await t.call('removeContainer', { containerId: cid });
     await assert.rejects(cstatus(t, cid), (e) => isKind(e, 'NotFound'));
 

@@ -3,7 +3,15 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, it } from 'node:test';
-import { readJson, syncFile, writeJsonAtomic, writeJsonReplace } from '../../../pkg/util/index.js';
+import {
+  DirSyncer,
+  readJson,
+  syncFile,
+  unlinkIfPresent,
+  writeJsonAtomic,
+  writeJsonReplace,
+  writeNewJsonDurable,
+} from '../../../pkg/util/index.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -23,4 +31,42 @@ it('writes a checkpoint into missing parent dirs and over an existing one, leavi
   assert.deepEqual(await readJson(path.join(root, 'c', 'rec.json')), { n: 3 });
   assert.deepEqual(await fs.readdir(path.join(root, 'a', 'b')), ['rec.json']);
   assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+});
+
+it('writeNewJsonDurable writes a new record through one handle, leaving no temp file', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-checkpoint-'));
+  dirs.push(root);
+  const file = path.join(root, 'd', 'rec.json');
+  await writeNewJsonDurable(file, { n: 5n }, [root]);
+  assert.deepEqual(await readJson(file), { n: '5' });
+  assert.deepEqual(await fs.readdir(path.dirname(file)), ['rec.json']);
+  assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+  // A failed fsync of an extra path fails the write (the record is not known durable), the file stays.
+  await assert.rejects(writeNewJsonDurable(path.join(root, 'd', 'b.json'), {}, [path.join(root, 'missing')]));
+  assert.deepEqual((await fs.readdir(path.dirname(file))).sort(), ['b.json', 'rec.json']);
+});
+
+it('DirSyncer keeps its directory open across syncs and opens it again after close; unlinkIfPresent', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-checkpoint-'));
+  dirs.push(root);
+  const d = new DirSyncer(root);
+  const file = path.join(root, 'rec.json');
+  await writeJsonReplace(file, { n: 1 });
+  await d.syncFile(file);
+  await d.sync();
+  await unlinkIfPresent(file);
+  await unlinkIfPresent(file); // absent: fine
+  await d.sync();
+  assert.deepEqual(await fs.readdir(root), []);
+  await d.close();
+  await d.close();
+  await d.sync();
+  await d.close();
+  await assert.rejects(unlinkIfPresent(root), (e: NodeJS.ErrnoException) => e.code === 'EISDIR' || e.code === 'EPERM');
+  // A directory that does not exist fails the sync, and a later one, once it exists, succeeds.
+  const later = new DirSyncer(path.join(root, 'later'));
+  await assert.rejects(later.sync(), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+  await fs.mkdir(path.join(root, 'later'));
+  await later.sync();
+  await later.close();
 });
