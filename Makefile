@@ -41,7 +41,7 @@ build: generate native
 
 ## run: install, build and start ucri in the foreground on /run/ucri/ucri.sock
 ## (the node flags are cmd/ucri/node-flags.ts's SERVE_NODE_FLAGS, the environment its SERVE_ENV)
-UCRI_NODE_FLAGS ?= --max-semi-space-size=1 --expose-gc
+UCRI_NODE_FLAGS ?= --max-semi-space-size=1 --expose-gc --max-opt=2
 run: build
 	UV_THREADPOOL_SIZE=$${UV_THREADPOOL_SIZE:-16} $(NODE) $(UCRI_NODE_FLAGS) dist/bundle/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
 

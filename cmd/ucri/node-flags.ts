@@ -7,8 +7,13 @@
  *   gain in latency (docs/performance.md).
  * --expose-gc: lets the daemon run one full collection when it goes quiet after a burst of RPCs
  *   (cmd/ucri/idle-gc.ts); without it the heap V8 grew under load stayed resident while idle.
+ * --max-opt=2: V8's baseline compiler (Sparkplug) but not its optimising compiler (TurboFan; Maglev is off in
+ *   node 20). TurboFan's code, zones and the heap it lets grow kept 6 MiB more resident at idle and ~10 MiB
+ *   more after load, and the daemon's hot paths are waits on the kernel and child processes, not JavaScript:
+ *   side by side with containerd, no verb was measurably slower without it (docs/performance.md, "Idle
+ *   memory, phase 7" and "Side by side after phase 7").
  */
-export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
+export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc', '--max-opt=2'];
 
 /**
  * The environment `ucri serve` is meant to run with, as a default under whatever the caller's environment
