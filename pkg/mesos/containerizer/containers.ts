@@ -430,8 +430,9 @@ async function exitedWithin(c: Container, ms: number, signal: AbortSignal): Prom
  * record) runs in the background, under its lock. Its record stays on disk until the last step, so a crash
  * meanwhile leaves a container that the caller no longer knows once it has dropped its own record: recovery
  * destroys it as an orphan, through the same steps. `releaseAfter` holds the release back until the caller
- * has answered (it runs on the same event loop and thread pool as the answer). A release that fails is logged and done again by the
- * next removeContainer without `later` of that id, by removePod of its pod, or at recovery.
+ * has answered (it runs on the same event loop and thread pool as the answer). A release that fails is
+ * logged and done again by the next removeContainer without `later` of that id, by removePod of its pod, or
+ * at recovery.
  */
 export async function removeContainer(e: Engine, id: string, opts: RemoveContainerOptions = {}): Promise<void> {
   if (!e.containers.has(id)) {
