@@ -248,7 +248,7 @@ export class MesosProvisioner implements Provisioner {
         if (writable !== undefined) record.writableDir = writable;
         const built = async (): Promise<void> => {
           // A backend that mounts now (bind, overlay without deferMount) waits for the caller's intent.
-          if (!ctx.deferMount && name !== 'copy') await opts.intent;
+          if (!ctx.deferMount && backend.mountsAtProvision) await opts.intent;
           const { writableDir } = await costOf('step provision backend', () => backend.provision(ctx));
           if (writableDir !== writable) {
             throw new InternalError(`backend ${name} put the writable layer at "${writableDir}", not "${writable}"`);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MesosProvisioner, type Provisioned } from '../../../pkg/mesos/provisioner/index.js';
@@ -357,6 +358,41 @@ describe('provisioner backends', () => {
     const again = newProvisioner('overlay', workDir);
     await again.recover([]);
     await checkGone(again, 'lazy-orphan', orphan);
+  });
+
+  it('a backend that mounts at provision waits for the intent; copy and a deferred overlay do not', async () => {
+    // [backend, image, deferMount, waits for the intent]
+    const cases = [
+      ['overlay', layered, false, true],
+      ['bind', single, false, true],
+      ['copy', layered, false, false],
+      ['overlay', layered, true, false],
+    ] as const;
+    for (const [backend, image, deferMount, waits] of cases) {
+      const p = newProvisioner(backend);
+      const id = `intent-${backend}-${deferMount}`;
+      let writeIntent!: () => void;
+      const intent = new Promise<void>((resolve) => (writeIntent = resolve));
+      let done = false;
+      const provision = p
+        .provision(id, image, { readonlyRootfs: backend === 'bind', deferMount, intent })
+        .finally(() => (done = true));
+      // Long enough for any backend to finish here (the layers are local), were it not waiting.
+      const settled = await Promise.race([provision.then(() => true), delay(3000).then(() => false)]);
+      const what = `${backend}${deferMount ? ' (deferMount)' : ''}`;
+      if (waits) {
+        assert.equal(settled, false, `${what}: provisioned before the intent was written`);
+        assert.equal(done, false);
+        const workDir = path.join(tmp, `work-${n - 1}`);
+        assert.deepEqual(await mountsBelow(workDir), [], `${what}: mounted before the intent was written`);
+      } else {
+        assert.equal(settled, true, `${what}: waited for an intent it does not need`);
+      }
+      writeIntent();
+      const prov = await provision;
+      await p.destroy(id);
+      await checkGone(p, id, prov);
+    }
   });
 
   it('recover re-mounts a known overlay, keeps a copy, destroys orphans and unfinished provisions', async () => {

@@ -61,6 +61,7 @@ export async function bindCompatible(layerDirs: readonly string[]): Promise<bool
 
 export const bindBackend: Backend = {
   name: 'bind',
+  mountsAtProvision: true,
 
   async validate(layerDirs) {
     if (layerDirs.length !== 1) {

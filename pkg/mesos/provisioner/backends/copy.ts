@@ -204,6 +204,7 @@ async function copyLayers(ctx: BackendContext): Promise<void> {
 
 export const copyBackend: Backend = {
   name: 'copy',
+  mountsAtProvision: false,
 
   async validate(layerDirs) {
     if (layerDirs.length === 0) throw new FailedPreconditionError('an image without layers cannot be provisioned');

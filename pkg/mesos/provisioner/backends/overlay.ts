@@ -54,6 +54,7 @@ async function mountIt(ctx: BackendContext, dirsMade = false): Promise<void> {
 
 export const overlayBackend: Backend = {
   name: 'overlay',
+  mountsAtProvision: true,
 
   async validate(layerDirs) {
     if (layerDirs.length === 0) throw new FailedPreconditionError('an image without layers cannot be provisioned');

@@ -28,6 +28,12 @@ export interface BackendContext {
 export interface Backend {
   readonly name: BackendName;
   /**
+   * Whether `provision` without `deferMount` mounts something (a side effect outside ucri's own store dirs,
+   * which must wait for the caller's record of intent); false for a backend that only writes files under the
+   * rootfs's own dir.
+   */
+  readonly mountsAtProvision: boolean;
+  /**
    * Rejects (FailedPreconditionError) layer sets this backend cannot serve, before anything is created.
    */
   validate(layerDirs: readonly string[]): Promise<void>;
