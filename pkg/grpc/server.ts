@@ -317,24 +317,18 @@ function readSingleMessage(body: Buffer, encoding: string | undefined, max: numb
   return out;
 }
 
+/** `grpc-status` and `grpc-message` (percent-encoded) of a status. */
+function statusFields(code: number, message: string): HeaderField[] {
+  return [field('grpc-status', String(code)), field('grpc-message', encodeMessage(message))];
+}
+
 /** A trailers-only answer: HTTP status, content type and the gRPC status in one header block. */
 function trailersOnly(stream: ServerStream, code: number, message: string): void {
   stream.send(
     undefined,
     undefined,
-    ENCODER.encode([
-      STATUS_200,
-      CONTENT_TYPE_GRPC,
-      ACCEPT_ENCODING_FIELD,
-      field('grpc-status', String(code)),
-      field('grpc-message', encodeMessage(message)),
-    ]),
+    ENCODER.encode([STATUS_200, CONTENT_TYPE_GRPC, ACCEPT_ENCODING_FIELD, ...statusFields(code, message)]),
   );
-}
-
-/** The trailers of a call that has sent its response headers. */
-function statusTrailers(code: number, message: string): Buffer {
-  return ENCODER.encode([field('grpc-status', String(code)), field('grpc-message', encodeMessage(message))]);
 }
 
 /** One call's state: its deadline, cancellation listeners, and the response's progress. */
@@ -401,9 +395,13 @@ class Call implements ServerCall {
   fail(err: unknown): void {
     if (this.#finish()) return;
     const code = err instanceof StatusError ? err.code : Status.UNKNOWN;
-    const message = err instanceof Error ? err.message : String(err);
-    if (!this.#headersSent) trailersOnly(this.#stream, code, message);
-    else this.#stream.send(undefined, undefined, statusTrailers(code, message));
+    this.#sendStatus(code, err instanceof Error ? err.message : String(err));
+  }
+
+  /** Ends the response with a status: trailers after the response headers, or a trailers-only answer. */
+  #sendStatus(code: number, message: string): void {
+    if (this.#headersSent) this.#stream.send(undefined, undefined, ENCODER.encode(statusFields(code, message)));
+    else trailersOnly(this.#stream, code, message);
   }
 
   /** Marks the call answered; true if it already was (or its stream is gone) and nothing may be sent. */
@@ -467,11 +465,7 @@ class Call implements ServerCall {
     if (this.#finished) return;
     this.#cancel('deadline');
     if (this.#stream.closed) return;
-    if (this.#headersSent) {
-      this.#stream.send(undefined, undefined, statusTrailers(Status.DEADLINE_EXCEEDED, 'deadline exceeded'));
-    } else {
-      trailersOnly(this.#stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
-    }
+    this.#sendStatus(Status.DEADLINE_EXCEEDED, 'deadline exceeded');
   }
 
   /** Marks the call cancelled and tells the listeners, once, unless it has answered already. */
