@@ -740,18 +740,20 @@ export class ServerConnection {
 
 const SETTINGS_ACK = encodeFrame(SETTINGS, ACK, 0);
 
-function rstFrame(id: number, code: number): Buffer {
+/** A frame whose payload is one 32-bit value (RST_STREAM's error code, WINDOW_UPDATE's increment). */
+function u32Frame(type: number, id: number, value: number): Buffer {
   const f = Buffer.allocUnsafe(FRAME_HEADER + 4);
-  writeFrameHeader(f, 0, 4, RST_STREAM, 0, id);
-  f.writeUInt32BE(code, FRAME_HEADER);
+  writeFrameHeader(f, 0, 4, type, 0, id);
+  f.writeUInt32BE(value, FRAME_HEADER);
   return f;
 }
 
+function rstFrame(id: number, code: number): Buffer {
+  return u32Frame(RST_STREAM, id, code);
+}
+
 function windowUpdateFrame(id: number, inc: number): Buffer {
-  const f = Buffer.allocUnsafe(FRAME_HEADER + 4);
-  writeFrameHeader(f, 0, 4, WINDOW_UPDATE, 0, id);
-  f.writeUInt32BE(inc, FRAME_HEADER);
-  return f;
+  return u32Frame(WINDOW_UPDATE, id, inc);
 }
 
 function goawayFrame(lastId: number, code: number, debug?: Buffer): Buffer {
