@@ -2,7 +2,7 @@
  * The gRPC edge: serves RuntimeService and ImageService on a unix socket. Connections are accepted by our
  * own net.Server and handed to ucri's own gRPC server (pkg/grpc), which speaks HTTP/2 on the socket itself
  * (pkg/h2 ServerConnection) and accepts any `:authority`, including the socket path that grpc-go clients
- * before the Kubernetes 1.31 era (crictl 1.26, old kubelets) send. The generated service definitions supply
+ * before the Kubernetes 1.31 era (crictl 1.26, old kubelets) send. The method tables of services.ts supply
  * the method paths and codecs, pkg/cri/instrumented.ts the methods.
  */
 import { promises as fs } from 'node:fs';

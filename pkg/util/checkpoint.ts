@@ -138,8 +138,13 @@ export async function readJson(file: string): Promise<unknown> {
  * Run it concurrently with other durable writes on the same filesystem and they share the journal commits.
  */
 export async function syncFile(file: string): Promise<void> {
+  await syncFileBeside(file, () => fsyncPath(path.dirname(file)));
+}
+
+/** fsyncs `file` and, at the same time, its directory through `syncDirectory`; profiled as `sync <file>`. */
+async function syncFileBeside(file: string, syncDirectory: () => Promise<void>): Promise<void> {
   const t0 = profiling ? performance.now() : 0;
-  await settleAll([fsyncPath(file), fsyncPath(path.dirname(file))]);
+  await settleAll([fsyncPath(file), syncDirectory()]);
   if (profiling) addCost(`sync ${costPath(file)}`, performance.now() - t0);
 }
 
@@ -173,9 +178,7 @@ export class DirSyncer {
 
   /** Makes `file` (inside this directory, written by writeFileReplace) durable, as syncFile does. */
   async syncFile(file: string): Promise<void> {
-    const t0 = profiling ? performance.now() : 0;
-    await settleAll([fsyncPath(file), this.sync()]);
-    if (profiling) addCost(`sync ${costPath(file)}`, performance.now() - t0);
+    await syncFileBeside(file, () => this.sync());
   }
 
   /** Closes the handle, if open. */
