@@ -4,8 +4,14 @@
  * one's result as the next one's `prevResult`, DEL runs them in reverse with the ADD result, CHECK runs them
  * in order (0.4.0 and later, unless the list disables it). Each plugin gets the list's `name` and
  * `cniVersion` and only the runtimeConfig entries it declares in `capabilities`.
+ *
+ * One plugin call is not made at all: `portmap` (containernetworking/plugins) for a pod without host ports,
+ * where that plugin's ADD prints its prevResult back, its DEL and CHECK return at once (every release from
+ * v0.8.0 on, Debian's 1.1.1 included), and the list's result is the same without it. isInertPortmap says
+ * exactly when; docs/performance.md "Pod verbs, phase 8" has the reading of the plugin's source.
  */
 import {
+  addCost,
   errorMessage,
   FailedPreconditionError,
   findExecutable,
@@ -156,6 +162,69 @@ export async function invokePlugin(
   }
 }
 
+/** The cniVersions for which containernetworking/plugins' portmap (v0.8.0 to v1.9) chains and passes results. */
+const PORTMAP_PASS_VERSIONS = new Set(['0.3.0', '0.3.1', '0.4.0', '1.0.0']);
+
+/** What portmap's own config parser (its PortMapConf and the NetConf it embeds) accepts without failing. */
+const PORTMAP_KEYS: Record<string, (v: unknown) => boolean> = {
+  type: (v) => v === 'portmap',
+  name: (v) => typeof v === 'string' && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(v),
+  cniVersion: (v) => typeof v === 'string' && PORTMAP_PASS_VERSIONS.has(v),
+  capabilities: (v) => isObject(v) && Object.values(v).every((b) => typeof b === 'boolean'),
+  runtimeConfig: (v) => isObject(v) && v.portMappings === undefined,
+  prevResult: isObject,
+  snat: (v) => typeof v === 'boolean',
+  markMasqBit: (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 31,
+  externalSetMarkChain: (v) => typeof v === 'string',
+  conditionsV4: isStringList,
+  conditionsV6: isStringList,
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isStringList(v: unknown): boolean {
+  return v === null || (Array.isArray(v) && v.every((s) => typeof s === 'string'));
+}
+
+/**
+ * True when `conf` (one plugin's stdin for `command`, as pluginConfig built it) is a `portmap` call that would
+ * do nothing: no port mappings in its runtimeConfig, and a config its parser accepts (only the keys it knows,
+ * of their types, markMasqBit in 0..31 and not with externalSetMarkChain, a cniVersion it supports and chains
+ * in), with the prevResult ADD and CHECK require. For such a call portmap (every release from v0.8.0 on, read
+ * at v1.1.1, Debian's, and v1.9.1) returns before any iptables or conntrack call: ADD prints its prevResult
+ * in the same cniVersion, DEL and CHECK print nothing. Anything else (mappings, an unknown key, a value of
+ * another type) runs the plugin as before. A pure function of the checkpointed network config and
+ * capability args, so ADD, DEL, CHECK and recovery decide alike.
+ */
+export function isInertPortmap(conf: Record<string, unknown>, command: CniCommand): boolean {
+  if (conf.type !== 'portmap' || command === 'VERSION') return false;
+  if (typeof conf.cniVersion !== 'string' || (command !== 'DEL' && conf.prevResult === undefined)) return false;
+  if (conf.markMasqBit !== undefined && conf.externalSetMarkChain !== undefined) return false;
+  return Object.entries(conf).every(([k, v]) => Object.hasOwn(PORTMAP_KEYS, k) && PORTMAP_KEYS[k]!(v));
+}
+
+/**
+ * Runs one plugin of a list unless it is an inert portmap call (isInertPortmap); then resolves with what the
+ * plugin would have printed (`prevResult` for ADD). Its binary must exist either way, so a missing plugin
+ * fails the same.
+ */
+async function invokeListPlugin(
+  command: 'ADD' | 'DEL' | 'CHECK',
+  attachment: CniAttachment,
+  conf: Record<string, unknown>,
+  opts: InvokeOptions,
+): Promise<unknown> {
+  const type = conf.type as string;
+  if (!isInertPortmap(conf, command)) return invokePlugin(type, command, attachment, conf, opts);
+  if (!(await findExecutable(type, opts.pluginDirs))) {
+    throw new FailedPreconditionError(`cni plugin "${type}" not found in ${opts.pluginDirs.join(':')}`);
+  }
+  addCost(`cni ${command} ${type} skipped`, 0);
+  return command === 'ADD' ? conf.prevResult : undefined;
+}
+
 /** ADD of a whole list: plugins in order, each result chained into the next; resolves with the last result. */
 export async function addNetworkList(
   net: CniNetwork,
@@ -165,7 +234,7 @@ export async function addNetworkList(
   let prev: unknown;
   for (const plugin of net.config.plugins) {
     const conf = pluginConfig(net, plugin, attachment, prev);
-    prev = await invokePlugin(plugin.type, 'ADD', attachment, conf, opts);
+    prev = await invokeListPlugin('ADD', attachment, conf, opts);
   }
   return prev;
 }
@@ -180,7 +249,7 @@ export async function delNetworkList(
   const withPrev = compareVersions(net.cniVersion || '0.1.0', '0.4.0') >= 0 ? prevResult : undefined;
   for (const plugin of [...net.config.plugins].reverse()) {
     const conf = pluginConfig(net, plugin, attachment, withPrev);
-    await invokePlugin(plugin.type, 'DEL', attachment, conf, opts);
+    await invokeListPlugin('DEL', attachment, conf, opts);
   }
 }
 
@@ -199,6 +268,6 @@ export async function checkNetworkList(
   if (!checkSupported(net)) return;
   for (const plugin of net.config.plugins) {
     const conf = pluginConfig(net, plugin, attachment, prevResult);
-    await invokePlugin(plugin.type, 'CHECK', attachment, conf, opts);
+    await invokeListPlugin('CHECK', attachment, conf, opts);
   }
 }

@@ -25,6 +25,7 @@ export {
   formatCniArgs,
   type InvokeOptions,
   invokePlugin,
+  isInertPortmap,
   PLUGIN_TIMEOUT_MS,
   pluginConfig,
 } from './exec.js';

@@ -145,6 +145,57 @@ describe('network/cni with bridge + host-local + portmap', () => {
     assert.deepEqual(await bed.leasedIps(), []);
   });
 
+  it('runs portmap only for pods with host ports: the others get the same result, and no iptables change', async () => {
+    // A plugin dir whose portmap logs each call, then runs the real one; bridge and host-local are the real ones.
+    const dir = path.join(bed.dir, 'logged');
+    await fs.mkdir(dir, { recursive: true });
+    const calls = path.join(bed.dir, 'portmap-calls');
+    await fs.writeFile(calls, '');
+    for (const p of ['bridge', 'host-local']) await fs.symlink(path.join(PLUGIN_DIRS[0]!, p), path.join(dir, p));
+    await fs.writeFile(
+      path.join(dir, 'portmap'),
+      `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID" >> ${calls}\nexec ${PLUGIN_DIRS[0]}/portmap\n`,
+      { mode: 0o755 },
+    );
+    const logged = new CniIsolator({ configDir: bed.configDir, pluginDirs: [dir], stateDir: bed.stateDir });
+    const natOf = async (id: string) =>
+      (await run('iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => l.includes(id.slice(0, 12)));
+    const natRules = async () =>
+      (await run('iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => l.startsWith('-A '));
+
+    const plain = await bed.pod({ portMappings: [{ protocol: 'tcp', containerPort: 80, hostPort: 0, hostIp: '' }] });
+    await logged.setupPod(plain, never);
+    await logged.check(plain, never);
+    const rec = plain.state.data['network/cni'] as CniRecord;
+    // What the real portmap 1.1.1 prints for this pod (no host ports): the bridge's result, unchanged.
+    const { invokePlugin, pluginConfig } = await import('../../../pkg/cni/index.js');
+    const conf = pluginConfig(rec.network, rec.network.config.plugins[1]!, rec.attachment, rec.result);
+    assert.equal(conf.runtimeConfig, undefined);
+    const rulesBefore = await natRules();
+    const passed = await invokePlugin('portmap', 'ADD', rec.attachment, conf, { pluginDirs: PLUGIN_DIRS });
+    assert.deepEqual(passed, rec.result);
+    await invokePlugin('portmap', 'CHECK', rec.attachment, conf, { pluginDirs: PLUGIN_DIRS });
+    await invokePlugin('portmap', 'DEL', rec.attachment, conf, { pluginDirs: PLUGIN_DIRS });
+    assert.deepEqual(await natRules(), rulesBefore);
+    await logged.teardownPod(plain, never);
+    assert.equal(await fs.readFile(calls, 'utf8'), '', 'portmap ran for a pod without host ports');
+    assert.deepEqual(await natOf(plain.state.id), []);
+    assert.deepEqual(await bed.leasedIps(), []);
+
+    const hostPort = await freePort();
+    const mapped = await bed.pod({ portMappings: [{ protocol: 'tcp', containerPort: 8080, hostPort, hostIp: '' }] });
+    await logged.setupPod(mapped, never);
+    const nat = (await run('iptables-save', ['-t', 'nat'])).stdout;
+    assert.match(nat, new RegExp(`--dport ${hostPort}\\b`));
+    assert.notDeepEqual(await natOf(mapped.state.id), []);
+    // (No CHECK here: portmap 1.1.1's CHECK of a mapped port fails on an IPv4-only pod, looking for IPv6 rules.)
+    await logged.teardownPod(mapped, never);
+    assert.equal(await fs.readFile(calls, 'utf8'), `ADD ${mapped.state.id}\nDEL ${mapped.state.id}\n`);
+    assert.doesNotMatch((await run('iptables-save', ['-t', 'nat'])).stdout, new RegExp(`--dport ${hostPort}\\b`));
+    assert.deepEqual(await natOf(mapped.state.id), []);
+    assert.deepEqual(await bed.leasedIps(), []);
+  });
+
   it('skips host-network pods entirely', async () => {
     const pod = await bed.pod({ namespaces: { network: 'node', pid: 'container', ipc: 'pod' } });
     await cni.setupPod(pod, never);

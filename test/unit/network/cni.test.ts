@@ -10,7 +10,16 @@ import { after, before, describe, it } from 'node:test';
 import { parseBandwidth, podCapabilityArgs } from '../../../pkg/cni/index.js';
 import { scanCniConfigs } from '../../../pkg/cni/index.js';
 import { cidrsOverlap, defaultNetworkConfig } from '../../../pkg/mesos/isolators/network/default-network.js';
-import { checkSupported, describePluginError, formatCniArgs, pluginConfig } from '../../../pkg/cni/index.js';
+import {
+  addNetworkList,
+  checkNetworkList,
+  checkSupported,
+  delNetworkList,
+  describePluginError,
+  formatCniArgs,
+  isInertPortmap,
+  pluginConfig,
+} from '../../../pkg/cni/index.js';
 import { compareVersions, parseCniResult, podIps } from '../../../pkg/cni/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 
@@ -136,6 +145,107 @@ describe('plugin invocation pieces', () => {
     assert.equal(checkSupported(mk('0.4.0')), true);
     assert.equal(checkSupported(mk('1.0.0', true)), false);
     assert.equal(checkSupported(mk('')), false);
+  });
+});
+
+describe('portmap without host ports', () => {
+  const net = { name: 'net-1', cniVersion: '1.0.0' };
+  const portmap = { type: 'portmap', capabilities: { portMappings: true }, snat: true };
+  const prev = { cniVersion: '1.0.0', ips: [{ address: '10.0.0.9/24', interface: 1 }] };
+  const none = { capabilityArgs: podCapabilityArgs({ portMappings: [], annotations: {}, dns: undefined }) };
+  const conf = (plugin: Record<string, unknown>, caps = none, p: unknown = prev, n = net) =>
+    pluginConfig(n, plugin, caps, p);
+
+  it('is inert for ADD, CHECK and DEL when the pod maps no host port', () => {
+    for (const cmd of ['ADD', 'CHECK', 'DEL'] as const) assert.equal(isInertPortmap(conf(portmap), cmd), true, cmd);
+    // containerPort-only mappings are informational: they never reach the plugin.
+    const infoOnly = {
+      capabilityArgs: podCapabilityArgs({
+        portMappings: [{ protocol: 'tcp', containerPort: 80, hostPort: 0, hostIp: '' }],
+        annotations: {},
+        dns: undefined,
+      }),
+    };
+    assert.equal(isInertPortmap(conf(portmap, infoOnly), 'ADD'), true);
+    // DEL of a half-made attachment has no result to pass: portmap's DEL needs none.
+    assert.equal(isInertPortmap(pluginConfig(net, portmap, none, undefined), 'DEL'), true);
+    // Other capabilities the pod uses do not matter to it.
+    const bw = { capabilityArgs: { bandwidth: { ingressRate: 1 } } };
+    assert.equal(
+      isInertPortmap(conf({ ...portmap, capabilities: { portMappings: true, bandwidth: true } }, bw), 'ADD'),
+      true,
+    );
+    const tuned = { ...portmap, markMasqBit: 14, conditionsV4: ['-s', '1.2.3.4'], conditionsV6: null };
+    assert.equal(isInertPortmap(conf(tuned), 'ADD'), true);
+    assert.equal(isInertPortmap(conf({ ...portmap, externalSetMarkChain: 'KUBE-MARK-MASQ' }), 'ADD'), true);
+  });
+
+  it('runs whenever the plugin would do or say something', () => {
+    const ports = { capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } };
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['host ports', conf(portmap, ports)],
+      ['another plugin', conf({ type: 'bridge' })],
+      ['ADD without prevResult (portmap fails: not chained)', pluginConfig(net, portmap, none, undefined)],
+      ['a key portmap does not know', conf({ ...portmap, backend: 'nftables' })],
+      ['snat of another type', conf({ ...portmap, snat: 'yes' })],
+      ['markMasqBit out of range', conf({ ...portmap, markMasqBit: 32 })],
+      ['markMasqBit not an integer', conf({ ...portmap, markMasqBit: 1.5 })],
+      ['markMasqBit with externalSetMarkChain', conf({ ...portmap, markMasqBit: 1, externalSetMarkChain: 'X' })],
+      ['capabilities not booleans', conf({ ...portmap, capabilities: { portMappings: 'yes' } })],
+      ['conditions not strings', conf({ ...portmap, conditionsV4: [1] })],
+      ['a cniVersion it may not support', conf(portmap, none, prev, { name: 'net-1', cniVersion: '1.1.0' })],
+      ['no cniVersion', conf(portmap, none, prev, { name: 'net-1', cniVersion: '' })],
+      ['a network name skel refuses', conf(portmap, none, prev, { name: '-bad name', cniVersion: '1.0.0' })],
+      ['mappings in runtimeConfig', { ...conf(portmap), runtimeConfig: { portMappings: [{ hostPort: 1 }] } }],
+    ];
+    for (const [why, c] of cases) {
+      for (const cmd of ['ADD', 'DEL'] as const) {
+        if (why.startsWith('ADD') && cmd === 'DEL') continue;
+        assert.equal(isInertPortmap(c, cmd), false, `${why} (${cmd})`);
+      }
+    }
+    assert.equal(isInertPortmap(conf(portmap), 'VERSION'), false);
+  });
+
+  it('is left out of ADD, DEL and CHECK of a list, with the result the plugin would have passed on', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-portmap-'));
+    try {
+      const log = path.join(dir, 'calls');
+      // A fake "bridge" that prints a result and logs every call, and a "portmap" that fails if ever run.
+      await fs.writeFile(
+        path.join(dir, 'bridge'),
+        `#!/bin/sh\necho "bridge $CNI_COMMAND" >> ${log}\n[ "$CNI_COMMAND" = ADD ] && echo '${JSON.stringify(prev)}'\nexit 0\n`,
+        { mode: 0o755 },
+      );
+      await fs.writeFile(path.join(dir, 'portmap'), `#!/bin/sh\necho "portmap $CNI_COMMAND" >> ${log}\nexit 1\n`, {
+        mode: 0o755,
+      });
+      const list = {
+        name: 'net-1',
+        file: 'f',
+        cniVersion: '1.0.0',
+        config: { cniVersion: '1.0.0', name: 'net-1', plugins: [{ type: 'bridge' }, portmap] },
+      };
+      const att = { containerId: 'c1', netns: '/proc/self/ns/net', ifname: 'eth0', args: [], ...none };
+      const opts = { pluginDirs: [dir] };
+      assert.deepEqual(await addNetworkList(list, att, opts), prev);
+      await checkNetworkList(list, att, prev, opts);
+      await delNetworkList(list, att, prev, opts);
+      assert.equal(await fs.readFile(log, 'utf8'), 'bridge ADD\nbridge CHECK\nbridge DEL\n');
+      // With host ports it runs (and here fails, as this fake does).
+      const withPorts = {
+        ...att,
+        capabilityArgs: { portMappings: [{ hostPort: 1, containerPort: 1, protocol: 'tcp' }] },
+      };
+      await assert.rejects(addNetworkList(list, withPorts, opts), /cni plugin "portmap" ADD/);
+      await assert.rejects(delNetworkList(list, withPorts, prev, opts), /cni plugin "portmap" DEL/);
+      // A missing portmap binary fails as before, skipped or not.
+      await fs.rm(path.join(dir, 'portmap'));
+      await assert.rejects(addNetworkList(list, att, opts), (e) => isKind(e, 'FailedPrecondition'));
+      await assert.rejects(delNetworkList(list, att, prev, opts), (e) => isKind(e, 'FailedPrecondition'));
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
