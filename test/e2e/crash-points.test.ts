@@ -61,6 +61,16 @@ interface Case {
    * durable, the content not). Read as no record: the create is rolled back.
    */
   tearContainerRecord?: boolean;
+  /**
+   * After the crash, the CRI record of the pod being run is deleted: what a power loss may leave, since its
+   * `creating` record is renamed into place without fsync (the containerizer's pod record is durable).
+   */
+  dropSandboxRecord?: boolean;
+  /**
+   * After the crash, the CRI record of the pod being stopped says `ready` again: what a power loss may leave,
+   * since its `stopped` record is renamed into place without fsync.
+   */
+  unstopSandboxRecord?: boolean;
 }
 
 /**
@@ -165,6 +175,26 @@ describe('crash points (e2e)', () => {
     assert.equal(s.status?.network?.ip ?? '', '', `${k.verb}:${k.step}: stopped pod shows an ip`);
   }
 
+  /** The CRI record file of the one sandbox named for `k`. */
+  async function sandboxRecord(k: Case): Promise<string> {
+    const dir = path.join(env.d.workDir, 'cri', 'sandboxes');
+    for (const name of await fs.readdir(dir)) {
+      if (!name.endsWith('.json')) continue;
+      const rec = JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as { meta: { name: string } };
+      if (rec.meta.name.includes(k.config.metadata!.name)) return path.join(dir, name);
+    }
+    throw new Error(`no CRI record of pod ${k.config.metadata!.name}`);
+  }
+
+  /** Sets the CRI record of `k`'s pod back to `ready`. */
+  async function unstopSandboxRecord(k: Case): Promise<void> {
+    const file = await sandboxRecord(k);
+    const rec = JSON.parse(await fs.readFile(file, 'utf8')) as { status: { state: string } };
+    assert.equal(rec.status.state, 'stopped');
+    rec.status.state = 'ready';
+    await fs.writeFile(file, JSON.stringify(rec));
+  }
+
   it('every verb, killed at every step, is recovered, retried and leaves nothing behind', async () => {
     const cases: Case[] = [];
     for (const [verb, steps] of Object.entries(CRASH_POINTS) as Array<[CrashVerb, readonly string[]]>) {
@@ -183,6 +213,25 @@ describe('crash points (e2e)', () => {
     };
     savedCase('dropped', { dropProvisionerRecord: true });
     savedCase('torn', { tearContainerRecord: true });
+    // Two kills with a record renamed into place without fsync lost after the kill, as a power loss may.
+    const dropped = podConfig(env, 'crash-runpodsandbox-ready-dropped');
+    dropped.linux!.securityContext!.namespaceOptions!.pid = 0;
+    cases.push({
+      verb: 'RunPodSandbox',
+      step: 'ready',
+      verbs: CONTAINER_LIFECYCLE,
+      config: dropped,
+      dropSandboxRecord: true,
+    });
+    const unstopped = podConfig(env, 'crash-stoppodsandbox-released-unstopped');
+    unstopped.linux!.securityContext!.namespaceOptions!.pid = 0;
+    cases.push({
+      verb: 'StopPodSandbox',
+      step: 'network-released',
+      verbs: POD_LIFECYCLE,
+      config: unstopped,
+      unstopSandboxRecord: true,
+    });
     await env.d.stop();
     for (const k of cases) {
       const point = `${k.verb}:${k.step}`;
@@ -210,11 +259,18 @@ describe('crash points (e2e)', () => {
       assert.match(env.d.output(), new RegExp(`crash point ${point} reached`));
       if (k.dropProvisionerRecord) await dropProvisionerRecord(k);
       if (k.tearContainerRecord) await tearContainerRecord(k);
+      if (k.dropSandboxRecord) await fs.rm(await sandboxRecord(k));
+      if (k.unstopSandboxRecord) await unstopSandboxRecord(k);
     }
 
     await restart();
     for (const k of cases) {
       if (k.verb === 'StopPodSandbox') await assertStopped(k);
+      if (k.dropSandboxRecord) {
+        // The containerizer destroyed the pod as an orphan (network released: checked at the end).
+        const { items } = await env.c.runtime.listPodSandbox({ filter: undefined });
+        assert.ok(!items.some((p) => p.metadata?.name === k.config.metadata!.name), 'orphan pod kept');
+      }
       if (k.verb === 'CreateContainer') {
         // Adopted: the interrupted create's container is there, created; else rolled back: no container.
         const { containers } = await env.c.runtime.listContainers({

@@ -11,7 +11,7 @@ const log = logger('cri/run-pod-sandbox');
 
 /**
  * RunPodSandbox: validate → translate → reserve the name → record (state `creating`, before any side effect
- * so a crash mid-CNI is recoverable) → containerizer.runPod → READY.
+ * so a crash mid-CNI is recoverable; renamed into place, not fsync'd) → containerizer.runPod → READY (fsync'd).
  *
  * Idempotent per request: a retry of the same request (same name and attempt, same config) while the first
  * is in flight waits for it and returns the same id; after it succeeded it returns that id at once. Another
@@ -41,9 +41,14 @@ export function runPodSandbox(deps: CriDeps) {
       body: async (id, signal, undo) => {
         const spec = toPodSpec(id, config, handler);
         await deps.locks.run(id, async () => {
+          // Renamed into place without fsync: a crash of ucri alone finds it (and rolls the create back), and
+          // the containerizer's own records are durable before its first side effect, so after a power loss
+          // that drops this file its recovery destroys the pod as an orphan (a pod no CRI record names). The
+          // `ready` update below is durable and makes the record so (docs/performance.md, "Pod verbs, phase 8").
           await deps.sandboxes.add(
             { id, spec, name, fingerprint: fp, createdAt: nowNs() },
             { state: 'creating', ips: [], netnsPath: '' },
+            { durable: false },
           );
           undo.add('remove record', () => deps.sandboxes.remove(id));
           crashPoint('RunPodSandbox', 'record');

@@ -23,9 +23,15 @@ export function stopPodSandbox(deps: CriDeps) {
     await deps.locks.run(id, async () => {
       const rec = deps.sandboxes.get(id);
       if (!rec) return;
-      // The intent is durable first: the pod is NOTREADY from now on, and a restart finishes the stop
-      // (recoverRuntime stops a `stopped` pod that its containerizer still runs).
-      await deps.sandboxes.update(id, (s) => (s.state === 'stopped' ? s : { ...s, state: 'stopped' }));
+      // The intent comes first: the pod is NOTREADY from now on, and a restart finishes the stop
+      // (recoverRuntime stops a `stopped` pod that its containerizer still runs). Renamed into place without
+      // fsync: a crash of ucri alone finds it; what only a power loss could drop is undone by the reboot
+      // itself (the containers' processes) or stays recorded where it is durable (the CNI attachment's
+      // checkpoint, removed only after its DEL; the containerizer's own STOPPING), and a pod that comes back
+      // `ready` with its namespaces gone is stopped again by kubelet (docs/performance.md, phase 8).
+      await deps.sandboxes.update(id, (s) => (s.state === 'stopped' ? s : { ...s, state: 'stopped' }), {
+        durable: false,
+      });
       crashPoint('StopPodSandbox', 'marked');
       for (const c of deps.containers.ofPod(id)) await stopContainer(deps, c.meta.id, 0, ctx.signal);
       crashPoint('StopPodSandbox', 'containers-stopped');

@@ -6,6 +6,7 @@
  * (containerizer/infra.ts), whose pid namespace is pinned too and whose death makes the pod not ready.
  *
  *   runPod:    pins ─► checkpoint (SETTING_UP) ─► setupPod in table order (cgroup, CNI ADD) ─► infra ─► READY
+ *              (READY and STOPPED are renamed into place without fsync; SETTING_UP and STOPPING are fsync'd)
  *   stopPod:   checkpoint (STOPPING) ─► containers SIGKILLed ─► teardownPod in reverse (CNI DEL) ─► infra
  *              stopped ─► STOPPED
  *   removePod: containers removed ─► cleanupPod in reverse ─► infra deleted ─► pins, cgroup, dirs removed
@@ -109,7 +110,10 @@ export async function runPod(e: Engine, spec: PodSpec, signal: AbortSignal): Pro
       undo.add('infra container', () => e.launcher.destroy(infraId(spec.id)));
     }
     rec.phase = 'READY';
-    await savePod(e.paths, rec);
+    // Not fsync'd: a crash of ucri alone finds READY; a power loss that drops it leaves SETTING_UP, which
+    // recovery reports not ready (the reboot ended the namespaces anyway) and a stop tears down through the
+    // CNI checkpoint, durable on its own. The CRI layer's `ready` record, fsync'd, follows.
+    await savePod(e.paths, rec, { durable: false });
     crashPoint('RunPodSandbox', 'ready');
     undo.commit();
     armInfraWatcher(e, pod);

@@ -24,6 +24,8 @@
  * STOPPING is checkpointed before any teardown, so recovery finishes a stop that a crash interrupted (CNI DEL,
  * infra stop) instead of reporting a ready pod whose address is already released. A READY pod whose infra
  * process died (`infraExit` set) is no longer ready: it can run no container, and the CRI reports it NOTREADY.
+ * SETTING_UP and STOPPING, the intents, are fsync'd; READY and STOPPED are only renamed into place (a power
+ * loss that drops them leaves the intent before them, which recovery handles as after a crash).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
