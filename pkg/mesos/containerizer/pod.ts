@@ -5,7 +5,7 @@
  * network (CNI ADD). Only a pod that asks for a shared PID namespace gets a process: the infra container
  * (containerizer/infra.ts), whose pid namespace is pinned too and whose death makes the pod not ready.
  *
- *   runPod:    pins ─► checkpoint (SETTING_UP) ─► setupPod in table order (cgroup, CNI ADD) ─► infra ─► READY
+ *   runPod:    pins + checkpoint (SETTING_UP) ─► setupPod in table order (cgroup, CNI ADD) ─► infra ─► READY
  *              (READY and STOPPED are renamed into place without fsync; SETTING_UP and STOPPING are fsync'd)
  *   stopPod:   checkpoint (STOPPING) ─► containers SIGKILLed ─► teardownPod in reverse (CNI DEL) ─► infra
  *              stopped ─► STOPPED
@@ -24,6 +24,7 @@ import {
   isMountPoint,
   listPinnedIds,
   type PinnedKind,
+  pinPaths,
   removePinnedNamespaces,
   unmount,
   unmountAllUnder,
@@ -78,20 +79,32 @@ export async function runPod(e: Engine, spec: PodSpec, signal: AbortSignal): Pro
 
     const kinds = pinnedKinds(e, spec);
     if (kinds.length > 0) {
-      await ensurePinRoot(e.paths.pinRoot, signal);
-      const pins: NamespacePins = await createPinnedNamespaces(e.paths.pinRoot, spec.id, {
-        kinds,
-        hostname: kinds.includes('uts') && spec.hostname !== '' ? spec.hostname : undefined,
-        signal,
-      });
-      undo.add('namespace pins', (s) => removePinnedNamespaces(e.paths.pinRoot, spec.id, s));
+      // The pins' paths are known before they exist, so the record can name them while they are made.
+      const pins: NamespacePins = pinPaths(e.paths.pinRoot, spec.id, kinds);
       state.netns = pins.net;
       state.ipcns = pins.ipc;
       state.utsns = pins.uts;
-      crashPoint('RunPodSandbox', 'pins');
     }
     // The record (with the netns path) is durable before CNI ADD, so a crash there is torn down at recovery.
-    await savePod(e.paths, rec);
+    // It is written while the namespaces are pinned: pins without a record are swept at start-up, and a
+    // record whose pins were never made is torn down as well (removing absent pins is a no-op).
+    const saved = savePod(e.paths, rec);
+    try {
+      if (kinds.length > 0) {
+        await ensurePinRoot(e.paths.pinRoot, signal);
+        await createPinnedNamespaces(e.paths.pinRoot, spec.id, {
+          kinds,
+          hostname: kinds.includes('uts') && spec.hostname !== '' ? spec.hostname : undefined,
+          signal,
+        });
+        undo.add('namespace pins', (s) => removePinnedNamespaces(e.paths.pinRoot, spec.id, s));
+        crashPoint('RunPodSandbox', 'pins');
+      }
+    } finally {
+      // Settled before anything else (the undo removes the record's directory).
+      await saved.catch(() => {});
+    }
+    await saved;
     crashPoint('RunPodSandbox', 'setup-record');
 
     const ctx = pod.context();
