@@ -7,7 +7,7 @@
  *
  * One plugin call is not made at all: `portmap` (containernetworking/plugins) for a pod without host ports,
  * where that plugin's ADD prints its prevResult back, its DEL and CHECK return at once (every release from
- * v0.8.0 on, Debian's 1.1.1 included), and the list's result is the same without it. isInertPortmap says
+ * v0.8.7 on, Debian's 1.1.1 included), and the list's result is the same without it. isInertPortmap says
  * exactly when; docs/performance.md "Pod verbs, phase 8" has the reading of the plugin's source.
  */
 import {
@@ -162,7 +162,7 @@ export async function invokePlugin(
   }
 }
 
-/** The cniVersions for which containernetworking/plugins' portmap (v0.8.0 to v1.9) chains and passes results. */
+/** The cniVersions for which containernetworking/plugins' portmap (v0.8.7 to v1.9) chains and passes results. */
 const PORTMAP_PASS_VERSIONS = new Set(['0.3.0', '0.3.1', '0.4.0', '1.0.0']);
 
 /** What portmap's own config parser (its PortMapConf and the NetConf it embeds) accepts without failing. */
@@ -192,9 +192,10 @@ function isStringList(v: unknown): boolean {
  * True when `conf` (one plugin's stdin for `command`, as pluginConfig built it) is a `portmap` call that would
  * do nothing: no port mappings in its runtimeConfig, and a config its parser accepts (only the keys it knows,
  * of their types, markMasqBit in 0..31 and not with externalSetMarkChain, a cniVersion it supports and chains
- * in), with the prevResult ADD and CHECK require. For such a call portmap (every release from v0.8.0 on, read
+ * in), with the prevResult ADD and CHECK require. For such a call portmap (every release from v0.8.7 on, read
  * at v1.1.1, Debian's, and v1.9.1) returns before any iptables or conntrack call: ADD prints its prevResult
- * in the same cniVersion, DEL and CHECK print nothing. Anything else (mappings, an unknown key, a value of
+ * in the same cniVersion, DEL and CHECK print nothing. (Before v0.8.7 its DEL still deleted the pod's own
+ * DNAT chain, which an ADD without mappings never makes.) Anything else (mappings, an unknown key, a value of
  * another type) runs the plugin as before. A pure function of the checkpointed network config and
  * capability args, so ADD, DEL, CHECK and recovery decide alike.
  */

@@ -3,7 +3,7 @@
  *
  * Isolators live in one ordered table (isolators/index.ts, `--isolation`). The containerizer calls them:
  *
- *   runPod:            setupPod       in table order      (e.g. cgroups: pod cgroup; network/cni: CNI ADD)
+ *   runPod:            setupPod       all at once         (e.g. cgroups: pod cgroup; network/cni: CNI ADD)
  *   createContainer:   prepare        in table order  → LaunchInfo fragments, merged into the OCI spec
  *   startContainer:    isolate(pid)   in parallel, while the container's init is blocked in `runc create`
  *   removeContainer:   cleanup        in reverse order, after the processes are gone

@@ -5,7 +5,8 @@
  * network (CNI ADD). Only a pod that asks for a shared PID namespace gets a process: the infra container
  * (containerizer/infra.ts), whose pid namespace is pinned too and whose death makes the pod not ready.
  *
- *   runPod:    pins + checkpoint (SETTING_UP) ─► setupPod in table order (cgroup, CNI ADD) ─► infra ─► READY
+ *   runPod:    pins + checkpoint (SETTING_UP) ─► setupPod of every isolator at once (cgroup, files, CNI ADD)
+ *              ─► infra ─► READY
  *              (READY and STOPPED are renamed into place without fsync; SETTING_UP and STOPPING are fsync'd)
  *   stopPod:   checkpoint (STOPPING) ─► containers SIGKILLed ─► teardownPod in reverse (CNI DEL) ─► infra
  *              stopped ─► STOPPED
@@ -41,7 +42,7 @@ import {
   nowNs,
   Rollback,
 } from '../../util/index.js';
-import type { Isolator, PodContext, PodState } from '../isolator.js';
+import type { PodContext, PodState } from '../isolator.js';
 import { infraId } from '../paths.js';
 import { removeContainer, stopContainer } from './containers.js';
 import { type Engine, log } from './engine.js';
@@ -108,13 +109,12 @@ export async function runPod(e: Engine, spec: PodSpec, signal: AbortSignal): Pro
     crashPoint('RunPodSandbox', 'setup-record');
 
     const ctx = pod.context();
-    const setUp: Isolator[] = [];
+    const setUp = e.isolators.filter((iso) => iso.setupPod !== undefined);
     undo.add('isolators setupPod', () => teardownIsolators(e, ctx, setUp, AbortSignal.timeout(60_000), true));
-    for (const iso of e.isolators) {
-      if (!iso.setupPod) continue;
-      setUp.push(iso);
-      await iso.setupPod(ctx, signal);
-    }
+    // All at once: network/cni's plugins (most of the verb) overlap the pod's files, shm mount and cgroup.
+    // None reads what another makes here; the undo waits until every one has settled.
+    const settled = await Promise.allSettled(setUp.map((iso) => iso.setupPod!(ctx, signal)));
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
     crashPoint('RunPodSandbox', 'network');
 
     if (spec.namespaces.pid === 'pod' && e.launcher.name === 'linux') {

@@ -67,7 +67,8 @@ const TABLE: ReadonlyArray<readonly [string, IsolatorFactory]> = [
   ['linux/security', () => new SecurityIsolator()],
   ['volume/host_path', (d) => new HostPathIsolator(d)],
   ['volume/image', (d) => new ImageVolumeIsolator(d.imageVolumes ?? {})],
-  // Last, as in Mesos: the network is attached after everything else is in place.
+  // Last, as in Mesos (its teardown first). Its setupPod runs at the same time as the others' (pod.ts):
+  // the pod's files and cgroup need nothing from the network, and it needs nothing from them.
   ['network/cni', (d) => new ReportingCniIsolator(required(d.cni, 'network/cni needs its CNI configuration'))],
 ];
 
