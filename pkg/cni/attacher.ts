@@ -120,9 +120,19 @@ export class CniAttacher {
   /**
    * Attaches the pod's namespace `netns` to the default network (CNI ADD); returns the completed record
    * (its `ips`, primary first). A retry of an attachment that completed on the same namespace redoes nothing.
+   * With `ready` (the caller's own record and the namespace still being made), the `adding` checkpoint is
+   * written meanwhile and ADD waits for `ready`; when it rejects, the checkpoint is removed (no plugin ran)
+   * and its error thrown.
    */
-  async attach(spec: PodNetworkSpec, netns: string, signal: AbortSignal, sink?: CniRecordSink): Promise<CniRecord> {
-    return this.locks.run(spec.id, () => this.attachLocked(spec, netns, signal, sink));
+  async attach(
+    spec: PodNetworkSpec,
+    netns: string,
+    signal: AbortSignal,
+    sink?: CniRecordSink,
+    ready?: Promise<void>,
+  ): Promise<CniRecord> {
+    ready?.catch(() => {}); // awaited after the checkpoint is written; its rejection is handled there
+    return this.locks.run(spec.id, () => this.attachLocked(spec, netns, signal, sink, ready));
   }
 
   private async attachLocked(
@@ -130,6 +140,7 @@ export class CniAttacher {
     netns: string,
     signal: AbortSignal,
     sink?: CniRecordSink,
+    ready?: Promise<void>,
   ): Promise<CniRecord> {
     const existing = await this.load(spec.id);
     if (existing?.phase === 'added' && existing.attachment.netns === netns) {
@@ -163,6 +174,19 @@ export class CniAttacher {
     for (let i = 1; i <= attempts; i++) {
       // Persist before ADD: a crash in the middle leaves a record that recovery turns into a DEL.
       await this.save(record, sink);
+      if (i === 1 && ready) {
+        let failed = false;
+        let cause: unknown;
+        await ready.catch((e: unknown) => {
+          failed = true;
+          cause = e;
+        });
+        if (failed) {
+          await fs.rm(this.file(record.podId), { force: true });
+          sink?.(undefined);
+          throw cause;
+        }
+      }
       try {
         const raw = await addNetworkList(network, attachment, this.invokeOpts(signal));
         ips = podIps(parseCniResult(raw, network.cniVersion), this.ifname);

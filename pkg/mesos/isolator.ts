@@ -3,7 +3,8 @@
  *
  * Isolators live in one ordered table (isolators/index.ts, `--isolation`). The containerizer calls them:
  *
- *   runPod:            setupPod       all at once         (e.g. cgroups: pod cgroup; network/cni: CNI ADD)
+ *   runPod:            setupPod       all at once         (e.g. cgroups: pod cgroup; network/cni: CNI ADD;
+ *                                                         network/cni starts early: setupBeforeRecord)
  *   createContainer:   prepare        in table order  → LaunchInfo fragments, merged into the OCI spec
  *   startContainer:    isolate(pid)   in parallel, while the container's init is blocked in `runc create`
  *   removeContainer:   cleanup        in reverse order, after the processes are gone
@@ -136,7 +137,14 @@ export interface Isolator {
   /** Its `--isolation` name, e.g. `cgroups/mem`; equal to its file path under isolators/. */
   readonly name: string;
   recover?(pods: PodContext[], containers: ContainerContext[]): Promise<void>;
-  setupPod?(pod: PodContext, signal: AbortSignal): Promise<void>;
+  /**
+   * True when setupPod may be called before the pod's record of intent is durable and its namespaces are
+   * pinned (network/cni, to write its own checkpoint meanwhile). It is then given `ready`, which resolves
+   * once both are, and makes nothing but its own checkpoints (which its recovery undoes) before `ready` has
+   * resolved, nor anything at all if it rejects. Other isolators are called once `ready` has resolved.
+   */
+  readonly setupBeforeRecord?: boolean;
+  setupPod?(pod: PodContext, signal: AbortSignal, ready?: Promise<void>): Promise<void>;
   prepare?(ctx: ContainerContext, signal: AbortSignal): Promise<LaunchInfo | undefined>;
   isolate?(ctx: ContainerContext, pid: number, signal: AbortSignal): Promise<void>;
   update?(ctx: ContainerContext, resources: Resources, signal: AbortSignal): Promise<void>;

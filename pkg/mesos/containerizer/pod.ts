@@ -5,8 +5,8 @@
  * network (CNI ADD). Only a pod that asks for a shared PID namespace gets a process: the infra container
  * (containerizer/infra.ts), whose pid namespace is pinned too and whose death makes the pod not ready.
  *
- *   runPod:    pins + checkpoint (SETTING_UP) ─► setupPod of every isolator at once (cgroup, files, CNI ADD)
- *              ─► infra ─► READY
+ *   runPod:    pins + checkpoint (SETTING_UP) + CNI checkpoint ─► setupPod of every isolator at once (cgroup,
+ *              files, CNI ADD) ─► infra ─► READY
  *              (READY and STOPPED are renamed into place without fsync; SETTING_UP and STOPPING are fsync'd)
  *   stopPod:   checkpoint (STOPPING) ─► containers SIGKILLed ─► teardownPod in reverse (CNI DEL) ─► infra
  *              stopped ─► STOPPED
@@ -86,34 +86,46 @@ export async function runPod(e: Engine, spec: PodSpec, signal: AbortSignal): Pro
       state.ipcns = pins.ipc;
       state.utsns = pins.uts;
     }
+    const ctx = pod.context();
+    const setUp = e.isolators.filter((iso) => iso.setupPod !== undefined);
+    // Undone newest first: the isolators (CNI DEL while the pins still exist), then the pins (absent: a no-op).
+    if (kinds.length > 0) undo.add('namespace pins', (s) => removePinnedNamespaces(e.paths.pinRoot, spec.id, s));
+    undo.add('isolators setupPod', () => teardownIsolators(e, ctx, setUp, AbortSignal.timeout(60_000), true));
     // The record (with the netns path) is durable before CNI ADD, so a crash there is torn down at recovery.
     // It is written while the namespaces are pinned: pins without a record are swept at start-up, and a
     // record whose pins were never made is torn down as well (removing absent pins is a no-op).
     const saved = savePod(e.paths, rec);
-    try {
-      if (kinds.length > 0) {
-        await ensurePinRoot(e.paths.pinRoot, signal);
-        await createPinnedNamespaces(e.paths.pinRoot, spec.id, {
-          kinds,
-          hostname: kinds.includes('uts') && spec.hostname !== '' ? spec.hostname : undefined,
-          signal,
-        });
-        undo.add('namespace pins', (s) => removePinnedNamespaces(e.paths.pinRoot, spec.id, s));
-        crashPoint('RunPodSandbox', 'pins');
+    const ready = (async () => {
+      try {
+        if (kinds.length > 0) {
+          await ensurePinRoot(e.paths.pinRoot, signal);
+          await createPinnedNamespaces(e.paths.pinRoot, spec.id, {
+            kinds,
+            hostname: kinds.includes('uts') && spec.hostname !== '' ? spec.hostname : undefined,
+            signal,
+          });
+          crashPoint('RunPodSandbox', 'pins');
+        }
+      } finally {
+        // Settled before anything else (the undo removes the record's directory).
+        await saved.catch(() => {});
       }
-    } finally {
-      // Settled before anything else (the undo removes the record's directory).
-      await saved.catch(() => {});
+      await saved;
+      crashPoint('RunPodSandbox', 'setup-record');
+    })();
+    // An isolator that may start before the record is durable (network/cni: its own checkpoint of intent is
+    // written meanwhile, its ADD waits for `ready`) does; the others start once `ready` has resolved. Then all
+    // at once: network/cni's plugins (most of the verb) overlap the pod's files, shm mount and cgroup. None
+    // reads what another makes here; the undo waits until every one has settled.
+    const early = setUp.filter((iso) => iso.setupBeforeRecord).map((iso) => iso.setupPod!(ctx, signal, ready));
+    try {
+      await ready;
+    } catch (err) {
+      await Promise.allSettled(early);
+      throw err;
     }
-    await saved;
-    crashPoint('RunPodSandbox', 'setup-record');
-
-    const ctx = pod.context();
-    const setUp = e.isolators.filter((iso) => iso.setupPod !== undefined);
-    undo.add('isolators setupPod', () => teardownIsolators(e, ctx, setUp, AbortSignal.timeout(60_000), true));
-    // All at once: network/cni's plugins (most of the verb) overlap the pod's files, shm mount and cgroup.
-    // None reads what another makes here; the undo waits until every one has settled.
-    const settled = await Promise.allSettled(setUp.map((iso) => iso.setupPod!(ctx, signal)));
+    const late = setUp.filter((iso) => !iso.setupBeforeRecord).map((iso) => iso.setupPod!(ctx, signal));
+    const settled = await Promise.allSettled([...early, ...late]);
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
     crashPoint('RunPodSandbox', 'network');
 

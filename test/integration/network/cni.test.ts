@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodContext } from '../../../pkg/mesos/isolator.js';
 import { CniIsolator, type CniRecord } from '../../../pkg/mesos/isolators/network/index.js';
 import { removePinnedNamespaces, run, runInNetns, start, waitChild } from '../../../pkg/sys/index.js';
@@ -160,8 +161,12 @@ describe('network/cni with bridge + host-local + portmap', () => {
     const logged = new CniIsolator({ configDir: bed.configDir, pluginDirs: [dir], stateDir: bed.stateDir });
     const natOf = async (id: string) =>
       (await run('iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => l.includes(id.slice(0, 12)));
+    // This network's rules only: other runtimes on the host (benchmarks) add and remove their own meanwhile.
+    const prefix = `${bed.subnet.split('.').slice(0, 2).join('.')}.`;
     const natRules = async () =>
-      (await run('iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => l.startsWith('-A '));
+      (await run('iptables-save', ['-t', 'nat'])).stdout
+        .split('\n')
+        .filter((l) => l.startsWith('-A ') && (l.includes(prefix) || l.includes('ucri-test-net-cni')));
 
     const plain = await bed.pod({ portMappings: [{ protocol: 'tcp', containerPort: 80, hostPort: 0, hostIp: '' }] });
     await logged.setupPod(plain, never);
@@ -194,6 +199,31 @@ describe('network/cni with bridge + host-local + portmap', () => {
     assert.doesNotMatch((await run('iptables-save', ['-t', 'nat'])).stdout, new RegExp(`--dport ${hostPort}\\b`));
     assert.deepEqual(await natOf(mapped.state.id), []);
     assert.deepEqual(await bed.leasedIps(), []);
+  });
+
+  it('writes its checkpoint before the caller is ready, runs ADD only once it is, and nothing if it fails', async () => {
+    const pod = await bed.pod();
+    let go!: () => void;
+    const ready = new Promise<void>((resolve) => {
+      go = resolve;
+    });
+    const attached = cni.setupPod(pod, never, ready);
+    const file = path.join(bed.stateDir, `${pod.state.id}.json`);
+    for (let i = 0; i < 200 && !(await fs.stat(file).catch(() => undefined)); i++) await sleep(10);
+    assert.equal((JSON.parse(await fs.readFile(file, 'utf8')) as CniRecord).phase, 'adding');
+    await sleep(100);
+    assert.deepEqual(await bed.leasedIps(), [], 'ADD ran before the caller was ready');
+    go();
+    await attached;
+    assert.equal(pod.state.ips.length, 1);
+    await cni.teardownPod(pod, never);
+
+    const failing = await bed.pod();
+    const refused = Promise.reject(new Error('the record could not be written'));
+    await assert.rejects(cni.setupPod(failing, never, refused), /the record could not be written/);
+    assert.deepEqual(failing.state.data, {});
+    assert.deepEqual(await bed.leasedIps(), []);
+    assert.deepEqual(await fs.readdir(bed.stateDir), []);
   });
 
   it('skips host-network pods entirely', async () => {

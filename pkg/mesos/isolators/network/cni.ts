@@ -36,6 +36,8 @@ function mirror(state: PodState): CniRecordSink {
 /** The isolator; see the file comment. Create it with cniIsolator(). */
 export class CniIsolator implements Isolator {
   readonly name = CNI_ISOLATOR;
+  /** Its `adding` checkpoint is written while the pod's record and pins are made; ADD waits for them. */
+  readonly setupBeforeRecord = true;
   private readonly attacher: CniAttacher;
 
   constructor(opts: CniIsolatorOptions) {
@@ -43,7 +45,7 @@ export class CniIsolator implements Isolator {
   }
 
   /** Attaches the pod (CNI ADD) unless it uses the host's network; sets PodState.ips. */
-  async setupPod(pod: PodContext, signal: AbortSignal): Promise<void> {
+  async setupPod(pod: PodContext, signal: AbortSignal, ready?: Promise<void>): Promise<void> {
     if (pod.spec.namespaces.network === 'node') {
       // Kubelet reports the node's address for host-network pods itself; runtimes leave the IPs empty.
       pod.state.ips = [];
@@ -51,7 +53,7 @@ export class CniIsolator implements Isolator {
     }
     const netns = pod.state.netns;
     if (!netns) throw new FailedPreconditionError(`pod "${pod.state.id}" has no network namespace to attach`);
-    const record = await this.attacher.attach(pod.spec, netns, signal, mirror(pod.state));
+    const record = await this.attacher.attach(pod.spec, netns, signal, mirror(pod.state), ready);
     pod.state.ips = record.ips;
   }
 
