@@ -276,16 +276,20 @@ export class Conmon {
         if (/hybrid mode not supported/i.test(msg)) throw new FailedPreconditionError(text);
         throw new InternalError(text);
       }
+      // The init's start time read while the monitor's pid file is (each is a file read, several round trips).
+      const pidStartTime = readStartTime(first.data);
+      pidStartTime.catch(() => {}); // awaited below unless the pid file is bad
       const conmonPid = Number((await fs.readFile(conmonPidFile, 'utf8')).trim());
       if (!Number.isInteger(conmonPid) || conmonPid <= 0) {
         throw new InternalError(`conmon pidfile of container "${opts.id}" is invalid`);
       }
       created = true;
+      const [initStart, conmonStartTime] = await Promise.all([pidStartTime, readStartTime(conmonPid)]);
       return {
         pid: first.data,
-        pidStartTime: await readStartTime(first.data),
+        pidStartTime: initStart,
         conmonPid,
-        conmonStartTime: await readStartTime(conmonPid),
+        conmonStartTime,
         attachSocket: Conmon.attachSocket(opts.bundle),
         ctlFifo: path.join(opts.bundle, 'ctl'),
       };

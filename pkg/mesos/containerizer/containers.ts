@@ -456,7 +456,7 @@ export async function removeContainer(e: Engine, id: string, opts: RemoveContain
     const done = e.lock
       .run(id, async () => {
         if (after) await after.catch(() => undefined);
-        await releaseContainer(e, c);
+        await costOf('step release', () => releaseContainer(e, c));
       })
       .then(
         () => {

@@ -149,6 +149,21 @@ describe('containers', () => {
     assert.equal(f.images.leases.has(spec.id), false);
   });
 
+  it('start writes config.json into a bundle dir that went missing, and into a new log dir', async () => {
+    // The launcher writes config.json into the bundle the create made and makes the dir only when the write
+    // finds it gone; the log's dir is made with one mkdir when kubelet has not made it.
+    const spec = f.containerSpec(pod, ['sh', '-c', 'echo again']);
+    spec.logPath = `${pod.logDirectory}/new-${spec.id.slice(0, 6)}/0.log`;
+    const created = await m.createContainer(spec, pod, signal());
+    await fs.rm(created.info.bundle as string, { recursive: true });
+    await m.startContainer(spec.id, signal());
+    await fs.access(`${created.info.bundle as string}/config.json`);
+    const t = await m.wait(spec.id);
+    assert.deepEqual([t.exitCode, t.reason], [0, 'Completed']);
+    assert.deepEqual(await f.logLines(spec), ['again']);
+    await m.removeContainer(spec.id, signal());
+  });
+
   it('stop sends SIGTERM, and SIGKILL to a process that ignores it', async () => {
     // pid 1 of a pid namespace ignores signals it has no handler for: the polite one traps TERM.
     const polite = f.containerSpec(pod, ['sh', '-c', 'trap "exit 143" TERM; sleep 300 & wait']);
