@@ -212,6 +212,7 @@ export class MesosProvisioner implements Provisioner {
         await this.teardownFiles(containerId);
         await mkdirOnce(dir, 0o700);
       }
+      let recordWrite: Promise<void> | undefined;
       try {
         signal?.throwIfAborted();
         await costOf('step provision retain', () => this.source.retain(containerId, imageId));
@@ -223,16 +224,6 @@ export class MesosProvisioner implements Provisioner {
         const backend = backendOf(name);
         const rootfsId = randomBytes(8).toString('hex');
         const rootfs = this.paths.rootfs(containerId, name, rootfsId);
-        // Concurrent; all settle before a failure is rolled back, so the rollback's rm never races a mkdir.
-        // The dirs from the container's dir down to the rootfs's parent one level at a time: three mkdirs,
-        // where `recursive` would first fail on each missing level.
-        const makeParents = async (): Promise<void> => {
-          const backendDir = this.paths.backendDir(containerId, name);
-          for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) await mkdirOnce(d, 0o700);
-        };
-        await costOf('step provision dirs', () =>
-          settleAll([checked, backend.validate(image.layerDirs), makeParents()]),
-        );
         const ctx = {
           containerId,
           layerDirs: image.layerDirs,
@@ -251,6 +242,26 @@ export class MesosProvisioner implements Provisioner {
         };
         const writable = this.writableOf(containerId, name, rootfsId);
         if (writable !== undefined) record.writableDir = writable;
+        if (opts.deferSync) {
+          // Deferred: the caller syncs it together with its own record (one journal commit for both). Until
+          // then a process crash still finds it (the page cache survives); a power loss may drop it, and then
+          // the caller's record, which is written durably only with this one, is not there either. Renamed
+          // while the dirs are made and the backend builds the rootfs: a crash before the caller's record
+          // exists leaves an id that recovery does not keep, whose dir it destroys (mounts and all) whether or
+          // not the record is there. Settled before any rollback (below), so its rename never races the rm.
+          recordWrite = writeJsonReplace(this.paths.record(containerId), record);
+          recordWrite.catch(() => {});
+        }
+        // Concurrent; all settle before a failure is rolled back, so the rollback's rm never races a mkdir.
+        // The dirs from the container's dir down to the rootfs's parent one level at a time: three mkdirs,
+        // where `recursive` would first fail on each missing level.
+        const makeParents = async (): Promise<void> => {
+          const backendDir = this.paths.backendDir(containerId, name);
+          for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) await mkdirOnce(d, 0o700);
+        };
+        await costOf('step provision dirs', () =>
+          settleAll([checked, backend.validate(image.layerDirs), makeParents()]),
+        );
         const built = async (): Promise<void> => {
           // A backend that mounts now (bind, overlay without deferMount) waits for the caller's intent.
           if (!ctx.deferMount && backend.mountsAtProvision) await opts.intent;
@@ -259,13 +270,8 @@ export class MesosProvisioner implements Provisioner {
             throw new InternalError(`backend ${name} put the writable layer at "${writableDir}", not "${writable}"`);
           }
         };
-        if (opts.deferSync) {
-          // Deferred: the caller syncs it together with its own record (one journal commit for both). Until
-          // then a process crash still finds it (the page cache survives); a power loss may drop it, and then
-          // the caller's record, which is written durably only with this one, is not there either. Renamed
-          // while the backend builds the rootfs: a crash before the caller's record exists leaves an id that
-          // recovery does not keep, whose dir it destroys (mounts and all) whether or not the record is there.
-          await settleAll([built(), writeJsonReplace(this.paths.record(containerId), record)]);
+        if (recordWrite) {
+          await settleAll([built(), recordWrite]);
         } else {
           // On its own the record is what says "finished": written last, durably.
           await built();
@@ -276,6 +282,7 @@ export class MesosProvisioner implements Provisioner {
         log().debug({ containerId, imageId, backend: name, layers: image.layerDirs.length }, 'rootfs provisioned');
         return provisioned(record);
       } catch (err) {
+        await recordWrite?.catch(() => {});
         // Rolled back without the request's signal: an aborted request must still leave nothing behind.
         await this.teardown(containerId).catch((e: unknown) => {
           log().error({ containerId, err: errorMessage(e) }, 'rolling back a failed provision failed');
