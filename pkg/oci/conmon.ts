@@ -193,12 +193,19 @@ export class Conmon {
     for (const p of [opts.bundle, opts.logPath]) {
       if (!path.isAbsolute(p)) throw new InvalidArgumentError(`path "${p}" is not absolute`);
     }
-    await fs.access(path.join(opts.bundle, 'config.json')).catch((err: unknown) => {
-      throw new NotFoundError(`bundle "${opts.bundle}" has no config.json`, { cause: err });
-    });
     const exitFile = this.exitFile(opts.id);
     const conmonPidFile = path.join(opts.bundle, 'conmon.pid');
-    await Promise.all([exitFile, conmonPidFile, path.join(opts.bundle, 'oom')].map((f) => fs.rm(f, { force: true })));
+    // The check and the removal of a previous attempt's files at once (one round trip, not two); a bundle
+    // without config.json fails here whatever the removals did.
+    const [config, ...removed] = await Promise.allSettled([
+      fs.access(path.join(opts.bundle, 'config.json')),
+      ...[exitFile, conmonPidFile, path.join(opts.bundle, 'oom')].map((f) => fs.rm(f, { force: true })),
+    ]);
+    if (config?.status === 'rejected') {
+      throw new NotFoundError(`bundle "${opts.bundle}" has no config.json`, { cause: config.reason });
+    }
+    const failed = removed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
 
     const args = [
       ...this.baseArgs(opts.id, opts.id),
@@ -269,16 +276,20 @@ export class Conmon {
         if (/hybrid mode not supported/i.test(msg)) throw new FailedPreconditionError(text);
         throw new InternalError(text);
       }
+      // The init's start time read while the monitor's pid file is (each is a file read, several round trips).
+      const pidStartTime = readStartTime(first.data);
+      pidStartTime.catch(() => {}); // awaited below unless the pid file is bad
       const conmonPid = Number((await fs.readFile(conmonPidFile, 'utf8')).trim());
       if (!Number.isInteger(conmonPid) || conmonPid <= 0) {
         throw new InternalError(`conmon pidfile of container "${opts.id}" is invalid`);
       }
       created = true;
+      const [initStart, conmonStartTime] = await Promise.all([pidStartTime, readStartTime(conmonPid)]);
       return {
         pid: first.data,
-        pidStartTime: await readStartTime(first.data),
+        pidStartTime: initStart,
         conmonPid,
-        conmonStartTime: await readStartTime(conmonPid),
+        conmonStartTime,
         attachSocket: Conmon.attachSocket(opts.bundle),
         ctlFifo: path.join(opts.bundle, 'ctl'),
       };

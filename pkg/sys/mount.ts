@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InternalError, InvalidArgumentError, logger } from '../util/index.js';
+import { errorMessage, InternalError, InvalidArgumentError, logger } from '../util/index.js';
 import { commandError, describeCommand, run } from './spawn.js';
 import { mountServer } from './mount-server.js';
 import { nativeHelper } from './native.js';
@@ -348,18 +348,46 @@ export async function unmountUntilBare(target: string, signal?: AbortSignal): Pr
  * point. Returns the mount points it unmounted. With `lazy` every unmount is MNT_DETACH.
  */
 export async function unmountAllUnder(dir: string, opts: { lazy?: boolean; signal?: AbortSignal } = {}) {
+  return (await unmountPasses(dir, opts)).done;
+}
+
+/** unmountAllUnder's passes; `left` is what the last read of the mount table still found (empty on success). */
+async function unmountPasses(
+  dir: string,
+  opts: { lazy?: boolean; signal?: AbortSignal },
+): Promise<{ done: string[]; left: MountInfo[] }> {
   const done: string[] = [];
+  let mounts: MountInfo[] = [];
   // Re-read after each pass: an unmount can reveal an over-mounted mount at the same point.
   for (let pass = 0; pass < 64; pass++) {
-    const mounts = await mountsUnder(dir);
-    if (mounts.length === 0) return done;
+    mounts = await mountsUnder(dir);
+    if (mounts.length === 0) return { done, left: mounts };
     for (const m of mounts) {
       await unmount(m.mountPoint, { lazy: opts.lazy, signal: opts.signal });
       done.push(m.mountPoint);
     }
   }
   log.warn({ dir }, 'mounts keep reappearing under directory');
-  return done;
+  return { done, left: await mountsUnder(dir) };
+}
+
+/**
+ * What must hold before `dir` is removed recursively: everything mounted at or below it unmounted (lazily
+ * when a plain unmount fails), else InternalError naming what remains. The check is the last read of the
+ * mount table that the unmount passes made anyway, not one more (each read is a file read and a parse of
+ * the whole table).
+ */
+export async function clearMountsUnder(dir: string, signal?: AbortSignal): Promise<void> {
+  let left: MountInfo[];
+  try {
+    left = (await unmountPasses(dir, { signal })).left;
+  } catch (err) {
+    log.warn({ dir, err: errorMessage(err) }, 'unmount failed; detaching lazily');
+    left = (await unmountPasses(dir, { lazy: true, signal })).left;
+  }
+  if (left.length > 0) {
+    throw new InternalError(`mounts remain under "${dir}" (${left.map((m) => m.mountPoint).join(', ')})`);
+  }
 }
 
 /** The kernel copies mount data into one page; stay well below it. */

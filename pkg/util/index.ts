@@ -14,3 +14,4 @@ export * from './measure.js';
 export * from './quantity.js';
 export * from './settle.js';
 export * from './lru.js';
+export * from './dirs.js';

@@ -1,7 +1,8 @@
 /**
  * Container lifecycle of the Mesos containerizer (state diagram in records.ts): create = provision (rootfs
  * not mounted) + prepare + bundle dir; start = rootfs mount → launcher create → isolate(pid) → launcher
- * start; stop = stop signal, grace, SIGKILL; remove = launcher destroy → isolators cleanup (reverse) → provisioner destroy → dirs.
+ * start; stop = stop signal, grace, SIGKILL; remove = launcher destroy → (isolators cleanup (reverse) ‖ provisioner
+ * destroy ‖ bundle) → record dir.
  *
  * Every mutating operation runs under the container's key of the engine lock. Exits are recorded by the
  * exit watcher without that lock (stop waits for the exit while holding it), once per container.
@@ -30,6 +31,7 @@ import {
   NotFoundError,
   nowNs,
   Rollback,
+  settleAll,
   UnavailableError,
 } from '../../util/index.js';
 import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
@@ -454,7 +456,7 @@ export async function removeContainer(e: Engine, id: string, opts: RemoveContain
     const done = e.lock
       .run(id, async () => {
         if (after) await after.catch(() => undefined);
-        await releaseContainer(e, c);
+        await costOf('step release', () => releaseContainer(e, c));
       })
       .then(
         () => {
@@ -508,16 +510,26 @@ async function stopForDestroy(e: Engine, c: Container): Promise<void> {
   c.watcher?.abort();
 }
 
-/** Everything of a container whose process is gone, all steps tried, the record last. */
+/**
+ * Everything of a container whose process is gone, all steps tried, the record last. The runtime container
+ * goes first (its processes, cgroup and bundle files are the runtime's until then); the isolators' cleanup,
+ * the rootfs (unmount, rm -r) and the bundle depend on nothing of each other and are released concurrently
+ * (docs/performance.md, "Container verbs, phase 8"); the record dir is removed only once all three have
+ * settled, so a crash anywhere before leaves the record that makes recovery redo the release.
+ */
 async function releaseContainer(e: Engine, c: Container): Promise<void> {
   const ctx = c.context();
   await allSteps([
     () => costOf('step launcher destroy', () => e.launcher.destroy(c.id)),
     async () => crashPoint('RemoveContainer', 'runtime-deleted'),
-    () => costOf('step isolators cleanup', () => cleanupIsolators(ctx, e.isolators)),
-    () => costOf('step provisioner destroy', () => e.provisioner.destroy(c.id)),
-    async () => crashPoint('RemoveContainer', 'rootfs-released'),
-    () => costOf('step rm bundle', () => fs.rm(c.bundle, { recursive: true, force: true })),
+    () =>
+      settleAll([
+        costOf('step isolators cleanup', () => cleanupIsolators(ctx, e.isolators)),
+        costOf('step provisioner destroy', () => e.provisioner.destroy(c.id)).then(() =>
+          crashPoint('RemoveContainer', 'rootfs-released'),
+        ),
+        costOf('step rm bundle', () => fs.rm(c.bundle, { recursive: true, force: true })),
+      ]),
     () =>
       costOf('step rm record', () =>
         fs.rm(e.paths.containerRecordDir(c.pod.id, c.id), { recursive: true, force: true }),

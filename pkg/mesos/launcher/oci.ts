@@ -26,7 +26,9 @@ import {
   findExecutable,
   isKind,
   logger,
+  mkdirOnce,
   NotFoundError,
+  settleAll,
   writeJsonReplace,
 } from '../../util/index.js';
 import type { Launched, LaunchRequest, Launcher, RuntimeFeatures } from './types.js';
@@ -95,16 +97,27 @@ export class OciLauncher implements Launcher {
    * called by `create` only (the runtime is its only reader, and resources may change before start).
    */
   private async writeBundle(bundle: string, spec: Spec): Promise<void> {
-    await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
     // Renamed into place but not fsync'd: config.json is derived from the container record (rec.oci), which is
     // durable, and create() writes it again from that record before every `runc create`, its only reader. A
     // crash that leaves it old, empty or missing therefore loses nothing (docs/performance.md, phase 3).
-    await writeJsonReplace(path.join(bundle, 'config.json'), this.adapt(spec));
+    // The bundle dir exists (the containerizer made it at create): made only when the write finds it missing.
+    const file = path.join(bundle, 'config.json');
+    const config = this.adapt(spec);
+    try {
+      await writeJsonReplace(file, config);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
+      await writeJsonReplace(file, config);
+    }
   }
 
   async create(req: LaunchRequest, signal: AbortSignal): Promise<Launched> {
-    await this.writeBundle(req.bundle, req.spec);
-    if (req.logPath !== '/dev/null') await fs.mkdir(path.dirname(req.logPath), { recursive: true });
+    // The log's dir (kubelet's, made by it before the call: one mkdir finds it) beside config.json's write.
+    await settleAll([
+      this.writeBundle(req.bundle, req.spec),
+      req.logPath === '/dev/null' ? Promise.resolve() : mkdirOnce(path.dirname(req.logPath), 0o777),
+    ]);
     const c = await this.conmon.create({
       id: req.id,
       bundle: req.bundle,

@@ -18,7 +18,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ImageConfig } from '../../containerizer/index.js';
-import { diskUsage, mountsUnder, unmountAllUnder } from '../../sys/index.js';
+import { clearMountsUnder, diskUsage } from '../../sys/index.js';
 import {
   AlreadyExistsError,
   costOf,
@@ -28,6 +28,7 @@ import {
   InternalError,
   KeyedLock,
   logger,
+  mkdirOnce,
   NotFoundError,
   readJson,
   removeStaleTemps,
@@ -201,13 +202,17 @@ export class MesosProvisioner implements Provisioner {
       if (this.records.has(containerId)) {
         throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
       }
-      // A new id has no dir (one lstat); only a dir can hold a record or what an interrupted provision left.
-      if (await costOf('step provision lstat', () => pathExists(this.paths.containerDir(containerId)))) {
+      // A new id has no dir: made here, one mkdir (no lstat first); only an existing dir can hold a record or
+      // what an interrupted provision left. The dir alone is nothing: recovery destroys a dir no record keeps.
+      const dir = this.paths.containerDir(containerId);
+      if (!(await costOf('step provision mkdir', () => mkdirOnce(dir, 0o700)))) {
         if (await this.readRecord(containerId)) {
           throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
         }
         await this.teardownFiles(containerId);
+        await mkdirOnce(dir, 0o700);
       }
+      let recordWrite: Promise<void> | undefined;
       try {
         signal?.throwIfAborted();
         await costOf('step provision retain', () => this.source.retain(containerId, imageId));
@@ -219,15 +224,6 @@ export class MesosProvisioner implements Provisioner {
         const backend = backendOf(name);
         const rootfsId = randomBytes(8).toString('hex');
         const rootfs = this.paths.rootfs(containerId, name, rootfsId);
-        // Concurrent (each is a few thread-pool round trips); all settle before a failure is rolled back, so
-        // the rollback's rm never races the mkdir.
-        await costOf('step provision dirs', () =>
-          settleAll([
-            checked,
-            backend.validate(image.layerDirs),
-            fs.mkdir(path.dirname(rootfs), { recursive: true, mode: 0o700 }),
-          ]),
-        );
         const ctx = {
           containerId,
           layerDirs: image.layerDirs,
@@ -246,6 +242,26 @@ export class MesosProvisioner implements Provisioner {
         };
         const writable = this.writableOf(containerId, name, rootfsId);
         if (writable !== undefined) record.writableDir = writable;
+        if (opts.deferSync) {
+          // Deferred: the caller syncs it together with its own record (one journal commit for both). Until
+          // then a process crash still finds it (the page cache survives); a power loss may drop it, and then
+          // the caller's record, which is written durably only with this one, is not there either. Renamed
+          // while the dirs are made and the backend builds the rootfs: a crash before the caller's record
+          // exists leaves an id that recovery does not keep, whose dir it destroys (mounts and all) whether or
+          // not the record is there. Settled before any rollback (below), so its rename never races the rm.
+          recordWrite = writeJsonReplace(this.paths.record(containerId), record);
+          recordWrite.catch(() => {});
+        }
+        // Concurrent; all settle before a failure is rolled back, so the rollback's rm never races a mkdir.
+        // The dirs from the container's dir down to the rootfs's parent one level at a time: three mkdirs,
+        // where `recursive` would first fail on each missing level.
+        const makeParents = async (): Promise<void> => {
+          const backendDir = this.paths.backendDir(containerId, name);
+          for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) await mkdirOnce(d, 0o700);
+        };
+        await costOf('step provision dirs', () =>
+          settleAll([checked, backend.validate(image.layerDirs), makeParents()]),
+        );
         const built = async (): Promise<void> => {
           // A backend that mounts now (bind, overlay without deferMount) waits for the caller's intent.
           if (!ctx.deferMount && backend.mountsAtProvision) await opts.intent;
@@ -254,13 +270,8 @@ export class MesosProvisioner implements Provisioner {
             throw new InternalError(`backend ${name} put the writable layer at "${writableDir}", not "${writable}"`);
           }
         };
-        if (opts.deferSync) {
-          // Deferred: the caller syncs it together with its own record (one journal commit for both). Until
-          // then a process crash still finds it (the page cache survives); a power loss may drop it, and then
-          // the caller's record, which is written durably only with this one, is not there either. Renamed
-          // while the backend builds the rootfs: a crash before the caller's record exists leaves an id that
-          // recovery does not keep, whose dir it destroys (mounts and all) whether or not the record is there.
-          await settleAll([built(), writeJsonReplace(this.paths.record(containerId), record)]);
+        if (recordWrite) {
+          await settleAll([built(), recordWrite]);
         } else {
           // On its own the record is what says "finished": written last, durably.
           await built();
@@ -271,6 +282,7 @@ export class MesosProvisioner implements Provisioner {
         log().debug({ containerId, imageId, backend: name, layers: image.layerDirs.length }, 'rootfs provisioned');
         return provisioned(record);
       } catch (err) {
+        await recordWrite?.catch(() => {});
         // Rolled back without the request's signal: an aborted request must still leave nothing behind.
         await this.teardown(containerId).catch((e: unknown) => {
           log().error({ containerId, err: errorMessage(e) }, 'rolling back a failed provision failed');
@@ -481,40 +493,27 @@ export class MesosProvisioner implements Provisioner {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    try {
-      await costOf('step rootfs unmount', () => unmountAllUnder(dir));
-    } catch (err) {
-      log().warn({ dir, err: errorMessage(err) }, 'unmount failed; detaching lazily');
-      await unmountAllUnder(dir, { lazy: true });
-    }
-    const left = await costOf('step rootfs mountinfo', () => mountsUnder(dir));
-    if (left.length > 0) {
-      throw new InternalError(`mounts remain under "${dir}" (${left.map((m) => m.mountPoint).join(', ')})`);
-    }
+    await costOf('step rootfs unmount', () => clearMountsUnder(dir));
     await costOf('step rootfs rm', () => fs.rm(dir, { recursive: true, force: true }));
   }
 }
 
-async function pathExists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
+/** Every layer dir is an absolute path to a directory, all stat'd at once; the first missing one is named. */
 async function checkLayerDirs(imageId: string, dirs: readonly string[]): Promise<void> {
   if (dirs.length === 0) throw new FailedPreconditionError(`image "${imageId}" has no layers`);
-  for (const d of dirs) {
-    const ok =
-      path.isAbsolute(d) &&
-      (await fs.stat(d).then(
-        (s) => s.isDirectory(),
-        () => false,
-      ));
-    if (!ok) throw new FailedPreconditionError(`layer dir "${d}" of image "${imageId}" is missing`);
+  const ok = await Promise.all(
+    dirs.map(
+      async (d) =>
+        path.isAbsolute(d) &&
+        (await fs.stat(d).then(
+          (s) => s.isDirectory(),
+          () => false,
+        )),
+    ),
+  );
+  const missing = dirs.find((_, i) => !ok[i]);
+  if (missing !== undefined) {
+    throw new FailedPreconditionError(`layer dir "${missing}" of image "${imageId}" is missing`);
   }
 }
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { MesosContainerizer } from '../../../pkg/mesos/index.js';
+import { MesosProvisioner } from '../../../pkg/mesos/provisioner/index.js';
 import { cgroupExists, isPinned, mountsUnder, namespaceInode } from '../../../pkg/sys/index.js';
 import { isKind } from '../../../pkg/util/index.js';
 import { Fixture } from './fixture.js';
@@ -148,6 +149,21 @@ describe('containers', () => {
     assert.equal(f.images.leases.has(spec.id), false);
   });
 
+  it('start writes config.json into a bundle dir that went missing, and into a new log dir', async () => {
+    // The launcher writes config.json into the bundle the create made and makes the dir only when the write
+    // finds it gone; the log's dir is made with one mkdir when kubelet has not made it.
+    const spec = f.containerSpec(pod, ['sh', '-c', 'echo again']);
+    spec.logPath = `${pod.logDirectory}/new-${spec.id.slice(0, 6)}/0.log`;
+    const created = await m.createContainer(spec, pod, signal());
+    await fs.rm(created.info.bundle as string, { recursive: true });
+    await m.startContainer(spec.id, signal());
+    await fs.access(`${created.info.bundle as string}/config.json`);
+    const t = await m.wait(spec.id);
+    assert.deepEqual([t.exitCode, t.reason], [0, 'Completed']);
+    assert.deepEqual(await f.logLines(spec), ['again']);
+    await m.removeContainer(spec.id, signal());
+  });
+
   it('stop sends SIGTERM, and SIGKILL to a process that ignores it', async () => {
     // pid 1 of a pid namespace ignores signals it has no handler for: the polite one traps TERM.
     const polite = f.containerSpec(pod, ['sh', '-c', 'trap "exit 143" TERM; sleep 300 & wait']);
@@ -272,6 +288,53 @@ describe('containers', () => {
     await assert.rejects(fs.access(`${f.runtimeDir}/mesos/runc/${spec.id}`));
     await assert.rejects(fs.access(`${f.workDir}/mesos/pods/${pod.id}/containers/${spec.id}`));
     assert.ok(!(await mountsUnder(f.dir)).some((mp) => mp.mountPoint.includes(spec.id)), 'rootfs unmounted');
+  });
+
+  it('the release deletes the runtime container first, then rootfs, isolators and bundle at once, the record last', async () => {
+    // A second fixture whose provisioner's destroy waits for the bundle to go: the steps after the runtime
+    // container are concurrent (one after the other, the bundle would wait for this destroy: a timeout).
+    const g = await Fixture.create();
+    const seen: string[] = [];
+    const exists = (p: string) =>
+      fs.access(p).then(
+        () => true,
+        () => false,
+      );
+    let paths = { runtime: '', bundle: '', record: '' };
+    class Probe extends MesosProvisioner {
+      override async destroy(id: string): Promise<void> {
+        if (id === spec.id) {
+          seen.push(`runtime there: ${await exists(paths.runtime)}`);
+          for (let i = 0; i < 500 && (await exists(paths.bundle)); i++) await new Promise((r) => setTimeout(r, 10));
+          seen.push(`bundle there: ${await exists(paths.bundle)}`);
+          seen.push(`record there: ${await exists(paths.record)}`);
+        }
+        await super.destroy(id);
+      }
+    }
+    const provisioner = new Probe({ workDir: g.workDir, source: g.images });
+    const n = g.containerizer({ provisioner });
+    const pod = g.podSpec();
+    const spec = g.containerSpec(pod, ['sleep', '300']);
+    paths = {
+      runtime: `${g.runtimeDir}/mesos/runc/${spec.id}`,
+      bundle: `${g.runtimeDir}/mesos/pods/${pod.id}/containers/${spec.id}`,
+      record: `${g.workDir}/mesos/pods/${pod.id}/containers/${spec.id}`,
+    };
+    try {
+      await n.recover({ pods: [], containers: [] });
+      await n.runPod(pod, signal());
+      await n.createContainer(spec, pod, signal());
+      await n.startContainer(spec.id, signal());
+      await n.removeContainer(spec.id, signal());
+      assert.deepEqual(seen, ['runtime there: false', 'bundle there: false', 'record there: true']);
+      for (const p of Object.values(paths)) assert.equal(await exists(p), false, p);
+      assert.ok(!(await mountsUnder(g.dir)).some((mp) => mp.mountPoint.includes(spec.id)), 'rootfs unmounted');
+      await n.stopPod(pod.id, signal());
+      await n.removePod(pod.id, signal());
+    } finally {
+      await g.cleanup();
+    }
   });
 
   it('a failing prepare leaves nothing behind', async () => {

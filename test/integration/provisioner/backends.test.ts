@@ -326,6 +326,48 @@ describe('provisioner backends', () => {
     await checkGone(p, 'many', prov);
   });
 
+  it('overlay dirs made one level at a time keep their modes; a leftover dir is replaced, a recorded id refused', async () => {
+    const workDir = path.join(tmp, `work-${n++}`);
+    const p = newProvisioner('overlay', workDir);
+    const mode = async (q: string) => (await fs.stat(q)).mode & 0o777;
+    const prov = await p.provision('modes', single, { readonlyRootfs: false, deferMount: true });
+    const containerDir = path.join(workDir, 'provisioner', 'containers', 'modes');
+    const backendDir = path.join(containerDir, 'backends', 'overlay');
+    const scratch = path.dirname(prov.writableDir!);
+    // What the recursive mkdirs of before made (0700 down to rootfses, 0755 from the scratch dirs on, the
+    // work dir 0700), under the usual umask.
+    const umask = process.umask();
+    const want = (m: number) => m & ~umask;
+    for (const d of [containerDir, path.dirname(backendDir), backendDir, path.dirname(prov.rootfs)]) {
+      assert.equal(await mode(d), want(0o700), d);
+    }
+    for (const d of [prov.rootfs, path.dirname(scratch), scratch, prov.writableDir!]) {
+      assert.equal(await mode(d), want(0o755), d);
+    }
+    assert.equal(await mode(path.join(scratch, 'work')), want(0o700));
+    await p.mount('modes');
+    assert.ok((await fs.lstat(path.join(prov.rootfs, 'bin', 'busybox'))).isFile(), 'the image is visible');
+    assert.deepEqual(await mountsBelow(workDir), [prov.rootfs]);
+
+    // A dir without a record (an interrupted provision before a restart) is removed and made again.
+    const left = path.join(workDir, 'provisioner', 'containers', 'left');
+    await fs.mkdir(path.join(left, 'backends', 'overlay', 'rootfses', 'deadbeefdeadbeef'), { recursive: true });
+    const fresh = newProvisioner('overlay', workDir);
+    const again = await fresh.provision('left', single, { readonlyRootfs: false, deferMount: true });
+    assert.deepEqual(await fs.readdir(path.join(left, 'backends', 'overlay', 'rootfses')), [
+      path.basename(again.rootfs),
+    ]);
+    // A recorded id is refused by a provisioner that has not read its record yet, and left as it is.
+    await assert.rejects(fresh.provision('modes', single, { readonlyRootfs: false }), (e: unknown) =>
+      isKind(e, 'AlreadyExists'),
+    );
+    assert.deepEqual(await mountsBelow(workDir), [prov.rootfs], 'the refused id keeps its mounted rootfs');
+    await fresh.destroy('modes');
+    await fresh.destroy('left');
+    await checkGone(fresh, 'modes', prov);
+    await checkGone(fresh, 'left', again);
+  });
+
   it('overlay with deferMount: dirs only until mount; recover leaves an unmounted one so; destroy unmounts', async () => {
     const workDir = path.join(tmp, `work-${n++}`);
     const p = newProvisioner('overlay', workDir);

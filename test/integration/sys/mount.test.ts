@@ -1,6 +1,7 @@
 /**
  * Mount helpers against the real kernel (root): overlay with an upper dir, an overlay whose lowerdir list
- * exceeds a page, read-only binds, propagation, unmountAllUnder. Everything is unmounted in `after`.
+ * exceeds a page, read-only binds, propagation, unmountAllUnder,
+ * clearMountsUnder. Everything is unmounted in `after`.
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -9,6 +10,7 @@ import path from 'node:path';
 import { after, before, it } from 'node:test';
 import {
   bindMount,
+  clearMountsUnder,
   isMountPoint,
   mountsUnder,
   overlayMount,
@@ -113,4 +115,24 @@ it('binds read-only, sets propagation and unmounts everything under a dir deepes
   assert.equal(done.length, 4);
   assert.deepEqual(await mountsUnder(root), []);
   await fs.rm(path.join(src, 'sub'), { recursive: true, force: true });
+});
+
+it('clearMountsUnder unmounts stacked and nested mounts, then lets the dir go; a dir without mounts is fine', async () => {
+  const src = await mk('clear-src');
+  await fs.writeFile(path.join(src, 'f'), 'x');
+  const root = await mk('clear');
+  const a = await mk('clear', 'a');
+  await bindMount(src, a);
+  await bindMount(src, a); // stacked on the same point: revealed only after the first unmount
+  const b = await mk('clear', 'b');
+  await fs.mkdir(path.join(b, 'c'));
+  await bindMount(src, b);
+  await bindMount(src, path.join(b, 'f')).catch(() => undefined); // a file bind inside a mount
+  assert.ok((await mountsUnder(root)).length >= 3);
+  await clearMountsUnder(root);
+  assert.deepEqual(await mountsUnder(root), []);
+  await fs.rm(root, { recursive: true });
+  assert.equal(await fs.readFile(path.join(src, 'f'), 'utf8'), 'x', 'nothing removed through a mount');
+  const plain = await mk('clear-plain', 'x');
+  await clearMountsUnder(path.dirname(plain));
 });

@@ -13,8 +13,10 @@ import {
   isValidId,
   logger,
   MAX_ID_LENGTH,
+  mkdirOnce,
   nowNs,
   parseByteQuantity,
+  pathExists,
   requireExecutable,
   Rollback,
   untilAborted,
@@ -178,5 +180,30 @@ describe('errorOfKind', () => {
     }
     assert.equal(errorOfKind('Error', 'm'), undefined);
     assert.equal(errorOfKind('toString', 'm'), undefined);
+  });
+});
+
+describe('dirs', () => {
+  it('mkdirOnce makes a dir once (true), finds it there (false), makes missing parents after all', async () => {
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-dirs-'));
+    try {
+      const d = path.join(tmp, 'a');
+      assert.equal(await mkdirOnce(d, 0o700), true);
+      assert.equal((await fs.stat(d)).mode & 0o777, 0o700 & ~process.umask());
+      assert.equal(await mkdirOnce(d, 0o755), false, 'existing: left as it is');
+      assert.equal((await fs.stat(d)).mode & 0o777, 0o700 & ~process.umask());
+      const deep = path.join(tmp, 'b', 'c', 'd');
+      assert.equal(await mkdirOnce(deep, 0o755), true, 'missing parents made');
+      assert.ok((await fs.stat(deep)).isDirectory());
+      await fs.writeFile(path.join(tmp, 'f'), '');
+      assert.equal(await mkdirOnce(path.join(tmp, 'f'), 0o755), false, 'a file of that name: the caller finds out');
+      await assert.rejects(mkdirOnce(path.join(tmp, 'f', 'x'), 0o755), { code: 'ENOTDIR' });
+      assert.equal(await pathExists(d), true);
+      assert.equal(await pathExists(path.join(tmp, 'nope')), false);
+      await fs.symlink(path.join(tmp, 'nope'), path.join(tmp, 'dangling'));
+      assert.equal(await pathExists(path.join(tmp, 'dangling')), true, 'a dangling symlink exists');
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -6,10 +6,9 @@
  * Long layer lists go through short numbered symlinks made in the scratch dir for the time of the mount
  * (pkg/sys overlayMount), so the option string stays inside the one page the kernel copies.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isMountPoint, overlayMount } from '../../../sys/index.js';
-import { FailedPreconditionError, InternalError } from '../../../util/index.js';
+import { FailedPreconditionError, InternalError, mkdirOnce } from '../../../util/index.js';
 import type { Backend, BackendContext } from './types.js';
 
 /** The upper (writable) dir of an overlay rootfs, inside its scratch dir. */
@@ -21,15 +20,16 @@ function overlayWork(scratch: string): string {
   return path.join(scratch, 'work');
 }
 
-/** The rootfs mount point, the upper and the work dir (idempotent). */
+/**
+ * The rootfs mount point, the upper and the work dir (idempotent). One level at a time, each level's mkdirs
+ * at once (three round trips for a new rootfs, whose parent the provisioner made; a recursive mkdir of the
+ * upper dir alone took five): the mount point and the scratch dirs' parent, then the scratch dir, then the
+ * upper (0755, as the scratch dirs) and the work dir (0700).
+ */
 async function makeDirs(ctx: BackendContext): Promise<void> {
-  // Two round trips instead of three (concurrent recursive mkdirs of a shared parent are safe); the work dir
-  // after the upper one, so that their parent always gets the upper's mode.
-  await Promise.all([
-    fs.mkdir(overlayUpper(ctx.scratch), { recursive: true, mode: 0o755 }),
-    fs.mkdir(ctx.rootfs, { recursive: true, mode: 0o755 }),
-  ]);
-  await fs.mkdir(overlayWork(ctx.scratch), { recursive: true, mode: 0o700 });
+  await Promise.all([mkdirOnce(ctx.rootfs, 0o755), mkdirOnce(path.dirname(ctx.scratch), 0o755)]);
+  await mkdirOnce(ctx.scratch, 0o755);
+  await Promise.all([mkdirOnce(overlayUpper(ctx.scratch), 0o755), mkdirOnce(overlayWork(ctx.scratch), 0o700)]);
 }
 
 async function mountIt(ctx: BackendContext, dirsMade = false): Promise<void> {
