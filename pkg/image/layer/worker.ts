@@ -64,6 +64,11 @@ export class LayerWorker {
     private readonly idleMs = 1000,
     /** Run once a thread has exited (pkg/sys trimMalloc; tests inject a counter). */
     private readonly onExit: () => void = trimMalloc,
+    /**
+     * The thread's code: worker-main.js beside this module, i.e. tsc's output or, in the daemon's bundle, the
+     * worker's own one-file build (hack/bundle.ts); tests name the bundle's file to run that one from tsc's.
+     */
+    private readonly script: URL = new URL('./worker-main.js', import.meta.url),
   ) {}
 
   /** True when a thread is running and has loaded its code: a job starts without waiting for it. */
@@ -145,7 +150,7 @@ export class LayerWorker {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./worker-main.js', import.meta.url));
+    const w = new Worker(this.script);
     w.on('message', (msg: ToMain) => {
       if (msg.type === 'ready') {
         if (this.worker === w) this.readyWorker = w;
