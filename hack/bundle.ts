@@ -39,15 +39,16 @@ export const ENTRY_POINTS: Record<string, string> = {
 };
 
 /**
- * The layer worker's thread (pkg/image/layer/worker.ts starts `new URL('./worker-main.js', import.meta.url)`,
- * so the file sits in the bundle's folder under that name) is built apart, as one file holding only what a
- * layer job runs: it starts on a cold pull's critical path, and a thread that loaded the program's shared
- * chunks (pino and all of pkg/util among them) took ~30 ms more to become ready (docs/performance.md,
- * "PullImage cold start, phase 8"). Its own build lets esbuild drop the parts of pkg/util it does not use, which
- * a chunk shared with the daemon cannot: pkg/util/*.js are marked free of side effects there, so a module none of
- * whose exports the worker uses (log.js, which creates pino's root logger at load) is left out.
+ * The layer worker's thread (pkg/image/layer/worker.ts) is built apart, as one CommonJS file holding only what
+ * a layer job runs: it starts on a cold pull's critical path, and a thread that loaded the program's shared
+ * chunks (pino and all of pkg/util among them) as an ES module took ~15 ms more CPU to become ready, ~5 ms of
+ * them the ES module loader (docs/performance.md, "PullImage cold start, phase 8"). Its own build lets esbuild
+ * drop the parts of pkg/util it does not use, which a chunk shared with the daemon cannot: pkg/util/*.js are
+ * marked free of side effects there, so a module none of whose exports the worker uses (log.js, which creates
+ * pino's root logger at load) is left out. worker.ts finds the file by the name defined here (WORKER_FILE).
  */
 export const WORKER_ENTRY = path.join(dist, 'pkg', 'image', 'layer', 'worker-main.js');
+export const WORKER_FILE = 'layer-worker.cjs';
 
 /** npm packages the worker's file must not contain (the check fails the build): they only cost its start-up. */
 const NOT_IN_WORKER: readonly string[] = ['pino', 'zod', '@grpc/grpc-js', 'undici', 'ws', 'prom-client'];
@@ -153,6 +154,7 @@ const result = await build({
   entryPoints: ENTRY_POINTS,
   outdir,
   splitting: true,
+  define: { __UCRI_LAYER_WORKER_FILE__: JSON.stringify(`./${WORKER_FILE}`) },
   plugins: [noDynamicPackageImports, noZodLocales],
 });
 const eager = eagerLazyPackages(result.metafile);
@@ -162,14 +164,16 @@ if (eager.length > 0) {
 }
 const worker = await build({
   ...common,
+  format: 'cjs',
+  banner: {},
   entryPoints: [WORKER_ENTRY],
-  outfile: path.join(outdir, 'worker-main.js'),
+  outfile: path.join(outdir, WORKER_FILE),
   plugins: [noDynamicPackageImports, utilWithoutSideEffects],
 });
 const inWorker = packagesInWorker(worker.metafile);
 if (inWorker.length > 0) {
   console.error(
-    `bundle: worker-main.js holds ${inWorker.join(', ')}: the layer worker must not load them (see hack/bundle.ts)`,
+    `bundle: ${WORKER_FILE} holds ${inWorker.join(', ')}: the layer worker must not load them (see hack/bundle.ts)`,
   );
   process.exit(1);
 }
@@ -177,5 +181,5 @@ const outputs = [...Object.values(result.metafile.outputs), ...Object.values(wor
 const bytes = outputs.reduce((n, o) => n + o.bytes, 0);
 const workerBytes = Object.values(worker.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(
-  `bundle: ${path.relative(process.cwd(), outdir)}, ${outputs.length} files, ${(bytes / 1024).toFixed(0)} KiB (worker-main.js ${(workerBytes / 1024).toFixed(0)} KiB)`,
+  `bundle: ${path.relative(process.cwd(), outdir)}, ${outputs.length} files, ${(bytes / 1024).toFixed(0)} KiB (${WORKER_FILE} ${(workerBytes / 1024).toFixed(0)} KiB)`,
 );

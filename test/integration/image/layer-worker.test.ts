@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,15 +29,15 @@ configureLogging({ silent: true });
  * it: the bundle's one-file build (hack/bundle.ts), which must keep every guarantee below although it is built
  * apart from the daemon's chunks and without the parts of pkg/util it does not use.
  */
-const BUNDLED = new URL('../../../bundle/ucri/worker-main.js', import.meta.url);
+const BUNDLED = new URL('../../../bundle/ucri/layer-worker.cjs', import.meta.url);
 
 describe('the bundled layer worker file', () => {
-  it('is one file that imports only node built-ins and holds no logger', async () => {
+  it('is one CommonJS file that loads only node built-ins and holds no logger', async () => {
     const code = await fs.readFile(BUNDLED, 'utf8');
-    const imports = [...code.matchAll(/(?:\bfrom|\bimport)\s*["']([\w@./:-]+)["']/g)].map((m) => m[1]);
+    const imports = [...code.matchAll(/\b(?:from|import|require\()\s*["']([\w@./:-]+)["']/g)].map((m) => m[1]);
     assert.ok(imports.length > 0, 'found its imports');
     assert.deepEqual(
-      imports.filter((i) => !i?.startsWith('node:')),
+      imports.filter((i) => !isBuiltin(i ?? '')),
       [],
       'no shared chunk of the daemon, no package loaded at run time',
     );
