@@ -33,13 +33,25 @@ import { build, type Metafile, type Plugin } from 'esbuild';
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(dist, 'bundle', 'ucri');
 
-/** Entry points of the bundle: the program, and any file node must load by path (worker threads). */
+/** Entry points of the program's bundle (split into chunks shared between them). */
 export const ENTRY_POINTS: Record<string, string> = {
   main: path.join(dist, 'cmd', 'ucri', 'main.js'),
-  // pkg/image/layer/worker.ts starts `new URL('./worker-main.js', import.meta.url)`: every chunk of the bundle
-  // sits in one folder, so the worker must be an entry point of that name there.
-  'worker-main': path.join(dist, 'pkg', 'image', 'layer', 'worker-main.js'),
 };
+
+/**
+ * The layer worker's thread (pkg/image/layer/worker.ts) is built apart, as one CommonJS file holding only what
+ * a layer job runs: it starts on a cold pull's critical path, and a thread that loaded the program's shared
+ * chunks (pino and all of pkg/util among them) as an ES module took ~15 ms more CPU to become ready, ~5 ms of
+ * them the ES module loader (docs/performance.md, "PullImage cold start, phase 8"). Its own build lets esbuild
+ * drop the parts of pkg/util it does not use, which a chunk shared with the daemon cannot: pkg/util/*.js are
+ * marked free of side effects there, so a module none of whose exports the worker uses (log.js, which creates
+ * pino's root logger at load) is left out. worker.ts finds the file by the name defined here (WORKER_FILE).
+ */
+export const WORKER_ENTRY = path.join(dist, 'pkg', 'image', 'layer', 'worker-main.js');
+export const WORKER_FILE = 'layer-worker.cjs';
+
+/** npm packages the worker's file must not contain (the check fails the build): they only cost its start-up. */
+const NOT_IN_WORKER: readonly string[] = ['pino', 'zod', '@grpc/grpc-js', 'undici', 'ws', 'prom-client'];
 
 /**
  * npm packages no entry point may load at start (each costs the daemon several MiB of RSS; docs/performance.md,
@@ -91,6 +103,24 @@ const noDynamicPackageImports: Plugin = {
   },
 };
 
+/** Marks ucri's pkg/util modules free of side effects (the worker's build only; see WORKER_ENTRY). */
+const utilWithoutSideEffects: Plugin = {
+  name: 'util-without-side-effects',
+  setup(b) {
+    const util = path.join(dist, 'pkg', 'util') + path.sep;
+    b.onResolve({ filter: /^\.{1,2}\// }, (args) => {
+      const abs = path.resolve(args.resolveDir, args.path);
+      return abs.startsWith(util) ? { path: abs, sideEffects: false } : undefined;
+    });
+  },
+};
+
+/** The packages of NOT_IN_WORKER that the worker's file holds. */
+function packagesInWorker(metafile: Metafile): string[] {
+  const inputs = Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs));
+  return NOT_IN_WORKER.filter((pkg) => inputs.some((i) => i.includes(`node_modules/${pkg}/`)));
+}
+
 /**
  * zod's `export * as locales` keeps its ~40 translations (0.26 MB of minified source) in the bundle, where the
  * daemon parses them and keeps their text in the heap; ucri never calls `z.locales`, and zod registers its
@@ -104,12 +134,8 @@ const noZodLocales: Plugin = {
   },
 };
 
-rmSync(outdir, { recursive: true, force: true });
-const result = await build({
-  entryPoints: ENTRY_POINTS,
-  outdir,
+const common = {
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
@@ -120,6 +146,15 @@ const result = await build({
     js: "import { createRequire as __ucriRequire } from 'node:module';const require = __ucriRequire(import.meta.url);",
   },
   metafile: true,
+} as const;
+
+rmSync(outdir, { recursive: true, force: true });
+const result = await build({
+  ...common,
+  entryPoints: ENTRY_POINTS,
+  outdir,
+  splitting: true,
+  define: { __UCRI_LAYER_WORKER_FILE__: JSON.stringify(`./${WORKER_FILE}`) },
   plugins: [noDynamicPackageImports, noZodLocales],
 });
 const eager = eagerLazyPackages(result.metafile);
@@ -127,7 +162,24 @@ if (eager.length > 0) {
   console.error(`bundle: ${eager.join('; ')}: import it dynamically (see hack/bundle.ts)`);
   process.exit(1);
 }
-const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+const worker = await build({
+  ...common,
+  format: 'cjs',
+  banner: {},
+  entryPoints: [WORKER_ENTRY],
+  outfile: path.join(outdir, WORKER_FILE),
+  plugins: [noDynamicPackageImports, utilWithoutSideEffects],
+});
+const inWorker = packagesInWorker(worker.metafile);
+if (inWorker.length > 0) {
+  console.error(
+    `bundle: ${WORKER_FILE} holds ${inWorker.join(', ')}: the layer worker must not load them (see hack/bundle.ts)`,
+  );
+  process.exit(1);
+}
+const outputs = [...Object.values(result.metafile.outputs), ...Object.values(worker.metafile.outputs)];
+const bytes = outputs.reduce((n, o) => n + o.bytes, 0);
+const workerBytes = Object.values(worker.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(
-  `bundle: ${path.relative(process.cwd(), outdir)}, ${Object.keys(result.metafile.outputs).length} files, ${(bytes / 1024).toFixed(0)} KiB`,
+  `bundle: ${path.relative(process.cwd(), outdir)}, ${outputs.length} files, ${(bytes / 1024).toFixed(0)} KiB (${WORKER_FILE} ${(workerBytes / 1024).toFixed(0)} KiB)`,
 );

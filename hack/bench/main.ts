@@ -14,6 +14,10 @@
  * ListPodSandboxMetrics with 50 running containers, after the warm-up), BENCH_PART=memory (only the memory measures:
  * idle, 20 pods, after load; the latency measures are skipped), BENCH_PART=pull (only the pull of the large image:
  * one untimed pull each, then BENCH_PULL_ROUNDS rounds, default 6, alternating which runtime goes first).
+ * BENCH_PULL_GAP_MS: a pause before each timed pull of the large image (not timed), e.g. 2000 so that ucri's
+ * layer worker thread, which ends 1 s after its last job, has ended: the cold case the full sequence's pull is
+ * (docs/performance.md, "PullImage cold start, phase 8"); without it the pull-only rounds find it running.
+ * BENCH_UCRI_PROGRAM: run this program as ucri's daemon (another build's launcher; see ucri.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -58,6 +62,7 @@ const COUNTS = {
   burst: 20,
   burstRounds: QUICK ? 1 : 3,
   pullRounds: num('BENCH_PULL_ROUNDS', process.env.BENCH_PART === 'pull' ? 6 : QUICK ? 1 : 2),
+  pullGapMs: num('BENCH_PULL_GAP_MS', 0),
   ageCycles: num('BENCH_AGE_CYCLES', QUICK ? 100 : 1000),
   podStarts: BENCH_DOCKER ? (QUICK ? 10 : 40) : 0,
   stats: QUICK ? 20 : 100,
@@ -210,9 +215,13 @@ async function main(): Promise<number> {
       await pulls();
     }
     async function pulls(): Promise<void> {
-      progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}`);
+      const gap = COUNTS.pullGapMs > 0 ? `, ${COUNTS.pullGapMs} ms pause before each` : '';
+      progress(`pull of the large image (${(env.largeBytes / 1e6).toFixed(1)} MB) × ${COUNTS.pullRounds}${gap}`);
       for (let r = 0; r < COUNTS.pullRounds; r++) {
-        const res = await both(rts, r, (rt) => pullOnce(rt, env.large));
+        const res = await both(rts, r, async (rt) => {
+          if (COUNTS.pullGapMs > 0) await sleep(COUNTS.pullGapMs);
+          return pullOnce(rt, env.large);
+        });
         merge(samples, new Map([...res].map(([n, ms]) => [n, { 'PullImage large': [ms] }])));
       }
     }

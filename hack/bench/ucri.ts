@@ -5,6 +5,9 @@ import type { BenchRuntime } from './runtime.js';
 
 export async function startUcri(cniConfigDir: string, extraFlags: readonly string[] = []): Promise<BenchRuntime> {
   const d = await startDaemon({
+    // BENCH_UCRI_PROGRAM runs another build's daemon under this bench (an A/B with one harness): a launcher
+    // such as `exec node <node flags> /other/dist/bundle/ucri/main.js "$@"`.
+    ...(process.env.BENCH_UCRI_PROGRAM ? { program: process.env.BENCH_UCRI_PROGRAM } : {}),
     flags: [
       `--network_cni_config_dir=${cniConfigDir}`,
       `--network_cni_plugins_dir=${CNI_PLUGINS_DIR}`,

@@ -21,7 +21,8 @@ describe('pulls from a misbehaving registry', () => {
 
   before(async () => {
     fake = await new FakeRegistry().start();
-    d = await startDaemon({ flags: ['--image_pull_progress_timeout=2s'] });
+    // The layers' trace says where each layer was applied (the control case below).
+    d = await startDaemon({ flags: ['--image_pull_progress_timeout=2s', '--trace=mesos/store/layers'] });
     c = d.client();
   });
   after(async () => {
@@ -49,6 +50,23 @@ describe('pulls from a misbehaving registry', () => {
     assert.deepEqual(await fs.readdir(store('staging')), []);
     assert.deepEqual((await c.image.listImages({ filter: undefined })).images, []);
   }
+
+  it('pulls a sound layer over SMALL_PULL in the layer worker (the control: the bundle runs its worker file)', {
+    timeout: 120_000,
+  }, async () => {
+    await putTinyImage(fake, 'app/sound', 'v1', 'sound', { filler: randomBytes(5 << 20) });
+    const r = await pull(`${fake.host}/app/sound:v1`);
+    assert.match(r.imageRef, /^sha256:/);
+    const stored = d
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"layer stored"'));
+    assert.equal(stored.length, 1, d.output().slice(-2000));
+    assert.equal(JSON.parse(stored[0]!).on, 'worker', stored[0]);
+    await c.image.removeImage({
+      image: { image: r.imageRef, annotations: {}, userSpecifiedImage: '', runtimeHandler: '', imageRef: '' },
+    });
+  });
 
   it('answers INTERNAL to every pull of a layer with the right size and the wrong digest', {
     timeout: 120_000,

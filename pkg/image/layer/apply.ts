@@ -23,14 +23,12 @@ import fs, { constants } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidArgumentError, fromAbort, logger } from '../../util/index.js';
+import { InvalidArgumentError, fromAbort } from '../../util/index.js';
 import { DigestVerifier } from '../digest.js';
 import { type Compression, decompress } from './decompress.js';
 import { ENOTSUP, NodeHelper, SyscallError } from './helper.js';
 import { entryComponents, LayerRoot } from './root.js';
 import { createExtract, paxNumber, paxXattrs, type TarEntry, type TarHeader } from './tar.js';
-
-const log = logger('image/layer');
 
 export type LayerFormat = 'overlay' | 'plain';
 
@@ -49,6 +47,12 @@ export interface ApplyResult {
   compression: Compression;
   /** Number of tar entries applied (whiteouts included). */
   entries: number;
+  /**
+   * The first PAX xattr skipped because the target filesystem does not support it (ENOTSUP), for the caller to
+   * log: applyLayer logs nothing itself, so that the layer worker's thread loads no logger (its start-up is on
+   * a cold pull's critical path: docs/performance.md, "PullImage cold start, phase 8").
+   */
+  skippedXattr?: { name: string; entry: string };
 }
 
 const S_IFCHR = 0o020000;
@@ -92,7 +96,7 @@ class Applier {
   private readonly dirTimes: Array<[string, number, number]> = [];
   /** Paths this layer created; an opaque marker in 'plain' format keeps them. */
   private readonly created = new Set<string>();
-  private warnedXattr = false;
+  skippedXattr: { name: string; entry: string } | undefined;
 
   constructor(
     private readonly root: LayerRoot,
@@ -279,8 +283,7 @@ class Applier {
             cause: err,
           });
         }
-        if (!this.warnedXattr) log.warn({ name, entry: h.name }, 'xattr not supported here; skipped');
-        this.warnedXattr = true;
+        this.skippedXattr ??= { name, entry: h.name };
       }
     }
   }
@@ -315,7 +318,9 @@ export async function applyLayer(input: Readable, targetDir: string, opts: Apply
     await helper.close();
     applier.finish();
     const result = tar.result!;
-    return { diffId: result.digest, size: result.size, compression, entries: applier.entries };
+    const r: ApplyResult = { diffId: result.digest, size: result.size, compression, entries: applier.entries };
+    if (applier.skippedXattr) r.skippedXattr = applier.skippedXattr;
+    return r;
   } catch (err) {
     input.destroy();
     throw fromAbort(err, signal);

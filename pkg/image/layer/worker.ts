@@ -52,6 +52,14 @@ export interface RemoteApplyOptions {
   onTiming?: (t: LayerTiming & { waited: number }) => void;
 }
 
+/**
+ * The thread's file beside this module: tsc's ES module worker-main.js, or in the daemon's bundle the worker's
+ * own one-file CommonJS build, whose name hack/bundle.ts defines here (a CommonJS file starts ~5 ms of CPU
+ * sooner: no ES module loader in the new thread; docs/performance.md, "PullImage cold start, phase 8").
+ */
+declare const __UCRI_LAYER_WORKER_FILE__: string | undefined;
+const WORKER_FILE = typeof __UCRI_LAYER_WORKER_FILE__ === 'string' ? __UCRI_LAYER_WORKER_FILE__ : './worker-main.js';
+
 export class LayerWorker {
   private worker: Worker | undefined;
   private readonly jobs = new Map<number, Job>();
@@ -64,6 +72,8 @@ export class LayerWorker {
     private readonly idleMs = 1000,
     /** Run once a thread has exited (pkg/sys trimMalloc; tests inject a counter). */
     private readonly onExit: () => void = trimMalloc,
+    /** The thread's code (WORKER_FILE); tests name the bundle's file to run it from tsc's output. */
+    private readonly script: URL = new URL(WORKER_FILE, import.meta.url),
   ) {}
 
   /** True when a thread is running and has loaded its code: a job starts without waiting for it. */
@@ -145,7 +155,7 @@ export class LayerWorker {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./worker-main.js', import.meta.url));
+    const w = new Worker(this.script);
     w.on('message', (msg: ToMain) => {
       if (msg.type === 'ready') {
         if (this.worker === w) this.readyWorker = w;

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,233 +24,263 @@ import { gzip, packTar } from '../../unit/image/tar-fixtures.js';
 
 configureLogging({ silent: true });
 
-describe('LayerWorker', () => {
-  let fake: FakeRegistry;
-  let tmp: string;
-  let worker: LayerWorker;
-  let n = 0;
-  before(async () => {
-    assert.equal(process.getuid?.(), 0, 'layer tests need root (owners)');
-    fake = await new FakeRegistry().start();
-    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-layer-worker-'));
-    worker = new LayerWorker(200);
-  });
-  after(async () => {
-    await worker.close();
-    await fake.stop();
-    await fs.rm(tmp, { recursive: true, force: true });
-  });
+/**
+ * The worker's code as tsc writes it (dist/pkg/image/layer/worker-main.js, the default) and as the daemon runs
+ * it: the bundle's one-file build (hack/bundle.ts), which must keep every guarantee below although it is built
+ * apart from the daemon's chunks and without the parts of pkg/util it does not use.
+ */
+const BUNDLED = new URL('../../../bundle/ucri/layer-worker.cjs', import.meta.url);
 
-  /** A target dir and a sibling "outside" dir holding one victim file. */
-  async function sandbox(): Promise<{ root: string; outside: string }> {
-    const base = path.join(tmp, `case-${n++}`);
-    const root = path.join(base, 'root');
-    const outside = path.join(base, 'outside');
-    await fs.mkdir(root, { recursive: true });
-    await fs.mkdir(outside, { recursive: true });
-    await fs.writeFile(path.join(outside, 'victim'), 'original');
-    return { root, outside };
-  }
-
-  async function assertOutsideUntouched(outside: string): Promise<void> {
-    assert.deepEqual(await fs.readdir(outside), ['victim']);
-    assert.equal(await fs.readFile(path.join(outside, 'victim'), 'utf8'), 'original');
-  }
-
-  function remote(blob: Buffer, digest = sha(blob)): RemoteBlob {
-    fake.blobs.set(digest, blob);
-    return {
-      url: `http://${fake.host}/v2/app/w/blobs/${digest}`,
-      userAgent: 'test',
-      digest,
-      size: blob.length,
-      what: `blob ${digest}`,
-    };
-  }
-
-  it('applies a layer and reports its diff_id and the bytes downloaded', async () => {
-    const tar = await packTar([
-      { name: 'etc/', type: 'directory' },
-      { name: 'etc/hello', content: 'world', mode: 0o640, uid: 7, gid: 8 },
-    ]);
-    const blob = gzip(tar);
-    const { root } = await sandbox();
-    let bytes = 0;
-    const r = await worker.apply(remote(blob), root, {
-      format: 'overlay',
-      signal: new AbortController().signal,
-      diffId: sha(tar),
-      onBytes: (k) => {
-        bytes += k;
-      },
-    });
-    assert.equal(r?.diffId, sha(tar));
-    assert.equal(r?.compression, 'gzip');
-    assert.equal(bytes, blob.length);
-    assert.equal(await fs.readFile(path.join(root, 'etc/hello'), 'utf8'), 'world');
-    const st = await fs.stat(path.join(root, 'etc/hello'));
-    assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [7, 8, 0o640]);
-  });
-
-  it('reports the bytes coalesced (about one message per MiB) and where the job spent its time', async () => {
-    const tar = await packTar([{ name: 'big', content: randomBytes(3 << 20) }]);
-    const blob = gzip(tar);
-    const { root } = await sandbox();
-    const counts: number[] = [];
-    let timing: Parameters<NonNullable<RemoteApplyOptions['onTiming']>>[0] | undefined;
-    const started = Date.now();
-    const r = await worker.apply(remote(blob), root, {
-      format: 'overlay',
-      signal: new AbortController().signal,
-      diffId: sha(tar),
-      onBytes: (k) => counts.push(k),
-      onTiming: (t) => {
-        timing = t;
-      },
-    });
-    const elapsed = Date.now() - started;
-    assert.equal(r?.diffId, sha(tar));
-    assert.equal(
-      counts.reduce((a, b) => a + b, 0),
-      blob.length,
+describe('the bundled layer worker file', () => {
+  it('is one CommonJS file that loads only node built-ins and holds no logger', async () => {
+    const code = await fs.readFile(BUNDLED, 'utf8');
+    const imports = [...code.matchAll(/\b(?:from|import|require\()\s*["']([\w@./:-]+)["']/g)].map((m) => m[1]);
+    assert.ok(imports.length > 0, 'found its imports');
+    assert.deepEqual(
+      imports.filter((i) => !isBuiltin(i ?? '')),
+      [],
+      'no shared chunk of the daemon, no package loaded at run time',
     );
-    // One per MiB, one for the rest at the end, plus one per 100 ms of a slow download (a loaded machine).
-    assert.ok(counts.length <= 4 + Math.ceil(elapsed / 100), `${counts.length} byte messages in ${elapsed} ms`);
-    assert.ok(timing, 'timing reported');
-    assert.ok(timing.headers <= timing.firstByte, JSON.stringify(timing));
-    assert.ok(timing.firstByte <= timing.downloaded, JSON.stringify(timing));
-    assert.ok(timing.downloaded <= timing.applied, JSON.stringify(timing));
-    assert.ok(timing.waited >= 0 && timing.applied + timing.waited <= elapsed + 1, JSON.stringify(timing));
-  });
-
-  it('fails a blob whose content does not match its digest', async () => {
-    const tar = await packTar([{ name: 'f', content: randomBytes(64 << 10) }]);
-    const blob = gzip(tar);
-    const other = sha(Buffer.from('something else'));
-    const { root } = await sandbox();
-    await assert.rejects(
-      worker.apply(remote(blob, other), root, { format: 'overlay', signal: new AbortController().signal }),
-      (err) => err instanceof DigestMismatchError && /does not match its descriptor/.test(err.message),
-    );
-  });
-
-  it('fails a tar whose diff_id does not match', async () => {
-    const tar = await packTar([{ name: 'f', content: 'x' }]);
-    const { root } = await sandbox();
-    await assert.rejects(
-      worker.apply(remote(gzip(tar)), root, {
-        format: 'overlay',
-        signal: new AbortController().signal,
-        diffId: sha(Buffer.from('not the tar')),
-      }),
-      (err) => err instanceof DigestMismatchError,
-    );
-  });
-
-  it('rejects escaping names and hardlinks and confines planted symlinks', async () => {
-    const signal = new AbortController().signal;
-    for (const entry of [
-      { name: '../outside/victim', content: 'pwned' },
-      { name: 'a/../../outside/victim', content: 'pwned' },
-    ]) {
-      const { root, outside } = await sandbox();
-      await assert.rejects(
-        worker.apply(remote(gzip(await packTar([entry]))), root, { format: 'overlay', signal }),
-        (err) => isKind(err, 'InvalidArgument'),
-      );
-      await assertOutsideUntouched(outside);
-    }
-    const { root, outside } = await sandbox();
-    const link = await packTar([{ name: 'h', type: 'link', linkname: '../outside/victim' }]);
-    await assert.rejects(worker.apply(remote(gzip(link)), root, { format: 'overlay', signal }), (err) =>
-      isKind(err, 'InvalidArgument'),
-    );
-    await assertOutsideUntouched(outside);
-    const planted = await packTar([
-      { name: 'abs', type: 'symlink', linkname: outside },
-      { name: 'abs/victim', content: 'pwned' },
-      { name: 'f', type: 'symlink', linkname: path.join(outside, 'victim') },
-      { name: 'f', content: 'pwned' },
-    ]);
-    const { root: root2 } = await sandbox();
-    await worker.apply(remote(gzip(planted)), root2, { format: 'overlay', signal });
-    assert.equal(await fs.readFile(path.join(root2, outside, 'victim'), 'utf8'), 'pwned');
-    await assertOutsideUntouched(outside);
-  });
-
-  it('ends a cancelled job as cancelled, with the signal reason, and stays usable', async () => {
-    const tar = await packTar([{ name: 'big', content: randomBytes(2 << 20) }]);
-    const blob = gzip(tar);
-    const r = remote(blob);
-    fake.stallAfter.set(r.digest, blob.length >> 1);
-    const { root } = await sandbox();
-    const ac = new AbortController();
-    const job = worker.apply(r, root, {
-      format: 'overlay',
-      signal: ac.signal,
-      onBytes: () => ac.abort(),
-    });
-    await assert.rejects(job, (err) => isKind(err, 'Cancelled'));
-    fake.stallAfter.delete(r.digest);
-    const { root: root2 } = await sandbox();
-    const ok = await worker.apply(r, root2, { format: 'overlay', signal: new AbortController().signal });
-    assert.equal(ok?.diffId, sha(tar));
-  });
-
-  it('answers "fall back" for anything but a 200, without writing', async () => {
-    const { root } = await sandbox();
-    const missing = sha(Buffer.from('absent'));
-    const r: RemoteBlob = {
-      url: `http://${fake.host}/v2/app/w/blobs/${missing}`,
-      userAgent: 'test',
-      digest: missing,
-      what: 'absent',
-    };
-    assert.equal(await worker.apply(r, root, { format: 'overlay', signal: new AbortController().signal }), undefined);
-    assert.deepEqual(await fs.readdir(root), []);
-  });
-
-  it('ends its thread once idle and starts again for the next job', async () => {
-    const tar = await packTar([{ name: 'f', content: 'x' }]);
-    const { root } = await sandbox();
-    await worker.apply(remote(gzip(tar)), root, { format: 'overlay', signal: new AbortController().signal });
-    assert.equal(worker.running, true);
-    for (let i = 0; i < 100 && worker.running; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(worker.running, false);
-    const { root: root2 } = await sandbox();
-    const again = await worker.apply(remote(gzip(tar)), root2, {
-      format: 'overlay',
-      signal: new AbortController().signal,
-    });
-    assert.equal(again?.diffId, sha(tar));
-  });
-
-  it('warm() starts a thread that reports ready, ends when no job comes, and is followed by the exit hook', async () => {
-    let exits = 0;
-    const w = new LayerWorker(200, () => {
-      exits++;
-    });
-    try {
-      assert.equal(w.ready, false);
-      w.warm();
-      assert.equal(w.running, true);
-      for (let i = 0; i < 200 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
-      assert.equal(w.ready, true, 'the thread reports ready once its code is loaded');
-      for (let i = 0; i < 100 && w.running; i++) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(w.running, false, 'an unused warm thread ends when idle');
-      assert.equal(w.ready, false);
-      for (let i = 0; i < 40 && exits === 0; i++) await new Promise((r) => setTimeout(r, 25));
-      assert.equal(exits, 1, 'the exit hook (malloc trim) ran once the thread had exited');
-      // A job on a warm thread runs there.
-      const tar = await packTar([{ name: 'f', content: 'y' }]);
-      const { root } = await sandbox();
-      w.warm();
-      for (let i = 0; i < 200 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
-      const r = await w.apply(remote(gzip(tar)), root, { format: 'overlay', signal: new AbortController().signal });
-      assert.equal(r?.diffId, sha(tar));
-      assert.equal(await fs.readFile(path.join(root, 'f'), 'utf8'), 'y');
-    } finally {
-      await w.close();
-    }
+    assert.doesNotMatch(code, /sonic-boom|pino/i, 'pino is not bundled into the worker');
   });
 });
+
+for (const [label, script] of [
+  ['tsc output', undefined],
+  ['bundle', BUNDLED],
+] as const) {
+  describe(`LayerWorker (${label})`, () => {
+    let fake: FakeRegistry;
+    let tmp: string;
+    let worker: LayerWorker;
+    let n = 0;
+    before(async () => {
+      assert.equal(process.getuid?.(), 0, 'layer tests need root (owners)');
+      fake = await new FakeRegistry().start();
+      tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-layer-worker-'));
+      worker = new LayerWorker(200, undefined, script);
+    });
+    after(async () => {
+      await worker.close();
+      await fake.stop();
+      await fs.rm(tmp, { recursive: true, force: true });
+    });
+
+    /** A target dir and a sibling "outside" dir holding one victim file. */
+    async function sandbox(): Promise<{ root: string; outside: string }> {
+      const base = path.join(tmp, `case-${n++}`);
+      const root = path.join(base, 'root');
+      const outside = path.join(base, 'outside');
+      await fs.mkdir(root, { recursive: true });
+      await fs.mkdir(outside, { recursive: true });
+      await fs.writeFile(path.join(outside, 'victim'), 'original');
+      return { root, outside };
+    }
+
+    async function assertOutsideUntouched(outside: string): Promise<void> {
+      assert.deepEqual(await fs.readdir(outside), ['victim']);
+      assert.equal(await fs.readFile(path.join(outside, 'victim'), 'utf8'), 'original');
+    }
+
+    function remote(blob: Buffer, digest = sha(blob)): RemoteBlob {
+      fake.blobs.set(digest, blob);
+      return {
+        url: `http://${fake.host}/v2/app/w/blobs/${digest}`,
+        userAgent: 'test',
+        digest,
+        size: blob.length,
+        what: `blob ${digest}`,
+      };
+    }
+
+    it('applies a layer and reports its diff_id and the bytes downloaded', async () => {
+      const tar = await packTar([
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/hello', content: 'world', mode: 0o640, uid: 7, gid: 8 },
+      ]);
+      const blob = gzip(tar);
+      const { root } = await sandbox();
+      let bytes = 0;
+      const r = await worker.apply(remote(blob), root, {
+        format: 'overlay',
+        signal: new AbortController().signal,
+        diffId: sha(tar),
+        onBytes: (k) => {
+          bytes += k;
+        },
+      });
+      assert.equal(r?.diffId, sha(tar));
+      assert.equal(r?.compression, 'gzip');
+      assert.equal(bytes, blob.length);
+      assert.equal(await fs.readFile(path.join(root, 'etc/hello'), 'utf8'), 'world');
+      const st = await fs.stat(path.join(root, 'etc/hello'));
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [7, 8, 0o640]);
+    });
+
+    it('reports the bytes coalesced (about one message per MiB) and where the job spent its time', async () => {
+      const tar = await packTar([{ name: 'big', content: randomBytes(3 << 20) }]);
+      const blob = gzip(tar);
+      const { root } = await sandbox();
+      const counts: number[] = [];
+      let timing: Parameters<NonNullable<RemoteApplyOptions['onTiming']>>[0] | undefined;
+      const started = Date.now();
+      const r = await worker.apply(remote(blob), root, {
+        format: 'overlay',
+        signal: new AbortController().signal,
+        diffId: sha(tar),
+        onBytes: (k) => counts.push(k),
+        onTiming: (t) => {
+          timing = t;
+        },
+      });
+      const elapsed = Date.now() - started;
+      assert.equal(r?.diffId, sha(tar));
+      assert.equal(
+        counts.reduce((a, b) => a + b, 0),
+        blob.length,
+      );
+      // One per MiB, one for the rest at the end, plus one per 100 ms of a slow download (a loaded machine).
+      assert.ok(counts.length <= 4 + Math.ceil(elapsed / 100), `${counts.length} byte messages in ${elapsed} ms`);
+      assert.ok(timing, 'timing reported');
+      assert.ok(timing.headers <= timing.firstByte, JSON.stringify(timing));
+      assert.ok(timing.firstByte <= timing.downloaded, JSON.stringify(timing));
+      assert.ok(timing.downloaded <= timing.applied, JSON.stringify(timing));
+      assert.ok(timing.waited >= 0 && timing.applied + timing.waited <= elapsed + 1, JSON.stringify(timing));
+    });
+
+    it('fails a blob whose content does not match its digest', async () => {
+      const tar = await packTar([{ name: 'f', content: randomBytes(64 << 10) }]);
+      const blob = gzip(tar);
+      const other = sha(Buffer.from('something else'));
+      const { root } = await sandbox();
+      await assert.rejects(
+        worker.apply(remote(blob, other), root, { format: 'overlay', signal: new AbortController().signal }),
+        (err) => err instanceof DigestMismatchError && /does not match its descriptor/.test(err.message),
+      );
+    });
+
+    it('fails a tar whose diff_id does not match', async () => {
+      const tar = await packTar([{ name: 'f', content: 'x' }]);
+      const { root } = await sandbox();
+      await assert.rejects(
+        worker.apply(remote(gzip(tar)), root, {
+          format: 'overlay',
+          signal: new AbortController().signal,
+          diffId: sha(Buffer.from('not the tar')),
+        }),
+        (err) => err instanceof DigestMismatchError,
+      );
+    });
+
+    it('rejects escaping names and hardlinks and confines planted symlinks', async () => {
+      const signal = new AbortController().signal;
+      for (const entry of [
+        { name: '../outside/victim', content: 'pwned' },
+        { name: 'a/../../outside/victim', content: 'pwned' },
+      ]) {
+        const { root, outside } = await sandbox();
+        await assert.rejects(
+          worker.apply(remote(gzip(await packTar([entry]))), root, { format: 'overlay', signal }),
+          (err) => isKind(err, 'InvalidArgument'),
+        );
+        await assertOutsideUntouched(outside);
+      }
+      const { root, outside } = await sandbox();
+      const link = await packTar([{ name: 'h', type: 'link', linkname: '../outside/victim' }]);
+      await assert.rejects(worker.apply(remote(gzip(link)), root, { format: 'overlay', signal }), (err) =>
+        isKind(err, 'InvalidArgument'),
+      );
+      await assertOutsideUntouched(outside);
+      const planted = await packTar([
+        { name: 'abs', type: 'symlink', linkname: outside },
+        { name: 'abs/victim', content: 'pwned' },
+        { name: 'f', type: 'symlink', linkname: path.join(outside, 'victim') },
+        { name: 'f', content: 'pwned' },
+      ]);
+      const { root: root2 } = await sandbox();
+      await worker.apply(remote(gzip(planted)), root2, { format: 'overlay', signal });
+      assert.equal(await fs.readFile(path.join(root2, outside, 'victim'), 'utf8'), 'pwned');
+      await assertOutsideUntouched(outside);
+    });
+
+    it('ends a cancelled job as cancelled, with the signal reason, and stays usable', async () => {
+      const tar = await packTar([{ name: 'big', content: randomBytes(2 << 20) }]);
+      const blob = gzip(tar);
+      const r = remote(blob);
+      fake.stallAfter.set(r.digest, blob.length >> 1);
+      const { root } = await sandbox();
+      const ac = new AbortController();
+      const job = worker.apply(r, root, {
+        format: 'overlay',
+        signal: ac.signal,
+        onBytes: () => ac.abort(),
+      });
+      await assert.rejects(job, (err) => isKind(err, 'Cancelled'));
+      fake.stallAfter.delete(r.digest);
+      const { root: root2 } = await sandbox();
+      const ok = await worker.apply(r, root2, { format: 'overlay', signal: new AbortController().signal });
+      assert.equal(ok?.diffId, sha(tar));
+    });
+
+    it('answers "fall back" for anything but a 200, without writing', async () => {
+      const { root } = await sandbox();
+      const missing = sha(Buffer.from('absent'));
+      const r: RemoteBlob = {
+        url: `http://${fake.host}/v2/app/w/blobs/${missing}`,
+        userAgent: 'test',
+        digest: missing,
+        what: 'absent',
+      };
+      assert.equal(await worker.apply(r, root, { format: 'overlay', signal: new AbortController().signal }), undefined);
+      assert.deepEqual(await fs.readdir(root), []);
+    });
+
+    it('ends its thread once idle and starts again for the next job', async () => {
+      const tar = await packTar([{ name: 'f', content: 'x' }]);
+      const { root } = await sandbox();
+      await worker.apply(remote(gzip(tar)), root, { format: 'overlay', signal: new AbortController().signal });
+      assert.equal(worker.running, true);
+      for (let i = 0; i < 100 && worker.running; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(worker.running, false);
+      const { root: root2 } = await sandbox();
+      const again = await worker.apply(remote(gzip(tar)), root2, {
+        format: 'overlay',
+        signal: new AbortController().signal,
+      });
+      assert.equal(again?.diffId, sha(tar));
+    });
+
+    it('warm() starts a thread that reports ready, ends when no job comes, and is followed by the exit hook', async () => {
+      let exits = 0;
+      const w = new LayerWorker(
+        200,
+        () => {
+          exits++;
+        },
+        script,
+      );
+      try {
+        assert.equal(w.ready, false);
+        w.warm();
+        assert.equal(w.running, true);
+        for (let i = 0; i < 200 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
+        assert.equal(w.ready, true, 'the thread reports ready once its code is loaded');
+        for (let i = 0; i < 100 && w.running; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(w.running, false, 'an unused warm thread ends when idle');
+        assert.equal(w.ready, false);
+        for (let i = 0; i < 40 && exits === 0; i++) await new Promise((r) => setTimeout(r, 25));
+        assert.equal(exits, 1, 'the exit hook (malloc trim) ran once the thread had exited');
+        // A job on a warm thread runs there.
+        const tar = await packTar([{ name: 'f', content: 'y' }]);
+        const { root } = await sandbox();
+        w.warm();
+        for (let i = 0; i < 200 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
+        const r = await w.apply(remote(gzip(tar)), root, { format: 'overlay', signal: new AbortController().signal });
+        assert.equal(r?.diffId, sha(tar));
+        assert.equal(await fs.readFile(path.join(root, 'f'), 'utf8'), 'y');
+      } finally {
+        await w.close();
+      }
+    });
+  });
+}

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -130,6 +131,25 @@ describe('applyLayer: fidelity', () => {
       undefined,
       'layer may not set overlay xattrs',
     );
+  });
+
+  it('skips an xattr the filesystem does not support and names the first one in the result', async () => {
+    // ramfs supports no xattrs at all (ENOTSUP): applyLayer goes on and reports it, for the caller to log.
+    const { root } = await sandbox();
+    execFileSync('mount', ['-t', 'ramfs', 'none', root]);
+    try {
+      const tar = rawTar([
+        { name: 'a', content: 'a', pax: { 'SCHILY.xattr.user.first': '1' } },
+        { name: 'b', content: 'b', pax: { 'SCHILY.xattr.user.second': '2' } },
+      ]);
+      const r = await apply(tar, root);
+      assert.deepEqual(r.skippedXattr, { name: 'user.first', entry: 'a' });
+      assert.equal(await fs.readFile(path.join(root, 'b'), 'utf8'), 'b');
+      const plain = await sandbox();
+      assert.equal((await apply(tar, plain.root)).skippedXattr, undefined, 'nothing skipped where xattrs work');
+    } finally {
+      execFileSync('umount', [root]);
+    }
   });
 
   for (const [label, wrap] of [

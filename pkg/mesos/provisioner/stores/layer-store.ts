@@ -235,6 +235,7 @@ export class LayerStore {
       applied ??= await applyLayer(await open(signal), rootfs, apply);
       const id = applied.diffId;
       const appliedAt = performance.now();
+      if (applied.skippedXattr) log.warn({ ...applied.skippedXattr, what }, 'xattr not supported here; skipped');
       onApplied();
       const existing = this.layers.get(id);
       if (existing) {
