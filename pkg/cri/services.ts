@@ -10,6 +10,7 @@
  */
 import { ImageServiceDefinition, RuntimeServiceDefinition } from './gen/cri/v1/api.js';
 import { ImagesDefinition } from './gen/ucri/v1/ucri.js';
+import { CONTAINER_ITEMS, SANDBOX_ITEMS } from './list-items.js';
 
 /** What a method table needs of a generated message type. */
 interface MessageType<T> {
@@ -66,27 +67,42 @@ function encode<T>(type: MessageType<T>, value: T): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Makes the method table of `def`: paths `/<package>.<Service>/<Method>`, codecs from its message types. */
-export function serviceTable<D extends GenericService>(def: D): ServiceTable<D> {
+/**
+ * Makes the method table of `def`: paths `/<package>.<Service>/<Method>`, codecs from its message types;
+ * `responseEncoders` replaces the response encoder of the methods it names (the same bytes, made otherwise).
+ */
+export function serviceTable<D extends GenericService>(
+  def: D,
+  responseEncoders: {
+    readonly [K in keyof D['methods']]?: (value: MessageOf<D['methods'][K]['responseType']>) => Buffer;
+  } = {},
+): ServiceTable<D> {
   const table: Record<string, MethodDefinition<unknown, unknown, boolean, boolean>> = {};
   for (const [key, m] of Object.entries(def.methods)) {
     const req = m.requestType as MessageType<unknown>;
     const res = m.responseType as MessageType<unknown>;
+    const encodeResponse = (responseEncoders as Record<string, ((value: unknown) => Buffer) | undefined>)[key];
     table[key] = Object.freeze({
       path: `/${def.fullName}/${m.name}`,
       requestStream: m.requestStream,
       responseStream: m.responseStream,
       requestSerialize: (value: unknown) => encode(req, value),
       requestDeserialize: (bytes: Buffer) => req.decode(bytes),
-      responseSerialize: (value: unknown) => encode(res, value),
+      responseSerialize: encodeResponse ?? ((value: unknown) => encode(res, value)),
       responseDeserialize: (bytes: Buffer) => res.decode(bytes),
     });
   }
   return Object.freeze(table) as ServiceTable<D>;
 }
 
-/** runtime.v1 RuntimeService. */
-export const RuntimeServiceService = serviceTable(RuntimeServiceDefinition);
+/**
+ * runtime.v1 RuntimeService. ListContainers and ListPodSandbox answers are encoded from their items' bytes,
+ * kept per record version (list-items.ts).
+ */
+export const RuntimeServiceService = serviceTable(RuntimeServiceDefinition, {
+  listContainers: (res) => CONTAINER_ITEMS.encodeList(res.containers),
+  listPodSandbox: (res) => SANDBOX_ITEMS.encodeList(res.items),
+});
 export type RuntimeServiceService = typeof RuntimeServiceService;
 /** runtime.v1 ImageService. */
 export const ImageServiceService = serviceTable(ImageServiceDefinition);

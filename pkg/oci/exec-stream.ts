@@ -14,9 +14,17 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { DEFAULT_PATH, killProcessTree, requireNativeHelper, start, tail, waitChild, waitGone } from '../sys/index.js';
 import { InternalError, InvalidArgumentError, logger } from '../util/index.js';
 import { type OciRuntime, validateContainerId } from './runtime.js';
+import { removeScratchDir } from './scratch.js';
 import type { Process } from './spec.js';
 
 const log = logger('oci/exec-stream');
+
+/** What an exec puts in its scratch directory (removed by name once the helper is gone). */
+const SPEC_NAME = 'process.json';
+const PID_NAME = 'pid';
+const LOG_NAME = 'runtime.log';
+const CONSOLE_NAME = 'console.sock';
+const SCRATCH_NAMES = [SPEC_NAME, PID_NAME, LOG_NAME, CONSOLE_NAME];
 
 /** How long the control socket's end is awaited after the helper's exit (see `exited` below). */
 const CTL_END_MS = 2000;
@@ -74,12 +82,12 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
   if (!opts.process.args || opts.process.args.length === 0) throw new InvalidArgumentError('exec needs a command');
   const tty = opts.process.terminal === true;
   const dir = await fs.mkdtemp(path.join(opts.scratchDir ?? os.tmpdir(), 'ucri-exec-'));
-  const cleanupDir = (): Promise<void> => fs.rm(dir, { recursive: true, force: true });
+  const cleanupDir = (): Promise<void> => removeScratchDir(dir, SCRATCH_NAMES);
   try {
-    const specFile = path.join(dir, 'process.json');
-    const pidFile = path.join(dir, 'pid');
-    const logFile = path.join(dir, 'runtime.log');
-    const consoleSock = path.join(dir, 'console.sock');
+    const specFile = path.join(dir, SPEC_NAME);
+    const pidFile = path.join(dir, PID_NAME);
+    const logFile = path.join(dir, LOG_NAME);
+    const consoleSock = path.join(dir, CONSOLE_NAME);
     await fs.writeFile(specFile, JSON.stringify(opts.process), { mode: 0o600 });
     const runtimeArgs = [...runtime.globalArgs(), '--log', logFile, '--log-format', 'json', 'exec', '--detach'];
     runtimeArgs.push('--pid-file', pidFile, '--process', specFile);

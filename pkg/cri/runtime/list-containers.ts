@@ -1,4 +1,5 @@
 import type { CriDeps } from '../deps.js';
+import { CONTAINER_ITEMS } from '../list-items.js';
 import type { Container, ContainerFilter, ListContainersRequest, ListContainersResponse } from '../gen/cri/v1/api.js';
 import { criContainerState, toContainer } from '../translate/status.js';
 import { matchId, matchLabels } from './filters.js';
@@ -13,7 +14,7 @@ export function selectContainers(deps: CriDeps, f: ContainerFilter | undefined):
     .filter((r) => !f?.state || criContainerState(r.status.state) === f.state.state)
     .filter((r) => matchLabels(r.meta.spec.labels, f?.labelSelector))
     .sort((a, b) => (a.meta.createdAt < b.meta.createdAt ? -1 : a.meta.createdAt > b.meta.createdAt ? 1 : 0))
-    .map(toContainer);
+    .map((r) => CONTAINER_ITEMS.item(r, toContainer));
 }
 
 /** ListContainers: every container not still being created, filtered by id prefix, state, pod and labels. */

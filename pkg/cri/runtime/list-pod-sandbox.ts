@@ -1,4 +1,5 @@
 import type { CriDeps } from '../deps.js';
+import { SANDBOX_ITEMS } from '../list-items.js';
 import type { ListPodSandboxRequest, ListPodSandboxResponse, PodSandbox, PodSandboxFilter } from '../gen/cri/v1/api.js';
 import { criSandboxState, toPodSandbox } from '../translate/status.js';
 import { matchId, matchLabels } from './filters.js';
@@ -12,7 +13,7 @@ export function selectPodSandboxes(deps: CriDeps, f: PodSandboxFilter | undefine
     .filter((r) => !f?.state || criSandboxState(r.status.state) === f.state.state)
     .filter((r) => matchLabels(r.meta.spec.labels, f?.labelSelector))
     .sort((a, b) => (a.meta.createdAt < b.meta.createdAt ? -1 : a.meta.createdAt > b.meta.createdAt ? 1 : 0))
-    .map(toPodSandbox);
+    .map((r) => SANDBOX_ITEMS.item(r, toPodSandbox));
 }
 
 /** ListPodSandbox: every sandbox that is not still being created, filtered by id prefix, state and labels. */

@@ -43,7 +43,13 @@ export async function serveRemoteCommandSpdy(
   const want = expectedStreams(req, protocol);
   const streams = new Map<string, SpdyStream>();
   const gone = new AbortController();
-  conn.once('close', () => gone.abort());
+  // The client going away before the outcome is sent ends the session. The close that follows our own
+  // outcome is not such a departure: the session is over, and an abort then would only build two
+  // DOMExceptions (this one and the session's) while the client's next call arrives.
+  let outcomeSent = false;
+  conn.once('close', () => {
+    if (!outcomeSent) gone.abort();
+  });
   const complete = await new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), creationTimeoutMs);
     const onStream = (s: SpdyStream): void => {
@@ -73,6 +79,7 @@ export async function serveRemoteCommandSpdy(
   const errorStream = streams.get('error')!;
   errorStream.resume(); // the client sends nothing there
   const finish = async (outcome: Outcome): Promise<void> => {
+    outcomeSent = true;
     const text = protocol === 'v4.channel.k8s.io' ? statusJson(outcome) : statusText(outcome);
     const ends: Promise<void>[] = [];
     const end = (w: Writable | undefined, data?: string): void => {

@@ -4,6 +4,9 @@
  * container; ExecSync on the same helper (output, exit code, timeout, cancellation). Needs root.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rmdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { execStream, execSyncRelay, type Process } from '../../../pkg/oci/index.js';
@@ -44,11 +47,14 @@ function proc(args: string[], over: Partial<Process> = {}): Process {
 
 describe('streaming exec', () => {
   it('keeps stdout and stderr apart, feeds stdin until half-close, reports the exit code', async () => {
+    const scratchDir = await mkdtemp(path.join(os.tmpdir(), 'ucri-exec-scratch-'));
     const s = await execStream(f.runtime, {
       id: b.id,
       process: proc(['sh', '-c', 'cat; echo err >&2; exit 3']),
       stdin: true,
+      scratchDir,
     });
+    assert.equal((await readdir(scratchDir)).length, 1, 'one scratch dir while the exec runs');
     const out = collect(s.stdout);
     const err = collect(s.stderr);
     s.stdin!.write('hello ');
@@ -57,6 +63,8 @@ describe('streaming exec', () => {
     assert.equal(await out, 'hello world\n');
     assert.equal(await err, 'err\n');
     await s.close();
+    assert.deepEqual(await readdir(scratchDir), [], 'the scratch dir is gone once closed');
+    await rmdir(scratchDir);
   });
 
   it('fails with the runtime message when the command does not exist', async () => {
