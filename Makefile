@@ -43,7 +43,7 @@ build: generate native
 ## (the node flags are cmd/ucri/node-flags.ts's SERVE_NODE_FLAGS, the environment its SERVE_ENV)
 UCRI_NODE_FLAGS ?= --max-semi-space-size=1 --expose-gc --max-opt=2
 run: build
-	UV_THREADPOOL_SIZE=$${UV_THREADPOOL_SIZE:-16} $(NODE) $(UCRI_NODE_FLAGS) dist/bundle/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
+	UV_THREADPOOL_SIZE=$${UV_THREADPOOL_SIZE:-16} MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-1} $(NODE) $(UCRI_NODE_FLAGS) dist/bundle/ucri/main.js serve --install-default-network $(UCRI_FLAGS)
 
 ## test: install, build, lint, check the layering, and run every test with node's test runner
 test: build lint

@@ -162,6 +162,12 @@ if (eager.length > 0) {
   console.error(`bundle: ${eager.join('; ')}: import it dynamically (see hack/bundle.ts)`);
   process.exit(1);
 }
+// The full zod ("classic") must not come back beside zod/mini: schemas import 'zod/mini' (pkg/util/zod-messages.ts).
+const classic = Object.keys(result.metafile.inputs).find((i) => i.includes('node_modules/zod/v4/classic/'));
+if (classic) {
+  console.error(`bundle: ${classic} is bundled: import zod from 'zod/mini' (see pkg/util/zod-messages.ts)`);
+  process.exit(1);
+}
 const worker = await build({
   ...common,
   format: 'cjs',

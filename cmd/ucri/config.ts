@@ -12,127 +12,141 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ISOLATOR_NAMES } from '../../pkg/mesos/index.js';
 import { parseByteQuantity } from '../../pkg/util/index.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/ucri/config.toml';
 
-const csv = z
-  .union([z.string(), z.array(z.string())])
-  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
-const absPath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
+const csv = z.pipe(
+  z.union([z.string(), z.array(z.string())]),
+  z.transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0)),
+);
+const absPath = z.string().check(z.refine((p) => p.startsWith('/'), 'must be an absolute path'));
 const pathList = z
   .string()
-  .refine((p) => p.split(':').every((e) => e.startsWith('/')), 'must be absolute paths joined by ":"');
+  .check(z.refine((p) => p.split(':').every((e) => e.startsWith('/')), 'must be absolute paths joined by ":"'));
 
 /** A Go-style duration as containerd writes them ("5m", "1m30s", "500ms", "0"), or a number of seconds; in ms. */
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return Math.round(v * 1000);
-  const s = v.trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(s)) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration "${v}" (e.g. "5m", "90s", "0" to turn off)` });
-    return z.NEVER;
-  }
-  let ms = 0;
-  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-  return Math.round(ms);
-});
+const duration = z.pipe(
+  z.union([z.number().check(z.gte(0)), z.string()]),
+  z.transform((v, ctx) => {
+    if (typeof v === 'number') return Math.round(v * 1000);
+    const s = v.trim();
+    if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(s)) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `invalid duration "${v}" (e.g. "5m", "90s", "0" to turn off)`,
+        input: v,
+      });
+      return z.NEVER;
+    }
+    let ms = 0;
+    for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    return Math.round(ms);
+  }),
+);
 /** A byte size as Kubernetes quantities write it ("10Gi", "500M", "1048576") or a number of bytes. */
-const byteSize = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
-  const bytes = parseByteQuantity(v);
-  if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: `invalid size "${v}" (e.g. "10Gi", "500M", "0" for none)` });
-    return z.NEVER;
-  }
-  return bytes;
-});
+const byteSize = z.pipe(
+  z.union([z.number().check(z.int(), z.gte(0)), z.string()]),
+  z.transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const bytes = parseByteQuantity(v);
+    if (bytes === undefined) {
+      ctx.issues.push({ code: 'custom', message: `invalid size "${v}" (e.g. "10Gi", "500M", "0" for none)`, input: v });
+      return z.NEVER;
+    }
+    return bytes;
+  }),
+);
 /** A duration that must be longer than zero (stream timeouts). */
-const positiveDuration = duration.refine((ms) => ms > 0, 'must be longer than 0');
+const positiveDuration = duration.check(z.refine((ms) => ms > 0, 'must be longer than 0'));
 
-const registryHost = z.object({ endpoints: z.array(z.string().url()).min(1) }).strict();
-const registryAuth = z
-  .object({
-    username: z.string().optional(),
-    password: z.string().optional(),
-    auth: z.string().optional(),
-    identitytoken: z.string().optional(),
-  })
-  .strict();
+const registryHost = z.strictObject({ endpoints: z.array(z.string().check(z.url())).check(z.minLength(1)) });
+const registryAuth = z.strictObject({
+  username: z.optional(z.string()),
+  password: z.optional(z.string()),
+  auth: z.optional(z.string()),
+  identitytoken: z.optional(z.string()),
+});
 
 /** The whole configuration schema: defaults, types and constraints live here and nowhere else. */
 export const configSchema = z
-  .object({
-    socket: absPath.default('/run/ucri/ucri.sock'),
-    work_dir: absPath.default('/var/lib/ucri'),
-    runtime_dir: absPath.default('/run/ucri'),
+  .strictObject({
+    socket: z._default(absPath, '/run/ucri/ucri.sock'),
+    work_dir: z._default(absPath, '/var/lib/ucri'),
+    runtime_dir: z._default(absPath, '/run/ucri'),
     /** Containers' writable layers; default `<work_dir>/provisioner/containers` (resolved by the daemon). */
-    container_store_dir: absPath.optional(),
-    container_disk_watch_interval: positiveDuration.default(15_000),
+    container_store_dir: z.optional(absPath),
+    container_disk_watch_interval: z._default(positiveDuration, 15_000),
     /** Bytes; 0: no default limit. */
-    container_disk_limit: byteSize.default(0),
-    containerizers: csv
-      .default(['mesos'])
-      .pipe(z.array(z.enum(['mesos', 'docker'])).min(1, 'at least one containerizer is needed')),
+    container_disk_limit: z._default(byteSize, 0),
+    containerizers: z.pipe(
+      z._default(csv, ['mesos']),
+      z.array(z.enum(['mesos', 'docker'])).check(z.minLength(1, 'at least one containerizer is needed')),
+    ),
     /** Default: every isolator of the Mesos table, in table order (network/cni last). */
-    isolation: csv.default([...ISOLATOR_NAMES]),
-    launcher: z.enum(['auto', 'linux', 'posix']).default('auto'),
-    image_providers: csv.default(['docker', 'appc']).pipe(z.array(z.enum(['docker', 'appc']))),
+    isolation: z._default(csv, [...ISOLATOR_NAMES]),
+    launcher: z._default(z.enum(['auto', 'linux', 'posix']), 'auto'),
+    image_providers: z.pipe(z._default(csv, ['docker', 'appc']), z.array(z.enum(['docker', 'appc']))),
     image_provisioner_backend: z
-      .enum(['overlay', 'copy', 'bind', 'auto', 'aufs'])
-      .default('overlay')
-      .refine((b) => b !== 'aufs', 'aufs is not available in modern kernels; use overlay, copy, bind or auto'),
-    docker_registry: z.string().default('https://registry-1.docker.io'),
-    docker_store_dir: absPath.optional(),
-    docker_config: absPath.optional(),
-    image_pull_progress_timeout: duration.default(300_000),
-    appc_simple_discovery_uri_prefix: z.string().default('http://'),
-    appc_store_dir: absPath.optional(),
-    network_cni_config_dir: absPath.default('/etc/cni/net.d'),
-    network_cni_plugins_dir: pathList.default('/usr/lib/cni:/opt/cni/bin'),
-    install_default_network: z.boolean().default(false),
-    docker_socket: absPath.default('/var/run/docker.sock'),
-    cgroups_root: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path')
-      .default('ucri'),
-    cgroups_hierarchy: absPath.default('/sys/fs/cgroup'),
-    cgroup_driver: z.enum(['auto', 'cgroupfs', 'systemd']).default('auto'),
-    oci_runtime: z.enum(['runc', 'crun']).default('runc'),
-    oci_runtime_path: absPath.optional(),
-    conmon_path: absPath.optional(),
-    container_monitor: z.enum(['ucri', 'conmon']).default('ucri'),
-    pause_image: z.string().default('registry.k8s.io/pause:3.9'),
-    streaming_address: z.string().default('127.0.0.1'),
-    streaming_port: z.coerce.number().int().min(0).max(65535).default(0),
-    streaming_tls_cert: absPath.optional(),
-    streaming_tls_key: absPath.optional(),
-    stream_idle_timeout: positiveDuration.default(4 * 3_600_000),
-    stream_creation_timeout: positiveDuration.default(30_000),
-    metrics_address: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/, 'must be host:port, [v6]:port or :port (empty: off)')
-      .or(z.literal(''))
-      .default(''),
-    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    trace: z.string().default(''),
-    registry: z
-      .object({
-        mirrors: z.record(z.string(), registryHost).default({}),
-        insecure: z.array(z.string()).default([]),
-        auths: z.record(z.string(), registryAuth).default({}),
-      })
-      .strict()
-      .default({ mirrors: {}, insecure: [], auths: {} }),
+      ._default(z.enum(['overlay', 'copy', 'bind', 'auto', 'aufs']), 'overlay')
+      .check(z.refine((b) => b !== 'aufs', 'aufs is not available in modern kernels; use overlay, copy, bind or auto')),
+    docker_registry: z._default(z.string(), 'https://registry-1.docker.io'),
+    docker_store_dir: z.optional(absPath),
+    docker_config: z.optional(absPath),
+    image_pull_progress_timeout: z._default(duration, 300_000),
+    appc_simple_discovery_uri_prefix: z._default(z.string(), 'http://'),
+    appc_store_dir: z.optional(absPath),
+    network_cni_config_dir: z._default(absPath, '/etc/cni/net.d'),
+    network_cni_plugins_dir: z._default(pathList, '/usr/lib/cni:/opt/cni/bin'),
+    install_default_network: z._default(z.boolean(), false),
+    docker_socket: z._default(absPath, '/var/run/docker.sock'),
+    cgroups_root: z._default(
+      z.string().check(z.regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path')),
+      'ucri',
+    ),
+    cgroups_hierarchy: z._default(absPath, '/sys/fs/cgroup'),
+    cgroup_driver: z._default(z.enum(['auto', 'cgroupfs', 'systemd']), 'auto'),
+    oci_runtime: z._default(z.enum(['runc', 'crun']), 'runc'),
+    oci_runtime_path: z.optional(absPath),
+    conmon_path: z.optional(absPath),
+    container_monitor: z._default(z.enum(['ucri', 'conmon']), 'ucri'),
+    pause_image: z._default(z.string(), 'registry.k8s.io/pause:3.9'),
+    streaming_address: z._default(z.string(), '127.0.0.1'),
+    streaming_port: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(65535)), 0),
+    streaming_tls_cert: z.optional(absPath),
+    streaming_tls_key: z.optional(absPath),
+    stream_idle_timeout: z._default(positiveDuration, 4 * 3_600_000),
+    stream_creation_timeout: z._default(positiveDuration, 30_000),
+    metrics_address: z._default(
+      z.union([
+        z
+          .string()
+          .check(z.regex(/^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/, 'must be host:port, [v6]:port or :port (empty: off)')),
+        z.literal(''),
+      ]),
+      '',
+    ),
+    log_level: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+    trace: z._default(z.string(), ''),
+    registry: z._default(
+      z.strictObject({
+        mirrors: z._default(z.record(z.string(), registryHost), {}),
+        insecure: z._default(z.array(z.string()), []),
+        auths: z._default(z.record(z.string(), registryAuth), {}),
+      }),
+      { mirrors: {}, insecure: [], auths: {} },
+    ),
   })
-  .strict()
-  .refine((c) => (c.streaming_tls_cert === undefined) === (c.streaming_tls_key === undefined), {
-    message: 'streaming_tls_cert and streaming_tls_key go together',
-    path: ['streaming_tls_cert'],
-  });
+  .check(
+    z.refine((c) => (c.streaming_tls_cert === undefined) === (c.streaming_tls_key === undefined), {
+      message: 'streaming_tls_cert and streaming_tls_key go together',
+      path: ['streaming_tls_cert'],
+    }),
+  );
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -241,7 +255,7 @@ export function parseFlags(argv: readonly string[]): Record<string, string | tru
 }
 
 /** Formats zod issues as `key: message` lines naming the offending key. */
-function describe(err: z.ZodError): string {
+function describe(err: z.core.$ZodError): string {
   return err.issues
     .map((i) => {
       const key = i.path.join('.') || '(root)';

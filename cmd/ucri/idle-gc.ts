@@ -8,7 +8,10 @@
  * stopped for a while gives those pages back (V8 unmaps what the collection frees).
  *
  * The collector never wakes up on its own: each finished RPC (`activity()`) arms one timer if none is armed;
- * when it fires it re-arms while RPCs kept finishing, else it collects, once, if the used or the committed
+ * when it fires while RPCs kept finishing it re-arms for what is left of `quietMs` after the last one (not a
+ * whole period: the collection then comes `quietMs` after the burst, where it came anywhere between one and two
+ * periods after it, and `make bench` read the idle figure at 2 s either before or after it; docs/performance.md,
+ * "Idle memory, phase 8"), else it collects, once, if the used or the committed
  * heap grew by `minGrowthBytes` since the last collection (under load V8's own collections bring the used
  * heap back down but leave the heap they grew committed: checking the used heap alone missed that case and
  * the daemon stayed +35% over idle after 100 pod cycles). A collection is two full passes: the second frees
@@ -35,6 +38,8 @@ export interface IdleCollectorOptions {
   heapTotal?: () => number;
   /** Full collections per quiet period: the second one frees what the first one's finalizers released. */
   passes?: number;
+  /** A monotonic clock in ms (tests inject one). */
+  now?: () => number;
   /**
    * Run once per quiet period, after the collection if there was one: gives malloc's free pages back
    * (pkg/sys trimMalloc). Returns whether anything was given back.
@@ -50,8 +55,11 @@ export class IdleCollector {
   private readonly heapTotal: () => number;
   private readonly passes: number;
   private readonly trim: (() => boolean) | undefined;
-  /** Bumped by every activity; a timer that finds it changed waits another quiet period. */
+  private readonly now: () => number;
+  /** Bumped by every activity; a timer that finds it changed waits for the rest of a quiet period. */
   private seq = 0;
+  /** When the last activity was recorded (`now()`). */
+  private last = 0;
   private timer: NodeJS.Timeout | undefined;
   private baseline: number;
   private baselineTotal: number;
@@ -69,6 +77,7 @@ export class IdleCollector {
     this.heapTotal = opts.heapTotal ?? (() => process.memoryUsage().heapTotal);
     this.passes = Math.max(1, opts.passes ?? 1);
     this.trim = opts.trim;
+    this.now = opts.now ?? (() => performance.now());
     this.baseline = this.gc ? this.heapUsed() : 0;
     this.baselineTotal = this.gc ? this.heapTotal() : 0;
   }
@@ -77,7 +86,8 @@ export class IdleCollector {
   activity(): void {
     if ((!this.gc && !this.trim) || this.stopped) return;
     this.seq++;
-    if (!this.timer) this.arm(this.seq);
+    this.last = this.now();
+    if (!this.timer) this.arm(this.seq, this.quietMs);
   }
 
   /** Cancels the pending timer; later activity is ignored. */
@@ -87,8 +97,8 @@ export class IdleCollector {
     this.timer = undefined;
   }
 
-  private arm(seen: number): void {
-    this.timer = setTimeout(() => this.fire(seen), this.quietMs);
+  private arm(seen: number, ms: number): void {
+    this.timer = setTimeout(() => this.fire(seen), ms);
     this.timer.unref();
   }
 
@@ -96,7 +106,9 @@ export class IdleCollector {
     this.timer = undefined;
     if (this.stopped) return;
     if (this.seq !== seen) {
-      this.arm(this.seq);
+      // Quiet since the last activity for `quiet` ms: wait for the rest of the period only.
+      const quiet = Math.max(0, this.now() - this.last);
+      this.arm(this.seq, Math.max(0, this.quietMs - quiet));
       return;
     }
     if (this.gc) this.collect(this.gc);

@@ -7,26 +7,23 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { findExecutable } from '../util/index.js';
 
-const versionSchema = z
-  .string()
-  .regex(/^\d+\.\d+\.\d+$/, 'cniVersion must look like 1.0.0')
-  .optional();
+const versionSchema = z.optional(z.string().check(z.regex(/^\d+\.\d+\.\d+$/, 'cniVersion must look like 1.0.0')));
 // A plugin type names a binary in the plugin dirs: no path separators, no dot-dot tricks.
-const typeSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'plugin type must be a plain file name');
+const typeSchema = z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'plugin type must be a plain file name'));
 const pluginSchema = z.looseObject({ type: typeSchema });
 const confSchema = z.looseObject({
   cniVersion: versionSchema,
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   type: typeSchema,
 });
 const listSchema = z.looseObject({
   cniVersion: versionSchema,
-  name: z.string().min(1),
-  disableCheck: z.boolean().optional(),
-  plugins: z.array(pluginSchema).min(1),
+  name: z.string().check(z.minLength(1)),
+  disableCheck: z.optional(z.boolean()),
+  plugins: z.array(pluginSchema).check(z.minLength(1)),
 });
 
 /** One usable network: its name, the file it came from, and its plugin list (a `.conf` is a list of one). */

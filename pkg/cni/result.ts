@@ -5,7 +5,7 @@
  * the raw result is kept beside it because the next plugin of a list and DEL/CHECK need it verbatim.
  */
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InternalError } from '../util/index.js';
 
 /** One address a plugin assigned, normalised. */
@@ -28,35 +28,35 @@ export interface CniResult {
   dns: { nameservers: string[]; domain?: string; search: string[]; options: string[] };
 }
 
-const dnsSchema = z
-  .looseObject({
-    nameservers: z.array(z.string()).optional(),
-    domain: z.string().optional(),
-    search: z.array(z.string()).optional(),
-    options: z.array(z.string()).optional(),
-  })
-  .optional();
+const dnsSchema = z.optional(
+  z.looseObject({
+    nameservers: z.optional(z.array(z.string())),
+    domain: z.optional(z.string()),
+    search: z.optional(z.array(z.string())),
+    options: z.optional(z.array(z.string())),
+  }),
+);
 
 const currentSchema = z.looseObject({
-  cniVersion: z.string().optional(),
-  interfaces: z
-    .array(z.looseObject({ name: z.string(), mac: z.string().optional(), sandbox: z.string().optional() }))
-    .optional(),
-  ips: z
-    .array(
+  cniVersion: z.optional(z.string()),
+  interfaces: z.optional(
+    z.array(z.looseObject({ name: z.string(), mac: z.optional(z.string()), sandbox: z.optional(z.string()) })),
+  ),
+  ips: z.optional(
+    z.array(
       z.looseObject({
         address: z.string(),
-        gateway: z.string().optional(),
-        interface: z.number().int().min(0).optional(),
+        gateway: z.optional(z.string()),
+        interface: z.optional(z.number().check(z.int(), z.gte(0))),
       }),
-    )
-    .optional(),
+    ),
+  ),
   dns: dnsSchema,
 });
 
-const legacyIpSchema = z.looseObject({ ip: z.string(), gateway: z.string().optional() }).optional();
+const legacyIpSchema = z.optional(z.looseObject({ ip: z.string(), gateway: z.optional(z.string()) }));
 const legacySchema = z.looseObject({
-  cniVersion: z.string().optional(),
+  cniVersion: z.optional(z.string()),
   ip4: legacyIpSchema,
   ip6: legacyIpSchema,
   dns: dnsSchema,

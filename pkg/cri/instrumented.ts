@@ -6,7 +6,7 @@
  * gRPC server (pkg/grpc); the method tables of services.ts supply only method paths and codecs.
  */
 import { type Method, type ServerCall, Status, StatusError } from '../grpc/index.js';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import {
   addCost,
   CancelledError,
@@ -51,7 +51,7 @@ type HandlerOf<D> = D extends { responseStream: true }
 /** Handlers for a service definition: any subset; the rest answer UNIMPLEMENTED. */
 export type Handlers<S> = { [K in keyof S]?: HandlerOf<S[K]> };
 /** zod schemas per method: what the request must satisfy beyond its protobuf type. */
-export type Schemas<S> = { [K in keyof S]?: z.ZodType };
+export type Schemas<S> = { [K in keyof S]?: z.ZodMiniType };
 
 const CODES: Record<ErrorKind, number> = {
   NotFound: Status.NOT_FOUND,
@@ -85,7 +85,7 @@ function rpcName(path: string): string {
 }
 
 /** `metadata.name: Too small` style message from a zod error, naming the field. */
-function validationMessage(rpc: string, err: z.ZodError): string {
+function validationMessage(rpc: string, err: z.core.$ZodError): string {
   const parts = err.issues.map((i) => {
     const field = i.path
       .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))

@@ -3,7 +3,7 @@
  * manifest with a Content-Type, and OCI documents also name their own `mediaType`; both must agree so a
  * registry cannot have one document read as another kind.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidArgumentError, UnimplementedError } from '../util/index.js';
 import { isDigest } from './digest.js';
 
@@ -58,32 +58,32 @@ export function isLayerMediaType(mediaType: string): boolean {
   return LAYER_TYPES.has(mediaType);
 }
 
-const digestSchema = z.string().refine(isDigest, { message: 'expected a sha256 digest' });
-const annotations = z.record(z.string(), z.string()).optional();
+const digestSchema = z.string().check(z.refine(isDigest, { message: 'expected a sha256 digest' }));
+const annotations = z.optional(z.record(z.string(), z.string()));
 
 export const platformSchema = z.object({
   architecture: z.string(),
   os: z.string(),
-  'os.version': z.string().optional(),
-  'os.features': z.array(z.string()).optional(),
-  variant: z.string().optional(),
+  'os.version': z.optional(z.string()),
+  'os.features': z.optional(z.array(z.string())),
+  variant: z.optional(z.string()),
 });
 export type Platform = z.infer<typeof platformSchema>;
 
 export const descriptorSchema = z.object({
   mediaType: z.string(),
   digest: digestSchema,
-  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  urls: z.array(z.string()).optional(),
+  size: z.number().check(z.int(), z.gte(0), z.lte(Number.MAX_SAFE_INTEGER)),
+  urls: z.optional(z.array(z.string())),
   annotations,
-  platform: platformSchema.optional(),
+  platform: z.optional(platformSchema),
 });
 /** A content descriptor: what a blob or manifest is, its digest and exact size. */
 export type Descriptor = z.infer<typeof descriptorSchema>;
 
 export const imageManifestSchema = z.object({
   schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
+  mediaType: z.optional(z.string()),
   config: descriptorSchema,
   layers: z.array(descriptorSchema),
   annotations,
@@ -92,35 +92,35 @@ export type ImageManifest = z.infer<typeof imageManifestSchema>;
 
 export const imageIndexSchema = z.object({
   schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
+  mediaType: z.optional(z.string()),
   manifests: z.array(descriptorSchema),
   annotations,
 });
 export type ImageIndex = z.infer<typeof imageIndexSchema>;
 
-const strings = z.array(z.string()).nullish();
-const emptyObjects = z.record(z.string(), z.unknown()).nullish();
+const strings = z.nullish(z.array(z.string()));
+const emptyObjects = z.nullish(z.record(z.string(), z.unknown()));
 export const imageConfigSchema = z.object({
-  created: z.string().optional(),
-  author: z.string().optional(),
+  created: z.optional(z.string()),
+  author: z.optional(z.string()),
   architecture: z.string(),
   os: z.string(),
-  variant: z.string().optional(),
-  config: z
-    .object({
-      User: z.string().nullish(),
+  variant: z.optional(z.string()),
+  config: z.nullish(
+    z.object({
+      User: z.nullish(z.string()),
       ExposedPorts: emptyObjects,
       Env: strings,
       Entrypoint: strings,
       Cmd: strings,
       Volumes: emptyObjects,
-      WorkingDir: z.string().nullish(),
-      Labels: z.record(z.string(), z.string()).nullish(),
-      StopSignal: z.string().nullish(),
-    })
-    .nullish(),
+      WorkingDir: z.nullish(z.string()),
+      Labels: z.nullish(z.record(z.string(), z.string())),
+      StopSignal: z.nullish(z.string()),
+    }),
+  ),
   rootfs: z.object({ type: z.literal('layers'), diff_ids: z.array(digestSchema) }),
-  history: z.array(z.record(z.string(), z.unknown())).optional(),
+  history: z.optional(z.array(z.record(z.string(), z.unknown()))),
 });
 
 /** The image config, normalized: nulls of Docker-written configs become empty values. */
@@ -156,7 +156,7 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
   }
 }
 
-function schemaError(what: string, err: z.ZodError): InvalidArgumentError {
+function schemaError(what: string, err: z.core.$ZodError): InvalidArgumentError {
   const first = err.issues[0];
   const where = first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid';
   return new InvalidArgumentError(`invalid ${what}: ${where}`, { cause: err });

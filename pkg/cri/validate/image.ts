@@ -3,17 +3,19 @@
  * naming the field, e.g. `image.image: must not be empty`. The reference grammar itself is checked by the
  * store, which knows the providers (docker, appc).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
-const reference = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(4096, 'is too long')
-  .refine((s) => s === s.trim(), 'must not have surrounding whitespace');
+const reference = z.string().check(
+  z.minLength(1, 'must not be empty'),
+  z.maxLength(4096, 'is too long'),
+  z.refine((s) => s === s.trim(), 'must not have surrounding whitespace'),
+);
 const imageSpec = z.object({ image: reference }, { error: 'is required' });
 
 const imageFilter = z.object({
-  filter: z.object({ image: z.object({ image: z.string().max(4096, 'is too long') }).optional() }).optional(),
+  filter: z.optional(
+    z.object({ image: z.optional(z.object({ image: z.string().check(z.maxLength(4096, 'is too long')) })) }),
+  ),
 });
 
 export const imageSchemas = {

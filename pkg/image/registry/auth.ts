@@ -5,7 +5,7 @@
  * keying by credentials keeps a token fetched with one pull's secrets from serving another pull.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PermissionDeniedError, UnauthenticatedError, UnavailableError } from '../../util/index.js';
 import { basicPair, type Credentials } from './credentials.js';
 import { dumpBody, type HttpAgents, type HttpResponse, httpRequest, networkError } from './http.js';
@@ -59,9 +59,9 @@ export function basicAuthorization(c: Credentials | undefined): string | undefin
 }
 
 const tokenResponse = z.object({
-  token: z.string().optional(),
-  access_token: z.string().optional(),
-  expires_in: z.number().positive().optional(),
+  token: z.optional(z.string()),
+  access_token: z.optional(z.string()),
+  expires_in: z.optional(z.number().check(z.gt(0))),
 });
 
 interface CachedToken {

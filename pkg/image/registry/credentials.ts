@@ -3,7 +3,7 @@
  * (`{"auths": {"host": {"auth": base64(user:pass)} }}`, as written by `docker login` / kubelet's config).
  */
 import { promises as fs } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidArgumentError } from '../../util/index.js';
 
 /** Credentials for one registry, mirroring CRI `AuthConfig`. */
@@ -39,18 +39,19 @@ export function hasCredentials(c: Credentials | undefined): c is Credentials {
 }
 
 const fileSchema = z.object({
-  auths: z
-    .record(
+  auths: z._default(
+    z.record(
       z.string(),
       z.object({
-        auth: z.string().optional(),
-        username: z.string().optional(),
-        password: z.string().optional(),
-        identitytoken: z.string().optional(),
-        registrytoken: z.string().optional(),
+        auth: z.optional(z.string()),
+        username: z.optional(z.string()),
+        password: z.optional(z.string()),
+        identitytoken: z.optional(z.string()),
+        registrytoken: z.optional(z.string()),
       }),
-    )
-    .default({}),
+    ),
+    {},
+  ),
 });
 
 /** `https://index.docker.io/v1/` → `docker.io`; `host:5000/` → `host:5000`. */

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { run } from '../../sys/index.js';
 import {
   FailedPreconditionError,
@@ -38,7 +38,7 @@ const configDump = z.object({
   version: z.literal(1),
   kind: z.literal('ucri-checkpoint'),
   containerId: z.string(),
-  image: z.object({ id: z.string().regex(/^sha256:[0-9a-f]{64}$/), ref: z.string() }),
+  image: z.object({ id: z.string().check(z.regex(/^sha256:[0-9a-f]{64}$/)), ref: z.string() }),
   spec: z.looseObject({}),
 });
 

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { ImageConfig } from '../../containerizer/index.js';
 import { clearMountsUnder, diskUsage } from '../../sys/index.js';
 import {
@@ -69,12 +69,12 @@ const recordSchema = z.object({
   backend: z.enum(['overlay', 'copy', 'bind']),
   rootfsId: z.string(),
   rootfs: z.string(),
-  writableDir: z.string().optional(),
+  writableDir: z.optional(z.string()),
   image: z.object({
     imageId: z.string(),
     kind: z.enum(['docker', 'appc']),
     config: z.looseObject({}),
-    layerDirs: z.array(z.string()).min(1),
+    layerDirs: z.array(z.string()).check(z.minLength(1)),
   }),
 });
 

@@ -63,6 +63,28 @@ describe('IdleCollector', () => {
     assert.equal(h.gcs, 1, 'no further collection without activity');
   });
 
+  it('collects quietMs after the last RPC, not a whole period after the timer that saw it', () => {
+    mock.timers.reset();
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+    const h = fakeHeap();
+    const c = new IdleCollector({
+      gc: h.gc,
+      heapUsed: h.heapUsed,
+      heapTotal: h.heapTotal,
+      quietMs: 1000,
+      minGrowthBytes: 2 * MiB,
+      now: () => Date.now(),
+    });
+    h.used += 3 * MiB;
+    c.activity(); // t=0: the timer fires at 1000
+    advance(900);
+    c.activity(); // t=900: the last RPC
+    advance(1000); // t=1900: 1000 ms after it
+    assert.equal(h.gcs, 1, 'collected 1000 ms after the last RPC (before: at 2000)');
+    advance(5000);
+    assert.equal(h.gcs, 1);
+  });
+
   it('does not collect when the heap barely grew', () => {
     const h = fakeHeap();
     const c = new IdleCollector({

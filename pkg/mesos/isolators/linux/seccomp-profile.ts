@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { LinuxSeccomp, LinuxSyscall, SeccompAction } from '../../../oci/index.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../../../util/index.js';
 
@@ -22,17 +22,21 @@ const action = z.enum([
   'SCMP_ACT_LOG',
   'SCMP_ACT_NOTIFY',
 ]);
-const filter = z
-  .object({
-    caps: z.array(z.string()).optional(),
-    arches: z.array(z.string()).optional(),
-    minKernel: z.string().optional(),
-  })
-  .optional();
+const filter = z.optional(
+  z.object({
+    caps: z.optional(z.array(z.string())),
+    arches: z.optional(z.array(z.string())),
+    minKernel: z.optional(z.string()),
+  }),
+);
+/** An integer, 0 or more. */
+const count = () => z.number().check(z.int(), z.gte(0));
+/** A non-empty string. */
+const nonEmpty = () => z.string().check(z.minLength(1));
 const arg = z.object({
-  index: z.number().int().min(0).max(5),
-  value: z.number().int().min(0),
-  valueTwo: z.number().int().min(0).optional(),
+  index: z.number().check(z.int(), z.gte(0), z.lte(5)),
+  value: count(),
+  valueTwo: z.optional(count()),
   op: z.enum([
     'SCMP_CMP_NE',
     'SCMP_CMP_LT',
@@ -44,25 +48,23 @@ const arg = z.object({
   ]),
 });
 const syscall = z.object({
-  name: z.string().min(1).optional(),
-  names: z.array(z.string().min(1)).optional(),
+  name: z.optional(nonEmpty()),
+  names: z.optional(z.array(nonEmpty())),
   action,
-  errnoRet: z.number().int().min(0).optional(),
-  args: z.array(arg).nullish(),
+  errnoRet: z.optional(count()),
+  args: z.nullish(z.array(arg)),
   includes: filter,
   excludes: filter,
 });
 const profile = z.object({
   defaultAction: action,
-  defaultErrnoRet: z.number().int().min(0).optional(),
-  architectures: z.array(z.string().min(1)).nullish(),
-  archMap: z
-    .array(z.object({ architecture: z.string().min(1), subArchitectures: z.array(z.string()).nullish() }))
-    .nullish(),
-  flags: z.array(z.string().min(1)).nullish(),
-  listenerPath: z.string().optional(),
-  listenerMetadata: z.string().optional(),
-  syscalls: z.array(syscall).nullish(),
+  defaultErrnoRet: z.optional(count()),
+  architectures: z.nullish(z.array(nonEmpty())),
+  archMap: z.nullish(z.array(z.object({ architecture: nonEmpty(), subArchitectures: z.nullish(z.array(z.string())) }))),
+  flags: z.nullish(z.array(nonEmpty())),
+  listenerPath: z.optional(z.string()),
+  listenerMetadata: z.optional(z.string()),
+  syscalls: z.nullish(z.array(syscall)),
 });
 
 const NODE_TO_SECCOMP_ARCH: Record<string, string> = {

@@ -12,7 +12,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { request } from 'undici';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { sha256Digest, sniffCompression } from '../../../image/index.js';
 import { errorMessage, fromAbort, InvalidArgumentError, NotFoundError, UnavailableError } from '../../../util/index.js';
 import type { PullPlan } from './plan.js';
@@ -54,22 +54,22 @@ function appcArch(): string {
 
 const manifestSchema = z.object({
   acKind: z.literal('ImageManifest'),
-  acVersion: z.string().optional(),
+  acVersion: z.optional(z.string()),
   name: z.string(),
-  labels: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
-  annotations: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
-  app: z
-    .object({
-      exec: z.array(z.string()).optional(),
-      user: z.string().optional(),
-      group: z.string().optional(),
-      workingDirectory: z.string().optional(),
-      environment: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
-      ports: z.array(z.object({ name: z.string(), protocol: z.string(), port: z.number() })).optional(),
-      mountPoints: z.array(z.object({ name: z.string(), path: z.string() })).optional(),
-    })
-    .optional(),
-  dependencies: z.array(z.unknown()).optional(),
+  labels: z.optional(z.array(z.object({ name: z.string(), value: z.string() }))),
+  annotations: z.optional(z.array(z.object({ name: z.string(), value: z.string() }))),
+  app: z.optional(
+    z.object({
+      exec: z.optional(z.array(z.string())),
+      user: z.optional(z.string()),
+      group: z.optional(z.string()),
+      workingDirectory: z.optional(z.string()),
+      environment: z.optional(z.array(z.object({ name: z.string(), value: z.string() }))),
+      ports: z.optional(z.array(z.object({ name: z.string(), protocol: z.string(), port: z.number() }))),
+      mountPoints: z.optional(z.array(z.object({ name: z.string(), path: z.string() }))),
+    }),
+  ),
+  dependencies: z.optional(z.array(z.unknown())),
 });
 
 /** Decompresses an ACI stream when gzip-compressed (the usual `.aci`); plain tars pass through. */

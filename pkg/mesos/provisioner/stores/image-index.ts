@@ -12,7 +12,7 @@
  * bumps `version`. Readers (the store's views, the CRI Image messages built from them, ListImages' list) may
  * keep what they derived from a record for as long as they hold that record, or the version they built it at.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { ImageRecord } from '../../../containerizer/index.js';
 import { InternalError, readJson, writeJsonAtomic } from '../../../util/index.js';
 
