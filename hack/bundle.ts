@@ -175,6 +175,9 @@ const worker = await build({
   entryPoints: [WORKER_ENTRY],
   outfile: path.join(outdir, WORKER_FILE),
   plugins: [noDynamicPackageImports, utilWithoutSideEffects],
+  // pkg/util's index imports zod-messages.js for its side effect (zod's English messages), which the worker,
+  // with pkg/util side-effect free and no zod, drops on purpose.
+  logOverride: { 'ignored-bare-import': 'silent' },
 });
 const inWorker = packagesInWorker(worker.metafile);
 if (inWorker.length > 0) {
