@@ -32,6 +32,18 @@ function fakeHeap(): FakeHeap {
   return h;
 }
 
+/** A collector over `h` with a 1 s quiet period, collecting at 2 MiB of growth unless `extra` says otherwise. */
+function collectorOf(h: FakeHeap, extra: Partial<ConstructorParameters<typeof IdleCollector>[0]> = {}): IdleCollector {
+  return new IdleCollector({
+    gc: h.gc,
+    heapUsed: h.heapUsed,
+    heapTotal: h.heapTotal,
+    quietMs: 1000,
+    minGrowthBytes: 2 * MiB,
+    ...extra,
+  });
+}
+
 /** Advances the mocked clock in steps, so that timers armed by timers run too. */
 function advance(ms: number): void {
   for (let t = 0; t < ms; t += 100) mock.timers.tick(100);
@@ -43,13 +55,7 @@ describe('IdleCollector', () => {
 
   it('collects once after the RPCs stop, when the heap grew', () => {
     const h = fakeHeap();
-    const c = new IdleCollector({
-      gc: h.gc,
-      heapUsed: h.heapUsed,
-      heapTotal: h.heapTotal,
-      quietMs: 1000,
-      minGrowthBytes: 2 * MiB,
-    });
+    const c = collectorOf(h);
     for (let i = 0; i < 10; i++) {
       h.used += MiB;
       c.activity();
@@ -67,14 +73,7 @@ describe('IdleCollector', () => {
     mock.timers.reset();
     mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
     const h = fakeHeap();
-    const c = new IdleCollector({
-      gc: h.gc,
-      heapUsed: h.heapUsed,
-      heapTotal: h.heapTotal,
-      quietMs: 1000,
-      minGrowthBytes: 2 * MiB,
-      now: () => Date.now(),
-    });
+    const c = collectorOf(h, { now: () => Date.now() });
     h.used += 3 * MiB;
     c.activity(); // t=0: the timer fires at 1000
     advance(900);
@@ -87,13 +86,7 @@ describe('IdleCollector', () => {
 
   it('does not collect when the heap barely grew', () => {
     const h = fakeHeap();
-    const c = new IdleCollector({
-      gc: h.gc,
-      heapUsed: h.heapUsed,
-      heapTotal: h.heapTotal,
-      quietMs: 1000,
-      minGrowthBytes: 2 * MiB,
-    });
+    const c = collectorOf(h);
     h.used += MiB;
     c.activity();
     advance(5000);
@@ -102,13 +95,7 @@ describe('IdleCollector', () => {
 
   it('measures growth from the heap left by the last collection', () => {
     const h = fakeHeap();
-    const c = new IdleCollector({
-      gc: h.gc,
-      heapUsed: h.heapUsed,
-      heapTotal: h.heapTotal,
-      quietMs: 1000,
-      minGrowthBytes: 2 * MiB,
-    });
+    const c = collectorOf(h);
     h.used += 5 * MiB;
     h.live += 3 * MiB; // 3 MiB of it stays live
     c.activity();

@@ -93,20 +93,26 @@ async function session(req: ExecRequest): Promise<{ client: SpdyConnection; serv
   return { client: new SpdyConnection(socket, false), served };
 }
 
+/** An exec of `cmd` on the fake containerizer with stdout only, and what it records. */
+function stdoutExec(cmd: string[]): { seen: Seen; fake: ReturnType<typeof fakeExec>; req: ExecRequest } {
+  const seen: Seen = { closed: 0 };
+  const fake = fakeExec(seen);
+  const req: ExecRequest = {
+    kind: 'exec',
+    containerizer: fake.containerizer,
+    containerId: 'c1',
+    cmd,
+    tty: false,
+    stdin: false,
+    stdout: true,
+    stderr: false,
+  };
+  return { seen, fake, req };
+}
+
 describe('SPDY exec session end', () => {
   it('sends the outcome and closes without aborting the finished session', async () => {
-    const seen: Seen = { closed: 0 };
-    const fake = fakeExec(seen);
-    const req: ExecRequest = {
-      kind: 'exec',
-      containerizer: fake.containerizer,
-      containerId: 'c1',
-      cmd: ['echo', 'hi'],
-      tty: false,
-      stdin: false,
-      stdout: true,
-      stderr: false,
-    };
+    const { seen, fake, req } = stdoutExec(['echo', 'hi']);
     const { client, served } = await session(req);
     const error = await client.openStream(new Map([['streamtype', 'error']]));
     const stdout = await client.openStream(new Map([['streamtype', 'stdout']]));
@@ -123,18 +129,7 @@ describe('SPDY exec session end', () => {
   });
 
   it('aborts the session when the client leaves before the outcome', async () => {
-    const seen: Seen = { closed: 0 };
-    const fake = fakeExec(seen);
-    const req: ExecRequest = {
-      kind: 'exec',
-      containerizer: fake.containerizer,
-      containerId: 'c1',
-      cmd: ['sleep', '100'],
-      tty: false,
-      stdin: false,
-      stdout: true,
-      stderr: false,
-    };
+    const { seen, fake, req } = stdoutExec(['sleep', '100']);
     const { client, served } = await session(req);
     await client.openStream(new Map([['streamtype', 'error']]));
     await client.openStream(new Map([['streamtype', 'stdout']]));
