@@ -129,7 +129,7 @@ describe('SPDY exec session end', () => {
   });
 
   it('aborts the session when the client leaves before the outcome', async () => {
-    const { seen, fake, req } = stdoutExec(['sleep', '100']);
+    const { seen, req } = stdoutExec(['sleep', '100']);
     const { client, served } = await session(req);
     await client.openStream(new Map([['streamtype', 'error']]));
     await client.openStream(new Map([['streamtype', 'stdout']]));
