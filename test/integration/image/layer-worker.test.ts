@@ -20,7 +20,7 @@ import {
 } from '../../../pkg/image/index.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
 import { FakeRegistry, sha } from '../../unit/image/fake-registry.js';
-import { gzip, packTar } from '../../unit/image/tar-fixtures.js';
+import { escapeSandbox, gzip, packTar } from '../../unit/image/tar-fixtures.js';
 
 configureLogging({ silent: true });
 
@@ -67,15 +67,7 @@ for (const [label, script] of [
     });
 
     /** A target dir and a sibling "outside" dir holding one victim file. */
-    async function sandbox(): Promise<{ root: string; outside: string }> {
-      const base = path.join(tmp, `case-${n++}`);
-      const root = path.join(base, 'root');
-      const outside = path.join(base, 'outside');
-      await fs.mkdir(root, { recursive: true });
-      await fs.mkdir(outside, { recursive: true });
-      await fs.writeFile(path.join(outside, 'victim'), 'original');
-      return { root, outside };
-    }
+    const sandbox = () => escapeSandbox(path.join(tmp, `case-${n++}`));
 
     async function assertOutsideUntouched(outside: string): Promise<void> {
       assert.deepEqual(await fs.readdir(outside), ['victim']);

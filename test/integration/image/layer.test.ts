@@ -8,7 +8,15 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { type ApplyResult, applyLayer, type LayerFormat } from '../../../pkg/image/index.js';
 import { configureLogging, isKind } from '../../../pkg/util/index.js';
-import { type FixtureEntry, getXattr, gzip, packTar, rawTar, zstd } from '../../unit/image/tar-fixtures.js';
+import {
+  escapeSandbox,
+  type FixtureEntry,
+  getXattr,
+  gzip,
+  packTar,
+  rawTar,
+  zstd,
+} from '../../unit/image/tar-fixtures.js';
 
 configureLogging({ silent: true });
 
@@ -23,15 +31,7 @@ after(async () => {
 
 let n = 0;
 /** A fresh target dir plus a sibling "outside" dir with a victim file, for escape tests. */
-async function sandbox(): Promise<{ root: string; outside: string }> {
-  const base = path.join(tmp, `case-${n++}`);
-  const root = path.join(base, 'root');
-  const outside = path.join(base, 'outside');
-  await fs.mkdir(root, { recursive: true });
-  await fs.mkdir(outside, { recursive: true });
-  await fs.writeFile(path.join(outside, 'victim'), 'original');
-  return { root, outside };
-}
+const sandbox = () => escapeSandbox(path.join(tmp, `case-${n++}`));
 
 function apply(tar: Buffer, root: string, format: LayerFormat = 'plain'): Promise<ApplyResult> {
   return applyLayer(Readable.from([tar]), root, { format });

@@ -103,6 +103,14 @@ export async function harness(): Promise<Harness> {
   return build(dir, new FakeContainerizer());
 }
 
+/** A harness whose CRI stores have loaded their (empty) record dirs, as the daemon's start-up does. */
+export async function loadedHarness(): Promise<Harness> {
+  const t = await harness();
+  await t.deps.sandboxes.load();
+  await t.deps.containers.load();
+  return t;
+}
+
 export function podConfig(name = 'web', over: Partial<PodSandboxConfig> = {}): PodSandboxConfig {
   return RunPodSandboxRequest.fromPartial({
     config: {

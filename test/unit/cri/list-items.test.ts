@@ -17,7 +17,7 @@ import {
 } from '../../../pkg/cri/gen/cri/v1/api.js';
 import { ListItems } from '../../../pkg/cri/list-items.js';
 import { RuntimeServiceService } from '../../../pkg/cri/services.js';
-import { createReq, type Harness, harness, runPodReq } from './harness.js';
+import { createReq, type Harness, loadedHarness, runPodReq } from './harness.js';
 
 const generic = {
   containers: (res: ListContainersResponse) => Buffer.from(ListContainersResponse.encode(res).finish()),
@@ -73,9 +73,7 @@ describe('ListItems', () => {
 describe('ListContainers and ListPodSandbox answers', () => {
   let t: Harness;
   beforeEach(async () => {
-    t = await harness();
-    await t.deps.sandboxes.load();
-    await t.deps.containers.load();
+    t = await loadedHarness();
   });
   afterEach(async () => {
     await t.cleanup();

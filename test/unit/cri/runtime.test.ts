@@ -15,7 +15,7 @@ import {
   type RunPodSandboxResponse,
 } from '../../../pkg/cri/gen/cri/v1/api.js';
 import { InternalError, isKind } from '../../../pkg/util/index.js';
-import { createReq, ctx, exitAndWait, type Harness, harness, runPodReq } from './harness.js';
+import { createReq, ctx, exitAndWait, type Harness, loadedHarness, runPodReq } from './harness.js';
 
 async function runPod(t: Harness, name = 'web'): Promise<string> {
   return ((await t.call('runPodSandbox', runPodReq(name))) as RunPodSandboxResponse).podSandboxId;
@@ -33,9 +33,7 @@ const settle = () => new Promise((r) => setImmediate(r));
 describe('cri runtime verbs over a fake containerizer', () => {
   let t: Harness;
   beforeEach(async () => {
-    t = await harness();
-    await t.deps.sandboxes.load();
-    await t.deps.containers.load();
+    t = await loadedHarness();
   });
   afterEach(async () => {
     await t.cleanup();

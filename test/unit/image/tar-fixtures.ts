@@ -3,6 +3,8 @@
  * raw ustar writer for what tar-stream cannot express (binary PAX values).
  */
 import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tarStream from 'tar-stream';
 
@@ -124,4 +126,14 @@ export function getXattr(path: string, name: string): Buffer | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A fresh target dir `<base>/root` and a sibling `<base>/outside` holding one victim file, for escape tests. */
+export async function escapeSandbox(base: string): Promise<{ root: string; outside: string }> {
+  const root = path.join(base, 'root');
+  const outside = path.join(base, 'outside');
+  await fs.mkdir(root, { recursive: true });
+  await fs.mkdir(outside, { recursive: true });
+  await fs.writeFile(path.join(outside, 'victim'), 'original');
+  return { root, outside };
 }
