@@ -43,6 +43,7 @@ import {
   logger,
   NotFoundError,
   requireExecutable,
+  settleAll,
   SYSTEM_DIRS,
   UnavailableError,
   untilAborted,
@@ -196,16 +197,13 @@ export class Conmon {
     const exitFile = this.exitFile(opts.id);
     const conmonPidFile = path.join(opts.bundle, 'conmon.pid');
     // The check and the removal of a previous attempt's files at once (one round trip, not two); a bundle
-    // without config.json fails here whatever the removals did.
-    const [config, ...removed] = await Promise.allSettled([
-      fs.access(path.join(opts.bundle, 'config.json')),
+    // without config.json fails here whatever the removals did (settleAll throws the first failure in order).
+    await settleAll([
+      fs.access(path.join(opts.bundle, 'config.json')).catch((err: unknown) => {
+        throw new NotFoundError(`bundle "${opts.bundle}" has no config.json`, { cause: err });
+      }),
       ...[exitFile, conmonPidFile, path.join(opts.bundle, 'oom')].map((f) => fs.rm(f, { force: true })),
     ]);
-    if (config?.status === 'rejected') {
-      throw new NotFoundError(`bundle "${opts.bundle}" has no config.json`, { cause: config.reason });
-    }
-    const failed = removed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
 
     const args = [
       ...this.baseArgs(opts.id, opts.id),
