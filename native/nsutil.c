@@ -26,6 +26,15 @@
  *       "pin" forks rather than unsharing in place: serve keeps the daemon's namespaces whatever happens to
  *       the child, and the daemon pays no exec of a new nsutil per pod. Requests queue behind it meanwhile.
  *       Exits 0 at end of input (the daemon closed the pipe or died), 2 on a malformed request.
+ *   nsutil cgroup1-view PROGRAM [ARG...]
+ *       Execs PROGRAM (an absolute path) with ARGs in a mount namespace of its own in which the cgroup2 mount
+ *       of a hybrid host, /sys/fs/cgroup/unified, is detached, so that PROGRAM sees a host with cgroup v1
+ *       controllers only. This is how ucri runs crun on hybrid hosts: crun up to at least 1.8 refuses to place
+ *       a container in cgroups when the hybrid host's cgroup2 hierarchy holds any controller (hugetlb, here).
+ *       The subtree at /sys/fs/cgroup is made private first, in this namespace only, so that the detach is
+ *       not propagated to the host; every other mount keeps the host's propagation, so mounts made later on
+ *       the host still reach the container and a bidirectional volume still reaches the host. The namespace
+ *       lives as long as PROGRAM: the container's own mount namespace, copied from it, outlives it.
  *
  * Exit status 0 on success; 1 with a message naming the call and path on stderr; 2 on bad usage.
  */
@@ -56,7 +65,8 @@ static int fail(const char *what, const char *arg) {
 static int usage(void) {
   fputs("usage: nsutil pin [--net FILE] [--ipc FILE] [--uts FILE] [--hostname NAME]\n"
         "       nsutil unmount [--lazy] [--once] PATH...\n"
-        "       nsutil serve\n",
+        "       nsutil serve\n"
+        "       nsutil cgroup1-view PROGRAM [ARG...]\n",
         stderr);
   return 2;
 }
@@ -284,10 +294,22 @@ static int serve(void) {
   }
 }
 
+static int cgroup1_view(char **argv) {
+  if (!argv[0] || argv[0][0] != '/') return usage();
+  if (unshare(CLONE_NEWNS) < 0) return fail("unshare", "mount namespace");
+  if (mount(NULL, "/sys/fs/cgroup", NULL, MS_REC | MS_PRIVATE, NULL) < 0) return fail("make-rprivate", "/sys/fs/cgroup");
+  if (umount2("/sys/fs/cgroup/unified", MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
+    return fail("umount", "/sys/fs/cgroup/unified");
+  }
+  execv(argv[0], argv);
+  return fail("exec", argv[0]);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return usage();
   if (strcmp(argv[1], "pin") == 0) return pin(argc - 2, argv + 2);
   if (strcmp(argv[1], "unmount") == 0) return unmount_all(argc - 2, argv + 2);
   if (strcmp(argv[1], "serve") == 0 && argc == 2) return serve();
+  if (strcmp(argv[1], "cgroup1-view") == 0 && argc >= 3) return cgroup1_view(argv + 2);
   return usage();
 }
