@@ -110,7 +110,7 @@ export const configSchema = z
     ),
     cgroups_hierarchy: z._default(absPath, '/sys/fs/cgroup'),
     cgroup_driver: z._default(z.enum(['auto', 'cgroupfs', 'systemd']), 'auto'),
-    oci_runtime: z._default(z.enum(['runc', 'crun']), 'runc'),
+    oci_runtime: z._default(z.enum(['auto', 'runc', 'crun']), 'auto'),
     oci_runtime_path: z.optional(absPath),
     conmon_path: z.optional(absPath),
     container_monitor: z._default(z.enum(['ucri', 'conmon']), 'ucri'),
@@ -201,7 +201,7 @@ export const SERVE_FLAGS: readonly FlagInfo[] = [
   { key: 'cgroups_root', help: 'cgroup under which pods without a cgroup parent live (default ucri)' },
   { key: 'cgroups_hierarchy', help: 'cgroup filesystem mount point (default /sys/fs/cgroup)' },
   { key: 'cgroup_driver', help: 'auto, cgroupfs or systemd (default auto: detected from the host)' },
-  { key: 'oci_runtime', help: 'OCI runtime: runc or crun (default runc)' },
+  { key: 'oci_runtime', help: 'OCI runtime: auto, runc or crun (default auto: crun when installed, else runc)' },
   { key: 'oci_runtime_path', help: 'path of the OCI runtime binary (default: looked up in PATH)' },
   { key: 'conmon_path', help: 'path of conmon (default: looked up in PATH)' },
   {

@@ -77,8 +77,9 @@ export class MesosPaths {
     return path.join(this.containerRecordDir(podId, id), 'container.json');
   }
 
-  get runcRoot(): string {
-    return path.join(this.run, 'runc');
+  /** The OCI runtime's state root (`--root`), one per runtime: runc's and crun's state dirs differ. */
+  runtimeRoot(kind: 'runc' | 'crun'): string {
+    return path.join(this.run, kind);
   }
   get exitDir(): string {
     return path.join(this.run, 'exits');

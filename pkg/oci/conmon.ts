@@ -178,7 +178,7 @@ export class Conmon {
 
   /** Flags common to create and exec. */
   baseArgs(id: string, cuuid: string): string[] {
-    const a = ['--api-version', '1', '-c', id, '-u', cuuid, '-r', this.runtime.path, '--log-level', this.logLevel];
+    const a = ['--api-version', '1', '-c', id, '-u', cuuid, '-r', this.runtime.program, '--log-level', this.logLevel];
     for (const r of this.runtime.conmonRuntimeArgs()) a.push('--runtime-arg', r);
     return a;
   }

@@ -93,7 +93,7 @@ export async function execStream(runtime: OciRuntime, opts: ExecStreamOptions): 
     runtimeArgs.push('--pid-file', pidFile, '--process', specFile);
     if (tty) runtimeArgs.push('--console-socket', consoleSock);
     runtimeArgs.push(opts.id);
-    const helperArgs = ['-p', pidFile, ...(tty ? ['-c', consoleSock] : []), '--', runtime.path, ...runtimeArgs];
+    const helperArgs = ['-p', pidFile, ...(tty ? ['-c', consoleSock] : []), '--', runtime.program, ...runtimeArgs];
     const child = await start(requireNativeHelper('exec-relay'), helperArgs, {
       cwd: dir,
       env: { PATH: DEFAULT_PATH },

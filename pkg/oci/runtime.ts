@@ -1,15 +1,23 @@
 /**
- * Driver for an OCI runtime CLI (runc by default, crun where the host allows it). `create` and `exec` are
- * not here: conmon runs them so that it holds the container's stdio (see conmon.ts). Every call passes
- * `--root <dir>`, the runtime's state directory for this ucri instance, so two daemons never see each
- * other's containers, and `--systemd-cgroup` when the host's cgroup driver is systemd.
+ * Driver for an OCI runtime CLI (runc or crun). `create` and `exec` are not here: conmon runs them so that it
+ * holds the container's stdio (see conmon.ts). Every call passes `--root <dir>`, the runtime's state directory
+ * for this ucri instance, so two daemons never see each other's containers, and `--systemd-cgroup` when the
+ * host's cgroup driver is systemd.
+ *
+ * crun on a hybrid cgroup host whose cgroup2 tree holds a controller (crun up to at least 1.8 refuses to place
+ * a container in cgroups there) runs under `nsutil cgroup1-view`: in a mount namespace of its own without the
+ * cgroup2 mount, where it sees a v1 host and uses the v1 hierarchies as runc does. `program` and
+ * `globalArgs()` then name nsutil and put `cgroup1-view <crun>` first; every caller (conmon, exec, the calls
+ * here) runs `program` with `globalArgs()`.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { detectCgroups, type RunResult, run } from '../sys/index.js';
+import { type CgroupLayout, detectCgroups, nativeHelper, type RunResult, run } from '../sys/index.js';
 import {
   checkId,
   FailedPreconditionError,
+  findExecutable,
   InternalError,
   InvalidArgumentError,
   logger,
@@ -17,6 +25,7 @@ import {
   requireExecutable,
   SYSTEM_DIRS,
 } from '../util/index.js';
+import { crunDeleteFromState, crunKillFromState, crunStartFromState } from './crun-state.js';
 import { deleteFromState, killFromState, startFromState } from './runc-state.js';
 import type { LinuxResources, State } from './spec.js';
 
@@ -78,42 +87,90 @@ export async function criuErrors(logFile: string): Promise<string> {
     .join('; ');
 }
 
+/**
+ * True when a hybrid host's cgroup2 tree has controllers of its own (`cgroup.controllers` not empty), the
+ * case crun refuses; such a host needs `nsutil cgroup1-view` for crun.
+ */
+export async function hybridWithV2Controllers(layout: CgroupLayout): Promise<boolean> {
+  if (layout.mode !== 'hybrid' || layout.unified === undefined) return false;
+  const text = await fs.readFile(path.join(layout.unified, 'cgroup.controllers'), 'utf8').catch(() => '');
+  return text.trim() !== '';
+}
+
+/**
+ * The runtime `oci_runtime = "auto"` means on this host: crun when its binary is installed (and, on a hybrid
+ * host whose cgroup2 tree holds controllers, nsutil is built for `cgroup1-view`), else runc. crun creates,
+ * starts and execs without a Go runtime's start-up and a copy of its own binary per call, the bulk of runc's
+ * StartContainer and ExecSync time (docs/performance.md, "crun, phase 9"). An explicit `path` decides by its
+ * name. `runc` and `crun` are returned as given.
+ */
+export async function resolveRuntimeKind(name: string, explicitPath?: string): Promise<RuntimeKind> {
+  if (name === 'runc' || name === 'crun') return name;
+  if (name !== 'auto') throw new InvalidArgumentError(`unknown OCI runtime "${name}" (runc, crun or auto)`);
+  if (explicitPath) return path.basename(explicitPath).startsWith('crun') ? 'crun' : 'runc';
+  if (!(await findExecutable('crun', SYSTEM_DIRS))) return 'runc';
+  if ((await hybridWithV2Controllers(await detectCgroups())) && !nativeHelper('nsutil')) return 'runc';
+  return 'crun';
+}
+
 export class OciRuntime {
   readonly kind: RuntimeKind;
-  readonly path: string;
+  /** The runtime's binary. */
+  readonly binary: string;
+  /** What runs for every call: the binary, or nsutil when it runs under `cgroup1-view`. */
+  readonly program: string;
   readonly root: string;
   readonly systemdCgroup: boolean;
+  /** Arguments before the runtime's own: `cgroup1-view <binary>` under nsutil, else none. */
+  private readonly prefix: readonly string[];
 
-  private constructor(kind: RuntimeKind, binary: string, root: string, systemdCgroup: boolean) {
+  private constructor(kind: RuntimeKind, binary: string, root: string, systemdCgroup: boolean, view?: string) {
     this.kind = kind;
-    this.path = binary;
+    this.binary = binary;
+    this.program = view ?? binary;
+    this.prefix = view ? ['cgroup1-view', binary] : [];
     this.root = root;
     this.systemdCgroup = systemdCgroup;
   }
 
-  /** Finds the binary, creates the state directory (0700) and returns the driver. */
+  /**
+   * Finds the binary, creates the state directory (0700) and returns the driver. crun on a hybrid host with
+   * cgroup2 controllers runs under nsutil's `cgroup1-view` (FailedPreconditionError when nsutil is missing).
+   */
   static async open(opts: RuntimeOptions): Promise<OciRuntime> {
     const kind = opts.kind ?? 'runc';
     if (!path.isAbsolute(opts.root)) throw new InvalidArgumentError(`runtime root "${opts.root}" is not absolute`);
     const binary = await requireExecutable(opts.path ?? kind, SYSTEM_DIRS);
+    let view: string | undefined;
+    if (kind === 'crun' && (await hybridWithV2Controllers(await detectCgroups()))) {
+      view = nativeHelper('nsutil');
+      if (!view) {
+        throw new FailedPreconditionError(
+          "crun on this hybrid cgroup host needs ucri's nsutil helper (cgroup1-view), which is not built; use runc",
+        );
+      }
+    }
     await fs.mkdir(opts.root, { recursive: true, mode: 0o700 });
-    return new OciRuntime(kind, binary, opts.root, opts.systemdCgroup ?? false);
+    return new OciRuntime(kind, binary, opts.root, opts.systemdCgroup ?? false, view);
   }
 
-  /** Global flags, before the subcommand. `--systemd-cgroup` matters only to create/update; runc ignores it elsewhere. */
+  /**
+   * Arguments after `program` and before the subcommand: `cgroup1-view <binary>` when viewed, then the
+   * runtime's global flags. `--systemd-cgroup` matters only to create/update; runc ignores it elsewhere.
+   */
   globalArgs(): string[] {
-    const a = ['--root', this.root];
+    const a = [...this.prefix, '--root', this.root];
     if (this.systemdCgroup) a.push('--systemd-cgroup');
     return a;
   }
 
-  /** Arguments conmon must pass before the subcommand (`--runtime-arg`): the state root. */
+  /** Arguments conmon must pass before the subcommand (`--runtime-arg`): the view's, then the state root. */
   conmonRuntimeArgs(): string[] {
-    return [`--root=${this.root}`];
+    return [...this.prefix, `--root=${this.root}`];
   }
 
   private async call(id: string | undefined, args: string[], signal?: AbortSignal, stdin?: string): Promise<RunResult> {
-    const r = await run(this.path, [...this.globalArgs(), ...args], { signal, stdin, allowFailure: true });
+    const r = await run(this.program, [...this.globalArgs(), ...args], { signal, stdin, allowFailure: true });
     if (r.code === 0) return r;
     const msg = runtimeMessage(r.stderr) || `exit status ${r.code ?? r.signal}`;
     if (id !== undefined && isNotExistMessage(r.stderr)) {
@@ -144,8 +201,9 @@ export class OciRuntime {
   /** Releases a created container's init to exec the user process (`start`). */
   async start(id: string, signal?: AbortSignal): Promise<void> {
     validateContainerId(id);
-    // Without a runc process where runc's own state answers (runc-state.ts).
+    // Without a runtime process where the runtime's own state answers (runc-state.ts, crun-state.ts).
     if (this.kind === 'runc' && (await startFromState(this.root, id, signal))) return;
+    if (this.kind === 'crun' && (await crunStartFromState(this.root, id))) return;
     await this.call(id, ['start', id], signal);
   }
 
@@ -157,9 +215,10 @@ export class OciRuntime {
     validateContainerId(id);
     const s = String(sig);
     if (!SIGNAL_RE.test(s)) throw new InvalidArgumentError(`invalid signal "${s}"`);
-    if (this.kind === 'runc') {
-      // Without a runc process where runc's own state file answers (runc-state.ts).
-      const done = await killFromState(this.root, id, s, opts.all);
+    {
+      // Without a runtime process where the runtime's own state answers (runc-state.ts, crun-state.ts).
+      const fromState = this.kind === 'runc' ? killFromState : crunKillFromState;
+      const done = await fromState(this.root, id, s, opts.all);
       if (done === 'gone') throw new NotFoundError(`container "${id}" is not running`);
       if (done) return;
     }
@@ -174,9 +233,9 @@ export class OciRuntime {
    */
   async delete(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     validateContainerId(id);
-    if (this.kind === 'runc') {
-      // A stopped container is deleted without a runc process where that is exactly runc's result.
-      const done = await deleteFromState(this.root, id);
+    {
+      // A stopped container is deleted without a runtime process where that is exactly the runtime's result.
+      const done = await (this.kind === 'runc' ? deleteFromState : crunDeleteFromState)(this.root, id);
       if (done === 'absent') throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
       if (done) return;
     }
@@ -186,7 +245,19 @@ export class OciRuntime {
   /** Changes the cgroup limits of a running container (`update --resources -`). */
   async update(id: string, resources: LinuxResources, signal?: AbortSignal): Promise<void> {
     validateContainerId(id);
-    await this.call(id, ['update', '--resources', '-', id], signal, JSON.stringify(resources));
+    if (this.kind === 'runc') {
+      await this.call(id, ['update', '--resources', '-', id], signal, JSON.stringify(resources));
+      return;
+    }
+    // crun reads `-` as /dev/stdin, which it cannot open on the socket node gives a child as stdin: a file,
+    // beside the state dirs (a dot name, which no listing of the root takes for a container).
+    const file = path.join(this.root, `.update-${id}-${randomBytes(6).toString('hex')}.json`);
+    await fs.writeFile(file, JSON.stringify(resources), { mode: 0o600, flag: 'wx' });
+    try {
+      await this.call(id, ['update', '--resources', file, id], signal);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
   }
 
   /**
@@ -205,7 +276,7 @@ export class OciRuntime {
     const args = ['checkpoint', '--image-path', opts.imagePath, '--work-path', opts.workPath];
     if (opts.leaveRunning) args.push('--leave-running');
     args.push(id);
-    const r = await run(this.path, [...this.globalArgs(), ...args], { signal: opts.signal, allowFailure: true });
+    const r = await run(this.program, [...this.globalArgs(), ...args], { signal: opts.signal, allowFailure: true });
     if (r.code === 0) return;
     if (isNotExistMessage(r.stderr)) throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
     const criu = await criuErrors(path.join(opts.workPath, 'dump.log'));
@@ -226,17 +297,26 @@ export class OciRuntime {
 
   /** Parses `<runtime> --version`. */
   async version(signal?: AbortSignal): Promise<RuntimeVersion> {
-    const r = await run(this.path, ['--version'], { signal });
+    const r = await run(this.binary, ['--version'], { signal });
     const version = r.stdout.match(/^(?:runc|crun) version (\S+)/m)?.[1];
     if (!version) throw new InternalError(`cannot parse ${this.kind} version from "${r.stdout.trim()}"`);
     const spec = r.stdout.match(/^spec:\s*(\S+)/m)?.[1];
     return { version, spec, raw: r.stdout };
   }
 
-  /** `<runtime> features` as JSON, or undefined when this runtime version lacks the subcommand. */
+  /**
+   * `<runtime> features` as JSON, or undefined when this runtime version lacks the subcommand. crun before
+   * 1.9 has none; from 1.8 on it applies `rro` (recursively, with mount_setattr), which is then reported as
+   * its only known mount option.
+   */
   async features(signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
-    const r = await run(this.path, ['features'], { signal, allowFailure: true });
-    if (r.code !== 0) return undefined;
+    const r = await run(this.binary, ['features'], { signal, allowFailure: true });
+    if (r.code !== 0) {
+      if (this.kind !== 'crun') return undefined;
+      const v = await this.version(signal).catch(() => undefined);
+      const [major = 0, minor = 0] = (v?.version ?? '').split('.').map((n) => Number.parseInt(n, 10) || 0);
+      return major > 1 || (major === 1 && minor >= 8) ? { mountOptions: ['rro'] } : undefined;
+    }
     try {
       return JSON.parse(r.stdout) as Record<string, unknown>;
     } catch {
@@ -244,21 +324,9 @@ export class OciRuntime {
     }
   }
 
-  /**
-   * Verifies the runtime can run containers on this host; FailedPreconditionError with the reason when it
-   * cannot. Known case: crun up to 1.8 refuses hosts in hybrid cgroup v1/v2 mode.
-   */
+  /** Verifies the runtime answers (`--version`); logs its version and whether it runs under `cgroup1-view`. */
   async checkHost(signal?: AbortSignal): Promise<void> {
     const v = await this.version(signal);
-    if (this.kind === 'crun') {
-      const layout = await detectCgroups();
-      const [major, minor] = v.version.split('.').map((n) => Number.parseInt(n, 10));
-      if (layout.mode === 'hybrid' && (major ?? 0) <= 1 && (minor ?? 0) <= 8) {
-        throw new FailedPreconditionError(
-          `crun ${v.version} cannot run containers on this host: it refuses hybrid cgroup v1/v2 hosts; use runc`,
-        );
-      }
-    }
-    log.debug({ runtime: this.kind, version: v.version }, 'runtime ok');
+    log.debug({ runtime: this.kind, version: v.version, cgroup1View: this.prefix.length > 0 }, 'runtime ok');
   }
 }

@@ -276,9 +276,11 @@ async function checkNothingLeft(env: PodEnv): Promise<void> {
   const dockerPins = path.join(env.d.runtimeDir, 'docker', 'ns');
   const mounts = mountsUnder(env.d.root).filter((m) => !(running && m === mesosPins) && m !== dockerPins);
   assert.deepEqual(mounts, [], 'mounts left under the test root');
-  const runcRoot = path.join(env.d.runtimeDir, 'mesos', 'runc');
-  const runc = existsSync(runcRoot) ? (await fs.readdir(runcRoot)).filter((n) => !n.startsWith('.')) : [];
-  assert.deepEqual(runc, [], 'runtime containers left in the runc root');
+  for (const kind of ['runc', 'crun']) {
+    const root = path.join(env.d.runtimeDir, 'mesos', kind);
+    const left = existsSync(root) ? (await fs.readdir(root)).filter((n) => !n.startsWith('.')) : [];
+    assert.deepEqual(left, [], `runtime containers left in the ${kind} root`);
+  }
   const cgroups: string[] = [];
   for (const ctl of await fs.readdir('/sys/fs/cgroup')) {
     const dir = path.join('/sys/fs/cgroup', ctl, env.cgroupsRoot);

@@ -4,6 +4,7 @@
  * state machine is drawn in records.ts), and everything is checkpointed so a restarted ucri recovers
  * (recover.ts). This file is the folder's public face: options, wiring, and the Containerizer interface.
  */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type {
@@ -26,9 +27,16 @@ import type {
   Resources,
   Termination,
 } from '../../containerizer/index.js';
-import type { MonitorKind } from '../../oci/index.js';
+import { type MonitorKind, resolveRuntimeKind } from '../../oci/index.js';
 import { type CgroupDriver, nativeHelper } from '../../sys/index.js';
-import { findExecutable, KeyedLock, NotFoundError, nowNs, UnavailableError } from '../../util/index.js';
+import {
+  FailedPreconditionError,
+  findExecutable,
+  KeyedLock,
+  NotFoundError,
+  nowNs,
+  UnavailableError,
+} from '../../util/index.js';
 import * as containers from './containers.js';
 import type { CgroupNaming, Engine, SpecBuilder } from './engine.js';
 import { getContainer, getPod } from './engine.js';
@@ -55,7 +63,7 @@ import type { ImageSource, Provisioner } from '../provisioner/types.js';
 export type { SpecBuilder } from './engine.js';
 
 export interface MesosOptions {
-  /** OCI runtime name (`runc`, `crun`) and optional explicit path. */
+  /** OCI runtime name (`runc`, `crun`, `auto`: crun when installed, else runc) and optional explicit path. */
   ociRuntime: string;
   ociRuntimePath?: string;
   conmonPath?: string;
@@ -124,9 +132,8 @@ export class MesosContainerizer implements Containerizer {
   /** Ready when the launcher's programs (the OCI runtime and conmon) are installed. */
   private async runtimeCondition(): Promise<Condition> {
     const missing: string[] = [];
-    if (!(await findExecutable(this.opts.ociRuntimePath ?? this.opts.ociRuntime))) {
-      missing.push(`OCI runtime "${this.opts.ociRuntimePath ?? this.opts.ociRuntime}"`);
-    }
+    const runtime = this.opts.ociRuntimePath ?? (await resolveRuntimeKind(this.opts.ociRuntime).catch(() => 'runc'));
+    if (!(await findExecutable(runtime))) missing.push(`OCI runtime "${runtime}"`);
     // conmon is needed unless ucri's own monitor runs the containers (restores still need it, but only they).
     const conmonNeeded = this.opts.monitor !== 'ucri' || !nativeHelper('monitor');
     if (conmonNeeded && !(await findExecutable(this.opts.conmonPath ?? 'conmon')))
@@ -192,12 +199,14 @@ export class MesosContainerizer implements Containerizer {
     const paths = this.paths();
     const driver = o.cgroupDriver ?? 'cgroupfs';
     const cgroupsRoot = o.cgroupsRoot ?? 'ucri';
+    const runtime = await resolveRuntimeKind(o.ociRuntime, o.ociRuntimePath);
+    await refuseOtherRuntimesContainers(paths, runtime);
     const launcher = await openLauncher(o.launcher ?? 'auto', {
-      runtime: o.ociRuntime === 'crun' ? 'crun' : 'runc',
+      runtime,
       runtimePath: o.ociRuntimePath,
       conmonPath: o.conmonPath,
       monitor: o.monitor,
-      runtimeRoot: paths.runcRoot,
+      runtimeRoot: paths.runtimeRoot(runtime),
       exitDir: paths.exitDir,
       socketDir: paths.socketDir,
       execDir: paths.execDir,
@@ -399,4 +408,20 @@ function systemdPath(rel: string): string {
   const slice = parts.pop() ?? '-.slice';
   const name = leaf.replace(/^ucri-/, '').replace(/\.scope$/, '');
   return `${slice}:ucri:${name}`;
+}
+
+/**
+ * Refuses to open with `kind` while the other runtime's state root still holds containers: they were made by
+ * the other runtime (the configured or installed runtime changed across a restart), and this one could
+ * neither recover, stop nor delete them.
+ */
+async function refuseOtherRuntimesContainers(paths: MesosPaths, kind: 'runc' | 'crun'): Promise<void> {
+  const other = kind === 'runc' ? 'crun' : 'runc';
+  const root = paths.runtimeRoot(other);
+  const left = (await fs.readdir(root).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
+  if (left.length > 0) {
+    throw new FailedPreconditionError(
+      `${root} holds ${left.length} container(s) of ${other}; start ucri with oci_runtime = "${other}" until they are removed`,
+    );
+  }
 }

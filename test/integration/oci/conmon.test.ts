@@ -1,17 +1,21 @@
 /**
  * Real containers: runc under each container monitor (conmon, and ucri's own native/monitor, which must
- * behave the same as far as ucri observes) with the default spec (private pid/ipc/uts/mount/net namespaces).
+ * behave the same as far as ucri observes), and crun under ucri's monitor (the default runtime where crun is
+ * installed), with the default spec (private pid/ipc/uts/mount/net namespaces).
  * Needs root. Every container, monitor, cgroup and directory is removed in `after`.
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { attachSession, Conmon, execSync, OciRuntime } from '../../../pkg/oci/index.js';
+import { attachSession, Conmon, execSync, hybridWithV2Controllers, OciRuntime } from '../../../pkg/oci/index.js';
+import { crunDeleteFromState, crunKillFromState, crunStartFromState } from '../../../pkg/oci/crun-state.js';
 import { startFromState } from '../../../pkg/oci/runc-state.js';
 import {
+  cgroupDirs,
   cgroupExists,
   controllerDir,
+  detectCgroups,
   isAlive,
   nativeHelper,
   oomKilled,
@@ -28,12 +32,18 @@ async function logLines(file: string): Promise<string[]> {
   return text.split('\n').filter((l) => l !== '');
 }
 
-for (const monitor of ['conmon', 'ucri'] as const) {
-  describe(`${monitor} + runc`, () => {
+const COMBINATIONS = [
+  ['conmon', 'runc'],
+  ['ucri', 'runc'],
+  ['ucri', 'crun'],
+] as const;
+
+for (const [monitor, runtimeKind] of COMBINATIONS) {
+  describe(`${monitor} + ${runtimeKind}`, () => {
     let f: Fixture;
 
     before(async () => {
-      f = await Fixture.create(monitor);
+      f = await Fixture.create(monitor, runtimeKind);
     });
 
     after(async () => {
@@ -70,26 +80,28 @@ for (const monitor of ['conmon', 'ucri'] as const) {
       assert.equal(await cgroupExists(b.cgroup), false, 'runc delete removed the cgroup');
     });
 
-    it('starts a created container without a runc process, as runc start does', async () => {
-      const b = await f.bundle(['sh', '-c', 'echo started; sleep 30']);
-      const c = await f.createContainer(b);
-      const fifo = path.join(f.runtime.root, b.id, 'exec.fifo');
-      assert.ok((await fs.lstat(fifo)).isFIFO());
-      assert.equal(await startFromState(f.runtime.root, b.id), true, 'taken without runc');
-      assert.equal((await f.runtime.state(b.id)).status, 'running', 'runc sees it running');
-      await assert.rejects(fs.lstat(fifo), 'the fifo is gone, as after runc start');
-      await eventually(
-        async () => ((await logLines(b.logPath)).some((l) => l.endsWith(' started')) ? true : undefined),
-        'output',
-      );
-      assert.ok(await isAlive(c.pid), 'the user process runs as the init');
-      // Not created any more: left to runc, which refuses.
-      assert.equal(await startFromState(f.runtime.root, b.id), false);
-      await assert.rejects(f.runtime.start(b.id), /cannot start/);
-      await f.runtime.kill(b.id, 'SIGKILL');
-      assert.equal(await f.conmon.waitExit(b.id, { conmonPid: c.conmonPid }), 137);
-      await f.runtime.delete(b.id);
-    });
+    // runc only: crun's counterpart is further down.
+    if (runtimeKind === 'runc')
+      it('starts a created container without a runc process, as runc start does', async () => {
+        const b = await f.bundle(['sh', '-c', 'echo started; sleep 30']);
+        const c = await f.createContainer(b);
+        const fifo = path.join(f.runtime.root, b.id, 'exec.fifo');
+        assert.ok((await fs.lstat(fifo)).isFIFO());
+        assert.equal(await startFromState(f.runtime.root, b.id), true, 'taken without runc');
+        assert.equal((await f.runtime.state(b.id)).status, 'running', 'runc sees it running');
+        await assert.rejects(fs.lstat(fifo), 'the fifo is gone, as after runc start');
+        await eventually(
+          async () => ((await logLines(b.logPath)).some((l) => l.endsWith(' started')) ? true : undefined),
+          'output',
+        );
+        assert.ok(await isAlive(c.pid), 'the user process runs as the init');
+        // Not created any more: left to runc, which refuses.
+        assert.equal(await startFromState(f.runtime.root, b.id), false);
+        await assert.rejects(f.runtime.start(b.id), /cannot start/);
+        await f.runtime.kill(b.id, 'SIGKILL');
+        assert.equal(await f.conmon.waitExit(b.id, { conmonPid: c.conmonPid }), 137);
+        await f.runtime.delete(b.id);
+      });
 
     it('waitExit works for a conmon that is not our child and for an exit that already happened', async () => {
       const b = await f.bundle(['sh', '-c', 'exit 0']);
@@ -258,29 +270,74 @@ for (const monitor of ['conmon', 'ucri'] as const) {
       await f.runtime.delete(b.id);
     });
 
-    it('knows crun cannot run on a hybrid cgroup host', async (t) => {
-      const crun = await OciRuntime.open({ kind: 'crun', root: path.join(f.dir, 'crun') }).catch(() => undefined);
-      if (!crun) {
-        t.skip('crun not installed');
-        return;
-      }
-      const { detectCgroups } = await import('../../../pkg/sys/index.js');
-      if ((await detectCgroups()).mode !== 'hybrid') {
-        await crun.checkHost();
-        return;
-      }
-      await assert.rejects(crun.checkHost(), (e: unknown) => isKind(e, 'FailedPrecondition'));
-      const cm = await Conmon.open({
-        runtime: crun,
-        exitDir: path.join(f.dir, 'crun-exits'),
-        socketDir: f.conmon.socketDir,
-        monitor,
+    if (runtimeKind === 'crun')
+      it('runs crun in the v1 hierarchies, under cgroup1-view where the host needs it', async () => {
+        const layout = await detectCgroups();
+        const viewed = await hybridWithV2Controllers(layout);
+        assert.equal(f.runtime.program, viewed ? nativeHelper('nsutil') : f.runtime.binary);
+        const b = await f.bundle(['sh', '-c', 'cat /proc/self/cgroup; sleep 30'], (s) => {
+          s.linux!.resources = { ...s.linux!.resources, memory: { limit: 48 * 1024 * 1024 } };
+        });
+        const c = await f.createContainer(b);
+        await f.runtime.start(b.id);
+        const lines = await eventually(async () => {
+          const l = await logLines(b.logPath);
+          return l.some((x) => x.includes('pids:')) || layout.mode === 'v2' ? l : undefined;
+        }, "the container's cgroups in its log");
+        if (layout.mode !== 'v2') {
+          assert.ok(
+            lines.some((l) => l.endsWith(`memory:/${b.cgroup}`)),
+            lines.join('\n'),
+          );
+          const limit = await fs.readFile(
+            path.join(layout.v1.get('memory')!, b.cgroup, 'memory.limit_in_bytes'),
+            'utf8',
+          );
+          assert.equal(Number(limit), 48 * 1024 * 1024);
+        }
+        // The view's detach of cgroup2 stayed in crun's own mount namespace.
+        assert.equal((await detectCgroups(true)).unified, layout.unified);
+        await f.runtime.kill(b.id, 'KILL');
+        await f.conmon.waitExit(b.id, { conmonPid: c.conmonPid });
+        await f.runtime.delete(b.id);
+        for (const d of await cgroupDirs(b.cgroup)) await assert.rejects(fs.access(d));
       });
-      const b = await f.bundle(['true']);
-      await assert.rejects(cm.create({ id: b.id, bundle: b.dir, logPath: b.logPath }), (e: unknown) =>
-        isKind(e, 'FailedPrecondition'),
-      );
-    });
+
+    if (runtimeKind === 'crun')
+      it("starts, signals and deletes crun containers from crun's state, without a crun process", async () => {
+        const b = await f.bundle(['sleep', '30']);
+        const c = await f.createContainer(b);
+        const stateDir = path.join(f.runtime.root, b.id);
+        assert.equal((await f.runtime.state(b.id)).status, 'created');
+        assert.equal(await crunStartFromState(f.runtime.root, b.id), true);
+        await assert.rejects(fs.access(path.join(stateDir, 'exec.fifo')));
+        assert.equal((await f.runtime.state(b.id)).status, 'running');
+        // A running container is crun's to delete (it refuses); so is one it has no state for.
+        assert.equal(await crunDeleteFromState(f.runtime.root, b.id), false);
+        assert.equal(await crunDeleteFromState(f.runtime.root, 'nope'), 'absent');
+        assert.equal(await crunKillFromState(f.runtime.root, b.id, 'TERM', true), false);
+        assert.equal(await crunKillFromState(f.runtime.root, b.id, 'KILL', true), true);
+        assert.equal(await f.conmon.waitExit(b.id, { conmonPid: c.conmonPid }), 137);
+        assert.equal(await crunKillFromState(f.runtime.root, b.id, 'KILL'), 'gone');
+        assert.equal((await f.runtime.state(b.id)).status, 'stopped');
+        assert.equal(await crunDeleteFromState(f.runtime.root, b.id), true);
+        await assert.rejects(fs.access(stateDir));
+        for (const d of await cgroupDirs(b.cgroup)) await assert.rejects(fs.access(d));
+        await assert.rejects(f.runtime.state(b.id), (e: unknown) => isKind(e, 'NotFound'));
+
+        // With a hook, crun runs them: nothing is done from the state.
+        const h = await f.bundle(['true'], (s) => {
+          s.hooks = { poststop: [{ path: '/bin/true' }] };
+        });
+        const hc = await f.createContainer(h);
+        assert.equal(await crunStartFromState(f.runtime.root, h.id), false);
+        await f.runtime.start(h.id);
+        await f.conmon.waitExit(h.id, { conmonPid: hc.conmonPid });
+        assert.equal(await crunDeleteFromState(f.runtime.root, h.id), false);
+        await f.runtime.delete(h.id);
+        await assert.rejects(fs.access(path.join(f.runtime.root, h.id)));
+      });
+
     it('writes partial lines as P records and whole lines as F records, in local time with an offset', async () => {
       const b = await f.bundle(['sh', '-c', 'printf "one\\ntwo"; sleep 0.3; printf " three\\n"; printf "tail" >&2']);
       const c = await f.createContainer(b);

@@ -1,5 +1,5 @@
 /**
- * Test fixture for real containers: a busybox-static rootfs, a runc instance with its own --root, conmon
+ * Test fixture for real containers: a busybox-static rootfs, a runc or crun instance with its own --root, conmon
  * with its own exit dir, and per-test bundles whose cgroups live under a test-only parent. `cleanup()`
  * removes every container, cgroup and directory the fixture made; it is safe to call after failures.
  */
@@ -13,6 +13,7 @@ import {
   fitSpecToHost,
   type MonitorKind,
   OciRuntime,
+  type RuntimeKind,
   type Spec,
 } from '../../../pkg/oci/index.js';
 import { destroyCgroup, isAlive } from '../../../pkg/sys/index.js';
@@ -63,8 +64,8 @@ export class Fixture {
     this.cgroupParent = `ucri-test-${path.basename(dir)}`;
   }
 
-  /** `monitor`: the container monitor under test (default conmon). */
-  static async create(monitor: MonitorKind = 'conmon'): Promise<Fixture> {
+  /** `monitor`: the container monitor under test (default conmon); `runtime`: the OCI runtime (default runc). */
+  static async create(monitor: MonitorKind = 'conmon', runtimeKind: RuntimeKind = 'runc'): Promise<Fixture> {
     configureLogging({ silent: true });
     if (process.getuid?.() !== 0) throw new Error('these tests need root (real runc and conmon)');
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-oci-'));
@@ -74,7 +75,7 @@ export class Fixture {
     await fs.copyFile(BUSYBOX, path.join(rootfs, 'bin', 'busybox'));
     await fs.chmod(path.join(rootfs, 'bin', 'busybox'), 0o755);
     for (const a of APPLETS) await fs.symlink('busybox', path.join(rootfs, 'bin', a));
-    const runtime = await OciRuntime.open({ root: path.join(dir, 'runc') });
+    const runtime = await OciRuntime.open({ kind: runtimeKind, root: path.join(dir, runtimeKind) });
     const conmon = await Conmon.open({
       runtime,
       exitDir: path.join(dir, 'exits'),

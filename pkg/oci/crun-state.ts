@@ -1,0 +1,186 @@
+/**
+ * What `crun kill`, `crun delete` and `crun start` do for the common cases, done from crun's own state files
+ * instead of a crun process (each is a fork of the daemon, an exec of nsutil and one of crun, on the hot paths
+ * of StartContainer, StopContainer and the background release). The counterpart of runc-state.ts, for crun
+ * 1.x's state dir `<root>/<id>/`: `status` (the init's pid and start time, the cgroup path), `config.json` (the
+ * bundle's config, copied at create) and, while the container is created, `exec.fifo`. Only cases whose
+ * outcome is exactly crun's are taken; anything else answers `false` and the caller runs crun as before:
+ *
+ *   kill:   the init process, identified by pid + start time, gets the signal (crun checks the same before
+ *           its pidfd_send_signal). `--all` only for SIGKILL of a container with its own PID namespace: the
+ *           kernel then kills every other process of the namespace, which is all the container has.
+ *   delete: a stopped container (init gone) with its own PID namespace, no hooks and the cgroupfs driver: its
+ *           cgroup is removed in every hierarchy (deepest first), then its state dir, crun's order. A crash in
+ *           between leaves a state dir that a later `crun delete` finishes.
+ *   start:  a created container (init alive, identified by pid + start time, its exec.fifo present) with no
+ *           hooks: the fifo is opened for writing without blocking (the init holds its read end), unlinked
+ *           (crun's mark of "running") and one byte is written, on which the init execs the user process.
+ *           crun returns there too, without waiting for the exec. If the init died in between, the open fails
+ *           (no reader) and crun decides.
+ */
+import { constants as osConstants } from 'node:os';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { cgroupDirs, isAlive } from '../sys/index.js';
+import { logger } from '../util/index.js';
+
+const log = logger('oci/crun-state');
+
+/** The parts of crun 1.x's `<root>/<id>/status` used here. */
+interface CrunStatus {
+  pid?: number;
+  'process-start-time'?: number;
+  'cgroup-path'?: string;
+  'systemd-cgroup'?: boolean;
+}
+
+/** The parts of the config crun copies into its state dir. */
+interface CrunConfig {
+  hooks?: Record<string, unknown[] | null> | null;
+  linux?: { namespaces?: Array<{ type?: string; path?: string }> };
+}
+
+async function readJsonFile<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The init's pid and start time from a status, when both are there. */
+function initOf(st: CrunStatus | undefined): { pid: number; start: bigint } | undefined {
+  const pid = st?.pid;
+  const start = st?.['process-start-time'];
+  if (!Number.isInteger(pid) || !pid || pid <= 0 || !Number.isInteger(start) || !start) return undefined;
+  return { pid, start: BigInt(start) };
+}
+
+function hasHooks(cfg: CrunConfig): boolean {
+  return Object.values(cfg.hooks ?? {}).some((h) => Array.isArray(h) && h.length > 0);
+}
+
+function ownPidNamespace(cfg: CrunConfig): boolean {
+  return (cfg.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path);
+}
+
+/** A signal given as "SIGTERM", "TERM" or "15", as node's process.kill takes it; undefined when unknown. */
+function nodeSignal(sig: string | number): NodeJS.Signals | number | undefined {
+  const s = String(sig);
+  if (/^\d{1,2}$/.test(s)) return Number(s);
+  const name = (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
+  return name in osConstants.signals ? name : undefined;
+}
+
+/**
+ * Signals the init of container `id` as `crun kill` would. Resolves `true` when sent, `'gone'` when the init
+ * has exited, `false` when crun must decide (no usable state, or `--all` in a case not taken here).
+ */
+export async function crunKillFromState(
+  root: string,
+  id: string,
+  sig: string | number,
+  all = false,
+): Promise<boolean | 'gone'> {
+  const signal = nodeSignal(sig);
+  if (signal === undefined) return false;
+  if (all && signal !== 'SIGKILL' && signal !== osConstants.signals.SIGKILL) return false;
+  const init = initOf(await readJsonFile<CrunStatus>(path.join(root, id, 'status')));
+  if (!init) return false;
+  if (all) {
+    const cfg = await readJsonFile<CrunConfig>(path.join(root, id, 'config.json'));
+    if (!cfg || !ownPidNamespace(cfg)) return false;
+  }
+  if (!(await isAlive(init.pid, init.start))) return 'gone';
+  try {
+    process.kill(init.pid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return 'gone';
+    return false;
+  }
+}
+
+/** rmdir `dir` after its sub-cgroups; true when it is gone. */
+async function removeCgroupDir(dir: string): Promise<boolean> {
+  let entries: string[];
+  try {
+    entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  for (const e of entries) if (!(await removeCgroupDir(path.join(dir, e)))) return false;
+  try {
+    await fs.rmdir(dir);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/**
+ * Deletes a stopped container as `crun delete` would. Resolves `true` when done, `'absent'` when crun has no
+ * state dir for `id`, `false` when crun must do it (running or created, shared PID namespace, hooks, the
+ * systemd driver, a busy cgroup, a state it cannot read).
+ */
+export async function crunDeleteFromState(root: string, id: string): Promise<boolean | 'absent'> {
+  const dir = path.join(root, id);
+  const [st, cfg] = await Promise.all([
+    readJsonFile<CrunStatus>(path.join(dir, 'status')),
+    readJsonFile<CrunConfig>(path.join(dir, 'config.json')),
+  ]);
+  if (!st) {
+    const exists = await fs.stat(dir).then(
+      () => true,
+      () => false,
+    );
+    return exists ? false : 'absent';
+  }
+  const init = initOf(st);
+  if (!init || !cfg || (await isAlive(init.pid, init.start))) return false;
+  if (!ownPidNamespace(cfg) || hasHooks(cfg) || st['systemd-cgroup']) return false;
+  const cgroup = st['cgroup-path'];
+  if (cgroup) {
+    let dirs: string[];
+    try {
+      dirs = await cgroupDirs(cgroup);
+    } catch {
+      return false;
+    }
+    for (const d of dirs) {
+      if (!(await removeCgroupDir(d))) {
+        log.debug({ id, cgroup: d }, 'cgroup busy; leaving the delete to crun');
+        return false;
+      }
+    }
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+  return true;
+}
+
+/**
+ * Starts a created container as `crun start` would. Resolves `true` once the go-ahead byte is written,
+ * `false` when crun must do it (no usable state, not in the created state, hooks, the init gone).
+ */
+export async function crunStartFromState(root: string, id: string): Promise<boolean> {
+  const dir = path.join(root, id);
+  const [st, cfg] = await Promise.all([
+    readJsonFile<CrunStatus>(path.join(dir, 'status')),
+    readJsonFile<CrunConfig>(path.join(dir, 'config.json')),
+  ]);
+  const init = initOf(st);
+  if (!init || !cfg || hasHooks(cfg)) return false;
+  const fifo = path.join(dir, 'exec.fifo');
+  const info = await fs.lstat(fifo).catch(() => undefined);
+  if (!info?.isFIFO() || !(await isAlive(init.pid, init.start))) return false;
+  // Non-blocking: with no reader left (the init died) open(2) fails with ENXIO instead of waiting forever.
+  const fh = await fs.open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return false;
+  try {
+    await fs.unlink(fifo);
+    await fh.write(Buffer.from([0]));
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
