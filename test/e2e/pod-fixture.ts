@@ -36,8 +36,11 @@ export interface PodEnv {
   bridge: string;
   /** The pod subnet of this file's bridge network (a free /24 picked at random). */
   subnet: string;
-  /** Starts another daemon over the same root (restart tests); the old one must be dead. */
-  restart(): Promise<void>;
+  /**
+   * Starts another daemon over the same root (restart tests), with `more` flags in place of the env's own of
+   * the same names; the old one must be dead.
+   */
+  restart(more?: string[]): Promise<void>;
   /** Stops everything this env made; asserts that nothing was left behind first when `check` is set. */
   close(check: boolean): Promise<void>;
 }
@@ -108,8 +111,10 @@ export async function startPodEnv(
       network,
       bridge,
       subnet,
-      async restart() {
-        d = await startDaemon({ root: env.d.root, flags });
+      async restart(more: string[] = []) {
+        const name = (f: string) => f.split('=')[0];
+        const replaced = new Set(more.map(name));
+        d = await startDaemon({ root: env.d.root, flags: [...flags.filter((f) => !replaced.has(name(f))), ...more] });
         env.d = d;
         env.c = d.client();
       },
