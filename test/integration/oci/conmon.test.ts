@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { attachSession, Conmon, execSync, hybridWithV2Controllers, OciRuntime } from '../../../pkg/oci/index.js';
+import { attachSession, Conmon, execSync, hybridWithV2Controllers } from '../../../pkg/oci/index.js';
 import { crunDeleteFromState, crunKillFromState, crunStartFromState } from '../../../pkg/oci/crun-state.js';
 import { startFromState } from '../../../pkg/oci/runc-state.js';
 import {
