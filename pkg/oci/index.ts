@@ -12,4 +12,5 @@ export * from './sync-pipe.js';
 export * from './exec-stream.js';
 export * from './attach.js';
 export * from './runc-state.js';
+export * from './seccomp-bpf-cache.js';
 export * from './exec-sync-relay.js';

@@ -19,6 +19,7 @@ import {
   type Process,
   type RuntimeKind,
   type Spec,
+  SeccompBpfCache,
 } from '../../oci/index.js';
 import { isAlive, nativeHelper, readStartTime } from '../../sys/index.js';
 import {
@@ -53,12 +54,17 @@ export interface OciLauncherOptions {
 
 /** Shared by the linux and posix launchers: they differ only in the spec they hand the runtime. */
 export class OciLauncher implements Launcher {
+  /** crun's compiled seccomp filters, reused across creates (pkg/oci/seccomp-bpf-cache.ts); none for runc. */
+  private readonly seccompFilters: SeccompBpfCache | undefined;
+
   protected constructor(
     readonly name: 'linux' | 'posix',
     readonly runtime: OciRuntime,
     readonly conmon: Conmon,
     private readonly execDir: string,
-  ) {}
+  ) {
+    this.seccompFilters = runtime.kind === 'crun' ? new SeccompBpfCache(runtime.root) : undefined;
+  }
 
   /** Opens the runtime and conmon (finding their binaries and creating their state dirs). */
   protected static async parts(opts: OciLauncherOptions): Promise<{ runtime: OciRuntime; conmon: Conmon }> {
@@ -96,13 +102,12 @@ export class OciLauncher implements Launcher {
    * Writes `spec` as the bundle's config.json, in the form this launcher runs it: the one writer of that file,
    * called by `create` only (the runtime is its only reader, and resources may change before start).
    */
-  private async writeBundle(bundle: string, spec: Spec): Promise<void> {
+  private async writeBundle(bundle: string, config: Spec): Promise<void> {
     // Renamed into place but not fsync'd: config.json is derived from the container record (rec.oci), which is
     // durable, and create() writes it again from that record before every `runc create`, its only reader. A
     // crash that leaves it old, empty or missing therefore loses nothing (docs/performance.md, phase 3).
     // The bundle dir exists (the containerizer made it at create): made only when the write finds it missing.
     const file = path.join(bundle, 'config.json');
-    const config = this.adapt(spec);
     try {
       await writeJsonReplace(file, config);
     } catch (err) {
@@ -114,8 +119,11 @@ export class OciLauncher implements Launcher {
 
   async create(req: LaunchRequest, signal: AbortSignal): Promise<Launched> {
     // The log's dir (kubelet's, made by it before the call: one mkdir finds it) beside config.json's write.
+    const config = this.adapt(req.spec);
+    // A restore's filter is CRIU's business: the compiled one is neither given nor learnt there.
+    const plan = this.seccompFilters && !req.restore ? this.seccompFilters.plan(config) : { spec: config };
     await settleAll([
-      this.writeBundle(req.bundle, req.spec),
+      this.writeBundle(req.bundle, plan.spec),
       req.logPath === '/dev/null' ? Promise.resolve() : mkdirOnce(path.dirname(req.logPath), 0o777),
     ]);
     const c = await this.conmon.create({
@@ -128,6 +136,7 @@ export class OciLauncher implements Launcher {
       restore: req.restore,
       signal,
     });
+    if (plan.learnAs) await this.seccompFilters!.learn(req.id, plan.learnAs);
     return {
       pid: c.pid,
       pidStartTime: Number(c.pidStartTime ?? (await readStartTime(c.pid)) ?? 0),
