@@ -18,10 +18,10 @@
  *           crun returns there too, without waiting for the exec. If the init died in between, the open fails
  *           (no reader) and crun decides.
  */
-import { constants as osConstants } from 'node:os';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { cgroupDirs, isAlive } from '../sys/index.js';
+import { killInit, removeCgroupDir } from './state-shortcuts.js';
 import { logger } from '../util/index.js';
 
 const log = logger('oci/crun-state');
@@ -64,58 +64,20 @@ function ownPidNamespace(cfg: CrunConfig): boolean {
   return (cfg.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path);
 }
 
-/** A signal given as "SIGTERM", "TERM" or "15", as node's process.kill takes it; undefined when unknown. */
-function nodeSignal(sig: string | number): NodeJS.Signals | number | undefined {
-  const s = String(sig);
-  if (/^\d{1,2}$/.test(s)) return Number(s);
-  const name = (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
-  return name in osConstants.signals ? name : undefined;
-}
-
 /**
  * Signals the init of container `id` as `crun kill` would. Resolves `true` when sent, `'gone'` when the init
  * has exited, `false` when crun must decide (no usable state, or `--all` in a case not taken here).
  */
-export async function crunKillFromState(
-  root: string,
-  id: string,
-  sig: string | number,
-  all = false,
-): Promise<boolean | 'gone'> {
-  const signal = nodeSignal(sig);
-  if (signal === undefined) return false;
-  if (all && signal !== 'SIGKILL' && signal !== osConstants.signals.SIGKILL) return false;
-  const init = initOf(await readJsonFile<CrunStatus>(path.join(root, id, 'status')));
-  if (!init) return false;
-  if (all) {
-    const cfg = await readJsonFile<CrunConfig>(path.join(root, id, 'config.json'));
-    if (!cfg || !ownPidNamespace(cfg)) return false;
-  }
-  if (!(await isAlive(init.pid, init.start))) return 'gone';
-  try {
-    process.kill(init.pid, signal);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return 'gone';
-    return false;
-  }
-}
-
-/** rmdir `dir` after its sub-cgroups; true when it is gone. */
-async function removeCgroupDir(dir: string): Promise<boolean> {
-  let entries: string[];
-  try {
-    entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
-  }
-  for (const e of entries) if (!(await removeCgroupDir(path.join(dir, e)))) return false;
-  try {
-    await fs.rmdir(dir);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
-  }
+export async function crunKillFromState(root: string, id: string, sig: string | number, all = false) {
+  return killInit(sig, all, async () => {
+    const init = initOf(await readJsonFile<CrunStatus>(path.join(root, id, 'status')));
+    if (!init) return undefined;
+    const ownPidNs = async () => {
+      const cfg = await readJsonFile<CrunConfig>(path.join(root, id, 'config.json'));
+      return cfg !== undefined && ownPidNamespace(cfg);
+    };
+    return { ...init, ownPidNamespace: ownPidNs };
+  });
 }
 
 /**

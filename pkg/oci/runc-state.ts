@@ -18,10 +18,10 @@
  *           in between then leaves a stopped container (the init dies of SIGPIPE) rather than a running
  *           process whose state still says "created", on which a retried `runc start` would wait forever.
  */
-import { constants as osConstants } from 'node:os';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isAlive, sleep } from '../sys/index.js';
+import { killInit, removeCgroupDir } from './state-shortcuts.js';
 import { CancelledError, fromAbort, InternalError, logger } from '../util/index.js';
 
 const log = logger('oci/runc-state');
@@ -51,57 +51,18 @@ function ownPidNamespace(st: RuncState): boolean {
   return (st.config?.namespaces ?? []).some((n) => n.type === 'NEWPID' && !n.path);
 }
 
-/** A signal given as "SIGTERM", "TERM" or "15", as node's process.kill takes it; undefined when unknown. */
-function nodeSignal(sig: string | number): NodeJS.Signals | number | undefined {
-  const s = String(sig);
-  if (/^\d{1,2}$/.test(s)) return Number(s);
-  const name = (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
-  return name in osConstants.signals ? name : undefined;
-}
-
 /**
  * Signals the init of container `id` as `runc kill` would. Resolves `true` when sent, `'gone'` when the init
  * has exited (runc: "container not running"), `false` when runc must decide (no usable state file).
  */
-export async function killFromState(
-  root: string,
-  id: string,
-  sig: string | number,
-  all = false,
-): Promise<boolean | 'gone'> {
-  const signal = nodeSignal(sig);
-  if (signal === undefined) return false;
-  if (all && signal !== 'SIGKILL' && signal !== osConstants.signals.SIGKILL) return false;
-  const st = await readState(root, id);
-  const pid = st?.init_process_pid;
-  const start = st?.init_process_start;
-  if (!st || !pid || !start) return false;
-  if (all && !ownPidNamespace(st)) return false;
-  if (!(await isAlive(pid, BigInt(start)))) return 'gone';
-  try {
-    process.kill(pid, signal);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return 'gone';
-    return false;
-  }
-}
-
-/** rmdir `dir` after its sub-cgroups; true when it is gone. */
-async function removeCgroupDir(dir: string): Promise<boolean> {
-  let entries: string[];
-  try {
-    entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
-  }
-  for (const e of entries) if (!(await removeCgroupDir(path.join(dir, e)))) return false;
-  try {
-    await fs.rmdir(dir);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
-  }
+export async function killFromState(root: string, id: string, sig: string | number, all = false) {
+  return killInit(sig, all, async () => {
+    const st = await readState(root, id);
+    const pid = st?.init_process_pid;
+    const start = st?.init_process_start;
+    if (!st || !pid || !start) return undefined;
+    return { pid, start: BigInt(start), ownPidNamespace: () => ownPidNamespace(st) };
+  });
 }
 
 /**
