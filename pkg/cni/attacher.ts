@@ -35,6 +35,7 @@ import {
   UcriError,
   UnavailableError,
   writeJsonAtomic,
+  writeJsonReplace,
 } from '../util/index.js';
 import { type PodNetworkSpec, podCapabilityArgs, podCniArgs } from './capabilities.js';
 import { type CniNetwork, defaultCniNetwork } from './config.js';
@@ -108,8 +109,13 @@ export class CniAttacher {
     return (await readJson(this.file(podId))) as CniRecord | undefined;
   }
 
-  private async save(record: CniRecord, sink?: CniRecordSink): Promise<void> {
-    await writeJsonAtomic(this.file(record.podId), record);
+  /**
+   * Checkpoints `record`: durably (fsync'd) by default, or only renamed into place with `durable: false`,
+   * which a SIGKILL never loses (the page cache survives it) and a power loss may roll back to the record's
+   * previous, durable version.
+   */
+  private async save(record: CniRecord, sink?: CniRecordSink, durable = true): Promise<void> {
+    await (durable ? writeJsonAtomic : writeJsonReplace)(this.file(record.podId), record);
     sink?.(record);
   }
 
@@ -216,7 +222,12 @@ export class CniAttacher {
     }
     record.phase = 'added';
     record.ips = ips;
-    await this.save(record, sink);
+    // Renamed, not fsync'd (two journal commits fewer on RunPodSandbox's path): the durable `adding` before it
+    // is the record of intent. A power loss that rolls this back to `adding` has also taken the pod's network
+    // namespace (its pin lives on a tmpfs), so recovery's DEL of an `adding` record is then the right thing;
+    // the host-local lease, which outlives a reboot, is released by that DEL. The caller's READY is renamed
+    // without fsync too ("Pod verbs, phase 8").
+    await this.save(record, sink, false);
     log.debug({ pod: spec.id, network: network.name, ips }, 'pod attached');
     return record;
   }
