@@ -88,11 +88,12 @@ export async function criuErrors(logFile: string): Promise<string> {
 }
 
 /**
- * True when a hybrid host's cgroup2 tree has controllers of its own (`cgroup.controllers` not empty), the
- * case crun refuses; such a host needs `nsutil cgroup1-view` for crun.
+ * True when a hybrid host's cgroup2 tree, mounted where crun looks for it (/sys/fs/cgroup/unified, which
+ * `nsutil cgroup1-view` detaches), has controllers of its own (`cgroup.controllers` not empty): the case crun
+ * refuses, for which crun runs under the view.
  */
 export async function hybridWithV2Controllers(layout: CgroupLayout): Promise<boolean> {
-  if (layout.mode !== 'hybrid' || layout.unified === undefined) return false;
+  if (layout.mode !== 'hybrid' || layout.unified !== '/sys/fs/cgroup/unified') return false;
   const text = await fs.readFile(path.join(layout.unified, 'cgroup.controllers'), 'utf8').catch(() => '');
   return text.trim() !== '';
 }
