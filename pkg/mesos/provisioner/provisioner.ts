@@ -28,7 +28,7 @@ import {
   InternalError,
   KeyedLock,
   logger,
-  mkdirOnce,
+  mkdirOnceSync,
   NotFoundError,
   readJson,
   removeStaleTemps,
@@ -204,13 +204,15 @@ export class MesosProvisioner implements Provisioner {
       }
       // A new id has no dir: made here, one mkdir (no lstat first); only an existing dir can hold a record or
       // what an interrupted provision left. The dir alone is nothing: recovery destroys a dir no record keeps.
+      // The new dirs of a provision are made on the event loop (mkdirOnceSync: a syscall of µs where a
+      // thread-pool round trip costs up to a ms under load; docs/performance.md, "CreateContainer, phase 9").
       const dir = this.paths.containerDir(containerId);
-      if (!(await costOf('step provision mkdir', () => mkdirOnce(dir, 0o700)))) {
+      if (!(await costOf('step provision mkdir', async () => mkdirOnceSync(dir, 0o700)))) {
         if (await this.readRecord(containerId)) {
           throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
         }
         await this.teardownFiles(containerId);
-        await mkdirOnce(dir, 0o700);
+        mkdirOnceSync(dir, 0o700);
       }
       let recordWrite: Promise<void> | undefined;
       try {
@@ -254,10 +256,11 @@ export class MesosProvisioner implements Provisioner {
         }
         // Concurrent; all settle before a failure is rolled back, so the rollback's rm never races a mkdir.
         // The dirs from the container's dir down to the rootfs's parent one level at a time: three mkdirs,
-        // where `recursive` would first fail on each missing level.
+        // where `recursive` would first fail on each missing level; on the event loop (above), while the
+        // layers' stats run in the pool. Async, so that a failed mkdir is a rejection settled with the rest.
         const makeParents = async (): Promise<void> => {
           const backendDir = this.paths.backendDir(containerId, name);
-          for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) await mkdirOnce(d, 0o700);
+          for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) mkdirOnceSync(d, 0o700);
         };
         await costOf('step provision dirs', () =>
           settleAll([checked, backend.validate(image.layerDirs), makeParents()]),
