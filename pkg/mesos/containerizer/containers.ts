@@ -7,7 +7,7 @@
  * Every mutating operation runs under the container's key of the engine lock. Exits are recorded by the
  * exit watcher without that lock (stop waits for the exit while holding it), once per container.
  */
-import { mkdirSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   type ContainerSpec,
@@ -91,9 +91,7 @@ export async function createContainer(
       if (spec.namespaces.pid === 'target') rec.targetPid = runningPid(e, spec.namespaces.targetId);
       // The bundle dir is made while the rootfs is provisioned (recovery's bundle sweep removes a bundle
       // without a container record, whichever of the two a crash interrupted).
-      // Both on the event loop (one mkdir(2) of µs each where the parent exists; a thread-pool round trip
-      // would now outlast the provision: docs/performance.md, "CreateContainer, phase 9").
-      const bundleMade = mkdirNow(c.bundle);
+      const bundleMade = fs.mkdir(c.bundle, { recursive: true, mode: 0o700 });
       bundleMade.catch(() => {}); // awaited after the provision, or by the undo when that fails
       undo.add('bundle', async () => {
         await bundleMade.catch(() => {});
@@ -102,7 +100,7 @@ export async function createContainer(
       // So is the record dir, so that the durable round only renames container.json into it. A dir without
       // container.json is a broken record to loadRecords, removed at recovery.
       const recordDir = e.paths.containerRecordDir(pod.id, spec.id);
-      const recordDirMade = mkdirNow(recordDir);
+      const recordDirMade = fs.mkdir(recordDir, { recursive: true, mode: 0o700 });
       recordDirMade.catch(() => {});
       undo.add('record', async () => {
         await recordDirMade.catch(() => {});
@@ -186,15 +184,6 @@ export async function createContainer(
       throw fromAbort(err, signal);
     }
   });
-}
-
-/** A recursive mkdir (0700) on the event loop, as a settled promise (its failure is awaited where it was). */
-function mkdirNow(dir: string): Promise<unknown> {
-  try {
-    return Promise.resolve(mkdirSync(dir, { recursive: true, mode: 0o700 }));
-  } catch (err) {
-    return Promise.reject(err);
-  }
 }
 
 /** PREPARING → ISOLATING → RUNNING. A failure leaves the container created, with nothing running. */

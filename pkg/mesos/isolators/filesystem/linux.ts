@@ -13,7 +13,7 @@
  *   resolv.conf   the pod's DNS config, else the host's minus loopback resolvers (unreachable from the pod)
  *   shm/          a 64 MiB tmpfs shared by the pod's containers (pod IPC only); unmounted in cleanupPod
  */
-import { type BigIntStats, promises as fs, statSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { DnsConfig, PodSpec } from '../../../containerizer/index.js';
@@ -91,15 +91,8 @@ function hostNetwork(spec: PodSpec): boolean {
  * container's edit of its /etc/hosts then stays until the next change, as it always does under containerd,
  * which never rewrites the file.
  */
-function fileIdentity(file: string): string | undefined {
-  // A stat of a file in the pod's runtime dir, on the event loop: µs, where a thread-pool round trip cost
-  // 0.5–0.7 ms of every create under load (docs/performance.md, "CreateContainer, phase 9").
-  let st: BigIntStats | undefined;
-  try {
-    st = statSync(file, { bigint: true });
-  } catch {
-    st = undefined;
-  }
+async function fileIdentity(file: string): Promise<string | undefined> {
+  const st = await fs.stat(file, { bigint: true }).catch(() => undefined);
   return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : undefined;
 }
 
@@ -212,9 +205,9 @@ export class LinuxFilesystemIsolator implements Isolator {
     const file = podFile(pod, 'hosts');
     const want = hostsFile(hostname, pod.state.ips);
     const seen = this.hostsSeen.get(file);
-    if (seen?.content === want && seen.id === fileIdentity(file)) return;
+    if (seen?.content === want && seen.id === (await fileIdentity(file))) return;
     if ((await readOr(file, '')) !== want) await fs.writeFile(file, want, { mode: 0o644 });
-    const id = fileIdentity(file);
+    const id = await fileIdentity(file);
     if (id === undefined) this.hostsSeen.delete(file);
     else this.hostsSeen.set(file, { content: want, id });
   }
