@@ -34,9 +34,9 @@ export async function writeFileReplace(file: string, data: string | Uint8Array, 
 }
 
 /**
- * writeFileReplace on the event loop: open, write, close and rename as four syscalls of µs each on a small
- * file, instead of four thread-pool round trips (each up to a ms under load). Only for small records in
- * ucri's own stores, on a step that waits for the write (docs/performance.md, "CreateContainer, phase 9").
+ * writeFileReplace on the event loop: open, write, close and rename as four syscalls on a small file, instead
+ * of four thread-pool round trips (2–5× slower under load). Only for small records in ucri's own stores, on a
+ * step that waits for the write (docs/performance.md, "CreateContainer, phase 9").
  * Same file, same temp name, same outcome after a crash.
  */
 export function writeFileReplaceSync(file: string, data: string | Uint8Array, mode = 0o600): void {

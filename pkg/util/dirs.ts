@@ -37,11 +37,10 @@ export async function mkdirOnce(p: string, mode: number): Promise<boolean> {
 }
 
 /**
- * `mkdirOnce` on the event loop: one mkdir(2) of a few tens of µs instead of a thread-pool round trip, which
- * on a loaded machine costs 0.3–1 ms of waiting for the loop to take the answer back (docs/performance.md,
- * "CreateContainer, phase 9"). Only for directories of ucri's own stores on a local filesystem, on paths
- * where a blocked call would block every request: a chain of new dirs whose each level is one syscall.
- * Same answers as mkdirOnce: true when made (missing parents made after all), false when `p` was there.
+ * `mkdirOnce` on the event loop: one mkdir(2) (tens of µs idle, 0.1–0.5 ms on the loaded test VM) instead of
+ * a thread-pool round trip, 2–5× that under load (docs/performance.md, "CreateContainer, phase 9"). While it
+ * runs, nothing else does: only for directories of ucri's own stores on a local filesystem. Same answers as
+ * mkdirOnce: true when made (missing parents made after all), false when `p` was there.
  */
 export function mkdirOnceSync(p: string, mode: number): boolean {
   try {

@@ -210,8 +210,8 @@ export class RecordStore<M, S> {
 
   private async write(id: string, rec: StoredRecord<M, S>, opts: WriteOptions): Promise<void> {
     const body: RecordFile<M, S> = { version: 1, meta: rec.meta as M, status: rec.status as S };
-    // Not durable: on the event loop (four syscalls of µs on a small file instead of four thread-pool round
-    // trips; a create waits for its `creating` record: docs/performance.md, "CreateContainer, phase 9").
+    // Not durable: on the event loop (four syscalls on a small file instead of four thread-pool round trips;
+    // a create waits for its `creating` record: docs/performance.md, "CreateContainer, phase 9").
     if (opts.durable === false) writeJsonReplaceSync(this.file(id), body);
     else await writeJsonAtomic(this.file(id), body);
   }

@@ -204,8 +204,8 @@ export class MesosProvisioner implements Provisioner {
       }
       // A new id has no dir: made here, one mkdir (no lstat first); only an existing dir can hold a record or
       // what an interrupted provision left. The dir alone is nothing: recovery destroys a dir no record keeps.
-      // The new dirs of a provision are made on the event loop (mkdirOnceSync: a syscall of µs where a
-      // thread-pool round trip costs up to a ms under load; docs/performance.md, "CreateContainer, phase 9").
+      // The new dirs of a provision are made on the event loop (mkdirOnceSync: one syscall each, where a
+      // thread-pool round trip cost 2–5× that under load; docs/performance.md, "CreateContainer, phase 9").
       const dir = this.paths.containerDir(containerId);
       if (!(await costOf('step provision mkdir', async () => mkdirOnceSync(dir, 0o700)))) {
         if (await this.readRecord(containerId)) {
@@ -251,14 +251,14 @@ export class MesosProvisioner implements Provisioner {
           // before the dirs are made and the backend builds the rootfs: a crash before the caller's record
           // exists leaves an id that recovery does not keep, whose dir it destroys (mounts and all) whether or
           // not the record is there. Settled before any rollback (below), so its rename never races the rm.
-          // On the event loop (four syscalls of µs; docs/performance.md, "CreateContainer, phase 9").
+          // On the event loop (four syscalls; docs/performance.md, "CreateContainer, phase 9").
           recordWrite = (async () => writeJsonReplaceSync(this.paths.record(containerId), record))();
           recordWrite.catch(() => {});
         }
         // Concurrent; all settle before a failure is rolled back, so the rollback's rm never races a mkdir.
         // The dirs from the container's dir down to the rootfs's parent one level at a time: three mkdirs,
-        // where `recursive` would first fail on each missing level; on the event loop (above), while the
-        // layers' stats run in the pool. Async, so that a failed mkdir is a rejection settled with the rest.
+        // where `recursive` would first fail on each missing level; on the event loop, as above. Async, so
+        // that a failed mkdir is a rejection settled with the rest.
         const makeParents = async (): Promise<void> => {
           const backendDir = this.paths.backendDir(containerId, name);
           for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) mkdirOnceSync(d, 0o700);
@@ -504,7 +504,7 @@ export class MesosProvisioner implements Provisioner {
 
 /**
  * Every layer dir is an absolute path to a directory; the first missing one is named. Stat'd on the event
- * loop (the image store's own dirs, µs each; docs/performance.md, "CreateContainer, phase 9").
+ * loop (the image store's own dirs; docs/performance.md, "CreateContainer, phase 9").
  */
 async function checkLayerDirs(imageId: string, dirs: readonly string[]): Promise<void> {
   if (dirs.length === 0) throw new FailedPreconditionError(`image "${imageId}" has no layers`);

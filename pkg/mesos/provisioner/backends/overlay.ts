@@ -22,8 +22,8 @@ function overlayWork(scratch: string): string {
 
 /**
  * The rootfs mount point, the upper and the work dir (idempotent): five mkdirs, parents first, on the event
- * loop (a new rootfs's dirs, in the provisioner's own store: µs each, where each level's thread-pool round
- * trip cost up to a ms under load; docs/performance.md, "CreateContainer, phase 9"). The mount point and the
+ * loop (a new rootfs's dirs, in the provisioner's own store: one syscall each, where a thread-pool round trip
+ * cost 2–5× that under load; docs/performance.md, "CreateContainer, phase 9"). The mount point and the
  * scratch dirs 0755, the work dir 0700. Async, so that a failure is a rejection like the mount's.
  */
 async function makeDirs(ctx: BackendContext): Promise<void> {
