@@ -5,7 +5,7 @@
  * stat to the EEXIST. A caller that knows which parents exist makes each level once, concurrently where the
  * levels allow (docs/performance.md, "Container verbs, phase 8").
  */
-import { promises as fs } from 'node:fs';
+import { mkdirSync, promises as fs } from 'node:fs';
 
 /** True when `p` exists (not following a last symlink); other errors than ENOENT are thrown. */
 export async function pathExists(p: string): Promise<boolean> {
@@ -33,5 +33,24 @@ export async function mkdirOnce(p: string, mode: number): Promise<boolean> {
     if (code !== 'ENOENT') throw err;
   }
   await fs.mkdir(p, { recursive: true, mode });
+  return true;
+}
+
+/**
+ * `mkdirOnce` on the event loop: one mkdir(2) (tens of µs idle, 0.1–0.5 ms on the loaded test VM) instead of
+ * a thread-pool round trip, 2–5× that under load (docs/performance.md, "CreateContainer, phase 9"). While it
+ * runs, nothing else does: only for directories of ucri's own stores on a local filesystem. Same answers as
+ * mkdirOnce: true when made (missing parents made after all), false when `p` was there.
+ */
+export function mkdirOnceSync(p: string, mode: number): boolean {
+  try {
+    mkdirSync(p, { mode });
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'ENOENT') throw err;
+  }
+  mkdirSync(p, { recursive: true, mode });
   return true;
 }

@@ -20,11 +20,11 @@ import {
   removeStaleTemps,
   unlinkIfPresent,
   writeJsonAtomic,
-  writeJsonReplace,
+  writeJsonReplaceSync,
 } from '../../util/index.js';
 
 /**
- * How a checkpoint is written. `durable: false` renames it into place without the fsyncs (writeJsonReplace):
+ * How a checkpoint is written. `durable: false` renames it into place without the fsyncs (writeJsonReplaceSync):
  * the next daemon reads it after a crash of this one, but a power loss may leave the previous content or
  * none. Only for a record whose loss recovery makes good from elsewhere: a status the containerizer's own
  * durable record also holds (reconciled at start-up), or an intent whose effects the containerizer's own
@@ -210,7 +210,9 @@ export class RecordStore<M, S> {
 
   private async write(id: string, rec: StoredRecord<M, S>, opts: WriteOptions): Promise<void> {
     const body: RecordFile<M, S> = { version: 1, meta: rec.meta as M, status: rec.status as S };
-    if (opts.durable === false) await writeJsonReplace(this.file(id), body);
+    // Not durable: on the event loop (four syscalls on a small file instead of four thread-pool round trips;
+    // a create waits for its `creating` record: docs/performance.md, "CreateContainer, phase 9").
+    if (opts.durable === false) writeJsonReplaceSync(this.file(id), body);
     else await writeJsonAtomic(this.file(id), body);
   }
 

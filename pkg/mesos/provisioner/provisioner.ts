@@ -14,7 +14,7 @@
  * never interleave, different ids never wait for each other.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod/mini';
 import type { ImageConfig } from '../../containerizer/index.js';
@@ -28,14 +28,14 @@ import {
   InternalError,
   KeyedLock,
   logger,
-  mkdirOnce,
+  mkdirOnceSync,
   NotFoundError,
   readJson,
   removeStaleTemps,
   settleAll,
   syncFile,
   writeJsonAtomic,
-  writeJsonReplace,
+  writeJsonReplaceSync,
 } from '../../util/index.js';
 import {
   BackendChooser,
@@ -204,13 +204,15 @@ export class MesosProvisioner implements Provisioner {
       }
       // A new id has no dir: made here, one mkdir (no lstat first); only an existing dir can hold a record or
       // what an interrupted provision left. The dir alone is nothing: recovery destroys a dir no record keeps.
+      // The new dirs of a provision are made on the event loop (mkdirOnceSync: one syscall each, where a
+      // thread-pool round trip cost 2–5× that under load; docs/performance.md, "CreateContainer, phase 9").
       const dir = this.paths.containerDir(containerId);
-      if (!(await costOf('step provision mkdir', () => mkdirOnce(dir, 0o700)))) {
+      if (!(await costOf('step provision mkdir', async () => mkdirOnceSync(dir, 0o700)))) {
         if (await this.readRecord(containerId)) {
           throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
         }
         await this.teardownFiles(containerId);
-        await mkdirOnce(dir, 0o700);
+        mkdirOnceSync(dir, 0o700);
       }
       let recordWrite: Promise<void> | undefined;
       try {
@@ -246,18 +248,20 @@ export class MesosProvisioner implements Provisioner {
           // Deferred: the caller syncs it together with its own record (one journal commit for both). Until
           // then a process crash still finds it (the page cache survives); a power loss may drop it, and then
           // the caller's record, which is written durably only with this one, is not there either. Renamed
-          // while the dirs are made and the backend builds the rootfs: a crash before the caller's record
+          // before the dirs are made and the backend builds the rootfs: a crash before the caller's record
           // exists leaves an id that recovery does not keep, whose dir it destroys (mounts and all) whether or
           // not the record is there. Settled before any rollback (below), so its rename never races the rm.
-          recordWrite = writeJsonReplace(this.paths.record(containerId), record);
+          // On the event loop (four syscalls; docs/performance.md, "CreateContainer, phase 9").
+          recordWrite = (async () => writeJsonReplaceSync(this.paths.record(containerId), record))();
           recordWrite.catch(() => {});
         }
         // Concurrent; all settle before a failure is rolled back, so the rollback's rm never races a mkdir.
         // The dirs from the container's dir down to the rootfs's parent one level at a time: three mkdirs,
-        // where `recursive` would first fail on each missing level.
+        // where `recursive` would first fail on each missing level; on the event loop, as above. Async, so
+        // that a failed mkdir is a rejection settled with the rest.
         const makeParents = async (): Promise<void> => {
           const backendDir = this.paths.backendDir(containerId, name);
-          for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) await mkdirOnce(d, 0o700);
+          for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) mkdirOnceSync(d, 0o700);
         };
         await costOf('step provision dirs', () =>
           settleAll([checked, backend.validate(image.layerDirs), makeParents()]),
@@ -498,22 +502,23 @@ export class MesosProvisioner implements Provisioner {
   }
 }
 
-/** Every layer dir is an absolute path to a directory, all stat'd at once; the first missing one is named. */
+/**
+ * Every layer dir is an absolute path to a directory; the first missing one is named. Stat'd on the event
+ * loop (the image store's own dirs; docs/performance.md, "CreateContainer, phase 9").
+ */
 async function checkLayerDirs(imageId: string, dirs: readonly string[]): Promise<void> {
   if (dirs.length === 0) throw new FailedPreconditionError(`image "${imageId}" has no layers`);
-  const ok = await Promise.all(
-    dirs.map(
-      async (d) =>
-        path.isAbsolute(d) &&
-        (await fs.stat(d).then(
-          (s) => s.isDirectory(),
-          () => false,
-        )),
-    ),
-  );
-  const missing = dirs.find((_, i) => !ok[i]);
+  const missing = dirs.find((d) => !(path.isAbsolute(d) && isDirectorySync(d)));
   if (missing !== undefined) {
     throw new FailedPreconditionError(`layer dir "${missing}" of image "${imageId}" is missing`);
+  }
+}
+
+function isDirectorySync(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, it } from 'node:test';
@@ -9,7 +9,9 @@ import {
   syncFile,
   unlinkIfPresent,
   writeJsonAtomic,
+  writeFileReplaceSync,
   writeJsonReplace,
+  writeJsonReplaceSync,
   writeNewJsonDurable,
 } from '../../../pkg/util/index.js';
 
@@ -31,6 +33,29 @@ it('writes a checkpoint into missing parent dirs and over an existing one, leavi
   assert.deepEqual(await readJson(path.join(root, 'c', 'rec.json')), { n: 3 });
   assert.deepEqual(await fs.readdir(path.join(root, 'a', 'b')), ['rec.json']);
   assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+});
+
+it('writeJsonReplaceSync replaces a file at once, into missing parents, and leaves no temp file on failure', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-checkpoint-'));
+  dirs.push(root);
+  const file = path.join(root, 'a', 'b', 'rec.json');
+  writeJsonReplaceSync(file, { n: 1n });
+  // Written when the call returns: read synchronously, nothing awaited in between.
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { n: '1' });
+  writeJsonReplaceSync(file, { n: 2 });
+  assert.deepEqual(await readJson(file), { n: 2 });
+  assert.deepEqual(await fs.readdir(path.dirname(file)), ['rec.json']);
+  assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+  writeFileReplaceSync(path.join(root, 'x'), 'text', 0o644);
+  assert.equal((await fs.stat(path.join(root, 'x'))).mode & 0o777, 0o644 & ~process.umask());
+  // The rename fails (a non-empty directory holds the name): the error is thrown, the temp file removed.
+  await fs.mkdir(path.join(root, 'd', 'rec.json'), { recursive: true });
+  await fs.writeFile(path.join(root, 'd', 'rec.json', 'f'), '');
+  assert.throws(
+    () => writeJsonReplaceSync(path.join(root, 'd', 'rec.json'), {}),
+    (e: NodeJS.ErrnoException) => ['EISDIR', 'ENOTEMPTY', 'EEXIST'].includes(e.code ?? ''),
+  );
+  assert.deepEqual(await fs.readdir(path.join(root, 'd')), ['rec.json']);
 });
 
 it('writeNewJsonDurable writes a new record through one handle, leaving no temp file', async () => {

@@ -14,6 +14,7 @@ import {
   logger,
   MAX_ID_LENGTH,
   mkdirOnce,
+  mkdirOnceSync,
   nowNs,
   parseByteQuantity,
   pathExists,
@@ -202,6 +203,25 @@ describe('dirs', () => {
       assert.equal(await pathExists(path.join(tmp, 'nope')), false);
       await fs.symlink(path.join(tmp, 'nope'), path.join(tmp, 'dangling'));
       assert.equal(await pathExists(path.join(tmp, 'dangling')), true, 'a dangling symlink exists');
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('mkdirOnceSync gives the same answers as mkdirOnce, synchronously', async () => {
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-dirs-'));
+    try {
+      const d = path.join(tmp, 'a');
+      assert.equal(mkdirOnceSync(d, 0o700), true);
+      assert.equal((await fs.stat(d)).mode & 0o777, 0o700 & ~process.umask());
+      assert.equal(mkdirOnceSync(d, 0o755), false, 'existing: left as it is');
+      assert.equal((await fs.stat(d)).mode & 0o777, 0o700 & ~process.umask());
+      const deep = path.join(tmp, 'b', 'c', 'd');
+      assert.equal(mkdirOnceSync(deep, 0o750), true, 'missing parents made');
+      assert.equal((await fs.stat(deep)).mode & 0o777, 0o750 & ~process.umask());
+      await fs.writeFile(path.join(tmp, 'f'), '');
+      assert.equal(mkdirOnceSync(path.join(tmp, 'f'), 0o755), false, 'a file of that name: the caller finds out');
+      assert.throws(() => mkdirOnceSync(path.join(tmp, 'f', 'x'), 0o755), { code: 'ENOTDIR' });
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { isMountPoint, overlayMount } from '../../../sys/index.js';
-import { FailedPreconditionError, InternalError, mkdirOnce } from '../../../util/index.js';
+import { FailedPreconditionError, InternalError, mkdirOnceSync } from '../../../util/index.js';
 import type { Backend, BackendContext } from './types.js';
 
 /** The upper (writable) dir of an overlay rootfs, inside its scratch dir. */
@@ -21,15 +21,17 @@ function overlayWork(scratch: string): string {
 }
 
 /**
- * The rootfs mount point, the upper and the work dir (idempotent). One level at a time, each level's mkdirs
- * at once (three round trips for a new rootfs, whose parent the provisioner made; a recursive mkdir of the
- * upper dir alone took five): the mount point and the scratch dirs' parent, then the scratch dir, then the
- * upper (0755, as the scratch dirs) and the work dir (0700).
+ * The rootfs mount point, the upper and the work dir (idempotent): five mkdirs, parents first, on the event
+ * loop (a new rootfs's dirs, in the provisioner's own store: one syscall each, where a thread-pool round trip
+ * cost 2–5× that under load; docs/performance.md, "CreateContainer, phase 9"). The mount point and the
+ * scratch dirs 0755, the work dir 0700. Async, so that a failure is a rejection like the mount's.
  */
 async function makeDirs(ctx: BackendContext): Promise<void> {
-  await Promise.all([mkdirOnce(ctx.rootfs, 0o755), mkdirOnce(path.dirname(ctx.scratch), 0o755)]);
-  await mkdirOnce(ctx.scratch, 0o755);
-  await Promise.all([mkdirOnce(overlayUpper(ctx.scratch), 0o755), mkdirOnce(overlayWork(ctx.scratch), 0o700)]);
+  mkdirOnceSync(ctx.rootfs, 0o755);
+  mkdirOnceSync(path.dirname(ctx.scratch), 0o755);
+  mkdirOnceSync(ctx.scratch, 0o755);
+  mkdirOnceSync(overlayUpper(ctx.scratch), 0o755);
+  mkdirOnceSync(overlayWork(ctx.scratch), 0o700);
 }
 
 async function mountIt(ctx: BackendContext, dirsMade = false): Promise<void> {
