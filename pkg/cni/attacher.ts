@@ -35,7 +35,7 @@ import {
   UcriError,
   UnavailableError,
   writeJsonAtomic,
-  writeJsonReplace,
+  writeJsonReplaceSync,
 } from '../util/index.js';
 import { type PodNetworkSpec, podCapabilityArgs, podCniArgs } from './capabilities.js';
 import { type CniNetwork, defaultCniNetwork } from './config.js';
@@ -110,12 +110,13 @@ export class CniAttacher {
   }
 
   /**
-   * Checkpoints `record`: durably (fsync'd) by default, or only renamed into place with `durable: false`,
-   * which a SIGKILL never loses (the page cache survives it) and a power loss may roll back to the record's
-   * previous, durable version.
+   * Checkpoints `record`: durably (fsync'd) by default, or only renamed into place with `durable: false` (on
+   * the event loop, writeJsonReplaceSync), which a SIGKILL never loses (the page cache survives it) and a power
+   * loss may roll back to the record's previous, durable version.
    */
   private async save(record: CniRecord, sink?: CniRecordSink, durable = true): Promise<void> {
-    await (durable ? writeJsonAtomic : writeJsonReplace)(this.file(record.podId), record);
+    if (durable) await writeJsonAtomic(this.file(record.podId), record);
+    else writeJsonReplaceSync(this.file(record.podId), record);
     sink?.(record);
   }
 

@@ -31,7 +31,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ContainerSpec, ImageConfig, PodSpec, Termination } from '../../containerizer/index.js';
 import type { Spec } from '../../oci/index.js';
-import { logger, readJson, writeJsonAtomic, writeJsonReplace, writeNewJsonDurable } from '../../util/index.js';
+import { logger, readJson, writeJsonAtomic, writeJsonReplaceSync, writeNewJsonDurable } from '../../util/index.js';
 import type { ContainerContext, PodContext, PodState } from '../isolator.js';
 import type { Launched } from '../launcher/types.js';
 import type { MesosPaths } from '../paths.js';
@@ -163,16 +163,19 @@ export function provisionedFacts(p: Provisioned): ContainerRecord['provisioned']
 }
 
 /**
- * Checkpoints a pod record. `durable: false` only renames it into place: for STOPPED, whose loss to a power
- * failure leaves STOPPING, which recovery finishes again (CNI DEL and infra stop are idempotent).
+ * Checkpoints a pod record. `durable: false` only renames it into place, on the event loop (writeJsonReplaceSync,
+ * cheaper than the thread pool's round trips under load: docs/performance.md, "CreateContainer, phase 9"): for
+ * READY and STOPPED, whose loss to a power failure leaves the durable SETTING_UP or STOPPING before them, which
+ * recovery handles as after a crash (CNI DEL and infra stop are idempotent).
  */
 export async function savePod(paths: MesosPaths, rec: PodRecord, opts: { durable?: boolean } = {}): Promise<void> {
-  if (opts.durable === false) await writeJsonReplace(paths.podRecord(rec.spec.id), rec);
+  if (opts.durable === false) writeJsonReplaceSync(paths.podRecord(rec.spec.id), rec);
   else await writeJsonAtomic(paths.podRecord(rec.spec.id), rec);
 }
 
 /**
- * Checkpoints a container record. `durable: false` only renames it into place (writeJsonReplace): for the
+ * Checkpoints a container record. `durable: false` only renames it into place, on the event loop
+ * (writeJsonReplaceSync): for the
  * steps whose side effects a reboot undoes (conmon, the runtime container in the runtime dir, its cgroup),
  * where the record need only be seen by the next ucri after a crash of this one (docs/performance.md, phase 4).
  */
@@ -182,7 +185,7 @@ export async function saveContainer(
   opts: { durable?: boolean } = {},
 ): Promise<void> {
   const file = paths.containerRecord(rec.spec.podId, rec.spec.id);
-  if (opts.durable === false) await writeJsonReplace(file, rec);
+  if (opts.durable === false) writeJsonReplaceSync(file, rec);
   else await writeJsonAtomic(file, rec);
 }
 
