@@ -266,6 +266,8 @@ export class Conmon {
       if (first.data <= 0) {
         const msg = first.message ? runtimeMessage(first.message) || first.message.trim() : 'no message';
         if (opts.restore) {
+          const unsupported = this.runtime.withoutCriu(first.message ?? '');
+          if (unsupported) throw new FailedPreconditionError(`cannot restore container "${opts.id}": ${unsupported}`);
           const criu = await criuErrors(path.join(opts.restore.workPath, 'restore.log'));
           throw new FailedPreconditionError(`CRIU could not restore container "${opts.id}": ${criu || msg}`);
         }

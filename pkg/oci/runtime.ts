@@ -280,9 +280,20 @@ export class OciRuntime {
     const r = await run(this.program, [...this.globalArgs(), ...args], { signal: opts.signal, allowFailure: true });
     if (r.code === 0) return;
     if (isNotExistMessage(r.stderr)) throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
+    const unsupported = this.withoutCriu(r.stderr);
+    if (unsupported) throw new FailedPreconditionError(`cannot checkpoint container "${id}": ${unsupported}`);
     const criu = await criuErrors(path.join(opts.workPath, 'dump.log'));
     const msg = criu || runtimeMessage(r.stderr) || `exit status ${r.code ?? r.signal}`;
     throw new FailedPreconditionError(`CRIU could not checkpoint container "${id}": ${msg}`);
+  }
+
+  /**
+   * The reason checkpoint and restore cannot work at all when a runtime's stderr says it has no such command
+   * (crun built without CRIU, as Debian's 1.8 is), else undefined.
+   */
+  withoutCriu(stderr: string): string | undefined {
+    if (!/unknown command (checkpoint|restore)/i.test(stderr)) return undefined;
+    return `this ${this.kind} (${this.binary}) was built without checkpoint/restore (CRIU) support; run ucri with oci_runtime = "runc" for CheckpointContainer and restores`;
   }
 
   /** Host PIDs of the processes in the container. */
