@@ -21,10 +21,14 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { cgroupDirs, isAlive } from '../sys/index.js';
-import { killInit, removeCgroupDir } from './state-shortcuts.js';
-import { logger } from '../util/index.js';
-
-const log = logger('oci/crun-state');
+import {
+  hasHooks,
+  killInit,
+  readStateFile,
+  removeStopped,
+  type StateShortcuts,
+  unreadableState,
+} from './state-shortcuts.js';
 
 /** The parts of crun 1.x's `<root>/<id>/status` used here. */
 interface CrunStatus {
@@ -40,12 +44,12 @@ interface CrunConfig {
   linux?: { namespaces?: Array<{ type?: string; path?: string }> };
 }
 
-async function readJsonFile<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
+/** The status and the config copy of crun's state dir `dir`, read at once. */
+function readState(dir: string): Promise<[CrunStatus | undefined, CrunConfig | undefined]> {
+  return Promise.all([
+    readStateFile<CrunStatus>(path.join(dir, 'status')),
+    readStateFile<CrunConfig>(path.join(dir, 'config.json')),
+  ]);
 }
 
 /** The init's pid and start time from a status, when both are there. */
@@ -54,10 +58,6 @@ function initOf(st: CrunStatus | undefined): { pid: number; start: bigint } | un
   const start = st?.['process-start-time'];
   if (!Number.isInteger(pid) || !pid || pid <= 0 || !Number.isInteger(start) || !start) return undefined;
   return { pid, start: BigInt(start) };
-}
-
-function hasHooks(cfg: CrunConfig): boolean {
-  return Object.values(cfg.hooks ?? {}).some((h) => Array.isArray(h) && h.length > 0);
 }
 
 function ownPidNamespace(cfg: CrunConfig): boolean {
@@ -70,10 +70,10 @@ function ownPidNamespace(cfg: CrunConfig): boolean {
  */
 export async function crunKillFromState(root: string, id: string, sig: string | number, all = false) {
   return killInit(sig, all, async () => {
-    const init = initOf(await readJsonFile<CrunStatus>(path.join(root, id, 'status')));
+    const init = initOf(await readStateFile<CrunStatus>(path.join(root, id, 'status')));
     if (!init) return undefined;
     const ownPidNs = async () => {
-      const cfg = await readJsonFile<CrunConfig>(path.join(root, id, 'config.json'));
+      const cfg = await readStateFile<CrunConfig>(path.join(root, id, 'config.json'));
       return cfg !== undefined && ownPidNamespace(cfg);
     };
     return { ...init, ownPidNamespace: ownPidNs };
@@ -87,37 +87,19 @@ export async function crunKillFromState(root: string, id: string, sig: string | 
  */
 export async function crunDeleteFromState(root: string, id: string): Promise<boolean | 'absent'> {
   const dir = path.join(root, id);
-  const [st, cfg] = await Promise.all([
-    readJsonFile<CrunStatus>(path.join(dir, 'status')),
-    readJsonFile<CrunConfig>(path.join(dir, 'config.json')),
-  ]);
-  if (!st) {
-    const exists = await fs.stat(dir).then(
-      () => true,
-      () => false,
-    );
-    return exists ? false : 'absent';
-  }
+  const [st, cfg] = await readState(dir);
+  if (!st) return unreadableState(dir);
   const init = initOf(st);
   if (!init || !cfg || (await isAlive(init.pid, init.start))) return false;
-  if (!ownPidNamespace(cfg) || hasHooks(cfg) || st['systemd-cgroup']) return false;
+  if (!ownPidNamespace(cfg) || hasHooks(cfg.hooks) || st['systemd-cgroup']) return false;
   const cgroup = st['cgroup-path'];
-  if (cgroup) {
-    let dirs: string[];
-    try {
-      dirs = await cgroupDirs(cgroup);
-    } catch {
-      return false;
-    }
-    for (const d of dirs) {
-      if (!(await removeCgroupDir(d))) {
-        log.debug({ id, cgroup: d }, 'cgroup busy; leaving the delete to crun');
-        return false;
-      }
-    }
+  let cgroups: string[] = [];
+  try {
+    if (cgroup) cgroups = await cgroupDirs(cgroup);
+  } catch {
+    return false;
   }
-  await fs.rm(dir, { recursive: true, force: true });
-  return true;
+  return removeStopped(dir, cgroups, 'crun');
 }
 
 /**
@@ -126,12 +108,9 @@ export async function crunDeleteFromState(root: string, id: string): Promise<boo
  */
 export async function crunStartFromState(root: string, id: string): Promise<boolean> {
   const dir = path.join(root, id);
-  const [st, cfg] = await Promise.all([
-    readJsonFile<CrunStatus>(path.join(dir, 'status')),
-    readJsonFile<CrunConfig>(path.join(dir, 'config.json')),
-  ]);
+  const [st, cfg] = await readState(dir);
   const init = initOf(st);
-  if (!init || !cfg || hasHooks(cfg)) return false;
+  if (!init || !cfg || hasHooks(cfg.hooks)) return false;
   const fifo = path.join(dir, 'exec.fifo');
   const info = await fs.lstat(fifo).catch(() => undefined);
   if (!info?.isFIFO() || !(await isAlive(init.pid, init.start))) return false;
@@ -146,3 +125,10 @@ export async function crunStartFromState(root: string, id: string): Promise<bool
     await fh.close();
   }
 }
+
+/** crun's state shortcuts, for OciRuntime. */
+export const CRUN_STATE: StateShortcuts = {
+  start: crunStartFromState,
+  kill: crunKillFromState,
+  delete: crunDeleteFromState,
+};

@@ -21,10 +21,15 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isAlive, sleep } from '../sys/index.js';
-import { killInit, removeCgroupDir } from './state-shortcuts.js';
-import { CancelledError, fromAbort, InternalError, logger } from '../util/index.js';
-
-const log = logger('oci/runc-state');
+import {
+  hasHooks,
+  killInit,
+  readStateFile,
+  removeStopped,
+  type StateShortcuts,
+  unreadableState,
+} from './state-shortcuts.js';
+import { CancelledError, fromAbort, InternalError } from '../util/index.js';
 
 /** The parts of runc 1.x's `<root>/<id>/state.json` used here. */
 interface RuncState {
@@ -38,12 +43,8 @@ interface RuncState {
   };
 }
 
-async function readState(root: string, id: string): Promise<RuncState | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(path.join(root, id, 'state.json'), 'utf8')) as RuncState;
-  } catch {
-    return undefined;
-  }
+function readState(root: string, id: string): Promise<RuncState | undefined> {
+  return readStateFile<RuncState>(path.join(root, id, 'state.json'));
 }
 
 /** True when the container has a PID namespace of its own (not joined by path). */
@@ -72,28 +73,12 @@ export async function killFromState(root: string, id: string, sig: string | numb
 export async function deleteFromState(root: string, id: string): Promise<boolean | 'absent'> {
   const dir = path.join(root, id);
   const st = await readState(root, id);
-  if (!st) {
-    const exists = await fs.stat(dir).then(
-      () => true,
-      () => false,
-    );
-    return exists ? false : 'absent';
-  }
+  if (!st) return unreadableState(dir);
   const pid = st.init_process_pid;
   const start = st.init_process_start;
   if (!pid || !start || (await isAlive(pid, BigInt(start)))) return false;
-  if (!ownPidNamespace(st)) return false;
-  const hooks = st.config?.Hooks;
-  if (hooks && Object.values(hooks).some((h) => Array.isArray(h) && h.length > 0)) return false;
-  if (st.intel_rdt_path) return false;
-  for (const p of new Set(Object.values(st.cgroup_paths ?? {}))) {
-    if (!(await removeCgroupDir(p))) {
-      log.debug({ id, cgroup: p }, 'cgroup busy; leaving the delete to runc');
-      return false;
-    }
-  }
-  await fs.rm(dir, { recursive: true, force: true });
-  return true;
+  if (!ownPidNamespace(st) || hasHooks(st.config?.Hooks) || st.intel_rdt_path) return false;
+  return removeStopped(dir, new Set(Object.values(st.cgroup_paths ?? {})), 'runc');
 }
 
 /** How often the exec fifo is polled while the init has not yet written to it or exec'd. */
@@ -109,9 +94,7 @@ export async function startFromState(root: string, id: string, signal?: AbortSig
   const st = await readState(root, id);
   const pid = st?.init_process_pid;
   const start = st?.init_process_start;
-  if (!st || !pid || !start) return false;
-  const hooks = st.config?.Hooks;
-  if (hooks && Object.values(hooks).some((h) => Array.isArray(h) && h.length > 0)) return false;
+  if (!st || !pid || !start || hasHooks(st.config?.Hooks)) return false;
   const fifo = path.join(root, id, 'exec.fifo');
   const info = await fs.lstat(fifo).catch(() => undefined);
   if (!info?.isFIFO() || !(await isAlive(pid, BigInt(start)))) return false;
@@ -147,3 +130,6 @@ export async function startFromState(root: string, id: string, signal?: AbortSig
     await fh.close();
   }
 }
+
+/** runc's state shortcuts, for OciRuntime. */
+export const RUNC_STATE: StateShortcuts = { start: startFromState, kill: killFromState, delete: deleteFromState };

@@ -25,9 +25,10 @@ import {
   requireExecutable,
   SYSTEM_DIRS,
 } from '../util/index.js';
-import { crunDeleteFromState, crunKillFromState, crunStartFromState } from './crun-state.js';
-import { deleteFromState, killFromState, startFromState } from './runc-state.js';
+import { CRUN_STATE } from './crun-state.js';
+import { RUNC_STATE } from './runc-state.js';
 import type { LinuxResources, State } from './spec.js';
+import type { StateShortcuts } from './state-shortcuts.js';
 
 const log = logger('oci/runtime');
 
@@ -124,12 +125,15 @@ export class OciRuntime {
   readonly systemdCgroup: boolean;
   /** Arguments before the runtime's own: `cgroup1-view <binary>` under nsutil, else none. */
   private readonly prefix: readonly string[];
+  /** start, kill and delete from this runtime's own state where that is exactly its outcome. */
+  private readonly fromState: StateShortcuts;
 
   private constructor(kind: RuntimeKind, binary: string, root: string, systemdCgroup: boolean, view?: string) {
     this.kind = kind;
     this.binary = binary;
     this.program = view ?? binary;
     this.prefix = view ? ['cgroup1-view', binary] : [];
+    this.fromState = kind === 'runc' ? RUNC_STATE : CRUN_STATE;
     this.root = root;
     this.systemdCgroup = systemdCgroup;
   }
@@ -203,8 +207,7 @@ export class OciRuntime {
   async start(id: string, signal?: AbortSignal): Promise<void> {
     validateContainerId(id);
     // Without a runtime process where the runtime's own state answers (runc-state.ts, crun-state.ts).
-    if (this.kind === 'runc' && (await startFromState(this.root, id, signal))) return;
-    if (this.kind === 'crun' && (await crunStartFromState(this.root, id))) return;
+    if (await this.fromState.start(this.root, id, signal)) return;
     await this.call(id, ['start', id], signal);
   }
 
@@ -216,13 +219,10 @@ export class OciRuntime {
     validateContainerId(id);
     const s = String(sig);
     if (!SIGNAL_RE.test(s)) throw new InvalidArgumentError(`invalid signal "${s}"`);
-    {
-      // Without a runtime process where the runtime's own state answers (runc-state.ts, crun-state.ts).
-      const fromState = this.kind === 'runc' ? killFromState : crunKillFromState;
-      const done = await fromState(this.root, id, s, opts.all);
-      if (done === 'gone') throw new NotFoundError(`container "${id}" is not running`);
-      if (done) return;
-    }
+    // Without a runtime process where the runtime's own state answers (runc-state.ts, crun-state.ts).
+    const killed = await this.fromState.kill(this.root, id, s, opts.all);
+    if (killed === 'gone') throw new NotFoundError(`container "${id}" is not running`);
+    if (killed) return;
     const args = ['kill'];
     if (opts.all) args.push('--all');
     await this.call(id, [...args, id, s], opts.signal);
@@ -234,12 +234,10 @@ export class OciRuntime {
    */
   async delete(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     validateContainerId(id);
-    {
-      // A stopped container is deleted without a runtime process where that is exactly the runtime's result.
-      const done = await (this.kind === 'runc' ? deleteFromState : crunDeleteFromState)(this.root, id);
-      if (done === 'absent') throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
-      if (done) return;
-    }
+    // A stopped container is deleted without a runtime process where that is exactly the runtime's result.
+    const deleted = await this.fromState.delete(this.root, id);
+    if (deleted === 'absent') throw new NotFoundError(`container "${id}" does not exist in ${this.kind}`);
+    if (deleted) return;
     await this.call(id, opts.force ? ['delete', '--force', id] : ['delete', id], opts.signal);
   }
 

@@ -1,14 +1,70 @@
 /**
- * The pieces runc-state.ts and crun-state.ts share: reading a signal as node takes it, signalling a runtime's
- * init identified by pid + start time, and removing a cgroup directory with its sub-cgroups.
+ * The pieces runc-state.ts and crun-state.ts share: reading a state file, the hooks check, signalling a
+ * runtime's init identified by pid + start time, and removing a stopped container's cgroups and state dir.
+ * `StateShortcuts` is what each of them offers OciRuntime.
  */
 import { constants as osConstants } from 'node:os';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isAlive } from '../sys/index.js';
+import { logger } from '../util/index.js';
+
+const log = logger('oci/state-shortcuts');
+
+/**
+ * start, kill and delete done from a runtime's own state where the outcome is exactly the runtime's; `false`
+ * leaves the call to the runtime (see runc-state.ts and crun-state.ts for what each takes).
+ */
+export interface StateShortcuts {
+  start(root: string, id: string, signal?: AbortSignal): Promise<boolean>;
+  kill(root: string, id: string, sig: string | number, all?: boolean): Promise<boolean | 'gone'>;
+  delete(root: string, id: string): Promise<boolean | 'absent'>;
+}
+
+/** A runtime's JSON state file, or undefined when it is missing or unreadable. */
+export async function readStateFile<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when a config's hooks (runc's `Hooks`, the OCI `hooks`) name any program: those the runtime runs. */
+export function hasHooks(hooks: Record<string, unknown[] | null> | null | undefined): boolean {
+  return Object.values(hooks ?? {}).some((h) => Array.isArray(h) && h.length > 0);
+}
+
+/**
+ * The answer of a delete whose state file could not be read: `'absent'` when the runtime has no state dir for
+ * the container, else `false` (the runtime decides what a dir without a readable state is).
+ */
+export async function unreadableState(dir: string): Promise<false | 'absent'> {
+  const exists = await fs.stat(dir).then(
+    () => true,
+    () => false,
+  );
+  return exists ? false : 'absent';
+}
+
+/**
+ * The end of a stopped container's delete, in the runtimes' order: each cgroup dir (with its sub-cgroups),
+ * then the state dir. `false`, with nothing more removed, at the first busy cgroup: the runtime's delete then
+ * finishes it. A crash in between leaves a state dir that a later delete finishes.
+ */
+export async function removeStopped(stateDir: string, cgroups: Iterable<string>, runtime: string): Promise<boolean> {
+  for (const dir of cgroups) {
+    if (!(await removeCgroupDir(dir))) {
+      log.debug({ stateDir, cgroup: dir }, `cgroup busy; leaving the delete to ${runtime}`);
+      return false;
+    }
+  }
+  await fs.rm(stateDir, { recursive: true, force: true });
+  return true;
+}
 
 /** A signal given as "SIGTERM", "TERM" or "15", as node's process.kill takes it; undefined when unknown. */
-export function nodeSignal(sig: string | number): NodeJS.Signals | number | undefined {
+function nodeSignal(sig: string | number): NodeJS.Signals | number | undefined {
   const s = String(sig);
   if (/^\d{1,2}$/.test(s)) return Number(s);
   const name = (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
@@ -49,11 +105,7 @@ export async function killInit(
  * Sends `signal` to the init `pid` if it is still the process that started at `start` (both runtimes check
  * the same before signalling). `true` when sent, `'gone'` when it has exited, `false` on any other failure.
  */
-export async function signalInit(
-  pid: number,
-  start: bigint,
-  signal: NodeJS.Signals | number,
-): Promise<boolean | 'gone'> {
+async function signalInit(pid: number, start: bigint, signal: NodeJS.Signals | number): Promise<boolean | 'gone'> {
   if (!(await isAlive(pid, start))) return 'gone';
   try {
     process.kill(pid, signal);
@@ -65,7 +117,7 @@ export async function signalInit(
 }
 
 /** rmdir `dir` after its sub-cgroups; true when it is gone. */
-export async function removeCgroupDir(dir: string): Promise<boolean> {
+async function removeCgroupDir(dir: string): Promise<boolean> {
   let entries: string[];
   try {
     entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
