@@ -12,6 +12,11 @@ import { settleAll } from './settle.js';
 
 const TMP_MARK = '.tmp-';
 
+/** A fresh temp name beside `file`, which readers skip (isTempName) and removeStaleTemps clears. */
+function tempPathFor(file: string): string {
+  return path.join(path.dirname(file), `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+}
+
 /** Writes `data` to `file` atomically (parent directories are created). */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const t0 = profiling ? performance.now() : 0;
@@ -42,7 +47,7 @@ export async function writeFileReplace(file: string, data: string | Uint8Array, 
 export function writeFileReplaceSync(file: string, data: string | Uint8Array, mode = 0o600): void {
   const t0 = profiling ? performance.now() : 0;
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+  const tmp = tempPathFor(file);
   let fd: number;
   try {
     fd = openSync(tmp, 'wx', mode);
@@ -81,7 +86,7 @@ function costPath(file: string): string {
 
 async function writeAtomic(file: string, data: string | Uint8Array, mode: number, durable: boolean): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+  const tmp = tempPathFor(file);
   const fh = await openNew(tmp, mode);
   try {
     await fh.writeFile(data);
@@ -139,7 +144,7 @@ function jsonText(value: unknown): string {
 export async function writeNewJsonDurable(file: string, value: unknown, alsoSync: readonly string[] = []) {
   const t0 = profiling ? performance.now() : 0;
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+  const tmp = tempPathFor(file);
   const fh = await openNew(tmp, 0o600);
   // The handle stays open across the rename (it names the inode, not the path): the file's fsync needs no
   // open and close of its own, two thread-pool round trips fewer than fsyncing it by name.
