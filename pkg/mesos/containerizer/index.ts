@@ -27,7 +27,7 @@ import type {
   Resources,
   Termination,
 } from '../../containerizer/index.js';
-import { type MonitorKind, resolveRuntimeKind } from '../../oci/index.js';
+import { type MonitorKind, resolveRuntimeKind, type RuntimeKind } from '../../oci/index.js';
 import { type CgroupDriver, nativeHelper } from '../../sys/index.js';
 import {
   FailedPreconditionError,
@@ -113,6 +113,7 @@ export class MesosContainerizer implements Containerizer {
   readonly handlers = ['mesos'] as const;
   readonly features: HandlerFeatures = { recursiveReadOnlyMounts: false, userNamespaces: false };
   private engineP: Promise<Engine> | undefined;
+  private runtimeKindP: Promise<RuntimeKind> | undefined;
   /** Set once the engine is up; the synchronous getters answer from it. */
   private e: Engine | undefined;
   private isolators: readonly Isolator[] | undefined;
@@ -129,10 +130,19 @@ export class MesosContainerizer implements Containerizer {
     return { runtime: runtime.ready ? isolatorRuntime : runtime, network };
   }
 
+  /**
+   * The OCI runtime this containerizer runs (`auto` resolved: crun when installed, else runc), decided once
+   * for the daemon's life: the engine opens with it and Status reports on that same binary.
+   */
+  private runtimeKind(): Promise<RuntimeKind> {
+    this.runtimeKindP ??= resolveRuntimeKind(this.opts.ociRuntime, this.opts.ociRuntimePath);
+    return this.runtimeKindP;
+  }
+
   /** Ready when the launcher's programs (the OCI runtime and conmon) are installed. */
   private async runtimeCondition(): Promise<Condition> {
     const missing: string[] = [];
-    const runtime = this.opts.ociRuntimePath ?? (await resolveRuntimeKind(this.opts.ociRuntime).catch(() => 'runc'));
+    const runtime = this.opts.ociRuntimePath ?? (await this.runtimeKind().catch(() => 'runc'));
     if (!(await findExecutable(runtime))) missing.push(`OCI runtime "${runtime}"`);
     // conmon is needed unless ucri's own monitor runs the containers (restores still need it, but only they).
     const conmonNeeded = this.opts.monitor !== 'ucri' || !nativeHelper('monitor');
@@ -199,7 +209,7 @@ export class MesosContainerizer implements Containerizer {
     const paths = this.paths();
     const driver = o.cgroupDriver ?? 'cgroupfs';
     const cgroupsRoot = o.cgroupsRoot ?? 'ucri';
-    const runtime = await resolveRuntimeKind(o.ociRuntime, o.ociRuntimePath);
+    const runtime = await this.runtimeKind();
     await refuseOtherRuntimesContainers(paths, runtime);
     const launcher = await openLauncher(o.launcher ?? 'auto', {
       runtime,

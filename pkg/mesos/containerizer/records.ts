@@ -175,9 +175,9 @@ export async function savePod(paths: MesosPaths, rec: PodRecord, opts: { durable
 
 /**
  * Checkpoints a container record. `durable: false` only renames it into place, on the event loop
- * (writeJsonReplaceSync): for the
- * steps whose side effects a reboot undoes (conmon, the runtime container in the runtime dir, its cgroup),
- * where the record need only be seen by the next ucri after a crash of this one (docs/performance.md, phase 4).
+ * (writeJsonReplaceSync): for the steps whose side effects a reboot undoes (conmon, the runtime container in
+ * the runtime dir, its cgroup), where the record need only be seen by the next ucri after a crash of this one
+ * (docs/performance.md, phase 4).
  */
 export async function saveContainer(
   paths: MesosPaths,

@@ -118,10 +118,10 @@ export class OciLauncher implements Launcher {
   }
 
   async create(req: LaunchRequest, signal: AbortSignal): Promise<Launched> {
-    // The log's dir (kubelet's, made by it before the call: one mkdir finds it) beside config.json's write.
     const config = this.adapt(req.spec);
     // A restore's filter is CRIU's business: the compiled one is neither given nor learnt there.
     const plan = this.seccompFilters && !req.restore ? this.seccompFilters.plan(config) : { spec: config };
+    // The log's dir (kubelet's, made by it before the call: one mkdir finds it) beside config.json's write.
     await settleAll([
       this.writeBundle(req.bundle, plan.spec),
       req.logPath === '/dev/null' ? Promise.resolve() : mkdirOnce(path.dirname(req.logPath), 0o777),
