@@ -205,33 +205,21 @@ describe('crash points (e2e)', () => {
         cases.push({ verb, step, verbs, config });
       }
     }
-    // Two more kills at CreateContainer:saved, each with one of the create's records damaged after the kill.
-    const savedCase = (name: string, damage: Pick<Case, 'dropProvisionerRecord' | 'tearContainerRecord'>): void => {
-      const config = podConfig(env, `crash-createcontainer-saved-${name}`);
+    // Four more kills, each with one record damaged after the kill as a power loss may leave it: two of the
+    // create's records at CreateContainer:saved, and two records renamed into place without fsync.
+    type Damage = Pick<
+      Case,
+      'dropProvisionerRecord' | 'tearContainerRecord' | 'dropSandboxRecord' | 'unstopSandboxRecord'
+    >;
+    const damagedCase = (verb: CrashVerb, step: string, name: string, verbs: CrashVerb[], damage: Damage): void => {
+      const config = podConfig(env, `crash-${verb.toLowerCase()}-${step}-${name}`);
       config.linux!.securityContext!.namespaceOptions!.pid = 0;
-      cases.push({ verb: 'CreateContainer', step: 'saved', verbs: CONTAINER_LIFECYCLE, config, ...damage });
+      cases.push({ verb, step, verbs, config, ...damage });
     };
-    savedCase('dropped', { dropProvisionerRecord: true });
-    savedCase('torn', { tearContainerRecord: true });
-    // Two kills with a record renamed into place without fsync lost after the kill, as a power loss may.
-    const dropped = podConfig(env, 'crash-runpodsandbox-ready-dropped');
-    dropped.linux!.securityContext!.namespaceOptions!.pid = 0;
-    cases.push({
-      verb: 'RunPodSandbox',
-      step: 'ready',
-      verbs: CONTAINER_LIFECYCLE,
-      config: dropped,
-      dropSandboxRecord: true,
-    });
-    const unstopped = podConfig(env, 'crash-stoppodsandbox-released-unstopped');
-    unstopped.linux!.securityContext!.namespaceOptions!.pid = 0;
-    cases.push({
-      verb: 'StopPodSandbox',
-      step: 'network-released',
-      verbs: POD_LIFECYCLE,
-      config: unstopped,
-      unstopSandboxRecord: true,
-    });
+    damagedCase('CreateContainer', 'saved', 'dropped', CONTAINER_LIFECYCLE, { dropProvisionerRecord: true });
+    damagedCase('CreateContainer', 'saved', 'torn', CONTAINER_LIFECYCLE, { tearContainerRecord: true });
+    damagedCase('RunPodSandbox', 'ready', 'dropped', CONTAINER_LIFECYCLE, { dropSandboxRecord: true });
+    damagedCase('StopPodSandbox', 'network-released', 'unstopped', POD_LIFECYCLE, { unstopSandboxRecord: true });
     await env.d.stop();
     for (const k of cases) {
       const point = `${k.verb}:${k.step}`;
