@@ -59,6 +59,9 @@ export class LogFollower {
   private out: WriteStream | undefined;
   private stream: Readable | undefined;
   private stopped = false;
+  /** Ends the follow wherever stop() finds it: before the logs call, while it waits for dockerd's answer, or
+   * while its body streams (until the stream is assigned, destroying it cannot reach the call). */
+  private readonly abort = new AbortController();
   /** Resume point: messages before it, and the first `skipSame` at it, are already in the file. */
   private resumeNs = 0n;
   private skipSame = 0;
@@ -86,13 +89,14 @@ export class LogFollower {
   private async run(): Promise<void> {
     await fs.mkdir(path.dirname(this.file), { recursive: true });
     const at = await logResumePoint(this.file);
+    if (this.stopped) return;
     this.resumeNs = parseTimeNs(at.ts);
     this.skipSame = at.sameTs;
     this.out = createWriteStream(this.file, { flags: 'a' });
     // A follow stream ends when the container stops or dockerd goes away; after a dockerd restart
     // (live-restore) the caller starts a new follower, which resumes from the file.
     try {
-      this.stream = await this.api.logs(this.dockerId, { follow: true, since: this.sinceParam() });
+      this.stream = await this.api.logs(this.dockerId, { follow: true, since: this.sinceParam() }, this.abort.signal);
     } catch (err) {
       if (isKind(err, 'NotFound')) return;
       throw err;
@@ -164,6 +168,7 @@ export class LogFollower {
   /** Stops following (container removed, ucri stopping); what was received is flushed. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     this.stream?.destroy();
     await this.done;
     await this.closeOut();

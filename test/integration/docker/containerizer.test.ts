@@ -2,7 +2,8 @@
  * The Docker containerizer driven directly (no pkg/cri), against a private dockerd and a bridge CNI network of
  * this test: the streaming verbs — exec with a TTY and resize, exec without one (stdout/stderr apart, stdin
  * half-close, exit code), attach to a container's own stdio, port forwarding into the pod's pinned network
- * namespace (and Unavailable on a closed port) — and ReopenContainerLog after a rotation.
+ * namespace (and Unavailable on a closed port) — ReopenContainerLog after a rotation, and the removal of a
+ * container right after its start (its log follower still setting up).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -179,5 +180,18 @@ describe('docker containerizer streaming (real dockerd)', () => {
     assert.match(fresh, /stdout F line-\d+/);
     const old = await fs.readFile(`${logPath}.1`, 'utf8');
     assert.match(old, /stdout F line-0\n/);
+  });
+
+  it('removes a container right after its start without waiting for its end', async () => {
+    // Its log follower is still setting up (its logs call not yet answered): stopping it must end that call
+    // too, or the removal (and ucri's shutdown, which stops followers the same way) waits for the container.
+    const id = await started('brief', { command: ['sleep', '90'], logPath: path.join(root, 'logs', 'brief.log') });
+    const removed = dz.removeContainer(id, signal).then(() => 'removed');
+    const stuck = sleep(60_000, 'still waiting after 60 s', { ref: false });
+    assert.equal(await Promise.race([removed, stuck]), 'removed');
+    assert.throws(
+      () => dz.containerRuntime(id),
+      (e: unknown) => isKind(e, 'NotFound'),
+    );
   });
 });
