@@ -4,7 +4,7 @@
  * `removeStaleTemps` clears them at recovery.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, promises as fs, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsync, promises as fs, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { addCost, profiling } from './profile.js';
@@ -46,16 +46,8 @@ export async function writeFileReplace(file: string, data: string | Uint8Array, 
  */
 export function writeFileReplaceSync(file: string, data: string | Uint8Array, mode = 0o600): void {
   const t0 = profiling ? performance.now() : 0;
-  const dir = path.dirname(file);
   const tmp = tempPathFor(file);
-  let fd: number;
-  try {
-    fd = openSync(tmp, 'wx', mode);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(dir, { recursive: true });
-    fd = openSync(tmp, 'wx', mode);
-  }
+  const fd = openNewSync(tmp, mode);
   try {
     try {
       writeFileSync(fd, data);
@@ -84,7 +76,11 @@ function costPath(file: string): string {
     .join('/');
 }
 
+/** Up to this size a write's open, write, close and rename are made on the event loop (smallWriteAtomic). */
+const SMALL_WRITE = 64 << 10;
+
 async function writeAtomic(file: string, data: string | Uint8Array, mode: number, durable: boolean): Promise<void> {
+  if (data.length <= SMALL_WRITE) return smallWriteAtomic(file, data, mode, durable);
   const dir = path.dirname(file);
   const tmp = tempPathFor(file);
   const fh = await openNew(tmp, mode);
@@ -104,6 +100,50 @@ async function writeAtomic(file: string, data: string | Uint8Array, mode: number
     throw err;
   }
   if (durable) await syncDir(dir);
+}
+
+/**
+ * writeAtomic of a small file: the same syscalls in the same order, but only the fsyncs (the calls that wait
+ * for the disk) go through the thread pool; open, write, close and rename are made on the event loop, where
+ * under load they cost a fraction of a pool round trip each (docs/performance.md, "Durable writes, phase 10").
+ */
+async function smallWriteAtomic(
+  file: string,
+  data: string | Uint8Array,
+  mode: number,
+  durable: boolean,
+): Promise<void> {
+  const tmp = tempPathFor(file);
+  const fd = openNewSync(tmp, mode);
+  try {
+    try {
+      writeFileSync(fd, data);
+      if (durable) await fsyncFd(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  if (durable) await fsyncPath(path.dirname(file));
+}
+
+/** openNew on the event loop: the fd of a new `file`, its parent directories made only when missing. */
+function openNewSync(file: string, mode: number): number {
+  try {
+    return openSync(file, 'wx', mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(path.dirname(file), { recursive: true });
+    return openSync(file, 'wx', mode);
+  }
+}
+
+/** fsync(2) of an open fd in the thread pool: the one call of a durable write that may wait for the disk. */
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Creates `file` (which must not exist); its parent directories only when missing (one call fewer per write). */
@@ -145,20 +185,21 @@ export async function writeNewJsonDurable(file: string, value: unknown, alsoSync
   const t0 = profiling ? performance.now() : 0;
   const dir = path.dirname(file);
   const tmp = tempPathFor(file);
-  const fh = await openNew(tmp, 0o600);
-  // The handle stays open across the rename (it names the inode, not the path): the file's fsync needs no
-  // open and close of its own, two thread-pool round trips fewer than fsyncing it by name.
+  // Made, written and renamed on the event loop (a small record of ucri's own store: four syscalls, where
+  // each thread-pool round trip costs more under load); only the fsyncs go to the pool, all at once. The fd
+  // stays open across the rename (it names the inode, not the path), so the file's fsync needs no open.
+  const fd = openNewSync(tmp, 0o600);
   try {
     try {
-      await fh.writeFile(jsonText(value));
-      await fs.rename(tmp, file);
+      writeFileSync(fd, jsonText(value));
+      renameSync(tmp, file);
     } catch (err) {
-      await fs.rm(tmp, { force: true });
+      rmSync(tmp, { force: true });
       throw err;
     }
-    await settleAll([fh.sync(), fsyncPath(dir), ...alsoSync.map(fsyncPath)]);
+    await settleAll([fsyncFd(fd), fsyncPath(dir), ...alsoSync.map(fsyncPath)]);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
   if (profiling) addCost(`new durable ${costPath(file)}`, performance.now() - t0);
 }
@@ -243,13 +284,16 @@ export async function unlinkIfPresent(file: string): Promise<void> {
   }
 }
 
-/** fsyncs a file or a directory. */
+/**
+ * fsyncs a file or a directory: opened and closed on the event loop (a path of ucri's own store; neither waits
+ * for the disk), only the fsync in the thread pool: one round trip there instead of three.
+ */
 async function fsyncPath(p: string): Promise<void> {
-  const fh = await fs.open(p, 'r');
+  const fd = openSync(p, 'r');
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

@@ -8,6 +8,8 @@ import {
   readJson,
   syncFile,
   unlinkIfPresent,
+  writeFileAtomic,
+  writeFileReplace,
   writeJsonAtomic,
   writeFileReplaceSync,
   writeJsonReplace,
@@ -94,4 +96,36 @@ it('DirSyncer keeps its directory open across syncs and opens it again after clo
   await fs.mkdir(path.join(root, 'later'));
   await later.sync();
   await later.close();
+});
+
+it('writeFileAtomic and writeFileReplace: the same file whether small (event loop) or large (thread pool)', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-checkpoint-'));
+  dirs.push(root);
+  const small = 'x'.repeat(1000);
+  const large = Buffer.alloc((64 << 10) + 1, 7);
+  for (const [name, data] of [
+    ['small', small],
+    ['large', large],
+  ] as const) {
+    for (const write of [writeFileAtomic, writeFileReplace]) {
+      const file = path.join(root, write.name, name, 'f');
+      await write(file, data, 0o640);
+      assert.deepEqual(await fs.readFile(file), Buffer.from(data));
+      assert.equal((await fs.stat(file)).mode & 0o777, 0o640 & ~process.umask());
+      await write(file, 'again');
+      assert.equal(await fs.readFile(file, 'utf8'), 'again');
+      assert.deepEqual(await fs.readdir(path.dirname(file)), ['f'], 'no temp file left');
+      // A rename that fails (a non-empty directory holds the name): rejected, the temp file removed.
+      const held = path.join(path.dirname(file), 'held');
+      await fs.mkdir(held);
+      await fs.writeFile(path.join(held, 'x'), '');
+      await assert.rejects(write(held, data), (e: NodeJS.ErrnoException) =>
+        ['EISDIR', 'ENOTEMPTY', 'EEXIST'].includes(e.code ?? ''),
+      );
+      assert.deepEqual((await fs.readdir(path.dirname(file))).sort(), ['f', 'held']);
+    }
+  }
+  // A sync of what is not there rejects (never throws at the call) with the path's ENOENT.
+  const missing = syncFile(path.join(root, 'missing', 'f'));
+  await assert.rejects(missing, (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
 });
