@@ -234,6 +234,8 @@ export class MesosContainerizer implements Containerizer {
         containerStoreDir: o.containerStoreDir,
         source: o.images,
         backend: o.provisionerBackend,
+        // Two cycles at once find a spare each (kubelet starts a pod's containers one after the other).
+        spares: 2,
       });
     }
     const cgroups: CgroupNaming = {
@@ -269,6 +271,7 @@ export class MesosContainerizer implements Containerizer {
    */
   close(): void {
     this.stopDiskWatch?.();
+    void this.e?.provisioner.close?.();
     for (const c of this.e?.containers.values() ?? []) c.watcher?.abort();
     for (const p of this.e?.pods.values() ?? []) p.infraWatcher?.abort();
   }
@@ -281,6 +284,7 @@ export class MesosContainerizer implements Containerizer {
     if (this.e) await pods.drainPodReleases(this.e);
     if (this.e) await containers.drainReleases(this.e);
     this.close();
+    await this.e?.provisioner.close?.();
     if (this.e) await pods.releasePinRootIfUnused(this.e);
   }
 

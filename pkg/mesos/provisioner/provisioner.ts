@@ -45,6 +45,7 @@ import {
   parseBackendChoice,
 } from './backends/index.js';
 import { checkContainerId, PROBE_PREFIX, ProvisionerPaths } from './paths.js';
+import { OverlaySpares, SPARE_PREFIX } from './spares.js';
 import type { BackendName, ImageLayers, ImageSource, Provisioned, Provisioner, ProvisionOptions } from './types.js';
 
 /** Looked up per use, so a later configureLogging (daemon start-up, silent tests) takes effect. */
@@ -61,6 +62,11 @@ export interface MesosProvisionerOptions {
   backend?: string;
   /** How long a usage() answer is reused, in ms (default 2000): stats are polled, walks are not free. */
   usageCacheMs?: number;
+  /**
+   * How many overlay rootfses' dirs to keep made ahead in the background (spares.ts), so that a provision
+   * moves them into place with one rename; 0 (default) makes them on the provision's path.
+   */
+  spares?: number;
 }
 
 const recordSchema = z.object({
@@ -112,6 +118,7 @@ export class MesosProvisioner implements Provisioner {
   private initialized: Promise<void> | undefined;
   /** Set while watchUsage runs: usage() answers from its passes and never walks on a call. */
   private watch: { timer?: NodeJS.Timeout; stopped: boolean } | undefined;
+  private readonly spares: OverlaySpares | undefined;
 
   /** Throws InvalidArgumentError / FailedPreconditionError (aufs) for a bad backend or work dir. */
   constructor(opts: MesosProvisionerOptions) {
@@ -121,6 +128,7 @@ export class MesosProvisioner implements Provisioner {
     // Probed where the upper dirs go: the container store may be another filesystem than the work dir.
     this.chooser = new BackendChooser(this.paths.containersDir, this.paths.probePrefix);
     this.usageCacheMs = opts.usageCacheMs ?? 2000;
+    if ((opts.spares ?? 0) > 0) this.spares = new OverlaySpares(this.paths.containersDir, opts.spares ?? 0);
   }
 
   /** Whether overlay works on this work dir (probed once; what `auto` goes by). */
@@ -139,6 +147,8 @@ export class MesosProvisioner implements Provisioner {
     await this.init();
     const keep = new Set(known);
     const leave = new Set(opts.unmounted ?? []);
+    // Spares on disk are removed below, this process's own too: none is ready until the next refill.
+    await this.spares?.forget();
     for (const name of await fs.readdir(this.paths.root)) {
       // Probes of older versions ran here.
       if (name.startsWith('probe-')) await this.removeTree(path.join(this.paths.root, name));
@@ -151,7 +161,7 @@ export class MesosProvisioner implements Provisioner {
       names = [];
     }
     for (const id of names) {
-      if (id.startsWith(PROBE_PREFIX)) {
+      if (id.startsWith(PROBE_PREFIX) || id.startsWith(SPARE_PREFIX)) {
         await this.removeTree(path.join(this.paths.containersDir, id));
         continue;
       }
@@ -224,7 +234,9 @@ export class MesosProvisioner implements Provisioner {
         const name: BackendName =
           this.backend === 'auto' ? await this.chooser.choose(image.layerDirs, opts.readonlyRootfs) : this.backend;
         const backend = backendOf(name);
-        const rootfsId = randomBytes(8).toString('hex');
+        // An overlay rootfs's dirs, made ahead: moved into place as the container's `backends` dir.
+        const spare = name === 'overlay' ? this.spares?.take(path.join(dir, 'backends')) : undefined;
+        const rootfsId = spare ?? randomBytes(8).toString('hex');
         const rootfs = this.paths.rootfs(containerId, name, rootfsId);
         const ctx = {
           containerId,
@@ -233,6 +245,7 @@ export class MesosProvisioner implements Provisioner {
           scratch: this.paths.scratch(containerId, name, rootfsId),
           signal,
           deferMount: opts.deferMount === true && backend.mount !== undefined,
+          dirsMade: spare !== undefined,
         };
         const record: ProvisionRecord = {
           version: 1,
@@ -260,6 +273,7 @@ export class MesosProvisioner implements Provisioner {
         // where `recursive` would first fail on each missing level; on the event loop, as above. Async, so
         // that a failed mkdir is a rejection settled with the rest.
         const makeParents = async (): Promise<void> => {
+          if (spare !== undefined) return;
           const backendDir = this.paths.backendDir(containerId, name);
           for (const d of [path.dirname(backendDir), backendDir, path.dirname(rootfs)]) mkdirOnceSync(d, 0o700);
         };
@@ -330,6 +344,11 @@ export class MesosProvisioner implements Provisioner {
       }
       throw err;
     }
+  }
+
+  /** Stops making spares (daemon shutdown) and waits for one under way. */
+  async close(): Promise<void> {
+    await this.spares?.close();
   }
 
   async destroy(containerId: string): Promise<void> {

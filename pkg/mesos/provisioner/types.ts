@@ -94,6 +94,8 @@ export interface Provisioner {
   get(containerId: string): Promise<Provisioned | undefined>;
   /** Unmounts and removes the rootfs and ends the image lease; idempotent. */
   destroy(containerId: string): Promise<void>;
+  /** Stops background work (the daemon shuts down); the rootfses stay as they are. */
+  close?(): Promise<void>;
   /** Bytes and inodes of the writable layer. */
   usage(containerId: string): Promise<{ bytes: number; inodes: number; mountpoint: string }>;
   /**

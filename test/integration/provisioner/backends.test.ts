@@ -368,6 +368,99 @@ describe('provisioner backends', () => {
     await checkGone(fresh, 'left', again);
   });
 
+  it('overlay with spares: a provision moves dirs made ahead into place, with their modes; recover removes spares', async () => {
+    const workDir = path.join(tmp, `work-${n++}`);
+    const p = new MesosProvisioner({ workDir, source: src, backend: 'overlay', usageCacheMs: 0, spares: 2 });
+    const store = path.join(workDir, 'provisioner', 'containers');
+    const spares = async () => (await fs.readdir(store)).filter((x) => x.startsWith('.spare-')).sort();
+    // Complete spares (their last dir, work, made), once `count` of them are there (or after 10 s).
+    const untilSpares = async (count: number) => {
+      const complete = async () => {
+        const out: string[] = [];
+        for (const x of await spares()) {
+          const id = x.slice('.spare-'.length);
+          if (await exists(path.join(store, x, 'overlay', 'scratch', id, 'work'))) out.push(x);
+        }
+        return out;
+      };
+      for (let i = 0; i < 200 && (await complete()).length < count; i++) await delay(50);
+      await delay(50); // the pool takes a spare as ready right after its last dir
+      return complete();
+    };
+    const umask = process.umask();
+    const mode = async (q: string) => (await fs.stat(q)).mode & 0o777;
+    const checkModes = async (prov: Provisioned) => {
+      const scratch = path.dirname(prov.writableDir!);
+      const rootfses = path.dirname(prov.rootfs);
+      for (const d of [path.dirname(path.dirname(rootfses)), path.dirname(rootfses), rootfses]) {
+        assert.equal(await mode(d), 0o700 & ~umask, d);
+      }
+      for (const d of [prov.rootfs, path.dirname(scratch), scratch, prov.writableDir!]) {
+        assert.equal(await mode(d), 0o755 & ~umask, d);
+      }
+      assert.equal(await mode(path.join(scratch, 'work')), 0o700 & ~umask);
+    };
+
+    // The first provision finds none and makes its dirs; two spares are made after it.
+    const first = await p.provision('sp-first', single, { readonlyRootfs: false, deferMount: true });
+    const made = await untilSpares(2);
+    assert.equal(made.length, 2, 'two spares made in the background');
+    assert.ok(!made.includes(`.spare-${path.basename(first.rootfs)}`));
+
+    // The next provision takes one: its rootfs id is the spare's, the spare is gone, the tree is complete.
+    const second = await p.provision('sp-second', layered, { readonlyRootfs: false, deferMount: true });
+    const rootfsId = path.basename(second.rootfs);
+    assert.ok(made.includes(`.spare-${rootfsId}`), `${rootfsId} came from a spare`);
+    assert.equal(second.rootfs, path.join(store, 'sp-second', 'backends', 'overlay', 'rootfses', rootfsId));
+    assert.equal(
+      second.writableDir,
+      path.join(store, 'sp-second', 'backends', 'overlay', 'scratch', rootfsId, 'upper'),
+    );
+    assert.ok(!(await spares()).includes(`.spare-${rootfsId}`));
+    await checkModes(second);
+    assert.deepEqual(await mountsBelow(workDir), [], 'a deferred overlay is not mounted by provision');
+    await p.mount('sp-second');
+    await checkLayeredView(second.rootfs);
+    await fs.writeFile(path.join(second.rootfs, 'data', 'written.txt'), 'w');
+    assert.equal(await fs.readFile(path.join(second.writableDir!, 'data', 'written.txt'), 'utf8'), 'w');
+
+    // Mounted at provision (no deferMount) from a spare as well.
+    const ready = await untilSpares(2);
+    const third = await p.provision('sp-third', single, { readonlyRootfs: false });
+    assert.ok(ready.includes(`.spare-${path.basename(third.rootfs)}`), 'the third rootfs came from a spare');
+    await checkModes(third);
+    assert.ok((await mountsBelow(workDir)).includes(third.rootfs), 'mounted at provision');
+
+    // A spare that vanished: the provision makes its own dirs.
+    await untilSpares(2);
+    const removed = await spares();
+    for (const x of removed) await fs.rm(path.join(store, x), { recursive: true });
+    const fourth = await p.provision('sp-fourth', single, { readonlyRootfs: false, deferMount: true });
+    assert.ok(!removed.includes(`.spare-${path.basename(fourth.rootfs)}`), 'made anew');
+    await checkModes(fourth);
+    await p.close();
+
+    // After a restart: spares on disk, and one half-made when the daemon died, are removed; kept rootfses stay.
+    await fs.mkdir(path.join(store, '.spare-0123456789abcdef', 'overlay', 'rootfses'), { recursive: true });
+    const restarted = new MesosProvisioner({ workDir, source: src, backend: 'overlay', usageCacheMs: 0, spares: 2 });
+    await restarted.recover(['sp-first', 'sp-second', 'sp-third', 'sp-fourth'], {
+      unmounted: ['sp-first', 'sp-fourth'],
+    });
+    assert.deepEqual(await spares(), [], 'recovery removed the spares');
+    assert.deepEqual((await fs.readdir(store)).sort(), ['sp-first', 'sp-fourth', 'sp-second', 'sp-third']);
+    await checkLayeredView(second.rootfs);
+    for (const [id, prov] of [
+      ['sp-first', first],
+      ['sp-second', second],
+      ['sp-third', third],
+      ['sp-fourth', fourth],
+    ] as const) {
+      await restarted.destroy(id);
+      await checkGone(restarted, id, prov);
+    }
+    await restarted.close();
+  });
+
   it('overlay with deferMount: dirs only until mount; recover leaves an unmounted one so; destroy unmounts', async () => {
     const workDir = path.join(tmp, `work-${n++}`);
     const p = newProvisioner('overlay', workDir);

@@ -64,8 +64,9 @@ export const overlayBackend: Backend = {
 
   async provision(ctx) {
     // Deferred: the dirs only (the upper dir is the writable layer from now on); remount mounts at start.
-    if (ctx.deferMount) await makeDirs(ctx);
-    else await mountIt(ctx);
+    if (ctx.deferMount) {
+      if (!ctx.dirsMade) await makeDirs(ctx);
+    } else await mountIt(ctx, ctx.dirsMade);
     return { writableDir: overlayUpper(ctx.scratch) };
   },
 

@@ -23,6 +23,8 @@ export interface BackendContext {
    * build the rootfs at once and ignore it.
    */
   deferMount?: boolean;
+  /** The rootfs's and scratch dirs exist already, with their modes (a spare moved into place: spares.ts). */
+  dirsMade?: boolean;
 }
 
 export interface Backend {

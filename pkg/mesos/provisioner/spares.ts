@@ -1,0 +1,117 @@
+/**
+ * Spare dir trees for the next overlay rootfses, made in the background so that a create moves one into
+ * place with a single rename instead of making eight dirs on its path (docs/performance.md, "CreateContainer,
+ * phase 10").
+ *
+ * An overlay rootfs needs, below its container dir, `backends/overlay/rootfses/<rootfsId>` (the mount point)
+ * and `backends/overlay/scratch/<rootfsId>/{upper,work}`. A spare is exactly that tree, rooted at what
+ * becomes the container's `backends` dir and named `.spare-<rootfsId>` in the container store (the same
+ * filesystem, so one rename(2) moves it; no container id starts with a dot). The modes are the ones the
+ * provision makes: 0700 down to `rootfses`, 0755 for the mount point and the scratch dirs, 0700 for work.
+ *
+ * A spare is only empty dirs of ucri's own store: nothing is mounted in it and nothing names it. Recovery
+ * removes every `.spare-*` (a crash may leave one half-made); a create that finds no spare ready makes the
+ * dirs itself, as before. Spares are made one at a time through the thread pool, after a create took one.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs, renameSync } from 'node:fs';
+import path from 'node:path';
+import { errorMessage, logger } from '../../util/index.js';
+
+/** Looked up per use, so a later configureLogging (daemon start-up, silent tests) takes effect. */
+const log = () => logger('mesos/provisioner');
+
+/** Names of spare trees in the container store. */
+export const SPARE_PREFIX = '.spare-';
+
+/** The dirs of a spare below its root, parents first, with their modes. */
+function spareDirs(root: string, rootfsId: string): Array<[string, number]> {
+  const overlay = path.join(root, 'overlay');
+  const scratch = path.join(overlay, 'scratch', rootfsId);
+  return [
+    [root, 0o700],
+    [overlay, 0o700],
+    [path.join(overlay, 'rootfses'), 0o700],
+    [path.join(overlay, 'rootfses', rootfsId), 0o755],
+    [path.join(overlay, 'scratch'), 0o755],
+    [scratch, 0o755],
+    [path.join(scratch, 'upper'), 0o755],
+    [path.join(scratch, 'work'), 0o700],
+  ];
+}
+
+export class OverlaySpares {
+  /** Rootfs ids of the spares ready to be taken. */
+  private readonly ready: string[] = [];
+  private filling: Promise<void> | undefined;
+  private closed = false;
+
+  /** `dir` is the container store; `target` how many spares are kept ready. */
+  constructor(
+    private readonly dir: string,
+    private readonly target: number,
+  ) {}
+
+  /**
+   * Moves a ready spare to `backendsDir` (which must not exist) and returns its rootfs id; undefined when none
+   * is ready or the move failed (the caller then makes the dirs). Either way the pool is refilled afterwards.
+   */
+  take(backendsDir: string): string | undefined {
+    const rootfsId = this.ready.pop();
+    this.refill();
+    if (rootfsId === undefined) return undefined;
+    try {
+      renameSync(path.join(this.dir, SPARE_PREFIX + rootfsId), backendsDir);
+      return rootfsId;
+    } catch (err) {
+      log().warn({ rootfsId, err: errorMessage(err) }, 'spare rootfs dirs could not be moved; making them');
+      void this.remove(rootfsId);
+      return undefined;
+    }
+  }
+
+  /** Starts making spares up to the target in the background, unless that runs already. */
+  refill(): void {
+    if (this.filling || this.closed || this.ready.length >= this.target) return;
+    this.filling = (async () => {
+      // A tick later: the create that took one goes on first.
+      await new Promise((r) => setImmediate(r));
+      while (!this.closed && this.ready.length < this.target) {
+        const rootfsId = randomBytes(8).toString('hex');
+        try {
+          for (const [d, mode] of spareDirs(path.join(this.dir, SPARE_PREFIX + rootfsId), rootfsId)) {
+            if (this.closed) break;
+            await fs.mkdir(d, { mode });
+          }
+        } catch (err) {
+          log().warn({ err: errorMessage(err) }, 'spare rootfs dirs not made');
+          await this.remove(rootfsId);
+          return;
+        }
+        if (this.closed) {
+          await this.remove(rootfsId);
+          return;
+        }
+        this.ready.push(rootfsId);
+      }
+    })().finally(() => {
+      this.filling = undefined;
+    });
+  }
+
+  /** Waits for a refill under way and drops every ready spare from the pool (recovery removes them on disk). */
+  async forget(): Promise<void> {
+    await this.filling;
+    this.ready.length = 0;
+  }
+
+  /** Stops refilling and waits for a refill under way; the spares made stay for recovery to remove. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.filling;
+  }
+
+  private async remove(rootfsId: string): Promise<void> {
+    await fs.rm(path.join(this.dir, SPARE_PREFIX + rootfsId), { recursive: true, force: true }).catch(() => {});
+  }
+}
