@@ -55,12 +55,29 @@ export interface TestDaemon {
   /** Output of the daemon so far (stderr + stdout), for assertions and failure messages. */
   output(): string;
   client(): CriClient;
-  /** SIGTERM and wait for exit. */
+  /** SIGTERM and wait for exit; after STOP_LIMIT_MS it is killed and this rejects with its output. */
   stop(): Promise<number | null>;
   /** SIGKILL and wait for exit (crash tests). */
   kill9(): Promise<void>;
   /** Removes the temp root (after stop). */
   cleanup(): Promise<void>;
+}
+
+/** How long stop() waits for a daemon to exit after SIGTERM before it kills it and fails. */
+export const STOP_LIMIT_MS = 60_000;
+
+/** Whether `exited` settles within `ms` (the timer does not hold the process). */
+export async function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([exited.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** True when a unix socket exists at `socket` and accepts a connection. */
@@ -169,7 +186,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     async stop() {
       for (const c of clients.splice(0)) c.close();
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      await exited;
+      // Bounded: a shutdown that waits on something (a call that never ends) fails the test by name
+      // instead of holding it for as long as that takes.
+      if (!(await exitsWithin(exited, STOP_LIMIT_MS))) {
+        proc.kill('SIGKILL');
+        await exited;
+        throw new Error(
+          `ucri did not exit within ${STOP_LIMIT_MS / 1000} s of SIGTERM (killed):\n${output().slice(-8000)}`,
+        );
+      }
       return proc.exitCode;
     },
     async kill9() {

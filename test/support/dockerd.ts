@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { destroyCgroup, unmountAllUnder } from '../../pkg/sys/index.js';
+import { exitsWithin, STOP_LIMIT_MS } from './daemon.js';
 
 export interface DockerdOptions {
   /** Keep containers running across a dockerd restart (`--live-restore`). */
@@ -34,7 +35,7 @@ export interface TestDockerd {
   output(): string;
   /** Starts dockerd (again) over the same dirs; resolves when /_ping answers. `opts` changes the flags. */
   start(opts?: DockerdOptions): Promise<void>;
-  /** SIGTERM by PID and wait for exit. */
+  /** SIGTERM by PID and wait for exit; after STOP_LIMIT_MS it is killed and this rejects with its output. */
   stop(): Promise<void>;
   /** SIGKILL by PID (a crashed daemon). */
   kill9(): Promise<void>;
@@ -134,7 +135,13 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<TestDocke
   };
   const stop = async (sig: NodeJS.Signals): Promise<void> => {
     if (running()) proc?.kill(sig);
+    if (sig === 'SIGKILL' || (await exitsWithin(exited, STOP_LIMIT_MS))) {
+      await exited;
+      return;
+    }
+    proc?.kill('SIGKILL');
     await exited;
+    throw new Error(`dockerd did not exit within ${STOP_LIMIT_MS / 1000} s of ${sig} (killed):\n${buf.slice(-8000)}`);
   };
 
   const d: TestDockerd = {
@@ -147,7 +154,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<TestDocke
     stop: () => stop('SIGTERM'),
     kill9: () => stop('SIGKILL'),
     async cleanup() {
-      await stop('SIGTERM');
+      await stop('SIGTERM').catch(() => undefined); // killed by then: go on removing what it left
       await killProcessesMentioning(root);
       await destroyCgroup(cgroupParent).catch(() => undefined);
       await unmountAllUnder(root, { lazy: true }).catch(() => undefined);
