@@ -46,13 +46,25 @@ describe('writable layers: container store, disk usage and limits (e2e)', () => 
     assert.equal(r.exitCode, 0);
   }
 
-  /** ContainerStats once the watcher has measured at least `bytes` in the writable layer. */
-  async function measuredAtLeast(containerId: string, bytes: number) {
+  /**
+   * ContainerStats once the watcher has measured at least `bytes` (and `inodes`) in the writable layer. Both
+   * are waited for: a pass may have walked the layer between two of the container's writes (its big file
+   * written, the files after it not yet), and the stats answer from the last pass.
+   */
+  async function measuredAtLeast(containerId: string, bytes: number, inodes = 0) {
     const until = Date.now() + 60_000; // a guard against hanging, not a measure
     for (;;) {
       const { stats } = await env.c.runtime.containerStats({ containerId });
-      if (Number(stats?.writableLayer?.usedBytes?.value ?? 0n) >= bytes) return stats!;
-      if (Date.now() > until) assert.fail(`writable layer of ${containerId} never measured ${bytes} bytes`);
+      const layer = stats?.writableLayer;
+      if (Number(layer?.usedBytes?.value ?? 0n) >= bytes && Number(layer?.inodesUsed?.value ?? 0n) >= inodes) {
+        return stats!;
+      }
+      if (Date.now() > until) {
+        assert.fail(
+          `writable layer of ${containerId} never measured ${bytes} bytes and ${inodes} inodes: last ` +
+            `${layer?.usedBytes?.value} bytes, ${layer?.inodesUsed?.value} inodes`,
+        );
+      }
       await sleep(100);
     }
   }
@@ -68,8 +80,8 @@ describe('writable layers: container store, disk usage and limits (e2e)', () => 
     assert.equal((await fs.stat(path.join(upper, 'big'))).size, 3 * MiB);
     await assert.rejects(fs.access(path.join(env.d.workDir, 'provisioner', 'containers', containerId)));
 
-    const stats = await measuredAtLeast(containerId, 3 * MiB);
-    assert.ok(Number(stats.writableLayer?.inodesUsed?.value) >= 5, 'dirs and files are counted as inodes');
+    // Dirs and files are counted as inodes: big, many, many/a, many/b, written.
+    const stats = await measuredAtLeast(containerId, 3 * MiB, 5);
     assert.equal(stats.writableLayer?.fsId?.mountpoint, upper);
 
     const info = await env.c.image.imageFsInfo({});
