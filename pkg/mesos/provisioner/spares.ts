@@ -11,7 +11,7 @@
  *
  * A spare is only empty dirs of ucri's own store: nothing is mounted in it and nothing names it. Recovery
  * removes every `.spare-*` (a crash may leave one half-made); a create that finds no spare ready makes the
- * dirs itself, as before. Spares are made one at a time through the thread pool, after a create took one.
+ * dirs itself, as before. Spares are made one at a time through the thread pool, 25 ms after a create took one.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs, renameSync } from 'node:fs';
@@ -20,6 +20,9 @@ import { errorMessage, logger } from '../../util/index.js';
 
 /** Looked up per use, so a later configureLogging (daemon start-up, silent tests) takes effect. */
 const log = () => logger('mesos/provisioner');
+
+/** How long after a spare was taken the refill starts. */
+const REFILL_DELAY_MS = 25;
 
 /** Names of spare trees in the container store. */
 export const SPARE_PREFIX = '.spare-';
@@ -74,8 +77,9 @@ export class OverlaySpares {
   refill(): void {
     if (this.filling || this.closed || this.ready.length >= this.target) return;
     this.filling = (async () => {
-      // A tick later: the create that took one goes on first.
-      await new Promise((r) => setImmediate(r));
+      // A little later: the create that took one finishes first (its prepare's stat and its durable round use
+      // the same thread pool), and creates that come close together take what is ready meanwhile.
+      await new Promise((r) => setTimeout(r, REFILL_DELAY_MS));
       while (!this.closed && this.ready.length < this.target) {
         const rootfsId = randomBytes(8).toString('hex');
         try {
