@@ -46,20 +46,45 @@ export async function writeFileReplace(file: string, data: string | Uint8Array, 
  */
 export function writeFileReplaceSync(file: string, data: string | Uint8Array, mode = 0o600): void {
   const t0 = profiling ? performance.now() : 0;
+  const temp = writeTempSync(file, data, mode);
+  closeAndRenameSync(temp, file);
+  if (profiling) addCost(`replace ${costPath(file)}`, performance.now() - t0);
+}
+
+/** A temp file beside the target, written and still open. */
+interface OpenTemp {
+  path: string;
+  fd: number;
+}
+
+/** Makes a new temp file beside `file` and writes `data` into it, on the event loop; removed again on failure. */
+function writeTempSync(file: string, data: string | Uint8Array, mode: number): OpenTemp {
   const tmp = tempPathFor(file);
   const fd = openNewSync(tmp, mode);
   try {
-    try {
-      writeFileSync(fd, data);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
+    writeFileSync(fd, data);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    dropTempSync({ path: tmp, fd });
     throw err;
   }
-  if (profiling) addCost(`replace ${costPath(file)}`, performance.now() - t0);
+  return { path: tmp, fd };
+}
+
+/** Closes the temp and renames it over `file`, on the event loop; the temp is removed when the rename fails. */
+function closeAndRenameSync(temp: OpenTemp, file: string): void {
+  closeSync(temp.fd);
+  try {
+    renameSync(temp.path, file);
+  } catch (err) {
+    rmSync(temp.path, { force: true });
+    throw err;
+  }
+}
+
+/** Closes and removes a temp that will not be renamed. */
+function dropTempSync(temp: OpenTemp): void {
+  closeSync(temp.fd);
+  rmSync(temp.path, { force: true });
 }
 
 /** writeJsonReplace on the event loop (writeFileReplaceSync). */
@@ -105,7 +130,7 @@ async function writeAtomic(file: string, data: string | Uint8Array, mode: number
 /**
  * writeAtomic of a small file: the same syscalls in the same order, but only the fsyncs (the calls that wait
  * for the disk) go through the thread pool; open, write, close and rename are made on the event loop, where
- * under load they cost a fraction of a pool round trip each (docs/performance.md, "Durable writes, phase 10").
+ * under load they cost a fraction of a pool round trip each (docs/performance.md, "CreateContainer, phase 10").
  */
 async function smallWriteAtomic(
   file: string,
@@ -113,20 +138,16 @@ async function smallWriteAtomic(
   mode: number,
   durable: boolean,
 ): Promise<void> {
-  const tmp = tempPathFor(file);
-  const fd = openNewSync(tmp, mode);
-  try {
+  const temp = writeTempSync(file, data, mode);
+  if (durable) {
     try {
-      writeFileSync(fd, data);
-      if (durable) await fsyncFd(fd);
-    } finally {
-      closeSync(fd);
+      await fsyncFd(temp.fd);
+    } catch (err) {
+      dropTempSync(temp);
+      throw err;
     }
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
   }
+  closeAndRenameSync(temp, file);
   if (durable) await fsyncPath(path.dirname(file));
 }
 
