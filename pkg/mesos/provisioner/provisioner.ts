@@ -346,7 +346,7 @@ export class MesosProvisioner implements Provisioner {
     }
   }
 
-  /** Stops making spares (daemon shutdown) and waits for one under way. */
+  /** Stops making spares (daemon shutdown), waits for one under way and removes those ready. */
   async close(): Promise<void> {
     await this.spares?.close();
   }

@@ -9,9 +9,10 @@
  * filesystem, so one rename(2) moves it; no container id starts with a dot). The modes are the ones the
  * provision makes: 0700 down to `rootfses`, 0755 for the mount point and the scratch dirs, 0700 for work.
  *
- * A spare is only empty dirs of ucri's own store: nothing is mounted in it and nothing names it. Recovery
- * removes every `.spare-*` (a crash may leave one half-made); a create that finds no spare ready makes the
- * dirs itself, as before. Spares are made one at a time through the thread pool, 25 ms after a create took one.
+ * A spare is only empty dirs of ucri's own store: nothing is mounted in it and nothing names it. A clean stop
+ * removes the ready ones; recovery removes every `.spare-*` (a crash may leave some, one half-made); a create
+ * that finds no spare ready makes the dirs itself, as before. Spares are made one at a time through the thread
+ * pool, 25 ms after a create took one.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs, renameSync } from 'node:fs';
@@ -109,10 +110,11 @@ export class OverlaySpares {
     this.ready.length = 0;
   }
 
-  /** Stops refilling and waits for a refill under way; the spares made stay for recovery to remove. */
+  /** Stops refilling, waits for a refill under way and removes the ready spares (a clean stop leaves none). */
   async close(): Promise<void> {
     this.closed = true;
     await this.filling;
+    for (const rootfsId of this.ready.splice(0)) await this.remove(rootfsId);
   }
 
   private async remove(rootfsId: string): Promise<void> {

@@ -439,6 +439,7 @@ describe('provisioner backends', () => {
     assert.ok(!removed.includes(`.spare-${path.basename(fourth.rootfs)}`), 'made anew');
     await checkModes(fourth);
     await p.close();
+    assert.deepEqual(await spares(), [], 'a clean close removes the spares');
 
     // After a restart: spares on disk, and one half-made when the daemon died, are removed; kept rootfses stay.
     await fs.mkdir(path.join(store, '.spare-0123456789abcdef', 'overlay', 'rootfses'), { recursive: true });
