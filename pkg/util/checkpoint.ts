@@ -4,7 +4,17 @@
  * `removeStaleTemps` clears them at recovery.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsync, promises as fs, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fsync,
+  promises as fs,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { addCost, profiling } from './profile.js';
@@ -294,12 +304,12 @@ export class DirSyncer {
 }
 
 /**
- * Removes `file` (absent is fine) with one unlink: fs.rm would lstat it first, a second thread-pool round
- * trip. Not for directories.
+ * Removes `file` (absent is fine) with one unlink on the event loop: a small record of ucri's own store, where a
+ * thread-pool round trip costs more than the syscall under load (fs.rm would add an lstat). Not for directories.
  */
-export async function unlinkIfPresent(file: string): Promise<void> {
+export function unlinkIfPresentSync(file: string): void {
   try {
-    await fs.unlink(file);
+    unlinkSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }

@@ -18,7 +18,7 @@ import {
   NotFoundError,
   readJson,
   removeStaleTemps,
-  unlinkIfPresent,
+  unlinkIfPresentSync,
   writeJsonAtomic,
   writeJsonReplaceSync,
 } from '../../util/index.js';
@@ -199,7 +199,8 @@ export class RecordStore<M, S> {
   async remove(id: string): Promise<void> {
     await this.serial(id, async () => {
       this.records.delete(id);
-      await unlinkIfPresent(this.file(id));
+      // The unlink on the event loop, the directory's fsync (what makes it durable) in the pool.
+      unlinkIfPresentSync(this.file(id));
       await this.dirSync.sync();
     });
   }

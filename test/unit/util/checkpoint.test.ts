@@ -7,7 +7,7 @@ import {
   DirSyncer,
   readJson,
   syncFile,
-  unlinkIfPresent,
+  unlinkIfPresentSync,
   writeFileAtomic,
   writeFileReplace,
   writeJsonAtomic,
@@ -73,7 +73,7 @@ it('writeNewJsonDurable writes a new record through one handle, leaving no temp 
   assert.deepEqual((await fs.readdir(path.dirname(file))).sort(), ['b.json', 'rec.json']);
 });
 
-it('DirSyncer keeps its directory open across syncs and opens it again after close; unlinkIfPresent', async () => {
+it('DirSyncer keeps its directory open across syncs and opens it again after close; unlinkIfPresentSync', async () => {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-checkpoint-'));
   dirs.push(root);
   const d = new DirSyncer(root);
@@ -81,15 +81,18 @@ it('DirSyncer keeps its directory open across syncs and opens it again after clo
   await writeJsonReplace(file, { n: 1 });
   await d.syncFile(file);
   await d.sync();
-  await unlinkIfPresent(file);
-  await unlinkIfPresent(file); // absent: fine
+  unlinkIfPresentSync(file);
+  unlinkIfPresentSync(file); // absent: fine
   await d.sync();
   assert.deepEqual(await fs.readdir(root), []);
   await d.close();
   await d.close();
   await d.sync();
   await d.close();
-  await assert.rejects(unlinkIfPresent(root), (e: NodeJS.ErrnoException) => e.code === 'EISDIR' || e.code === 'EPERM');
+  assert.throws(
+    () => unlinkIfPresentSync(root),
+    (e: NodeJS.ErrnoException) => e.code === 'EISDIR' || e.code === 'EPERM',
+  );
   // A directory that does not exist fails the sync, and a later one, once it exists, succeeds.
   const later = new DirSyncer(path.join(root, 'later'));
   await assert.rejects(later.sync(), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
