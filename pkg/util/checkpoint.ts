@@ -214,23 +214,20 @@ function jsonText(value: unknown): string {
  */
 export async function writeNewJsonDurable(file: string, value: unknown, alsoSync: readonly string[] = []) {
   const t0 = profiling ? performance.now() : 0;
-  const dir = path.dirname(file);
-  const tmp = tempPathFor(file);
   // Made, written and renamed on the event loop (a small record of ucri's own store: four syscalls, where
   // each thread-pool round trip costs more under load); only the fsyncs go to the pool, all at once. The fd
   // stays open across the rename (it names the inode, not the path), so the file's fsync needs no open.
-  const fd = openNewSync(tmp, 0o600);
+  const temp = writeTempSync(file, jsonText(value), 0o600);
   try {
     try {
-      writeFileSync(fd, jsonText(value));
-      renameSync(tmp, file);
+      renameSync(temp.path, file);
     } catch (err) {
-      rmSync(tmp, { force: true });
+      rmSync(temp.path, { force: true });
       throw err;
     }
-    await settleAll([fsyncFd(fd), fsyncPath(dir), ...alsoSync.map(fsyncPath)]);
+    await settleAll([fsyncFd(temp.fd), fsyncPath(path.dirname(file)), ...alsoSync.map(fsyncPath)]);
   } finally {
-    closeSync(fd);
+    closeSync(temp.fd);
   }
   if (profiling) addCost(`new durable ${costPath(file)}`, performance.now() - t0);
 }

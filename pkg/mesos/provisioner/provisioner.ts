@@ -128,7 +128,8 @@ export class MesosProvisioner implements Provisioner {
     // Probed where the upper dirs go: the container store may be another filesystem than the work dir.
     this.chooser = new BackendChooser(this.paths.containersDir, this.paths.probePrefix);
     this.usageCacheMs = opts.usageCacheMs ?? 2000;
-    if ((opts.spares ?? 0) > 0) this.spares = new OverlaySpares(this.paths.containersDir, opts.spares ?? 0);
+    const spares = opts.spares ?? 0;
+    if (spares > 0) this.spares = new OverlaySpares(this.paths.containersDir, spares);
   }
 
   /** Whether overlay works on this work dir (probed once; what `auto` goes by). */

@@ -49,6 +49,8 @@ export class OverlaySpares {
   private readonly ready: string[] = [];
   private filling: Promise<void> | undefined;
   private closed = false;
+  /** The one close (the containerizer's close and its shutdown both call it; both wait for the same end). */
+  private closing: Promise<void> | undefined;
 
   /** `dir` is the container store; `target` how many spares are kept ready. */
   constructor(
@@ -111,10 +113,13 @@ export class OverlaySpares {
   }
 
   /** Stops refilling, waits for a refill under way and removes the ready spares (a clean stop leaves none). */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
-    await this.filling;
-    for (const rootfsId of this.ready.splice(0)) await this.remove(rootfsId);
+    this.closing ??= (async () => {
+      await this.filling;
+      for (const rootfsId of this.ready.splice(0)) await this.remove(rootfsId);
+    })();
+    return this.closing;
   }
 
   private async remove(rootfsId: string): Promise<void> {

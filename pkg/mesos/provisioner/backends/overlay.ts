@@ -63,10 +63,10 @@ export const overlayBackend: Backend = {
   },
 
   async provision(ctx) {
-    // Deferred: the dirs only (the upper dir is the writable layer from now on); remount mounts at start.
-    if (ctx.deferMount) {
-      if (!ctx.dirsMade) await makeDirs(ctx);
-    } else await mountIt(ctx, ctx.dirsMade);
+    // The dirs (a spare moved into place brings them), then the mount, unless deferred: `mount` or `remount`
+    // mounts it at start. The upper dir is the writable layer from now on.
+    if (!ctx.dirsMade) await makeDirs(ctx);
+    if (!ctx.deferMount) await mountIt(ctx, true);
     return { writableDir: overlayUpper(ctx.scratch) };
   },
 
