@@ -37,8 +37,9 @@ export interface CreateContainerOptions {
   /**
    * Makes the caller's own record of the create durable (a record it wrote without fsync before the call).
    * A containerizer that keeps durable records of its own calls it once, concurrently with making those
-   * durable, as the last step of the create (one round of journal commits instead of two), and resolves only
-   * after both. A containerizer without records of its own never calls it: the caller then writes durably
+   * durable (one round of journal commits instead of two), and resolves only after both. It may call it as
+   * soon as `intent` resolved, before its own records are final, so that this sync overlaps its remaining
+   * steps (the Mesos containerizer does); a create that fails afterwards is rolled back as before. A containerizer without records of its own never calls it: the caller then writes durably
    * itself afterwards. Either way, the caller's recovery must accept a record of a create still in progress
    * whose container the containerizer recovered (RecoveredContainer other than `lost` without
    * `wasCreated`) as created, since the create may have been complete when the daemon died.

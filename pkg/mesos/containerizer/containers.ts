@@ -32,6 +32,7 @@ import {
   nowNs,
   Rollback,
   settleAll,
+  syncDir,
   UnavailableError,
 } from '../../util/index.js';
 import type { ContainerContext, Isolator, Limitation } from '../isolator.js';
@@ -102,6 +103,14 @@ export async function createContainer(
       const recordDir = e.paths.containerRecordDir(pod.id, spec.id);
       const recordDirMade = fs.mkdir(recordDir, { recursive: true, mode: 0o700 });
       recordDirMade.catch(() => {});
+      // Each fsync of the durable round whose file is already final starts as soon as it is, and overlaps the
+      // steps before the round, which then waits only for container.json's own (docs/performance.md,
+      // "CreateContainer, phase 11"). Durable early is still durable in the round: any subset of the round's
+      // records may survive a power loss, and each subset is handled (the durable round's comment below).
+      // A failure of one of them is the create's failure when the round awaits it; before, the create has
+      // failed on its own and rolls back (their `catch` only keeps the rejection from going unhandled).
+      const parentSynced = recordDirMade.then(() => syncDir(e.paths.containerRecordsDir(pod.id)));
+      parentSynced.catch(() => {});
       undo.add('record', async () => {
         await recordDirMade.catch(() => {});
         await fs.rm(recordDir, { recursive: true, force: true });
@@ -120,11 +129,15 @@ export async function createContainer(
         }),
       );
       undo.add('rootfs', () => e.provisioner.destroy(spec.id));
+      const provisionSynced = e.provisioner.sync?.(spec.id);
+      provisionSynced?.catch(() => {});
       crashPoint('CreateContainer', 'rootfs');
       // Up to here only dirs of ucri's own stores were made (rootfs dirs and record.json renamed, a mount only
       // after the intent; bundle and record dirs), each removed at recovery when no record names it. From here
       // on (mounts of the rootfs or image volumes, leases) the caller's record of intent must exist.
       await costOf('step await intent', async () => opts.intent);
+      const callerSynced = opts.durableWith?.();
+      callerSynced?.catch(() => {});
       rec.image = { config: p.image.config, kind: p.image.kind };
       rec.provisioned = provisionedFacts(p);
       rec.stopSignal = normalizeStopSignal(p.image.config.stopSignal, spec.id);
@@ -171,7 +184,7 @@ export async function createContainer(
       // destroyed at recovery (recover.ts); all three make a whole container, which the caller adopts
       // (docs/performance.md, phases 5 and 6b).
       await costOf('step durable round', () =>
-        Promise.all([saveNewContainer(e.paths, rec), e.provisioner.sync?.(spec.id), opts.durableWith?.()]),
+        Promise.all([saveNewContainer(e.paths, rec, { parentSynced }), provisionSynced, callerSynced]),
       );
       crashPoint('CreateContainer', 'saved');
       undo.commit();

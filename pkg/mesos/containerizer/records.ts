@@ -195,13 +195,24 @@ export async function saveContainer(
  * directory's name) fsync'd concurrently. A power loss during the round may leave container.json torn (name
  * durable, content not): loadRecords reads a torn record as broken and removes its dir, so the create is
  * undone exactly as when the file is absent (the CRI is told `lost` and rolls back; the provisioner destroys
- * the rootfs of an id it is not told to keep). Never for a record that exists: a torn replacement would lose
- * the previous content (saveContainer writes those with fsync before the rename).
+ * the rootfs of an id it is not told to keep). With `parentSynced` the pod's containers dir is not synced here:
+ * that promise is the caller's fsync of it, made after the record dir was and awaited with the rest. Never
+ * for a record that exists: a torn replacement would lose the previous content (saveContainer writes those
+ * with fsync before the rename).
  */
-export async function saveNewContainer(paths: MesosPaths, rec: ContainerRecord): Promise<void> {
-  await writeNewJsonDurable(paths.containerRecord(rec.spec.podId, rec.spec.id), rec, [
-    paths.containerRecordsDir(rec.spec.podId),
-  ]);
+export async function saveNewContainer(
+  paths: MesosPaths,
+  rec: ContainerRecord,
+  opts: { parentSynced?: Promise<void> } = {},
+): Promise<void> {
+  const file = paths.containerRecord(rec.spec.podId, rec.spec.id);
+  if (opts.parentSynced === undefined) {
+    await writeNewJsonDurable(file, rec, [paths.containerRecordsDir(rec.spec.podId)]);
+    return;
+  }
+  // The pod's containers dir was fsync'd once the record dir was made (the caller's `parentSynced`, started
+  // before the record existed): only the file and its own dir are left to sync here.
+  await Promise.all([writeNewJsonDurable(file, rec), opts.parentSynced]);
 }
 
 function big(v: unknown): bigint {

@@ -13,7 +13,7 @@
  *   resolv.conf   the pod's DNS config, else the host's minus loopback resolvers (unreachable from the pod)
  *   shm/          a 64 MiB tmpfs shared by the pod's containers (pod IPC only); unmounted in cleanupPod
  */
-import { promises as fs } from 'node:fs';
+import { type BigIntStats, promises as fs, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { DnsConfig, PodSpec } from '../../../containerizer/index.js';
@@ -89,10 +89,17 @@ function hostNetwork(spec: PodSpec): boolean {
  * moves the times. Undefined when the file cannot be stat'ed. The kernel's file times are coarse (a clock
  * tick), so an in-place write of the same size within the tick of our last look can go unnoticed: the
  * container's edit of its /etc/hosts then stays until the next change, as it always does under containerd,
- * which never rewrites the file.
+ * which never rewrites the file. A stat on the event loop: the pod's own file in ucri's run dir, one syscall on a
+ * cached inode, where a thread-pool round trip cost a CreateContainer ~0.3–0.6 ms under load
+ * (docs/performance.md, "CreateContainer, phase 11").
  */
-async function fileIdentity(file: string): Promise<string | undefined> {
-  const st = await fs.stat(file, { bigint: true }).catch(() => undefined);
+function fileIdentity(file: string): string | undefined {
+  let st: BigIntStats | undefined;
+  try {
+    st = statSync(file, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
   return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : undefined;
 }
 
@@ -205,9 +212,9 @@ export class LinuxFilesystemIsolator implements Isolator {
     const file = podFile(pod, 'hosts');
     const want = hostsFile(hostname, pod.state.ips);
     const seen = this.hostsSeen.get(file);
-    if (seen?.content === want && seen.id === (await fileIdentity(file))) return;
+    if (seen?.content === want && seen.id === fileIdentity(file)) return;
     if ((await readOr(file, '')) !== want) await fs.writeFile(file, want, { mode: 0o644 });
-    const id = await fileIdentity(file);
+    const id = fileIdentity(file);
     if (id === undefined) this.hostsSeen.delete(file);
     else this.hostsSeen.set(file, { content: want, id });
   }
