@@ -49,10 +49,22 @@ export function unescapeMountPath(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
 }
 
-/** Parses mountinfo text; malformed lines are rejected with InvalidArgumentError naming the line. */
-export function parseMountInfo(text: string): MountInfo[] {
+/** The kernel's escaping of a path in mountinfo: space, tab, newline and backslash as a backslash and 3 octal digits. */
+export function escapeMountPath(s: string): string {
+  return s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/**
+ * Parses mountinfo text; malformed lines are rejected with InvalidArgumentError naming the line. With
+ * `containing`, only the lines whose text contains it (a path as mountinfo escapes it, escapeMountPath) are
+ * parsed, and only those are checked: a caller that looks for mounts at or below one path skips the parse of
+ * every other line (the table holds every pod's and container's mounts; docs/performance.md, "CreateContainer,
+ * phase 11"). Every line naming that path as its mount point contains it, so nothing a caller keeps is lost.
+ */
+export function parseMountInfo(text: string, containing?: string): MountInfo[] {
   const out: MountInfo[] = [];
   for (const line of text.split('\n')) {
+    if (containing !== undefined && !line.includes(containing)) continue;
     if (line.trim() === '') continue;
     const fields = line.split(' ');
     const sep = fields.indexOf('-', 6);
@@ -101,22 +113,23 @@ export function parseMountInfo(text: string): MountInfo[] {
   return out;
 }
 
-/** The mount table of a process (default: ours). */
-export async function readMountInfo(pid: number | 'self' = 'self'): Promise<MountInfo[]> {
-  return parseMountInfo(await fs.readFile(`/proc/${pid}/mountinfo`, 'utf8'));
+/** The mount table of a process (default: ours); with `containing`, only the lines that contain it (parseMountInfo). */
+export async function readMountInfo(pid: number | 'self' = 'self', containing?: string): Promise<MountInfo[]> {
+  return parseMountInfo(await fs.readFile(`/proc/${pid}/mountinfo`, 'utf8'), containing);
 }
 
 /** True when `p` (made absolute, not resolved through symlinks) is the mount point of some mount. */
 export async function isMountPoint(p: string): Promise<boolean> {
   const target = path.resolve(p);
-  return (await readMountInfo()).some((m) => m.mountPoint === target);
+  return (await readMountInfo('self', escapeMountPath(target))).some((m) => m.mountPoint === target);
 }
 
 /** Mounts at or below `dir`, deepest first (the order in which they can be unmounted). */
 export async function mountsUnder(dir: string): Promise<MountInfo[]> {
   const base = path.resolve(dir);
   const prefix = base === '/' ? '/' : `${base}/`;
-  const found = (await readMountInfo()).filter((m) => m.mountPoint === base || m.mountPoint.startsWith(prefix));
+  const table = await readMountInfo('self', escapeMountPath(base));
+  const found = table.filter((m) => m.mountPoint === base || m.mountPoint.startsWith(prefix));
   // Later lines are newer mounts; reverse creation order also unmounts stacked mounts on one point correctly.
   return found.sort((a, b) => depth(b.mountPoint) - depth(a.mountPoint) || b.id - a.id);
 }

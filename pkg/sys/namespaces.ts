@@ -20,7 +20,15 @@ import {
   logger,
   NotFoundError,
 } from '../util/index.js';
-import { bindMount, ensureSelfBind, isMountPoint, readMountInfo, unmount, unmountUntilBare } from './mount.js';
+import {
+  bindMount,
+  ensureSelfBind,
+  escapeMountPath,
+  isMountPoint,
+  readMountInfo,
+  unmount,
+  unmountUntilBare,
+} from './mount.js';
 import { mountServer } from './mount-server.js';
 import { nativeHelper } from './native.js';
 import { readStartTime } from './proc.js';
@@ -142,7 +150,7 @@ export async function createPinnedNamespaces(
 export async function removePinnedNamespaces(pinRoot: string, id: string, signal?: AbortSignal): Promise<void> {
   checkId(id, 'namespace pin id');
   const dir = path.join(pinRoot, id);
-  const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint));
+  const mounted = new Set((await readMountInfo('self', escapeMountPath(dir))).map((m) => m.mountPoint));
   const nsutil = nativeHelper('nsutil');
   const pinned = ALL_PIN_FILES.map((k) => path.join(dir, k)).filter((f) => mounted.has(f));
   if (mountServer() && pinned.length > 0) {
@@ -228,5 +236,7 @@ export async function namespaceInode(nsPath: string): Promise<number> {
 /** True when `pinFile` currently holds a namespace (it is an nsfs mount). */
 export async function isPinned(pinFile: string): Promise<boolean> {
   const target = path.resolve(pinFile);
-  return (await readMountInfo()).some((m) => m.mountPoint === target && m.fsType === 'nsfs');
+  return (await readMountInfo('self', escapeMountPath(target))).some(
+    (m) => m.mountPoint === target && m.fsType === 'nsfs',
+  );
 }

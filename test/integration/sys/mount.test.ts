@@ -136,3 +136,29 @@ it('clearMountsUnder unmounts stacked and nested mounts, then lets the dir go; a
   const plain = await mk('clear-plain', 'x');
   await clearMountsUnder(path.dirname(plain));
 });
+
+it('isMountPoint and mountsUnder find mounts whose paths mountinfo escapes (space, tab, backslash)', async () => {
+  const src = await mk('esc-src');
+  const root = await mk('esc root\twith\\odd');
+  const inner = await mk('esc root\twith\\odd', 'in ner');
+  const deeper = await mk('esc root\twith\\odd', 'b\\c', 'd e');
+  // A sibling whose name starts with the same text: mounted, and not below `root`.
+  const sibling = await mk('esc root\twith\\odd-not');
+  for (const p of [inner, deeper, sibling]) await bindMount(src, p);
+  try {
+    assert.ok(await isMountPoint(inner));
+    assert.ok(await isMountPoint(deeper));
+    assert.ok(await isMountPoint(sibling));
+    assert.equal(await isMountPoint(root), false);
+    assert.deepEqual(
+      (await mountsUnder(root)).map((m) => m.mountPoint),
+      [deeper, inner],
+    );
+  } finally {
+    await clearMountsUnder(root);
+    await clearMountsUnder(sibling);
+  }
+  assert.deepEqual(await mountsUnder(root), []);
+  assert.equal(await isMountPoint(inner), false);
+  assert.equal(await isMountPoint(sibling), false);
+});

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  escapeMountPath,
   layoutFromMounts,
   parseKeyValues,
   parseMountInfo,
@@ -52,6 +53,28 @@ describe('parseMountInfo', () => {
   });
   it('unescapes octal sequences only', () => {
     assert.equal(unescapeMountPath('a\\040b\\012c\\\\d'), 'a b\nc\\\\d');
+  });
+  it('escapes as the kernel does, and back', () => {
+    const odd = '/mnt/with space\ttab\nnl\\back';
+    assert.equal(escapeMountPath(odd), '/mnt/with\\040space\\011tab\\012nl\\134back');
+    assert.equal(unescapeMountPath(escapeMountPath(odd)), odd);
+    assert.equal(escapeMountPath('/plain/path'), '/plain/path');
+  });
+  it('parses only the lines that contain the given text', () => {
+    const some = parseMountInfo(HYBRID, '/sys/fs/cgroup/');
+    assert.deepEqual(
+      some.map((x) => x.mountPoint),
+      ['/sys/fs/cgroup/cpu,cpuacct', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'],
+    );
+    const escaped = parseMountInfo(HYBRID, escapeMountPath('/mnt/with space\ttab'));
+    assert.deepEqual(escaped, [m[6]]);
+    assert.deepEqual(parseMountInfo(HYBRID, '/nowhere'), []);
+    // A malformed line is skipped when it does not contain the text, and still rejected when it does.
+    assert.deepEqual(parseMountInfo(`1 2 3\n${HYBRID}`, '/sys/fs/cgroup/memory').length, 1);
+    assert.throws(
+      () => parseMountInfo('1 2 /sys/fs/cgroup/memory', '/sys/fs/cgroup/memory'),
+      (e: unknown) => isKind(e, 'InvalidArgument'),
+    );
   });
 });
 
