@@ -6,6 +6,7 @@ import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../util/index.js';
 import {
   type CgroupMode,
+  cgroupFileReader,
   controllerDir,
   detectCgroups,
   parseKeyValues,
@@ -153,21 +154,21 @@ const inFlightStats = new Map<string, Promise<CgroupStats>>();
 
 async function readCgroupStatsNow(p: string): Promise<CgroupStats> {
   const l = await detectCgroups();
+  const at = await cgroupFileReader(p);
+  // The five reads below are synchronous (cgroupFileReader); a stats call over many cgroups takes them one
+  // cgroup per turn of the event loop, so that other calls are not held for all of them at once.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   const s: CgroupStats = {};
-  const at = async (c: string, f: string): Promise<string | undefined> => {
-    const d = await controllerDir(p, c);
-    return d ? readCgroupFile(path.join(d, f)) : undefined;
-  };
   const toNum = (t: string | undefined): number | undefined => {
     const v = t?.trim();
     return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
   };
   if (l.mode === 'v2') {
-    const cpu = await at('cpu', 'cpu.stat');
+    const cpu = at('cpu', 'cpu.stat');
     const usec = cpu ? parseKeyValues(cpu).get('usage_usec') : undefined;
     if (usec !== undefined) s.cpuUsageNs = BigInt(usec) * 1000n;
   } else {
-    const usage = (await at('cpuacct', 'cpuacct.usage'))?.trim();
+    const usage = at('cpuacct', 'cpuacct.usage')?.trim();
     if (usage && /^\d+$/.test(usage)) s.cpuUsageNs = BigInt(usage);
   }
   // The same memory figures under v1 and v2 names (v1 reports the hierarchy's totals with a `total_` prefix).
@@ -175,8 +176,8 @@ async function readCgroupStatsNow(p: string): Promise<CgroupStats> {
     l.mode === 'v2'
       ? { usage: 'memory.current', stat: '', rss: 'anon', oom: 'memory.events' }
       : { usage: 'memory.usage_in_bytes', stat: 'total_', rss: 'total_rss', oom: 'memory.oom_control' };
-  s.memoryUsageBytes = toNum(await at('memory', mem.usage));
-  const stat = await at('memory', 'memory.stat');
+  s.memoryUsageBytes = toNum(at('memory', mem.usage));
+  const stat = at('memory', 'memory.stat');
   if (stat) {
     const kv = parseKeyValues(stat);
     s.memoryRssBytes = kv.get(mem.rss);
@@ -186,9 +187,9 @@ async function readCgroupStatsNow(p: string): Promise<CgroupStats> {
       s.memoryWorkingSetBytes = Math.max(0, s.memoryUsageBytes - (kv.get(`${mem.stat}inactive_file`) ?? 0));
     }
   }
-  const oom = await at('memory', mem.oom);
+  const oom = at('memory', mem.oom);
   if (oom) s.oomKills = parseKeyValues(oom).get('oom_kill');
-  s.pidsCurrent = toNum(await at('pids', 'pids.current'));
+  s.pidsCurrent = toNum(at('pids', 'pids.current'));
   return s;
 }
 

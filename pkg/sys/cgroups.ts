@@ -6,7 +6,7 @@
  * Reads are single small file reads so stats stay cheap. Nothing here follows user-chosen paths: a cgroup
  * path is validated (relative, no `..`, no empty segments) before it is joined to a hierarchy root.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DeadlineExceededError, FailedPreconditionError, fromAbort, InvalidArgumentError } from '../util/index.js';
 import { type MountInfo, readMountInfo } from './mount.js';
@@ -92,10 +92,46 @@ export async function cgroupDirs(p: string): Promise<string[]> {
 /** Directory of cgroup `p` for one v1 controller, or the unified one in v2 mode; undefined if not mounted. */
 export async function controllerDir(p: string, controller: string): Promise<string | undefined> {
   const rel = validateCgroupPath(p);
+  return controllerDirIn(await detectCgroups(), rel, controller);
+}
+
+/**
+ * controllerDir for a path validateCgroupPath returned. The hierarchy's mount point comes from mountinfo
+ * (absolute, normalized) and `rel` has no empty, `.` or `..` segment, so joining them is a concatenation:
+ * path.join normalizes both again, character by character, which showed in the daemon's profile of a stats
+ * call over 50 containers (docs/performance.md, "ListContainerStats, phase 11").
+ */
+function controllerDirIn(l: CgroupLayout, rel: string, controller: string): string | undefined {
+  const root = l.mode === 'v2' ? l.unified : l.v1.get(controller);
+  if (root === undefined) return undefined;
+  return root.endsWith('/') ? `${root}${rel}` : `${root}/${rel}`;
+}
+
+/**
+ * A synchronous reader of cgroup `p`'s files: `(controller, file)` → the file's text, or undefined when the
+ * controller is not mounted or the file (or the cgroup) does not exist. For the stats reads: a cgroupfs file
+ * is made by the kernel on read, without disk I/O, so one read on the event loop (open, fstat, read, close:
+ * tens of µs) costs less than the four thread-pool round trips of fs.promises.readFile
+ * (docs/performance.md, "ListContainerStats, phase 11"). `p` is validated once, here.
+ */
+export async function cgroupFileReader(p: string): Promise<(controller: string, file: string) => string | undefined> {
+  const rel = validateCgroupPath(p);
   const l = await detectCgroups();
-  if (l.mode === 'v2') return l.unified ? path.join(l.unified, rel) : undefined;
-  const m = l.v1.get(controller);
-  return m ? path.join(m, rel) : undefined;
+  return (controller, file) => {
+    const dir = controllerDirIn(l, rel, controller);
+    return dir === undefined ? undefined : readCgroupFileSync(`${dir}/${file}`);
+  };
+}
+
+/** readCgroupFile on the event loop (see cgroupFileReader). */
+function readCgroupFileSync(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENODEV') return undefined;
+    throw err;
+  }
 }
 
 /** Reads a cgroup file; undefined when it (or the cgroup) does not exist. */

@@ -11,6 +11,7 @@ import {
   addProcess,
   cgroupExists,
   cgroupsOfPid,
+  cgroupFileReader,
   controllerDir,
   createCgroup,
   destroyCgroup,
@@ -21,6 +22,7 @@ import {
   listCgroupPids,
   listChildCgroups,
   oomKilled,
+  readCgroupFile,
   readCgroupStats,
   removeCgroup,
   setCgroupLimits,
@@ -108,6 +110,35 @@ it('creates a cgroup, applies limits, tracks a process, kills and removes it', a
   await removeCgroup(cg);
   assert.equal(await cgroupExists(cg), false);
   await removeCgroup(cg); // absent: fine
+});
+
+it('cgroupFileReader reads what readCgroupFile reads, and nothing for what is not there', async () => {
+  const cg = `${parent}/reader`;
+  await createCgroup(cg);
+  try {
+    const l = await detectCgroups();
+    const read = await cgroupFileReader(cg);
+    const [controller, file] = l.mode === 'v2' ? ['memory', 'memory.max'] : ['memory', 'memory.limit_in_bytes'];
+    const dir = (await controllerDir(cg, controller))!;
+    // The concatenated dir is the one path.join gives.
+    const root = l.mode === 'v2' ? l.unified! : l.v1.get(controller)!;
+    assert.equal(dir, path.join(root, cg));
+    assert.equal(read(controller, file), await readCgroupFile(path.join(dir, file)));
+    assert.equal(read(controller, 'no.such.file'), undefined);
+    // v1: a controller with no hierarchy has no files (v2 has one tree for every controller).
+    if (l.mode !== 'v2') assert.equal(read('no-such-controller', file), undefined);
+    // A cgroup that does not exist: every file is absent, and its stats have no counters.
+    const gone = await cgroupFileReader(`${parent}/never-made`);
+    assert.equal(gone(controller, file), undefined);
+    const none = await readCgroupStats(`${parent}/never-made`);
+    assert.deepEqual(
+      Object.entries(none).filter(([, v]) => v !== undefined),
+      [],
+    );
+    await assert.rejects(cgroupFileReader('../etc'), (e: unknown) => isKind(e, 'InvalidArgument'));
+  } finally {
+    await removeCgroup(cg);
+  }
 });
 
 it('rejects unsafe cgroup paths', async () => {

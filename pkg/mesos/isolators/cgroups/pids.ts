@@ -3,10 +3,9 @@
  * field, so a `pids.max` in the resources' `unified` map, which names the same file under v1 and v2, is
  * the way to change it: UpdatePodSandboxResources uses it for the pod cgroup) and the task count for usage().
  */
-import path from 'node:path';
 import type { ContainerUsage, Resources } from '../../../containerizer/index.js';
 import { InvalidArgumentError } from '../../../util/index.js';
-import { type CgroupLimits, controllerDir, readCgroupFile, readCgroupStats } from '../../../sys/index.js';
+import { type CgroupLimits, cgroupFileReader, readCgroupStats } from '../../../sys/index.js';
 import type { ContainerContext, LaunchInfo } from '../../isolator.js';
 import { CgroupsIsolator, containerCgroup } from './common.js';
 
@@ -35,8 +34,7 @@ export class PidsIsolator extends CgroupsIsolator {
     const u: Partial<ContainerUsage> = {};
     if (s.pidsCurrent !== undefined) u.pids = s.pidsCurrent;
     // One file of one hierarchy: cgroup.procs lists thread group leaders, i.e. processes.
-    const dir = await controllerDir(cg, 'pids');
-    const procs = dir ? await readCgroupFile(path.join(dir, 'cgroup.procs')) : undefined;
+    const procs = (await cgroupFileReader(cg))('pids', 'cgroup.procs');
     if (procs !== undefined) u.processes = procs.split('\n').filter((l) => l.trim() !== '').length;
     return u;
   }
