@@ -17,7 +17,6 @@
  * CNI_NETNS is then omitted, as the spec allows) both release what the plugins hold.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isPinned } from '../sys/index.js';
 import {
@@ -28,6 +27,7 @@ import {
   InvalidArgumentError,
   isKind,
   isTempName,
+  joinPath,
   KeyedLock,
   logger,
   readJson,
@@ -101,7 +101,7 @@ export class CniAttacher {
 
   private file(podId: string): string {
     if (!ID_RE.test(podId)) throw new InvalidArgumentError(`invalid pod id "${podId}"`);
-    return path.join(this.opts.stateDir, `${podId}.json`);
+    return joinPath(this.opts.stateDir, `${podId}.json`);
   }
 
   /** The checkpointed attachment of a pod, if any. */

@@ -27,7 +27,7 @@
  * A created container whose bundle was lost to a reboot gets its config.json back from its record.
  */
 import path from 'node:path';
-import { checkId, InvalidArgumentError, MAX_ID_LENGTH } from '../util/index.js';
+import { checkId, InvalidArgumentError, joinPath, MAX_ID_LENGTH } from '../util/index.js';
 
 const INFRA_SUFFIX = '-infra';
 
@@ -54,67 +54,67 @@ export class MesosPaths {
     for (const d of [workDir, runtimeDir]) {
       if (!path.isAbsolute(d)) throw new InvalidArgumentError(`directory "${d}" is not absolute`);
     }
-    this.work = path.join(workDir, 'mesos');
-    this.run = path.join(runtimeDir, 'mesos');
+    this.work = joinPath(workDir, 'mesos');
+    this.run = joinPath(runtimeDir, 'mesos');
   }
 
   get podRecordsDir(): string {
-    return path.join(this.work, 'pods');
+    return joinPath(this.work, 'pods');
   }
   podRecordDir(podId: string): string {
-    return path.join(this.podRecordsDir, validateId(podId));
+    return joinPath(this.podRecordsDir, validateId(podId));
   }
   podRecord(podId: string): string {
-    return path.join(this.podRecordDir(podId), 'pod.json');
+    return joinPath(this.podRecordDir(podId), 'pod.json');
   }
   containerRecordsDir(podId: string): string {
-    return path.join(this.podRecordDir(podId), 'containers');
+    return joinPath(this.podRecordDir(podId), 'containers');
   }
   containerRecordDir(podId: string, id: string): string {
-    return path.join(this.containerRecordsDir(podId), validateId(id));
+    return joinPath(this.containerRecordsDir(podId), validateId(id));
   }
   containerRecord(podId: string, id: string): string {
-    return path.join(this.containerRecordDir(podId, id), 'container.json');
+    return joinPath(this.containerRecordDir(podId, id), 'container.json');
   }
 
   /** The OCI runtime's state root (`--root`), one per runtime: runc's and crun's state dirs differ. */
   runtimeRoot(kind: 'runc' | 'crun'): string {
-    return path.join(this.run, kind);
+    return joinPath(this.run, kind);
   }
   get exitDir(): string {
-    return path.join(this.run, 'exits');
+    return joinPath(this.run, 'exits');
   }
   exitFile(id: string): string {
-    return path.join(this.exitDir, validateId(id));
+    return joinPath(this.exitDir, validateId(id));
   }
   get socketDir(): string {
-    return path.join(this.run, 'sockets');
+    return joinPath(this.run, 'sockets');
   }
   get pinRoot(): string {
-    return path.join(this.run, 'pins');
+    return joinPath(this.run, 'pins');
   }
   get infraRootfs(): string {
-    return path.join(this.run, 'infra-rootfs');
+    return joinPath(this.run, 'infra-rootfs');
   }
   get execDir(): string {
-    return path.join(this.run, 'exec');
+    return joinPath(this.run, 'exec');
   }
   get podRuntimeDirs(): string {
-    return path.join(this.run, 'pods');
+    return joinPath(this.run, 'pods');
   }
   podRuntimeDir(podId: string): string {
-    return path.join(this.podRuntimeDirs, validateId(podId));
+    return joinPath(this.podRuntimeDirs, validateId(podId));
   }
   podFilesDir(podId: string): string {
-    return path.join(this.podRuntimeDir(podId), 'files');
+    return joinPath(this.podRuntimeDir(podId), 'files');
   }
   infraBundle(podId: string): string {
-    return path.join(this.podRuntimeDir(podId), 'infra');
+    return joinPath(this.podRuntimeDir(podId), 'infra');
   }
   bundlesDir(podId: string): string {
-    return path.join(this.podRuntimeDir(podId), 'containers');
+    return joinPath(this.podRuntimeDir(podId), 'containers');
   }
   bundle(podId: string, id: string): string {
-    return path.join(this.bundlesDir(podId), validateId(id));
+    return joinPath(this.bundlesDir(podId), validateId(id));
   }
 }

@@ -40,6 +40,7 @@ import {
   InternalError,
   InvalidArgumentError,
   isKind,
+  joinPath,
   logger,
   NotFoundError,
   requireExecutable,
@@ -168,12 +169,12 @@ export class Conmon {
   /** Path of the exit file of container `id`. */
   exitFile(id: string): string {
     validateContainerId(id);
-    return path.join(this.exitDir, id);
+    return joinPath(this.exitDir, id);
   }
 
   /** Attach socket of a container created with `bundle`. */
   static attachSocket(bundle: string): string {
-    return path.join(bundle, 'attach');
+    return joinPath(bundle, 'attach');
   }
 
   /** Flags common to create and exec. */
@@ -195,14 +196,14 @@ export class Conmon {
       if (!path.isAbsolute(p)) throw new InvalidArgumentError(`path "${p}" is not absolute`);
     }
     const exitFile = this.exitFile(opts.id);
-    const conmonPidFile = path.join(opts.bundle, 'conmon.pid');
+    const conmonPidFile = joinPath(opts.bundle, 'conmon.pid');
     // The check and the removal of a previous attempt's files at once (one round trip, not two); a bundle
     // without config.json fails here whatever the removals did (settleAll throws the first failure in order).
     await settleAll([
-      fs.access(path.join(opts.bundle, 'config.json')).catch((err: unknown) => {
+      fs.access(joinPath(opts.bundle, 'config.json')).catch((err: unknown) => {
         throw new NotFoundError(`bundle "${opts.bundle}" has no config.json`, { cause: err });
       }),
-      ...[exitFile, conmonPidFile, path.join(opts.bundle, 'oom')].map((f) => fs.rm(f, { force: true })),
+      ...[exitFile, conmonPidFile, joinPath(opts.bundle, 'oom')].map((f) => fs.rm(f, { force: true })),
     ]);
 
     const args = [
@@ -212,7 +213,7 @@ export class Conmon {
       '-b',
       opts.bundle,
       '-p',
-      path.join(opts.bundle, 'pidfile'),
+      joinPath(opts.bundle, 'pidfile'),
       '-P',
       conmonPidFile,
       '-l',
@@ -268,7 +269,7 @@ export class Conmon {
         if (opts.restore) {
           const unsupported = this.runtime.withoutCriu(first.message ?? '');
           if (unsupported) throw new FailedPreconditionError(`cannot restore container "${opts.id}": ${unsupported}`);
-          const criu = await criuErrors(path.join(opts.restore.workPath, 'restore.log'));
+          const criu = await criuErrors(joinPath(opts.restore.workPath, 'restore.log'));
           throw new FailedPreconditionError(`CRIU could not restore container "${opts.id}": ${criu || msg}`);
         }
         const text = `${this.runtime.kind} create of container "${opts.id}" failed: ${msg}`;
@@ -291,7 +292,7 @@ export class Conmon {
         conmonPid,
         conmonStartTime,
         attachSocket: Conmon.attachSocket(opts.bundle),
-        ctlFifo: path.join(opts.bundle, 'ctl'),
+        ctlFifo: joinPath(opts.bundle, 'ctl'),
       };
     } finally {
       (child.stdio[3] as Readable).destroy();
@@ -414,7 +415,7 @@ export class Conmon {
 
   /** True when conmon recorded an OOM event for the container of `bundle` (complements cgroups.oomKilled). */
   static async sawOom(bundle: string): Promise<boolean> {
-    return fs.access(path.join(bundle, 'oom')).then(
+    return fs.access(joinPath(bundle, 'oom')).then(
       () => true,
       () => false,
     );
@@ -426,7 +427,7 @@ export class Conmon {
  * once with ENXIO instead of hanging. One message per write, as conmon reads them one read at a time.
  */
 async function writeCtl(bundle: string, msg: string): Promise<void> {
-  const fifo = path.join(bundle, 'ctl');
+  const fifo = joinPath(bundle, 'ctl');
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(fifo, fsc.O_WRONLY | fsc.O_NONBLOCK);

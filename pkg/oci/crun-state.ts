@@ -19,7 +19,6 @@
  *           (no reader) and crun decides.
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
-import path from 'node:path';
 import { cgroupDirs, isAlive } from '../sys/index.js';
 import {
   hasHooks,
@@ -29,6 +28,7 @@ import {
   type StateShortcuts,
   unreadableState,
 } from './state-shortcuts.js';
+import { joinPath } from '../util/index.js';
 
 /** The parts of crun 1.x's `<root>/<id>/status` used here. */
 interface CrunStatus {
@@ -47,8 +47,8 @@ interface CrunConfig {
 /** The status and the config copy of crun's state dir `dir`, read at once. */
 function readState(dir: string): Promise<[CrunStatus | undefined, CrunConfig | undefined]> {
   return Promise.all([
-    readStateFile<CrunStatus>(path.join(dir, 'status')),
-    readStateFile<CrunConfig>(path.join(dir, 'config.json')),
+    readStateFile<CrunStatus>(joinPath(dir, 'status')),
+    readStateFile<CrunConfig>(joinPath(dir, 'config.json')),
   ]);
 }
 
@@ -70,10 +70,10 @@ function ownPidNamespace(cfg: CrunConfig): boolean {
  */
 export async function crunKillFromState(root: string, id: string, sig: string | number, all = false) {
   return killInit(sig, all, async () => {
-    const init = initOf(await readStateFile<CrunStatus>(path.join(root, id, 'status')));
+    const init = initOf(await readStateFile<CrunStatus>(joinPath(root, id, 'status')));
     if (!init) return undefined;
     const ownPidNs = async () => {
-      const cfg = await readStateFile<CrunConfig>(path.join(root, id, 'config.json'));
+      const cfg = await readStateFile<CrunConfig>(joinPath(root, id, 'config.json'));
       return cfg !== undefined && ownPidNamespace(cfg);
     };
     return { ...init, ownPidNamespace: ownPidNs };
@@ -86,7 +86,7 @@ export async function crunKillFromState(root: string, id: string, sig: string | 
  * systemd driver, a busy cgroup, a state it cannot read).
  */
 export async function crunDeleteFromState(root: string, id: string): Promise<boolean | 'absent'> {
-  const dir = path.join(root, id);
+  const dir = joinPath(root, id);
   const [st, cfg] = await readState(dir);
   if (!st) return unreadableState(dir);
   const init = initOf(st);
@@ -107,11 +107,11 @@ export async function crunDeleteFromState(root: string, id: string): Promise<boo
  * `false` when crun must do it (no usable state, not in the created state, hooks, the init gone).
  */
 export async function crunStartFromState(root: string, id: string): Promise<boolean> {
-  const dir = path.join(root, id);
+  const dir = joinPath(root, id);
   const [st, cfg] = await readState(dir);
   const init = initOf(st);
   if (!init || !cfg || hasHooks(cfg.hooks)) return false;
-  const fifo = path.join(dir, 'exec.fifo');
+  const fifo = joinPath(dir, 'exec.fifo');
   const info = await fs.lstat(fifo).catch(() => undefined);
   if (!info?.isFIFO() || !(await isAlive(init.pid, init.start))) return false;
   // Non-blocking: with no reader left (the init died) open(2) fails with ENXIO instead of waiting forever.

@@ -8,7 +8,13 @@
  */
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DeadlineExceededError, FailedPreconditionError, fromAbort, InvalidArgumentError } from '../util/index.js';
+import {
+  DeadlineExceededError,
+  FailedPreconditionError,
+  fromAbort,
+  InvalidArgumentError,
+  joinPath,
+} from '../util/index.js';
 import { type MountInfo, readMountInfo } from './mount.js';
 import { sleep } from './proc.js';
 
@@ -86,7 +92,7 @@ export async function cgroupDirs(p: string): Promise<string[]> {
     for (const m of l.v1.values()) roots.add(m);
     if (l.mode === 'hybrid' && l.unified) roots.add(l.unified);
   }
-  return [...roots].map((r) => path.join(r, rel));
+  return [...roots].map((r) => joinPath(r, rel));
 }
 
 /** Directory of cgroup `p` for one v1 controller, or the unified one in v2 mode; undefined if not mounted. */
@@ -196,10 +202,10 @@ export async function createCgroup(p: string): Promise<void> {
     if (!root) return;
     let cur = root;
     for (const part of parts) {
-      const next = path.join(cur, part);
+      const next = joinPath(cur, part);
       for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-        if ((await readCgroupFile(path.join(next, f)))?.trim() === '') {
-          await writeCgroupFile(path.join(next, f), (await readCgroupFile(path.join(cur, f)))?.trim() ?? '');
+        if ((await readCgroupFile(joinPath(next, f)))?.trim() === '') {
+          await writeCgroupFile(joinPath(next, f), (await readCgroupFile(joinPath(cur, f)))?.trim() ?? '');
         }
       }
       cur = next;
@@ -208,28 +214,28 @@ export async function createCgroup(p: string): Promise<void> {
   }
   let cur = l.unified!;
   for (const part of parts) {
-    const offered = ((await readCgroupFile(path.join(cur, 'cgroup.controllers'))) ?? '').trim().split(/\s+/);
+    const offered = ((await readCgroupFile(joinPath(cur, 'cgroup.controllers'))) ?? '').trim().split(/\s+/);
     const want = V2_CONTROLLERS.filter((c) => offered.includes(c));
     if (want.length > 0)
-      await writeCgroupFile(path.join(cur, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
-    cur = path.join(cur, part);
+      await writeCgroupFile(joinPath(cur, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+    cur = joinPath(cur, part);
   }
 }
 
 /** Moves `pid` into cgroup `p` in every hierarchy. */
 export async function addProcess(p: string, pid: number): Promise<void> {
   if (!Number.isInteger(pid) || pid <= 0) throw new InvalidArgumentError(`invalid pid ${pid}`);
-  for (const d of await cgroupDirs(p)) await writeCgroupFile(path.join(d, 'cgroup.procs'), String(pid));
+  for (const d of await cgroupDirs(p)) await writeCgroupFile(joinPath(d, 'cgroup.procs'), String(pid));
 }
 
 /** PIDs in cgroup `p` (with `recursive`, also in its descendants), from every hierarchy, deduplicated. */
 export async function listCgroupPids(p: string, opts: { recursive?: boolean } = {}): Promise<number[]> {
   const pids = new Set<number>();
   const visit = async (dir: string): Promise<void> => {
-    const text = await readCgroupFile(path.join(dir, 'cgroup.procs'));
+    const text = await readCgroupFile(joinPath(dir, 'cgroup.procs'));
     if (text === undefined) return;
     for (const l of text.split('\n')) if (/^\d+$/.test(l.trim())) pids.add(Number(l));
-    if (opts.recursive) for (const c of await subdirs(dir)) await visit(path.join(dir, c));
+    if (opts.recursive) for (const c of await subdirs(dir)) await visit(joinPath(dir, c));
   };
   for (const d of await cgroupDirs(p)) await visit(d);
   return [...pids].sort((a, b) => a - b);
@@ -268,7 +274,7 @@ export async function killCgroup(p: string, opts: KillOptions = {}): Promise<voi
     if (opts.signal?.aborted) throw fromAbort(new Error('kill aborted'), opts.signal);
     if (Date.now() > deadline) throw new DeadlineExceededError(`processes of cgroup "${p}" survive SIGKILL`);
   };
-  const killFile = l.mode === 'v2' ? path.join((await controllerDir(p, 'cpu'))!, 'cgroup.kill') : undefined;
+  const killFile = l.mode === 'v2' ? joinPath((await controllerDir(p, 'cpu'))!, 'cgroup.kill') : undefined;
   const freezer = l.mode === 'v2' ? undefined : await controllerDir(p, 'freezer');
   for (;;) {
     const pids = await listCgroupPids(p, { recursive: true });
@@ -287,7 +293,7 @@ export async function killCgroup(p: string, opts: KillOptions = {}): Promise<voi
           }
         }
       } finally {
-        if (frozen) await writeCgroupFile(path.join(freezer, 'freezer.state'), 'THAWED').catch(() => {});
+        if (frozen) await writeCgroupFile(joinPath(freezer, 'freezer.state'), 'THAWED').catch(() => {});
       }
     }
     await sleep(20, opts.signal);
@@ -295,7 +301,7 @@ export async function killCgroup(p: string, opts: KillOptions = {}): Promise<voi
 }
 
 async function freeze(dir: string, signal?: AbortSignal): Promise<boolean> {
-  const state = path.join(dir, 'freezer.state');
+  const state = joinPath(dir, 'freezer.state');
   for (let i = 0; i < 50; i++) {
     if ((await readCgroupFile(state)) === undefined) return false;
     await writeCgroupFile(state, 'FROZEN');
@@ -312,7 +318,7 @@ async function freeze(dir: string, signal?: AbortSignal): Promise<boolean> {
 export async function removeCgroup(p: string, opts: KillOptions = {}): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   const rmTree = async (dir: string): Promise<void> => {
-    for (const c of await subdirs(dir)) await rmTree(path.join(dir, c));
+    for (const c of await subdirs(dir)) await rmTree(joinPath(dir, c));
     for (;;) {
       try {
         await fs.rmdir(dir);

@@ -17,6 +17,7 @@ import {
   InternalError,
   InvalidArgumentError,
   isValidId,
+  joinPath,
   logger,
   NotFoundError,
 } from '../util/index.js';
@@ -56,7 +57,7 @@ export function validateHostname(name: string): void {
 export function pinPaths(pinRoot: string, id: string, kinds: readonly PinnedKind[] = KINDS): NamespacePins {
   checkId(id, 'namespace pin id');
   const out: NamespacePins = {};
-  for (const k of kinds) out[k] = path.join(pinRoot, id, k);
+  for (const k of kinds) out[k] = joinPath(pinRoot, id, k);
   return out;
 }
 
@@ -92,7 +93,7 @@ export async function createPinnedNamespaces(
     if (!kinds.includes('uts')) throw new InvalidArgumentError('a hostname needs a new uts namespace');
   }
   const pins = pinPaths(pinRoot, id, kinds);
-  const dir = path.join(pinRoot, id);
+  const dir = joinPath(pinRoot, id);
   if (!(await isMountPoint(pinRoot))) {
     throw new InvalidArgumentError(`namespace pin root "${pinRoot}" is not prepared (not a mount point)`);
   }
@@ -149,10 +150,10 @@ export async function createPinnedNamespaces(
  */
 export async function removePinnedNamespaces(pinRoot: string, id: string, signal?: AbortSignal): Promise<void> {
   checkId(id, 'namespace pin id');
-  const dir = path.join(pinRoot, id);
+  const dir = joinPath(pinRoot, id);
   const mounted = new Set((await readMountInfo('self', escapeMountPath(dir))).map((m) => m.mountPoint));
   const nsutil = nativeHelper('nsutil');
-  const pinned = ALL_PIN_FILES.map((k) => path.join(dir, k)).filter((f) => mounted.has(f));
+  const pinned = ALL_PIN_FILES.map((k) => joinPath(dir, k)).filter((f) => mounted.has(f));
   if (mountServer() && pinned.length > 0) {
     // The daemon's mount helper (no process): each pin unmounted until bare, as `nsutil unmount` does.
     for (const file of pinned) await unmountUntilBare(file, signal);
@@ -166,7 +167,7 @@ export async function removePinnedNamespaces(pinRoot: string, id: string, signal
     return;
   }
   for (const k of ALL_PIN_FILES) {
-    const file = path.join(dir, k);
+    const file = joinPath(dir, k);
     // A pin may have been over-mounted more than once by a retried create; unmount until it is bare.
     for (let i = 0; i < 8 && mounted.has(file); i++) {
       await unmount(file, { lazy: true, signal });
@@ -191,7 +192,7 @@ export async function pinProcessNamespace(
   signal?: AbortSignal,
 ): Promise<string> {
   checkId(id);
-  const file = path.join(pinRoot, id, kind);
+  const file = joinPath(pinRoot, id, kind);
   if (!Number.isSafeInteger(pid) || pid <= 0) throw new InvalidArgumentError(`invalid pid ${pid}`);
   if (!(await isMountPoint(pinRoot))) {
     throw new InvalidArgumentError(`namespace pin root "${pinRoot}" is not prepared (not a mount point)`);

@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { joinPath } from './path.js';
 import { addCost, profiling } from './profile.js';
 import { settleAll } from './settle.js';
 
@@ -24,7 +25,7 @@ const TMP_MARK = '.tmp-';
 
 /** A fresh temp name beside `file`, which readers skip (isTempName) and removeStaleTemps clears. */
 function tempPathFor(file: string): string {
-  return path.join(path.dirname(file), `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+  return joinPath(path.dirname(file), `${path.basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
 }
 
 /** Writes `data` to `file` atomically (parent directories are created). */
@@ -338,5 +339,5 @@ export async function removeStaleTemps(dir: string): Promise<void> {
   } catch {
     return;
   }
-  await Promise.all(names.filter(isTempName).map((n) => fs.rm(path.join(dir, n), { force: true, recursive: true })));
+  await Promise.all(names.filter(isTempName).map((n) => fs.rm(joinPath(dir, n), { force: true, recursive: true })));
 }

@@ -17,3 +17,4 @@ export * from './quantity.js';
 export * from './settle.js';
 export * from './lru.js';
 export * from './dirs.js';
+export * from './path.js';

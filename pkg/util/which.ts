@@ -1,5 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { joinPath } from './path.js';
 import { UnavailableError } from './errors.js';
 
 /** The standard system directories, in the order a root shell's PATH lists them. */
@@ -21,7 +22,7 @@ export async function findExecutable(nameOrPath: string, dirs?: readonly string[
     ? [path.resolve(nameOrPath)]
     : (dirs ?? [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'])
         .filter((d) => d.length > 0)
-        .map((d) => path.join(d, nameOrPath));
+        .map((d) => joinPath(d, nameOrPath));
   for (const c of candidates) {
     try {
       await fs.access(c, constants.X_OK);

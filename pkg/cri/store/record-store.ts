@@ -9,11 +9,11 @@
  * one on disk).
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import {
   DirSyncer,
   InvalidArgumentError,
   isTempName,
+  joinPath,
   logger,
   NotFoundError,
   readJson,
@@ -89,7 +89,7 @@ export class RecordStore<M, S> {
     await removeStaleTemps(this.dir);
     for (const name of await fs.readdir(this.dir)) {
       if (!name.endsWith('.json') || isTempName(name)) continue;
-      const file = path.join(this.dir, name);
+      const file = joinPath(this.dir, name);
       try {
         const raw = (await readJson(file)) as Partial<RecordFile<unknown, unknown>> | undefined;
         if (raw === undefined) continue; // removed meanwhile
@@ -206,7 +206,7 @@ export class RecordStore<M, S> {
   }
 
   private file(id: string): string {
-    return path.join(this.dir, `${id}.json`);
+    return joinPath(this.dir, `${id}.json`);
   }
 
   private async write(id: string, rec: StoredRecord<M, S>, opts: WriteOptions): Promise<void> {

@@ -26,7 +26,7 @@
  * every dir of an id that the caller does not keep.
  */
 import path from 'node:path';
-import { InvalidArgumentError } from '../../util/index.js';
+import { InvalidArgumentError, joinPath } from '../../util/index.js';
 import type { BackendName } from './types.js';
 
 /** Container ids name directories: no separators, no dot-names, bounded length. */
@@ -59,43 +59,43 @@ export class ProvisionerPaths {
     if (containerStoreDir !== undefined && !path.isAbsolute(containerStoreDir)) {
       throw new InvalidArgumentError(`container store dir "${containerStoreDir}" is not absolute`);
     }
-    this.root = path.join(path.resolve(workDir), 'provisioner');
-    this.containersDir = containerStoreDir ? path.resolve(containerStoreDir) : path.join(this.root, 'containers');
+    this.root = joinPath(path.resolve(workDir), 'provisioner');
+    this.containersDir = containerStoreDir ? path.resolve(containerStoreDir) : joinPath(this.root, 'containers');
   }
 
   /** Prefix of the overlay probe's temp dirs, for mkdtemp. */
   get probePrefix(): string {
-    return path.join(this.containersDir, PROBE_PREFIX);
+    return joinPath(this.containersDir, PROBE_PREFIX);
   }
 
   containerDir(containerId: string): string {
     checkContainerId(containerId);
-    return path.join(this.containersDir, containerId);
+    return joinPath(this.containersDir, containerId);
   }
 
   record(containerId: string): string {
-    return path.join(this.containerDir(containerId), 'record.json');
+    return joinPath(this.containerDir(containerId), 'record.json');
   }
 
   backendDir(containerId: string, backend: BackendName): string {
-    return path.join(this.containerDir(containerId), 'backends', backend);
+    return joinPath(this.containerDir(containerId), 'backends', backend);
   }
 
   rootfs(containerId: string, backend: BackendName, rootfsId: string): string {
     checkRootfsId(rootfsId);
-    return path.join(this.backendDir(containerId, backend), 'rootfses', rootfsId);
+    return joinPath(this.backendDir(containerId, backend), 'rootfses', rootfsId);
   }
 
   scratch(containerId: string, backend: BackendName, rootfsId: string): string {
     checkRootfsId(rootfsId);
-    return path.join(this.backendDir(containerId, backend), 'scratch', rootfsId);
+    return joinPath(this.backendDir(containerId, backend), 'scratch', rootfsId);
   }
 
   upper(containerId: string, rootfsId: string): string {
-    return path.join(this.scratch(containerId, 'overlay', rootfsId), 'upper');
+    return joinPath(this.scratch(containerId, 'overlay', rootfsId), 'upper');
   }
 
   work(containerId: string, rootfsId: string): string {
-    return path.join(this.scratch(containerId, 'overlay', rootfsId), 'work');
+    return joinPath(this.scratch(containerId, 'overlay', rootfsId), 'work');
   }
 }

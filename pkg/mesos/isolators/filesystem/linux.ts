@@ -19,7 +19,7 @@ import path from 'node:path';
 import type { DnsConfig, PodSpec } from '../../../containerizer/index.js';
 import type { LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, Mount } from '../../../oci/index.js';
 import { isMountPoint, mount, unmount } from '../../../sys/index.js';
-import { FailedPreconditionError, InvalidArgumentError, writeFileReplace } from '../../../util/index.js';
+import { FailedPreconditionError, InvalidArgumentError, joinPath, writeFileReplace } from '../../../util/index.js';
 import type { ContainerContext, Isolator, LaunchInfo, PodContext } from '../../isolator.js';
 import { podHostname } from '../hostname.js';
 import { mappedDevices } from '../linux/devices.js';
@@ -77,7 +77,7 @@ async function readOr(file: string, fallback: string): Promise<string> {
 }
 
 function podFile(pod: PodContext, name: string): string {
-  return path.join(pod.state.dir, name);
+  return joinPath(pod.state.dir, name);
 }
 
 function hostNetwork(spec: PodSpec): boolean {

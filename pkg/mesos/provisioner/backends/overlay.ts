@@ -8,16 +8,16 @@
  */
 import path from 'node:path';
 import { isMountPoint, overlayMount } from '../../../sys/index.js';
-import { FailedPreconditionError, InternalError, mkdirOnceSync } from '../../../util/index.js';
+import { FailedPreconditionError, InternalError, joinPath, mkdirOnceSync } from '../../../util/index.js';
 import type { Backend, BackendContext } from './types.js';
 
 /** The upper (writable) dir of an overlay rootfs, inside its scratch dir. */
 export function overlayUpper(scratch: string): string {
-  return path.join(scratch, 'upper');
+  return joinPath(scratch, 'upper');
 }
 
 function overlayWork(scratch: string): string {
-  return path.join(scratch, 'work');
+  return joinPath(scratch, 'work');
 }
 
 /**

@@ -15,48 +15,48 @@
  * A layer directory exists under `layers/` only when complete: extraction happens in `staging/` and the
  * finished directory is renamed into place (rename(2) is atomic within one filesystem).
  */
-import path from 'node:path';
 import { digestHex } from '../../../image/index.js';
+import { joinPath } from '../../../util/index.js';
 
 /** Paths of one store root. */
 export class StorePaths {
   constructor(readonly root: string) {}
 
   get index(): string {
-    return path.join(this.root, 'images.json');
+    return joinPath(this.root, 'images.json');
   }
 
   get blobsDir(): string {
-    return path.join(this.root, 'blobs', 'sha256');
+    return joinPath(this.root, 'blobs', 'sha256');
   }
 
   blob(digest: string): string {
-    return path.join(this.blobsDir, digestHex(digest));
+    return joinPath(this.blobsDir, digestHex(digest));
   }
 
   get layersDir(): string {
-    return path.join(this.root, 'layers');
+    return joinPath(this.root, 'layers');
   }
 
   /** `layers/<hex>` of a diff_id. */
   layer(diffId: string): string {
-    return path.join(this.layersDir, digestHex(diffId));
+    return joinPath(this.layersDir, digestHex(diffId));
   }
 
   /** The extracted tree of a layer: what the provisioner's backends stack. */
   layerRootfs(diffId: string): string {
-    return path.join(this.layer(diffId), 'rootfs');
+    return joinPath(this.layer(diffId), 'rootfs');
   }
 
   layerMeta(diffId: string): string {
-    return path.join(this.layer(diffId), 'layer.json');
+    return joinPath(this.layer(diffId), 'layer.json');
   }
 
   get stagingDir(): string {
-    return path.join(this.root, 'staging');
+    return joinPath(this.root, 'staging');
   }
 
   get gcDir(): string {
-    return path.join(this.root, 'gc');
+    return joinPath(this.root, 'gc');
   }
 }
