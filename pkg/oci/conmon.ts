@@ -19,7 +19,7 @@
  * fifo: "1 <h> <w>\n" resizes the tty, "2 0 0\n" reopens the log), `oom` when it saw an OOM kill, and
  * (conmon only, for its own use) `winsz`.
  */
-import { watch, promises as fs, constants as fsc, type FSWatcher } from 'node:fs';
+import { existsSync, watch, promises as fs, constants as fsc, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
@@ -415,10 +415,8 @@ export class Conmon {
 
   /** True when conmon recorded an OOM event for the container of `bundle` (complements cgroups.oomKilled). */
   static async sawOom(bundle: string): Promise<boolean> {
-    return fs.access(joinPath(bundle, 'oom')).then(
-      () => true,
-      () => false,
-    );
+    // One access(2) on the runtime dir, on the event loop (asked at every container exit).
+    return existsSync(joinPath(bundle, 'oom'));
   }
 }
 

@@ -198,5 +198,9 @@ async function readCgroupStatsNow(p: string): Promise<CgroupStats> {
  * before its cgroup is removed (`runc delete` removes it): the counter lives in the cgroup.
  */
 export async function oomKilled(p: string): Promise<boolean> {
-  return ((await readCgroupStats(p)).oomKills ?? 0) > 0;
+  // Only the one file that holds the counter (read at every container exit, twice: the cgroups/mem
+  // isolator's limitation and the containerizer's own check).
+  const l = await detectCgroups();
+  const text = (await cgroupFileReader(p))('memory', l.mode === 'v2' ? 'memory.events' : 'memory.oom_control');
+  return (text === undefined ? 0 : (parseKeyValues(text).get('oom_kill') ?? 0)) > 0;
 }

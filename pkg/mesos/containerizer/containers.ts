@@ -7,7 +7,7 @@
  * Every mutating operation runs under the container's key of the engine lock. Exits are recorded by the
  * exit watcher without that lock (stop waits for the exit while holding it), once per container.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   type ContainerSpec,
@@ -382,8 +382,9 @@ async function askLimitation(e: Engine, c: Container): Promise<Limitation | unde
 
 /** When the exit file was written (conmon writes it at the exit), else now. */
 async function exitTime(e: Engine, id: string): Promise<bigint> {
+  // A stat in the runtime dir, on the event loop: on every exit's path to the caller (StopContainer).
   try {
-    return (await fs.stat(e.paths.exitFile(id), { bigint: true })).mtimeNs;
+    return statSync(e.paths.exitFile(id), { bigint: true, throwIfNoEntry: false })?.mtimeNs ?? nowNs();
   } catch {
     return nowNs();
   }
