@@ -19,7 +19,7 @@
  * fifo: "1 <h> <w>\n" resizes the tty, "2 0 0\n" reopens the log), `oom` when it saw an OOM kill, and
  * (conmon only, for its own use) `winsz`.
  */
-import { existsSync, watch, promises as fs, constants as fsc, type FSWatcher } from 'node:fs';
+import { existsSync, readFileSync, rmSync, watch, promises as fs, constants as fsc, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
@@ -44,7 +44,6 @@ import {
   logger,
   NotFoundError,
   requireExecutable,
-  settleAll,
   SYSTEM_DIRS,
   UnavailableError,
   untilAborted,
@@ -197,14 +196,13 @@ export class Conmon {
     }
     const exitFile = this.exitFile(opts.id);
     const conmonPidFile = joinPath(opts.bundle, 'conmon.pid');
-    // The check and the removal of a previous attempt's files at once (one round trip, not two); a bundle
-    // without config.json fails here whatever the removals did (settleAll throws the first failure in order).
-    await settleAll([
-      fs.access(joinPath(opts.bundle, 'config.json')).catch((err: unknown) => {
-        throw new NotFoundError(`bundle "${opts.bundle}" has no config.json`, { cause: err });
-      }),
-      ...[exitFile, conmonPidFile, joinPath(opts.bundle, 'oom')].map((f) => fs.rm(f, { force: true })),
-    ]);
+    // A previous attempt's files removed, then the bundle checked, on the event loop (a few syscalls in the
+    // runtime and bundle dirs, where a thread-pool round trip cost more; docs/performance.md, "Container exits,
+    // phase 11"); a bundle without config.json fails here whatever the removals did.
+    for (const f of [exitFile, conmonPidFile, joinPath(opts.bundle, 'oom')]) rmSync(f, { force: true });
+    if (!existsSync(joinPath(opts.bundle, 'config.json'))) {
+      throw new NotFoundError(`bundle "${opts.bundle}" has no config.json`);
+    }
 
     const args = [
       ...this.baseArgs(opts.id, opts.id),
@@ -329,7 +327,8 @@ export class Conmon {
   async readExit(id: string): Promise<number | undefined> {
     let text: string;
     try {
-      text = await fs.readFile(this.exitFile(id), 'utf8');
+      // On the event loop: a few bytes in the runtime dir, read when the exit is noticed.
+      text = readFileSync(this.exitFile(id), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;

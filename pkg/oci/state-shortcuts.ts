@@ -4,7 +4,7 @@
  * `StateShortcuts` is what each of them offers OciRuntime.
  */
 import { constants as osConstants } from 'node:os';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive } from '../sys/index.js';
 import { logger } from '../util/index.js';
@@ -23,8 +23,10 @@ export interface StateShortcuts {
 
 /** A runtime's JSON state file, or undefined when it is missing or unreadable. */
 export async function readStateFile<T>(file: string): Promise<T | undefined> {
+  // On the event loop: a small file in the runtime's state dir (tmpfs), read on the kill and exit paths of
+  // every StopContainer (docs/performance.md, "Container exits, phase 11").
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
     return undefined;
   }
