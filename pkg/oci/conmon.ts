@@ -197,8 +197,8 @@ export class Conmon {
     const exitFile = this.exitFile(opts.id);
     const conmonPidFile = joinPath(opts.bundle, 'conmon.pid');
     // A previous attempt's files removed, then the bundle checked, on the event loop (a few syscalls in the
-    // runtime and bundle dirs, where a thread-pool round trip cost more; docs/performance.md, "Container exits,
-    // phase 11"); a bundle without config.json fails here whatever the removals did.
+    // runtime and bundle dirs, where a thread-pool round trip cost more; docs/performance.md, "Phase 11"); a
+    // bundle without config.json fails here whatever the removals did.
     for (const f of [exitFile, conmonPidFile, joinPath(opts.bundle, 'oom')]) rmSync(f, { force: true });
     if (!existsSync(joinPath(opts.bundle, 'config.json'))) {
       throw new NotFoundError(`bundle "${opts.bundle}" has no config.json`);

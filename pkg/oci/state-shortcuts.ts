@@ -24,7 +24,7 @@ export interface StateShortcuts {
 /** A runtime's JSON state file, or undefined when it is missing or unreadable. */
 export async function readStateFile<T>(file: string): Promise<T | undefined> {
   // On the event loop: a small file in the runtime's state dir (tmpfs), read on the kill and exit paths of
-  // every StopContainer (docs/performance.md, "Container exits, phase 11").
+  // every StopContainer (docs/performance.md, "Phase 11").
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {

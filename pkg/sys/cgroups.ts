@@ -105,7 +105,7 @@ export async function controllerDir(p: string, controller: string): Promise<stri
  * controllerDir for a path validateCgroupPath returned. The hierarchy's mount point comes from mountinfo
  * (absolute, normalized) and `rel` has no empty, `.` or `..` segment, so joining them is a concatenation:
  * path.join normalizes both again, character by character, which showed in the daemon's profile of a stats
- * call over 50 containers (docs/performance.md, "ListContainerStats, phase 11").
+ * call over 50 containers (docs/performance.md, "Phase 11").
  */
 function controllerDirIn(l: CgroupLayout, rel: string, controller: string): string | undefined {
   const root = l.mode === 'v2' ? l.unified : l.v1.get(controller);
@@ -118,7 +118,7 @@ function controllerDirIn(l: CgroupLayout, rel: string, controller: string): stri
  * controller is not mounted or the file (or the cgroup) does not exist. For the stats reads: a cgroupfs file
  * is made by the kernel on read, without disk I/O, so one read on the event loop (open, fstat, read, close:
  * tens of µs) costs less than the four thread-pool round trips of fs.promises.readFile
- * (docs/performance.md, "ListContainerStats, phase 11"). `p` is validated once, here.
+ * (docs/performance.md, "Phase 11"). `p` is validated once, here.
  */
 export async function cgroupFileReader(p: string): Promise<(controller: string, file: string) => string | undefined> {
   const rel = validateCgroupPath(p);

@@ -58,8 +58,8 @@ export function escapeMountPath(s: string): string {
  * Parses mountinfo text; malformed lines are rejected with InvalidArgumentError naming the line. With
  * `containing`, only the lines whose text contains it (a path as mountinfo escapes it, escapeMountPath) are
  * parsed, and only those are checked: a caller that looks for mounts at or below one path skips the parse of
- * every other line (the table holds every pod's and container's mounts; docs/performance.md, "CreateContainer,
- * phase 11"). Every line naming that path as its mount point contains it, so nothing a caller keeps is lost.
+ * every other line (the table holds every pod's and container's mounts; docs/performance.md, "Phase 11").
+ * Every line naming that path as its mount point contains it, so nothing a caller keeps is lost.
  */
 export function parseMountInfo(text: string, containing?: string): MountInfo[] {
   const out: MountInfo[] = [];

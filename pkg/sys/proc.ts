@@ -45,7 +45,7 @@ export function parseProcStat(text: string): ProcStat {
 export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
   checkPid(pid);
   // On the event loop: procfs makes the line on read, without disk I/O (a thread-pool read cost four round
-  // trips; docs/performance.md, "Container exits, phase 11").
+  // trips; docs/performance.md, "Phase 11").
   try {
     return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch (err) {

@@ -3,7 +3,7 @@
  * cmd/ucri/node-flags.ts), and there node's path.join, which normalizes its result character by character in
  * JavaScript, costs ~6.5 µs a call on this VM against ~0.05 µs for a concatenation; a container cycle made
  * ~165 joins and a pod cycle ~260, mostly of store paths and cgroup dirs built from parts that are already
- * clean (docs/performance.md, "Path joins, phase 11").
+ * clean (docs/performance.md, "Phase 11").
  */
 import path from 'node:path';
 

@@ -105,7 +105,7 @@ export async function createContainer(
       recordDirMade.catch(() => {});
       // Each fsync of the durable round whose file is already final starts as soon as it is, and overlaps the
       // steps before the round, which then waits only for container.json's own (docs/performance.md,
-      // "CreateContainer, phase 11"). Durable early is still durable in the round: any subset of the round's
+      // "Phase 11"). Durable early is still durable in the round: any subset of the round's
       // records may survive a power loss, and each subset is handled (the durable round's comment below).
       // A failure of one of them is the create's failure when the round awaits it; before, the create has
       // failed on its own and rolls back (their `catch` only keeps the rejection from going unhandled).

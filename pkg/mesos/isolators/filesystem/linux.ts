@@ -91,7 +91,7 @@ function hostNetwork(spec: PodSpec): boolean {
  * container's edit of its /etc/hosts then stays until the next change, as it always does under containerd,
  * which never rewrites the file. A stat on the event loop: the pod's own file in ucri's run dir, one syscall on a
  * cached inode, where a thread-pool round trip cost a CreateContainer ~0.3–0.6 ms under load
- * (docs/performance.md, "CreateContainer, phase 11").
+ * (docs/performance.md, "Phase 11").
  */
 function fileIdentity(file: string): string | undefined {
   let st: BigIntStats | undefined;
