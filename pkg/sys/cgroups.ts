@@ -7,7 +7,6 @@
  * path is validated (relative, no `..`, no empty segments) before it is joined to a hierarchy root.
  */
 import { promises as fs, readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   DeadlineExceededError,
   FailedPreconditionError,

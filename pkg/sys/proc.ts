@@ -2,7 +2,7 @@
  * Process facts from /proc: liveness, start time (to tell a PID from its reuse) and waiting for a process
  * that is not our child, such as a conmon that outlived a daemon restart and now belongs to init.
  */
-import { promises as fs, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fromAbort, CancelledError, InvalidArgumentError } from '../util/index.js';
 
 export interface ProcStat {
