@@ -58,4 +58,4 @@ export { Limiter, SharedFlight } from './flight.js';
 export { type ApplyOptions, type ApplyResult, type LayerFormat, applyLayer } from './layer/apply.js';
 export { type Compression, sniffCompression } from './layer/decompress.js';
 export type { RemoteBlob } from './layer/remote.js';
-export { LayerWorker, type RemoteApplyOptions } from './layer/worker.js';
+export { type LayerApplier, LayerWorker, LayerWorkerPool, type RemoteApplyOptions } from './layer/worker.js';

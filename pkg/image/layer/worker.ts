@@ -9,6 +9,8 @@
  * Starting the thread takes 100–500 ms on a loaded machine (the first start in a process the longest), so
  * callers that have another way may use the thread only once it is `ready` and `warm()` it meanwhile.
  *
+ * LayerWorkerPool (below) runs several such threads and spreads a pull's layers over them.
+ *
  * Guarantees are those of applyLayer and the registry client: the worker runs the same code. A job settles
  * only when the worker reports it finished, so when it fails (cancelled included) nothing writes into
  * `targetDir` any more and the caller may remove it. A worker that dies fails its jobs with InternalError.
@@ -198,5 +200,64 @@ export class LayerWorker {
       if (this.jobs.size === 0 && this.ready) void this.close();
     }, this.idleMs);
     this.idleTimer.unref();
+  }
+}
+
+/** What the layer store needs of its worker: one thread (LayerWorker) or several (LayerWorkerPool). */
+export interface LayerApplier {
+  /** True when a job could start at once on a thread that has loaded its code. */
+  readonly ready: boolean;
+  warm(): void;
+  apply(blob: RemoteBlob, targetDir: string, opts: RemoteApplyOptions): Promise<ApplyResult | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * Several LayerWorker threads, each started and ended on its own terms (on demand, `idleMs` after its last
+ * job). A large pull keeps one thread busy the whole time (its JavaScript, the two hashes, the decompression's
+ * callbacks, the writes: docs/performance.md, "PullImage, phase 12"), so its concurrent layers are spread
+ * over as many threads: a job goes to the thread with the fewest jobs, and among equals to one that has loaded
+ * its code. A thread still starting counts half a job, so an idle one that is starting is still preferred to
+ * a ready one that is busy (a start costs a few tens of ms, a large layer a hundred or more).
+ */
+export class LayerWorkerPool implements LayerApplier {
+  private readonly threads: LayerWorker[];
+  private readonly jobs = new Map<LayerWorker, number>();
+
+  constructor(threads: number, idleMs?: number, onExit?: () => void, script?: URL) {
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`layer worker threads: ${threads}`);
+    this.threads = Array.from({ length: threads }, () => new LayerWorker(idleMs, onExit, script));
+    for (const t of this.threads) this.jobs.set(t, 0);
+  }
+
+  get ready(): boolean {
+    return this.threads.some((t) => t.ready);
+  }
+
+  /** Starts every thread that is not running (a pull's layers are about to come). */
+  warm(): void {
+    for (const t of this.threads) t.warm();
+  }
+
+  async apply(blob: RemoteBlob, targetDir: string, opts: RemoteApplyOptions): Promise<ApplyResult | undefined> {
+    const cost = (t: LayerWorker): number => this.jobs.get(t)! + (t.ready ? 0 : 0.5);
+    let best = this.threads[0]!;
+    for (const t of this.threads) if (cost(t) < cost(best)) best = t;
+    this.jobs.set(best, this.jobs.get(best)! + 1);
+    try {
+      return await best.apply(blob, targetDir, opts);
+    } finally {
+      this.jobs.set(best, this.jobs.get(best)! - 1);
+    }
+  }
+
+  /** Ends every thread now (tests, shutdown); running jobs fail. */
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.close()));
+  }
+
+  /** How many threads exist now (tests). */
+  get running(): number {
+    return this.threads.filter((t) => t.running).length;
   }
 }

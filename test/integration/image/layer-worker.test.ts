@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   DigestMismatchError,
   LayerWorker,
+  LayerWorkerPool,
   type RemoteApplyOptions,
   type RemoteBlob,
 } from '../../../pkg/image/index.js';
@@ -274,5 +275,72 @@ for (const [label, script] of [
         await w.close();
       }
     });
+
+    it('LayerWorkerPool runs concurrent jobs on threads of their own, each checked, and ends every thread', async () => {
+      let exits = 0;
+      const pool = new LayerWorkerPool(
+        2,
+        200,
+        () => {
+          exits++;
+        },
+        script,
+      );
+      try {
+        assert.equal(pool.running, 0);
+        const tars = await Promise.all(
+          [0, 1, 2].map((i) => packTar([{ name: `big-${i}`, content: randomBytes(2 << 20) }])),
+        );
+        const roots = await Promise.all(tars.map(() => sandbox()));
+        const jobs = tars.map((tar, i) =>
+          pool.apply(remote(gzip(tar)), roots[i]!.root, {
+            format: 'overlay',
+            signal: new AbortController().signal,
+            diffId: sha(tar),
+          }),
+        );
+        assert.equal(pool.running, 2, 'three jobs at once started both threads, not more');
+        const results = await Promise.all(jobs);
+        for (const [i, r] of results.entries()) assert.equal(r?.diffId, sha(tars[i]!));
+        for (const [i, { root }] of roots.entries()) {
+          assert.equal((await fs.stat(path.join(root, `big-${i}`))).size, 2 << 20);
+        }
+        // A blob that does not match its digest fails on whichever thread takes it, and the pool stays usable.
+        const bad = await packTar([{ name: 'bad', content: 'x' }]);
+        const { root: badRoot } = await sandbox();
+        await assert.rejects(
+          pool.apply(remote(gzip(bad), sha(Buffer.from('other'))), badRoot, {
+            format: 'overlay',
+            signal: new AbortController().signal,
+          }),
+          DigestMismatchError,
+        );
+        for (let i = 0; i < 100 && pool.running > 0; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(pool.running, 0, 'both threads end when idle');
+        for (let i = 0; i < 40 && exits < 2; i++) await new Promise((r) => setTimeout(r, 25));
+        assert.equal(exits, 2, 'the exit hook ran once per thread');
+        // warm() starts both; a job then runs on a ready thread.
+        pool.warm();
+        assert.equal(pool.running, 2);
+        for (let i = 0; i < 200 && !pool.ready; i++) await new Promise((r) => setTimeout(r, 25));
+        assert.equal(pool.ready, true);
+        const small = await packTar([{ name: 'f', content: 'z' }]);
+        const { root } = await sandbox();
+        const r = await pool.apply(remote(gzip(small)), root, {
+          format: 'overlay',
+          signal: new AbortController().signal,
+        });
+        assert.equal(r?.diffId, sha(small));
+      } finally {
+        await pool.close();
+      }
+      assert.equal(pool.running, 0);
+    });
   });
 }
+
+describe('LayerWorkerPool', () => {
+  it('refuses a thread count that is not a positive integer', () => {
+    for (const n of [0, -1, 1.5, Number.NaN]) assert.throws(() => new LayerWorkerPool(n), RangeError);
+  });
+});

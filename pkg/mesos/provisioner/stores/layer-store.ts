@@ -12,7 +12,7 @@ import {
   type ApplyResult,
   applyLayer,
   isDigest,
-  type LayerWorker,
+  type LayerApplier,
   type RemoteBlob,
   SharedFlight,
 } from '../../../image/index.js';
@@ -58,7 +58,7 @@ export class LayerStore {
    */
   constructor(
     private readonly paths: StorePaths,
-    private readonly worker?: LayerWorker,
+    private readonly worker?: LayerApplier,
   ) {}
 
   /**

@@ -18,6 +18,7 @@
  * fail with it.
  */
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { promises as fs } from 'node:fs';
 import type {
   Credentials,
@@ -35,7 +36,7 @@ import {
   type MirrorConfig,
   parseReference,
   type Platform,
-  LayerWorker,
+  LayerWorkerPool,
   RegistryClient,
   SharedFlight,
   tagReference,
@@ -103,6 +104,13 @@ export interface ImageStoreOptions {
 
 const DEFAULT_ORPHAN_GRACE_MS = 15 * 60_000;
 
+/**
+ * Layer worker threads: one per core, at most two. One thread is busy for the whole of a large pull; a second
+ * one lets its concurrent layers use the second core (docs/performance.md, "PullImage, phase 12"). Each thread
+ * exists only while layers come (LayerWorker), so an idle daemon carries none.
+ */
+const LAYER_THREADS = Math.min(2, availableParallelism());
+
 type Target = { kind: 'docker'; ref: ImageReference; name: string } | { kind: 'appc'; input: string; name: string };
 
 type Listener = (p: PullProgress) => void;
@@ -151,7 +159,10 @@ export class ImageStore implements ImageManager, ImageSource {
   private constructor(private readonly opts: ImageStoreOptions) {
     this.paths = new StorePaths(opts.dir);
     this.index = new ImageIndex(this.paths.index);
-    this.layerStore = new LayerStore(this.paths, opts.layerWorker === false ? undefined : new LayerWorker());
+    this.layerStore = new LayerStore(
+      this.paths,
+      opts.layerWorker === false ? undefined : new LayerWorkerPool(LAYER_THREADS),
+    );
     this.limiter = new Limiter(opts.maxConcurrentDownloads ?? 3);
     const reg = opts.dockerRegistry ?? 'https://registry-1.docker.io';
     const localDir = reg.startsWith('/') ? reg : reg.startsWith('file://') ? new URL(reg).pathname : undefined;
