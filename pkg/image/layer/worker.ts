@@ -52,6 +52,11 @@ export interface RemoteApplyOptions {
    * worker taking the job (the thread's start-up, when it was not ready), as seen from here.
    */
   onTiming?: (t: LayerTiming & { waited: number }) => void;
+  /**
+   * A layer of a small pull (LayerWorkerPool): it runs on a thread already running rather than start another
+   * one, whose start would cost more than the layer.
+   */
+  small?: boolean;
 }
 
 /**
@@ -217,8 +222,10 @@ export interface LayerApplier {
  * job). A large pull keeps one thread busy the whole time (its JavaScript, the two hashes, the decompression's
  * callbacks, the writes: docs/performance.md, "PullImage, phase 12"), so its concurrent layers are spread
  * over as many threads: a job goes to the thread with the fewest jobs, and among equals to one that has loaded
- * its code. A thread still starting counts half a job, so an idle one that is starting is still preferred to
- * a ready one that is busy (a start costs a few tens of ms, a large layer a hundred or more).
+ * its code. A thread still starting (or not started) counts half a job, so an idle one that is starting is
+ * still preferred to a ready one that is busy (a start costs a few tens of ms, a large layer a hundred or more).
+ * `warm()` starts one thread: a second starts only when a second layer of a large pull comes while the first
+ * thread has a job, so that small pulls, and an idle daemon after them, never pay for two isolates.
  */
 export class LayerWorkerPool implements LayerApplier {
   private readonly threads: LayerWorker[];
@@ -234,15 +241,17 @@ export class LayerWorkerPool implements LayerApplier {
     return this.threads.some((t) => t.ready);
   }
 
-  /** Starts every thread that is not running (a pull's layers are about to come). */
+  /** Starts one thread if none is running (a pull's layers are about to come). */
   warm(): void {
-    for (const t of this.threads) t.warm();
+    if (!this.threads.some((t) => t.running)) this.threads[0]!.warm();
   }
 
   async apply(blob: RemoteBlob, targetDir: string, opts: RemoteApplyOptions): Promise<ApplyResult | undefined> {
     const cost = (t: LayerWorker): number => this.jobs.get(t)! + (t.ready ? 0 : 0.5);
-    let best = this.threads[0]!;
-    for (const t of this.threads) if (cost(t) < cost(best)) best = t;
+    const running = this.threads.filter((t) => t.running);
+    const candidates = opts.small && running.length > 0 ? running : this.threads;
+    let best = candidates[0]!;
+    for (const t of candidates) if (cost(t) < cost(best)) best = t;
     this.jobs.set(best, this.jobs.get(best)! + 1);
     try {
       return await best.apply(blob, targetDir, opts);

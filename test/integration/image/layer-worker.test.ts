@@ -319,18 +319,33 @@ for (const [label, script] of [
         assert.equal(pool.running, 0, 'both threads end when idle');
         for (let i = 0; i < 40 && exits < 2; i++) await new Promise((r) => setTimeout(r, 25));
         assert.equal(exits, 2, 'the exit hook ran once per thread');
-        // warm() starts both; a job then runs on a ready thread.
+        // warm() starts one thread; the layers of a small pull, even two at once, run on it.
         pool.warm();
-        assert.equal(pool.running, 2);
+        assert.equal(pool.running, 1);
         for (let i = 0; i < 200 && !pool.ready; i++) await new Promise((r) => setTimeout(r, 25));
         assert.equal(pool.ready, true);
-        const small = await packTar([{ name: 'f', content: 'z' }]);
-        const { root } = await sandbox();
-        const r = await pool.apply(remote(gzip(small)), root, {
-          format: 'overlay',
-          signal: new AbortController().signal,
-        });
-        assert.equal(r?.diffId, sha(small));
+        const smalls = await Promise.all(['y', 'z'].map((c) => packTar([{ name: 'f', content: c }])));
+        const smallRoots = await Promise.all(smalls.map(() => sandbox()));
+        const smallJobs = smalls.map((tar, i) =>
+          pool.apply(remote(gzip(tar)), smallRoots[i]!.root, {
+            format: 'overlay',
+            signal: new AbortController().signal,
+            small: true,
+          }),
+        );
+        assert.equal(pool.running, 1, 'a small pull starts no second thread');
+        for (const [i, r] of (await Promise.all(smallJobs)).entries()) assert.equal(r?.diffId, sha(smalls[i]!));
+        // A large pull's second layer at once starts the second thread.
+        const larges = await Promise.all(['a', 'b'].map((c) => packTar([{ name: 'f', content: c }])));
+        const largeRoots = await Promise.all(larges.map(() => sandbox()));
+        const largeJobs = larges.map((tar, i) =>
+          pool.apply(remote(gzip(tar)), largeRoots[i]!.root, {
+            format: 'overlay',
+            signal: new AbortController().signal,
+          }),
+        );
+        assert.equal(pool.running, 2);
+        for (const [i, r] of (await Promise.all(largeJobs)).entries()) assert.equal(r?.diffId, sha(larges[i]!));
       } finally {
         await pool.close();
       }

@@ -226,6 +226,7 @@ export class LayerStore {
       if (remote && this.worker && (this.worker.ready || !remote.small)) {
         applied = await this.worker.apply(await remote.open(signal), rootfs, {
           ...apply,
+          small: remote.small,
           onBytes: remote.onBytes,
           onTiming: (t) => {
             timing = { on: 'worker', ...t };
