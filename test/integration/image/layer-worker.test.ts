@@ -25,6 +25,24 @@ import { escapeSandbox, gzip, packTar } from '../../unit/image/tar-fixtures.js';
 
 configureLogging({ silent: true });
 
+/** Polls `cond` every `ms` until it holds, at most `tries` times. */
+async function until(cond: () => boolean, tries: number, ms: number): Promise<void> {
+  for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, ms));
+}
+
+/** An exit hook (in place of the malloc trim) that counts its calls. */
+function exitCounter(): { hook: () => void; readonly count: number } {
+  let n = 0;
+  return {
+    hook: () => {
+      n++;
+    },
+    get count() {
+      return n;
+    },
+  };
+}
+
 /**
  * The worker's code as tsc writes it (dist/pkg/image/layer/worker-main.js, the default) and as the daemon runs
  * it: the bundle's one-file build (hack/bundle.ts), which must keep every guarantee below although it is built
@@ -233,7 +251,7 @@ for (const [label, script] of [
       const { root } = await sandbox();
       await worker.apply(remote(gzip(tar)), root, { format: 'overlay', signal: new AbortController().signal });
       assert.equal(worker.running, true);
-      for (let i = 0; i < 100 && worker.running; i++) await new Promise((r) => setTimeout(r, 50));
+      await until(() => !worker.running, 100, 50);
       assert.equal(worker.running, false);
       const { root: root2 } = await sandbox();
       const again = await worker.apply(remote(gzip(tar)), root2, {
@@ -244,30 +262,24 @@ for (const [label, script] of [
     });
 
     it('warm() starts a thread that reports ready, ends when no job comes, and is followed by the exit hook', async () => {
-      let exits = 0;
-      const w = new LayerWorker(
-        200,
-        () => {
-          exits++;
-        },
-        script,
-      );
+      const exits = exitCounter();
+      const w = new LayerWorker(200, exits.hook, script);
       try {
         assert.equal(w.ready, false);
         w.warm();
         assert.equal(w.running, true);
-        for (let i = 0; i < 200 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
+        await until(() => w.ready, 200, 25);
         assert.equal(w.ready, true, 'the thread reports ready once its code is loaded');
-        for (let i = 0; i < 100 && w.running; i++) await new Promise((r) => setTimeout(r, 50));
+        await until(() => !w.running, 100, 50);
         assert.equal(w.running, false, 'an unused warm thread ends when idle');
         assert.equal(w.ready, false);
-        for (let i = 0; i < 40 && exits === 0; i++) await new Promise((r) => setTimeout(r, 25));
-        assert.equal(exits, 1, 'the exit hook (malloc trim) ran once the thread had exited');
+        await until(() => exits.count > 0, 40, 25);
+        assert.equal(exits.count, 1, 'the exit hook (malloc trim) ran once the thread had exited');
         // A job on a warm thread runs there.
         const tar = await packTar([{ name: 'f', content: 'y' }]);
         const { root } = await sandbox();
         w.warm();
-        for (let i = 0; i < 200 && !w.ready; i++) await new Promise((r) => setTimeout(r, 25));
+        await until(() => w.ready, 200, 25);
         const r = await w.apply(remote(gzip(tar)), root, { format: 'overlay', signal: new AbortController().signal });
         assert.equal(r?.diffId, sha(tar));
         assert.equal(await fs.readFile(path.join(root, 'f'), 'utf8'), 'y');
@@ -277,15 +289,8 @@ for (const [label, script] of [
     });
 
     it('LayerWorkerPool runs concurrent jobs on threads of their own, each checked, and ends every thread', async () => {
-      let exits = 0;
-      const pool = new LayerWorkerPool(
-        2,
-        200,
-        () => {
-          exits++;
-        },
-        script,
-      );
+      const exits = exitCounter();
+      const pool = new LayerWorkerPool(2, 200, exits.hook, script);
       try {
         assert.equal(pool.running, 0);
         const tars = await Promise.all(
@@ -315,37 +320,34 @@ for (const [label, script] of [
           }),
           DigestMismatchError,
         );
-        for (let i = 0; i < 100 && pool.running > 0; i++) await new Promise((r) => setTimeout(r, 50));
+        await until(() => pool.running === 0, 100, 50);
         assert.equal(pool.running, 0, 'both threads end when idle');
-        for (let i = 0; i < 40 && exits < 2; i++) await new Promise((r) => setTimeout(r, 25));
-        assert.equal(exits, 2, 'the exit hook ran once per thread');
+        await until(() => exits.count >= 2, 40, 25);
+        assert.equal(exits.count, 2, 'the exit hook ran once per thread');
         // warm() starts one thread; the layers of a small pull, even two at once, run on it.
         pool.warm();
         assert.equal(pool.running, 1);
-        for (let i = 0; i < 200 && !pool.ready; i++) await new Promise((r) => setTimeout(r, 25));
+        await until(() => pool.ready, 200, 25);
         assert.equal(pool.ready, true);
-        const smalls = await Promise.all(['y', 'z'].map((c) => packTar([{ name: 'f', content: c }])));
-        const smallRoots = await Promise.all(smalls.map(() => sandbox()));
-        const smallJobs = smalls.map((tar, i) =>
-          pool.apply(remote(gzip(tar)), smallRoots[i]!.root, {
-            format: 'overlay',
-            signal: new AbortController().signal,
-            small: true,
-          }),
-        );
+        /** Two one-file layers applied at once; the function returned awaits them and checks their diff_ids. */
+        const twoAtOnce = async (contents: string[], small: boolean): Promise<() => Promise<void>> => {
+          const tars = await Promise.all(contents.map((c) => packTar([{ name: 'f', content: c }])));
+          const roots = await Promise.all(tars.map(() => sandbox()));
+          const signal = new AbortController().signal;
+          const jobs = tars.map((tar, i) =>
+            pool.apply(remote(gzip(tar)), roots[i]!.root, { format: 'overlay', signal, ...(small ? { small } : {}) }),
+          );
+          return async () => {
+            for (const [i, r] of (await Promise.all(jobs)).entries()) assert.equal(r?.diffId, sha(tars[i]!));
+          };
+        };
+        const smallDone = await twoAtOnce(['y', 'z'], true);
         assert.equal(pool.running, 1, 'a small pull starts no second thread');
-        for (const [i, r] of (await Promise.all(smallJobs)).entries()) assert.equal(r?.diffId, sha(smalls[i]!));
+        await smallDone();
         // A large pull's second layer at once starts the second thread.
-        const larges = await Promise.all(['a', 'b'].map((c) => packTar([{ name: 'f', content: c }])));
-        const largeRoots = await Promise.all(larges.map(() => sandbox()));
-        const largeJobs = larges.map((tar, i) =>
-          pool.apply(remote(gzip(tar)), largeRoots[i]!.root, {
-            format: 'overlay',
-            signal: new AbortController().signal,
-          }),
-        );
+        const largeDone = await twoAtOnce(['a', 'b'], false);
         assert.equal(pool.running, 2);
-        for (const [i, r] of (await Promise.all(largeJobs)).entries()) assert.equal(r?.diffId, sha(larges[i]!));
+        await largeDone();
       } finally {
         await pool.close();
       }
