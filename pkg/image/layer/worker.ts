@@ -153,6 +153,11 @@ export class LayerWorker {
     if (w) await w.terminate();
   }
 
+  /** Jobs posted and not yet settled (LayerWorkerPool's choice of thread). */
+  get load(): number {
+    return this.jobs.size;
+  }
+
   /** True while the thread exists (tests). */
   get running(): boolean {
     return this.worker !== undefined;
@@ -214,7 +219,6 @@ export interface LayerApplier {
   readonly ready: boolean;
   warm(): void;
   apply(blob: RemoteBlob, targetDir: string, opts: RemoteApplyOptions): Promise<ApplyResult | undefined>;
-  close(): Promise<void>;
 }
 
 /**
@@ -229,12 +233,10 @@ export interface LayerApplier {
  */
 export class LayerWorkerPool implements LayerApplier {
   private readonly threads: LayerWorker[];
-  private readonly jobs = new Map<LayerWorker, number>();
 
   constructor(threads: number, idleMs?: number, onExit?: () => void, script?: URL) {
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`layer worker threads: ${threads}`);
     this.threads = Array.from({ length: threads }, () => new LayerWorker(idleMs, onExit, script));
-    for (const t of this.threads) this.jobs.set(t, 0);
   }
 
   get ready(): boolean {
@@ -246,18 +248,14 @@ export class LayerWorkerPool implements LayerApplier {
     if (!this.threads.some((t) => t.running)) this.threads[0]!.warm();
   }
 
-  async apply(blob: RemoteBlob, targetDir: string, opts: RemoteApplyOptions): Promise<ApplyResult | undefined> {
-    const cost = (t: LayerWorker): number => this.jobs.get(t)! + (t.ready ? 0 : 0.5);
+  apply(blob: RemoteBlob, targetDir: string, opts: RemoteApplyOptions): Promise<ApplyResult | undefined> {
+    const cost = (t: LayerWorker): number => t.load + (t.ready ? 0 : 0.5);
     const running = this.threads.filter((t) => t.running);
     const candidates = opts.small && running.length > 0 ? running : this.threads;
     let best = candidates[0]!;
     for (const t of candidates) if (cost(t) < cost(best)) best = t;
-    this.jobs.set(best, this.jobs.get(best)! + 1);
-    try {
-      return await best.apply(blob, targetDir, opts);
-    } finally {
-      this.jobs.set(best, this.jobs.get(best)! - 1);
-    }
+    // The chosen thread counts the job (its `load`) from this call on, before anything is awaited.
+    return best.apply(blob, targetDir, opts);
   }
 
   /** Ends every thread now (tests, shutdown); running jobs fail. */
