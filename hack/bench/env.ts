@@ -18,6 +18,7 @@ import {
   RegistryClient,
 } from '../images/index.js';
 import { type RunningRegistry, startRegistry } from '../registry/index.js';
+import { removeNatRulesOf } from '../../test/support/nat-rules.js';
 import { randomFreeSubnet24 } from '../../test/support/subnet.js';
 
 export const CNI_PLUGINS_DIR = '/usr/lib/cni';
@@ -51,6 +52,8 @@ export async function startBenchEnv(root: string, progress: (msg: string) => voi
   const close = async (): Promise<void> => {
     await registry.stop();
     await run('ip', ['link', 'del', bridge], { allowFailure: true });
+    // Pods of a run that failed midway keep their masquerade rules after the daemons and the bridge are gone.
+    await removeNatRulesOf(network);
   };
   try {
     progress('building and pushing images (busybox, pause, large)');

@@ -22,6 +22,7 @@ import {
   RunPodSandboxRequest,
 } from '../support/cri-client.js';
 import { chains, removeNewCniChains } from '../integration/network/support.js';
+import { removeNatRulesOf } from '../support/nat-rules.js';
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
 import { fixtureImages } from '../support/images.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
@@ -204,6 +205,8 @@ describe('pod networking (e2e)', () => {
       // The daemon leaves its namespace pin root mounted for a successor; nothing succeeds it here.
       if (d) await unmountAllUnder(d.root, { lazy: true });
       await d?.cleanup();
+      // A pod whose removal failed keeps its masquerade and DNAT rules, also in shared chains.
+      await removeNatRulesOf(network);
       // The bridge plugin turns forwarding on for its gateway and portmap makes shared chains: undo both.
       if (chainsBefore) await removeNewCniChains(chainsBefore);
       if (forwardBefore) await fs.writeFile(IP_FORWARD, forwardBefore);

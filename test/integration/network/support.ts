@@ -20,6 +20,7 @@ import {
   unmountAllUnder,
 } from '../../../pkg/sys/index.js';
 import { basePodSpec } from '../../support/specs.js';
+import { removeNatRulesOf, splitRule } from '../../support/nat-rules.js';
 
 export const PLUGIN_DIRS = ['/usr/lib/cni'];
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
@@ -147,6 +148,8 @@ export async function testBed(prefix: string): Promise<TestBed> {
       };
       for (const id of await listPinnedIds(pinRoot)) await step(() => removePinnedNamespaces(pinRoot, id));
       await step(() => run('ip', ['link', 'del', bridge], { allowFailure: true }));
+      // A pod a failed test never tore down keeps its masquerade and DNAT rules, also in shared chains.
+      await step(() => removeNatRulesOf(netName));
       await step(() => removeNewCniChains(chainsBefore));
       await step(() => fs.writeFile(IP_FORWARD, forwardBefore));
       await step(() => unmountAllUnder(dir, { lazy: true }));
@@ -174,11 +177,4 @@ export async function removeNewCniChains(before: Set<string>): Promise<void> {
   }
   for (const c of created) await run('iptables', ['-t', 'nat', '-F', c], { allowFailure: true });
   for (const c of created) await run('iptables', ['-t', 'nat', '-X', c], { allowFailure: true });
-}
-
-/** Splits an iptables-save rule into argv, honouring double quotes (comments). */
-function splitRule(rule: string): string[] {
-  return [...rule.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) =>
-    m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!,
-  );
 }
