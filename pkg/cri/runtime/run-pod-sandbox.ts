@@ -57,12 +57,15 @@ export function runPodSandbox(deps: CriDeps) {
             await containerizer.stopPod(id, s);
             await containerizer.removePod(id, s);
           });
-          const now = await deps.sandboxes.update(id, (st) => ({
-            ...st,
-            state: 'ready',
-            ips: rt.ips,
-            netnsPath: rt.netnsPath,
-          }));
+          // The record's first durable write: renamed, then it and its directory fsync'd at once. A power loss
+          // during that round loses at most the record, as one before it would have (the `creating` above was
+          // not fsync'd), and the pod is then an orphan that the containerizer's recovery destroys; no answer
+          // was sent yet. Once the round is done the record is as durable as an atomic write makes it.
+          const now = await deps.sandboxes.update(
+            id,
+            (st) => ({ ...st, state: 'ready', ips: rt.ips, netnsPath: rt.netnsPath }),
+            { firstDurable: true },
+          );
           watchPod(deps, now);
         });
         log.info({ id, name, handler }, 'pod sandbox ready');

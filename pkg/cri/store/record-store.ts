@@ -33,6 +33,15 @@ import {
 export interface WriteOptions {
   durable?: boolean;
   /**
+   * Durable in one round: the checkpoint is renamed into place, then it and its directory are fsync'd at
+   * once (instead of the file before the rename and the directory after it). The record is durable when the
+   * write resolves, as with `durable`; a power loss during the round may leave the file torn, which load()
+   * moves aside, so the record is then absent. Only for the first durable write of a record, whose earlier
+   * versions were written with `durable: false`: losing those is already allowed (a RunPodSandbox that had
+   * not answered, which recovery undoes as an orphan pod).
+   */
+  firstDurable?: boolean;
+  /**
    * Changes the record in memory only; the file keeps the previous status. Only for a status that recovery
    * rebuilds from that previous one: a `creating` record whose container the containerizer recovered is
    * adopted as created (pkg/cri/runtime/recover.ts).
@@ -214,7 +223,10 @@ export class RecordStore<M, S> {
     // Not durable: on the event loop (four syscalls on a small file instead of four thread-pool round trips;
     // a create waits for its `creating` record: docs/performance.md, "CreateContainer, phase 9").
     if (opts.durable === false) writeJsonReplaceSync(this.file(id), body);
-    else await writeJsonAtomic(this.file(id), body);
+    else if (opts.firstDurable) {
+      writeJsonReplaceSync(this.file(id), body);
+      await this.dirSync.syncFile(this.file(id));
+    } else await writeJsonAtomic(this.file(id), body);
   }
 
   /** Runs `fn` after every earlier update/remove of `id` has finished. */
