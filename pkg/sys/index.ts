@@ -18,3 +18,4 @@ export * from './capabilities.js';
 export * from './disk-usage.js';
 export * from './root-path.js';
 export * from './malloc.js';
+export * from './top-dir.js';

@@ -26,6 +26,7 @@ import {
   listChildCgroups,
   listPinnedIds,
   removePinnedNamespaces,
+  markTopDir,
 } from '../../sys/index.js';
 import { allSteps, errorMessage, removeStaleTemps } from '../../util/index.js';
 import { destroyOwnedCgroup, removePodRuntimeDir, stopPod } from './pod.js';
@@ -45,6 +46,8 @@ export async function recover(
   known: { pods: PodSpec[]; containers: ContainerSpec[] },
 ): Promise<RecoveredContainer[]> {
   for (const d of [e.paths.podRecordsDir, e.paths.podRuntimeDirs]) await fs.mkdir(d, { recursive: true, mode: 0o711 });
+  // Each pod's record and runtime dirs a block group of their own on ext2/3/4 (pkg/sys markTopDir).
+  await Promise.all([markTopDir(e.paths.podRecordsDir), markTopDir(e.paths.podRuntimeDirs)]);
   await ensurePinRoot(e.paths.pinRoot);
   const knownPods = new Set(known.pods.map((p) => p.id));
   const knownContainers = new Set(known.containers.map((c) => c.id));

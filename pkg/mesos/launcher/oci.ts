@@ -21,7 +21,7 @@ import {
   type Spec,
   SeccompBpfCache,
 } from '../../oci/index.js';
-import { isAlive, nativeHelper, readStartTime } from '../../sys/index.js';
+import { isAlive, markTopDir, nativeHelper, readStartTime } from '../../sys/index.js';
 import {
   FailedPreconditionError,
   findExecutable,
@@ -82,6 +82,8 @@ export class OciLauncher implements Launcher {
       socketDir: opts.socketDir,
     });
     await fs.mkdir(opts.execDir, { recursive: true, mode: 0o700 });
+    // One scratch dir per exec, each in a block group of its own on ext2/3/4 (pkg/sys markTopDir).
+    await markTopDir(opts.execDir);
     return { runtime, conmon };
   }
 

@@ -18,7 +18,7 @@ import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod/mini';
 import type { ImageConfig } from '../../containerizer/index.js';
-import { clearMountsUnder, diskUsage } from '../../sys/index.js';
+import { clearMountsUnder, diskUsage, markTopDir } from '../../sys/index.js';
 import {
   AlreadyExistsError,
   costOf,
@@ -444,6 +444,8 @@ export class MesosProvisioner implements Provisioner {
       await fs.mkdir(this.paths.containersDir, { recursive: true, mode: 0o700 });
       await fs.chmod(this.paths.root, 0o700);
       await fs.chmod(this.paths.containersDir, 0o700);
+      // Each container's dirs (and each spare) a block group of its own on ext2/3/4 (pkg/sys markTopDir).
+      await markTopDir(this.paths.containersDir);
     })().catch((err: unknown) => {
       this.initialized = undefined;
       throw err;

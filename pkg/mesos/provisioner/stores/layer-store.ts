@@ -16,6 +16,7 @@ import {
   type RemoteBlob,
   SharedFlight,
 } from '../../../image/index.js';
+import { markTopDir } from '../../../sys/index.js';
 import { fromAbort, logger, readJson, writeJsonAtomic } from '../../../util/index.js';
 import { counting } from './counting-relay.js';
 import { pullError } from './errors.js';
@@ -69,6 +70,9 @@ export class LayerStore {
     for (const dir of [this.paths.layersDir, this.paths.stagingDir, this.paths.gcDir]) {
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     }
+    // Each layer's extraction dir a block group of its own on ext2/3/4: not the one where the layer removed
+    // just before had its files (pkg/sys markTopDir).
+    await markTopDir(this.paths.stagingDir);
     for (const dir of [this.paths.stagingDir, this.paths.gcDir]) {
       for (const name of await fsp.readdir(dir)) {
         log.info({ name, dir }, 'removing leftover of an interrupted run');
