@@ -10,6 +10,7 @@ PACKAGES=(
   criu                                   # CheckpointContainer and restore (through runc checkpoint/restore)
   containernetworking-plugins            # CNI plugins in /usr/lib/cni (network/cni isolator)
   iproute2 iptables util-linux mount     # netns, veth, portmap, unshare/nsenter, mount
+  e2fsprogs                              # chattr: Orlov top directories for the stores (pkg/sys markTopDir)
   gcc libc6-dev                          # the native helpers under native/ (make native)
   zstd attr python3-minimal              # zstd layers; xattrs and device nodes in layers (python3 helper)
   docker-registry skopeo busybox-static  # tests: a real registry, a reference client, fixture images
