@@ -29,21 +29,31 @@ export function natRulesOf(save: string, network: string): { rules: string[]; ch
   return { rules: rules.filter((r) => !chains.has(r.split(' ')[1]!)), chains: [...chains] };
 }
 
+/** Deletes one nat rule as iptables-save prints it (`-A <chain> …`); true when iptables did. */
+export async function deleteNatRule(line: string): Promise<boolean> {
+  const [, chain, ...rest] = splitRule(line);
+  return (await run('iptables', ['-t', 'nat', '-D', chain!, ...rest], { allowFailure: true })).code === 0;
+}
+
+/**
+ * Empties every one of `chains`, then deletes them (emptied first, all of them: one may jump to another, which
+ * keeps that one from being deleted); returns how many are gone.
+ */
+export async function dropNatChains(chains: readonly string[]): Promise<number> {
+  for (const c of chains) await run('iptables', ['-t', 'nat', '-F', c], { allowFailure: true });
+  let gone = 0;
+  for (const c of chains) {
+    if ((await run('iptables', ['-t', 'nat', '-X', c], { allowFailure: true })).code === 0) gone++;
+  }
+  return gone;
+}
+
 /** Deletes `network`'s nat rules and then its chains; returns how many rules and chains were removed. */
 export async function removeNatRulesOf(network: string): Promise<{ rules: number; chains: number }> {
   const save = await run('iptables-save', ['-t', 'nat'], { allowFailure: true });
   if (save.code !== 0) return { rules: 0, chains: 0 };
   const { rules, chains } = natRulesOf(save.stdout, network);
   let removed = 0;
-  for (const r of rules) {
-    const [, chain, ...rest] = splitRule(r);
-    const res = await run('iptables', ['-t', 'nat', '-D', chain!, ...rest], { allowFailure: true });
-    if (res.code === 0) removed++;
-  }
-  let gone = 0;
-  for (const c of chains) {
-    await run('iptables', ['-t', 'nat', '-F', c], { allowFailure: true });
-    if ((await run('iptables', ['-t', 'nat', '-X', c], { allowFailure: true })).code === 0) gone++;
-  }
-  return { rules: removed, chains: gone };
+  for (const r of rules) if (await deleteNatRule(r)) removed++;
+  return { rules: removed, chains: await dropNatChains(chains) };
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { run } from '../../../pkg/sys/index.js';
-import { removeNatRulesOf } from '../../support/nat-rules.js';
+import { dropNatChains, removeNatRulesOf } from '../../support/nat-rules.js';
 
 const tag = randomBytes(4).toString('hex');
 const net = `ucri-test-sweep-${tag}`;
@@ -36,10 +36,7 @@ describe('removeNatRulesOf', () => {
     for (const jump of [masqJump(net, '10.254.1.2/32', masq), masqJump(other, '10.254.1.3/32', otherChain)]) {
       await run('iptables', ['-t', 'nat', '-D', ...jump], { allowFailure: true });
     }
-    for (const c of [shared, masq, dn, otherChain]) {
-      await run('iptables', ['-t', 'nat', '-F', c], { allowFailure: true });
-      await run('iptables', ['-t', 'nat', '-X', c], { allowFailure: true });
-    }
+    await dropNatChains([shared, masq, dn, otherChain]);
   });
 
   it("removes one network's jumps and chains and keeps another's", async () => {

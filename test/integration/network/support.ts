@@ -20,7 +20,7 @@ import {
   unmountAllUnder,
 } from '../../../pkg/sys/index.js';
 import { basePodSpec } from '../../support/specs.js';
-import { removeNatRulesOf, splitRule } from '../../support/nat-rules.js';
+import { deleteNatRule, dropNatChains, removeNatRulesOf } from '../../support/nat-rules.js';
 
 export const PLUGIN_DIRS = ['/usr/lib/cni'];
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
@@ -170,11 +170,8 @@ export async function removeNewCniChains(before: Set<string>): Promise<void> {
   const save = (await run('iptables-save', ['-t', 'nat'])).stdout;
   // Jumps into the new chains from the built-in chains are undone first, then the chains are emptied.
   for (const line of save.split('\n')) {
-    const m = /^-A (PREROUTING|OUTPUT|POSTROUTING|INPUT) (.*-j (CNI-\S+).*)$/.exec(line);
-    if (m && created.includes(m[3]!)) {
-      await run('iptables', ['-t', 'nat', '-D', m[1]!, ...splitRule(m[2]!)], { allowFailure: true });
-    }
+    const m = /^-A (PREROUTING|OUTPUT|POSTROUTING|INPUT) .*-j (CNI-\S+)/.exec(line);
+    if (m && created.includes(m[2]!)) await deleteNatRule(line);
   }
-  for (const c of created) await run('iptables', ['-t', 'nat', '-F', c], { allowFailure: true });
-  for (const c of created) await run('iptables', ['-t', 'nat', '-X', c], { allowFailure: true });
+  await dropNatChains(created);
 }
