@@ -16,7 +16,7 @@ generate: deps
 ## native: the project's small C helpers (native/*.c → dist/native/<name>), built with the system compiler
 NATIVE_SRC := $(wildcard native/*.c)
 NATIVE_BIN := $(patsubst native/%.c,dist/native/%,$(NATIVE_SRC))
-native: $(NATIVE_BIN) dist/native/ucri-malloc.node
+native: $(NATIVE_BIN) dist/native/ucri-memory.node
 dist/native/%: native/%.c $(wildcard native/*.h)
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
@@ -30,10 +30,11 @@ dist/native/monitor: native/monitor.c native/write-all.h
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
-# ucri-malloc.node: a Node-API addon (glibc's malloc_trim for the daemon, pkg/sys/malloc.ts)
-dist/native/ucri-malloc.node: native/addon/malloc.c
+# ucri-memory.node: a Node-API addon (glibc's malloc_trim and V8's low-memory collection for the daemon,
+# pkg/sys/memory.ts)
+dist/native/ucri-memory.node: native/addon/memory.c
 	@mkdir -p dist/native
-	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<
+	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 build: generate native
 	@npx tsc -p tsconfig.json

@@ -14,10 +14,13 @@
  * "Idle memory, phase 8"), else it collects, once, if the used or the committed
  * heap grew by `minGrowthBytes` since the last collection (under load V8's own collections bring the used
  * heap back down but leave the heap they grew committed: checking the used heap alone missed that case and
- * the daemon stayed +35% over idle after 100 pod cycles). A collection is two full passes: the second frees
- * what the first one's weak callbacks and finalizers released (measured: +11% over idle instead of +16%). A steady poller (kubelet relists every second) therefore
- * never triggers it and V8's own heuristics apply. Needs node's `--expose-gc` (SERVE_NODE_FLAGS); without
- * it the collector does not collect. Each quiet period also ends with `trim` (malloc_trim): the pages threads
+ * the daemon stayed +35% over idle after 100 pod cycles). The daemon's collection is V8's low-memory one
+ * (pkg/sys reduceHeap: collections until one frees nothing more, then the young generation and pooled pages
+ * given back; docs/performance.md, "Idle memory, phase 14"). Where the node binary does not offer it, it is
+ * node's `gc()` (`--expose-gc`, SERVE_NODE_FLAGS) in two passes: the second frees what the first one's weak
+ * callbacks and finalizers released (measured: +11% over idle instead of +16%). A steady poller (kubelet
+ * relists every second) therefore never triggers it and V8's own heuristics apply. Without either the
+ * collector does not collect. Each quiet period also ends with `trim` (malloc_trim): the pages threads
  * freed into malloc's arenas are not the JS heap's, and stayed resident without it (docs/performance.md,
  * "Pull and memory after load, phase 6").
  */

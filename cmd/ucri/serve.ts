@@ -17,7 +17,7 @@ import {
   SandboxStore,
 } from '../../pkg/cri/index.js';
 import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
-import { detectCgroupDriver, trimMalloc } from '../../pkg/sys/index.js';
+import { detectCgroupDriver, heapReductionAvailable, reduceHeap, trimMalloc } from '../../pkg/sys/index.js';
 import {
   acquireInstanceLock,
   armCrashPoints,
@@ -164,7 +164,11 @@ export async function startDaemon(config: Config): Promise<Daemon> {
       config.metrics_address !== ''
         ? new (await loadDaemonMetrics())({ sandboxes: deps.sandboxes, containers: deps.containers })
         : undefined;
-    const idle = new IdleCollector({ gc: globalThis.gc, passes: 2, trim: trimMalloc });
+    // V8's low-memory collection where the node binary offers it: what V8's memory reducer gives back some 8 s
+    // after a collection, at once (docs/performance.md, "Idle memory, phase 14"); else node's gc(), twice.
+    const idle = heapReductionAvailable()
+      ? new IdleCollector({ gc: () => void reduceHeap(), passes: 1, trim: trimMalloc })
+      : new IdleCollector({ gc: globalThis.gc, passes: 2, trim: trimMalloc });
     const server = new CriServer(deps, {
       observe: (rpc, code, s) => {
         idle.activity();

@@ -17,5 +17,5 @@ export * from './netdev.js';
 export * from './capabilities.js';
 export * from './disk-usage.js';
 export * from './root-path.js';
-export * from './malloc.js';
+export * from './memory.js';
 export * from './top-dir.js';
