@@ -6,7 +6,7 @@
 import { constants as osConstants } from 'node:os';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isAlive } from '../sys/index.js';
+import { childCgroupDirs, isAlive } from '../sys/index.js';
 import { logger } from '../util/index.js';
 
 const log = logger('oci/state-shortcuts');
@@ -118,13 +118,16 @@ async function signalInit(pid: number, start: bigint, signal: NodeJS.Signals | n
   }
 }
 
-/** rmdir `dir` after its sub-cgroups; true when it is gone. */
+/**
+ * rmdir `dir` after its sub-cgroups; true when it is gone. The listing is read on the event loop, the rmdirs
+ * go through the thread pool (pkg/sys/cgroups.ts says why).
+ */
 async function removeCgroupDir(dir: string): Promise<boolean> {
   let entries: string[];
   try {
-    entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    entries = childCgroupDirs(dir);
+  } catch {
+    return false;
   }
   for (const e of entries) if (!(await removeCgroupDir(path.join(dir, e)))) return false;
   try {

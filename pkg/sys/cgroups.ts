@@ -3,16 +3,24 @@
  * cgroup2 tree at /sys/fs/cgroup/unified) and v2 (one unified tree). A cgroup is named by a relative path
  * such as `ucri/<id>`, the same under every hierarchy, like an OCI `cgroupsPath` with the cgroupfs driver.
  *
- * Reads are single small file reads so stats stay cheap. Nothing here follows user-chosen paths: a cgroup
- * path is validated (relative, no `..`, no empty segments) before it is joined to a hierarchy root.
+ * Nothing here follows user-chosen paths: a cgroup path is validated (relative, no `..`, no empty segments)
+ * before it is joined to a hierarchy root.
+ *
+ * What reads cgroupfs (a control file, a cgroup's directory listing, whether a cgroup exists) is done on the
+ * event loop: the kernel makes the answer on the call, without disk I/O and without cgroup_mutex, in tens of
+ * µs, where fs.promises.readFile costs four thread-pool round trips (docs/performance.md, "Phase 11" and
+ * "Cgroups, phase 14"). What changes cgroupfs stays in the thread pool: mkdir and rmdir take cgroup_mutex,
+ * which a concurrent move of a process into a cgroup (a runtime writing cgroup.procs) may hold for an RCU
+ * grace period, and a write to a limit may reclaim memory.
  */
-import { promises as fs, readFileSync } from 'node:fs';
+import { accessSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import {
   DeadlineExceededError,
   FailedPreconditionError,
   fromAbort,
   InvalidArgumentError,
   joinPath,
+  settleAll,
 } from '../util/index.js';
 import { type MountInfo, readMountInfo } from './mount.js';
 import { sleep } from './proc.js';
@@ -177,7 +185,7 @@ export function parseKeyValues(text: string): Map<string, number> {
 export async function cgroupExists(p: string): Promise<boolean> {
   for (const d of await cgroupDirs(p)) {
     try {
-      await fs.access(d);
+      accessSync(d);
       return true;
     } catch {
       // next hierarchy
@@ -187,15 +195,15 @@ export async function cgroupExists(p: string): Promise<boolean> {
 }
 
 /**
- * Creates cgroup `p` in every hierarchy (idempotent). v1: new cpuset levels inherit their parent's cpus and
- * mems (a cpuset cgroup with empty ones refuses tasks). v2: the controllers ucri uses are enabled in every
- * ancestor's cgroup.subtree_control.
+ * Creates cgroup `p` in every hierarchy (idempotent; the hierarchies at once). v1: new cpuset levels inherit
+ * their parent's cpus and mems (a cpuset cgroup with empty ones refuses tasks). v2: the controllers ucri uses
+ * are enabled in every ancestor's cgroup.subtree_control.
  */
 export async function createCgroup(p: string): Promise<void> {
   const rel = validateCgroupPath(p);
   const l = await detectCgroups();
   const parts = rel.split('/');
-  for (const dir of await cgroupDirs(rel)) await fs.mkdir(dir, { recursive: true });
+  await settleAll((await cgroupDirs(rel)).map((dir) => fs.mkdir(dir, { recursive: true })));
   if (l.mode !== 'v2') {
     const root = l.v1.get('cpuset');
     if (!root) return;
@@ -203,8 +211,8 @@ export async function createCgroup(p: string): Promise<void> {
     for (const part of parts) {
       const next = joinPath(cur, part);
       for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-        if ((await readCgroupFile(joinPath(next, f)))?.trim() === '') {
-          await writeCgroupFile(joinPath(next, f), (await readCgroupFile(joinPath(cur, f)))?.trim() ?? '');
+        if (readCgroupFileSync(joinPath(next, f))?.trim() === '') {
+          await writeCgroupFile(joinPath(next, f), readCgroupFileSync(joinPath(cur, f))?.trim() ?? '');
         }
       }
       cur = next;
@@ -213,7 +221,7 @@ export async function createCgroup(p: string): Promise<void> {
   }
   let cur = l.unified!;
   for (const part of parts) {
-    const offered = ((await readCgroupFile(joinPath(cur, 'cgroup.controllers'))) ?? '').trim().split(/\s+/);
+    const offered = (readCgroupFileSync(joinPath(cur, 'cgroup.controllers')) ?? '').trim().split(/\s+/);
     const want = V2_CONTROLLERS.filter((c) => offered.includes(c));
     if (want.length > 0)
       await writeCgroupFile(joinPath(cur, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
@@ -230,19 +238,22 @@ export async function addProcess(p: string, pid: number): Promise<void> {
 /** PIDs in cgroup `p` (with `recursive`, also in its descendants), from every hierarchy, deduplicated. */
 export async function listCgroupPids(p: string, opts: { recursive?: boolean } = {}): Promise<number[]> {
   const pids = new Set<number>();
-  const visit = async (dir: string): Promise<void> => {
-    const text = await readCgroupFile(joinPath(dir, 'cgroup.procs'));
+  const visit = (dir: string): void => {
+    const text = readCgroupFileSync(joinPath(dir, 'cgroup.procs'));
     if (text === undefined) return;
     for (const l of text.split('\n')) if (/^\d+$/.test(l.trim())) pids.add(Number(l));
-    if (opts.recursive) for (const c of await subdirs(dir)) await visit(joinPath(dir, c));
+    if (opts.recursive) for (const c of childCgroupDirs(dir)) visit(joinPath(dir, c));
   };
-  for (const d of await cgroupDirs(p)) await visit(d);
+  for (const d of await cgroupDirs(p)) visit(d);
   return [...pids].sort((a, b) => a - b);
 }
 
-async function subdirs(dir: string): Promise<string[]> {
+/** The child cgroups of a cgroup dir (read on the event loop: a cgroupfs listing); none when it is gone. */
+export function childCgroupDirs(dir: string): string[] {
   try {
-    return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -252,7 +263,7 @@ async function subdirs(dir: string): Promise<string[]> {
 /** Names of the child cgroups of `p` (union over hierarchies), for orphan scans. */
 export async function listChildCgroups(p: string): Promise<string[]> {
   const names = new Set<string>();
-  for (const d of await cgroupDirs(p)) for (const n of await subdirs(d)) names.add(n);
+  for (const d of await cgroupDirs(p)) for (const n of childCgroupDirs(d)) names.add(n);
   return [...names].sort();
 }
 
@@ -279,7 +290,7 @@ export async function killCgroup(p: string, opts: KillOptions = {}): Promise<voi
     const pids = await listCgroupPids(p, { recursive: true });
     if (pids.length === 0) return;
     check();
-    if (killFile && (await readCgroupFile(killFile)) !== undefined) {
+    if (killFile && readCgroupFileSync(killFile) !== undefined) {
       await writeCgroupFile(killFile, '1');
     } else {
       const frozen = freezer !== undefined && (await freeze(freezer, opts.signal));
@@ -302,22 +313,23 @@ export async function killCgroup(p: string, opts: KillOptions = {}): Promise<voi
 async function freeze(dir: string, signal?: AbortSignal): Promise<boolean> {
   const state = joinPath(dir, 'freezer.state');
   for (let i = 0; i < 50; i++) {
-    if ((await readCgroupFile(state)) === undefined) return false;
+    if (readCgroupFileSync(state) === undefined) return false;
     await writeCgroupFile(state, 'FROZEN');
-    if ((await readCgroupFile(state))?.trim() === 'FROZEN') return true;
+    if (readCgroupFileSync(state)?.trim() === 'FROZEN') return true;
     await sleep(10, signal);
   }
   return false; // FREEZING for too long (e.g. a task in D state): kill unfrozen rather than not at all
 }
 
 /**
- * Removes cgroup `p` and its descendants from every hierarchy, deepest first, retrying while the kernel
- * still reports it busy (tasks exiting). Absent cgroups are fine. Kill the processes first (killCgroup).
+ * Removes cgroup `p` and its descendants from every hierarchy (the hierarchies at once), deepest first,
+ * retrying while the kernel still reports it busy (tasks exiting). Absent cgroups are fine. Kill the
+ * processes first (killCgroup).
  */
 export async function removeCgroup(p: string, opts: KillOptions = {}): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   const rmTree = async (dir: string): Promise<void> => {
-    for (const c of await subdirs(dir)) await rmTree(joinPath(dir, c));
+    for (const c of childCgroupDirs(dir)) await rmTree(joinPath(dir, c));
     for (;;) {
       try {
         await fs.rmdir(dir);
@@ -333,7 +345,7 @@ export async function removeCgroup(p: string, opts: KillOptions = {}): Promise<v
       }
     }
   };
-  for (const d of await cgroupDirs(p)) await rmTree(d);
+  await settleAll((await cgroupDirs(p)).map(rmTree));
 }
 
 /** Kills everything in cgroup `p` and removes it: the whole teardown of a container's cgroup. */

@@ -146,3 +146,35 @@ it('rejects unsafe cgroup paths', async () => {
     await assert.rejects(createCgroup(bad), (e: unknown) => isKind(e, 'InvalidArgument'), bad);
   }
 });
+
+it('seeds new cpuset levels, finds processes of descendants, and removes nested cgroups in every hierarchy', async () => {
+  const cg = `${parent}/tree/a`;
+  await createCgroup(cg);
+  const l = await detectCgroups();
+  const cpuset = await controllerDir(cg, 'cpuset');
+  if (l.mode !== 'v2' && cpuset) {
+    // Both new levels inherited their parent's cpus and mems: a cpuset cgroup with empty ones refuses tasks.
+    for (const dir of [path.dirname(cpuset), cpuset]) {
+      for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+        assert.notEqual((await fs.readFile(path.join(dir, f), 'utf8')).trim(), '', `${dir}/${f}`);
+      }
+    }
+  }
+  // A child of the new cgroup in every hierarchy, as a runtime makes for a container.
+  await createCgroup(`${cg}/c1`);
+  const sh = await start('/bin/sh', ['-c', 'read x'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  children.push(sh);
+  await addProcess(`${cg}/c1`, sh.pid!);
+  assert.deepEqual(await listCgroupPids(cg), [], 'not in the cgroup itself');
+  assert.deepEqual(await listCgroupPids(`${parent}/tree`, { recursive: true }), [sh.pid]);
+  // Busy: the removal gives up on the deadline, with the process's cgroup left in place.
+  await assert.rejects(removeCgroup(`${parent}/tree`, { timeoutMs: 200 }), (e: unknown) =>
+    isKind(e, 'FailedPrecondition'),
+  );
+  assert.ok(await cgroupExists(`${cg}/c1`));
+  await killCgroup(`${parent}/tree`);
+  await waitChild(sh);
+  await removeCgroup(`${parent}/tree`);
+  for (const p of [`${parent}/tree`, cg, `${cg}/c1`]) assert.equal(await cgroupExists(p), false, p);
+  assert.deepEqual(await listChildCgroups(parent), []);
+});
