@@ -13,7 +13,7 @@
  * which a concurrent move of a process into a cgroup (a runtime writing cgroup.procs) may hold for an RCU
  * grace period, and a write to a limit may reclaim memory.
  */
-import { accessSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import {
   DeadlineExceededError,
   FailedPreconditionError,
@@ -290,7 +290,8 @@ export async function killCgroup(p: string, opts: KillOptions = {}): Promise<voi
     const pids = await listCgroupPids(p, { recursive: true });
     if (pids.length === 0) return;
     check();
-    if (killFile && readCgroupFileSync(killFile) !== undefined) {
+    // cgroup.kill (Linux 5.14+) is write-only: a read of it fails (EINVAL), so only its presence is checked.
+    if (killFile && existsSync(killFile)) {
       await writeCgroupFile(killFile, '1');
     } else {
       const frozen = freezer !== undefined && (await freeze(freezer, opts.signal));
