@@ -13,7 +13,7 @@
  * which a concurrent move of a process into a cgroup (a runtime writing cgroup.procs) may hold for an RCU
  * grace period, and a write to a limit may reclaim memory.
  */
-import { accessSync, existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import {
   DeadlineExceededError,
   FailedPreconditionError,
@@ -183,15 +183,7 @@ export function parseKeyValues(text: string): Map<string, number> {
 
 /** True when cgroup `p` exists in at least one hierarchy. */
 export async function cgroupExists(p: string): Promise<boolean> {
-  for (const d of await cgroupDirs(p)) {
-    try {
-      accessSync(d);
-      return true;
-    } catch {
-      // next hierarchy
-    }
-  }
-  return false;
+  return (await cgroupDirs(p)).some((d) => existsSync(d));
 }
 
 /**
