@@ -81,6 +81,10 @@ export class MesosPaths {
   runtimeRoot(kind: 'runc' | 'crun'): string {
     return joinPath(this.run, kind);
   }
+  /** Read-only bind mounts of the OCI runtime's binary, run from there (pkg/oci/ro-binary.ts). */
+  get runtimeBinDir(): string {
+    return joinPath(this.run, 'bin');
+  }
   get exitDir(): string {
     return joinPath(this.run, 'exits');
   }

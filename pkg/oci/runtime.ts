@@ -16,6 +16,7 @@ import path from 'node:path';
 import { type CgroupLayout, detectCgroups, nativeHelper, type RunResult, run } from '../sys/index.js';
 import {
   checkId,
+  errorMessage,
   FailedPreconditionError,
   findExecutable,
   InternalError,
@@ -26,6 +27,7 @@ import {
   SYSTEM_DIRS,
 } from '../util/index.js';
 import { CRUN_STATE } from './crun-state.js';
+import { ReadOnlyBinary } from './ro-binary.js';
 import { RUNC_STATE } from './runc-state.js';
 import type { LinuxResources, State } from './spec.js';
 import type { StateShortcuts } from './state-shortcuts.js';
@@ -43,6 +45,11 @@ export interface RuntimeOptions {
   root: string;
   /** Use the systemd cgroup driver (`--systemd-cgroup`). */
   systemdCgroup?: boolean;
+  /**
+   * For crun: a directory of this instance where the binary is bind-mounted read-only and run from, so
+   * that crun does not copy and re-execute itself on every call (ro-binary.ts). Undefined: run as found.
+   */
+  readOnlyBinaryDir?: string;
 }
 
 export interface RuntimeVersion {
@@ -117,25 +124,47 @@ export async function resolveRuntimeKind(name: string, explicitPath?: string): P
 
 export class OciRuntime {
   readonly kind: RuntimeKind;
-  /** The runtime's binary. */
+  /** The runtime's binary, as installed. */
   readonly binary: string;
-  /** What runs for every call: the binary, or nsutil when it runs under `cgroup1-view`. */
-  readonly program: string;
   readonly root: string;
   readonly systemdCgroup: boolean;
-  /** Arguments before the runtime's own: `cgroup1-view <binary>` under nsutil, else none. */
-  private readonly prefix: readonly string[];
+  /** nsutil, when the runtime runs under its `cgroup1-view`. */
+  private readonly view: string | undefined;
+  /** The binary's read-only mount, when there is one (RuntimeOptions.readOnlyBinaryDir). */
+  private readonly readOnly: ReadOnlyBinary | undefined;
   /** start, kill and delete from this runtime's own state where that is exactly its outcome. */
   private readonly fromState: StateShortcuts;
 
-  private constructor(kind: RuntimeKind, binary: string, root: string, systemdCgroup: boolean, view?: string) {
+  private constructor(
+    kind: RuntimeKind,
+    binary: string,
+    root: string,
+    systemdCgroup: boolean,
+    view: string | undefined,
+    readOnly: ReadOnlyBinary | undefined,
+  ) {
     this.kind = kind;
     this.binary = binary;
-    this.program = view ?? binary;
-    this.prefix = view ? ['cgroup1-view', binary] : [];
+    this.view = view;
+    this.readOnly = readOnly;
     this.fromState = kind === 'runc' ? RUNC_STATE : CRUN_STATE;
     this.root = root;
     this.systemdCgroup = systemdCgroup;
+  }
+
+  /** The runtime's binary to execute: its read-only mount while that shows the installed file, else the file. */
+  get executable(): string {
+    return this.readOnly?.path() ?? this.binary;
+  }
+
+  /** What runs for every call: the runtime's executable, or nsutil when it runs under `cgroup1-view`. */
+  get program(): string {
+    return this.view ?? this.executable;
+  }
+
+  /** Arguments before the runtime's own: `cgroup1-view <executable>` under nsutil, else none. */
+  private get prefix(): string[] {
+    return this.view ? ['cgroup1-view', this.executable] : [];
   }
 
   /**
@@ -156,7 +185,23 @@ export class OciRuntime {
       }
     }
     await fs.mkdir(opts.root, { recursive: true, mode: 0o700 });
-    return new OciRuntime(kind, binary, opts.root, opts.systemdCgroup ?? false, view);
+    let readOnly: ReadOnlyBinary | undefined;
+    if (kind === 'crun' && opts.readOnlyBinaryDir !== undefined) {
+      // Without the mount crun still runs, copying itself per call as it always did.
+      readOnly = await ReadOnlyBinary.open(binary, opts.readOnlyBinaryDir).catch((err: unknown) => {
+        log.warn({ binary, err: errorMessage(err) }, 'cannot mount the runtime binary read-only; running it as found');
+        return undefined;
+      });
+    }
+    return new OciRuntime(kind, binary, opts.root, opts.systemdCgroup ?? false, view, readOnly);
+  }
+
+  /**
+   * Detaches the binary's read-only mount (at a clean daemon stop): a runtime process started from it keeps
+   * running; calls after this run the installed file.
+   */
+  async close(): Promise<void> {
+    await this.readOnly?.close();
   }
 
   /**

@@ -275,11 +275,14 @@ export async function assertNothingLeft(env: PodEnv): Promise<void> {
 
 async function checkNothingLeft(env: PodEnv): Promise<void> {
   const running = env.d.proc.exitCode === null && env.d.proc.signalCode === null;
-  // While the daemon runs, the Mesos pins dir keeps its private self-bind (the next pod needs it); a clean stop
-  // releases it. The Docker containerizer's pin root keeps its self-bind for the life of the runtime dir.
+  // While the daemon runs, the Mesos pins dir keeps its private self-bind (the next pod needs it) and crun's
+  // binary its read-only mount (pkg/oci/ro-binary.ts); a clean stop releases both. The Docker containerizer's
+  // pin root keeps its self-bind for the life of the runtime dir.
   const mesosPins = path.join(env.d.runtimeDir, 'mesos', 'pins');
+  const runtimeBin = path.join(env.d.runtimeDir, 'mesos', 'bin');
   const dockerPins = path.join(env.d.runtimeDir, 'docker', 'ns');
-  const mounts = mountsUnder(env.d.root).filter((m) => !(running && m === mesosPins) && m !== dockerPins);
+  const held = (m: string): boolean => m === mesosPins || path.dirname(m) === runtimeBin;
+  const mounts = mountsUnder(env.d.root).filter((m) => !(running && held(m)) && m !== dockerPins);
   assert.deepEqual(mounts, [], 'mounts left under the test root');
   for (const kind of ['runc', 'crun']) {
     const root = path.join(env.d.runtimeDir, 'mesos', kind);

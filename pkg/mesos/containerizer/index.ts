@@ -217,6 +217,7 @@ export class MesosContainerizer implements Containerizer {
       conmonPath: o.conmonPath,
       monitor: o.monitor,
       runtimeRoot: paths.runtimeRoot(runtime),
+      runtimeBinDir: paths.runtimeBinDir,
       exitDir: paths.exitDir,
       socketDir: paths.socketDir,
       execDir: paths.execDir,
@@ -278,7 +279,7 @@ export class MesosContainerizer implements Containerizer {
 
   /**
    * Background releases of removed containers are waited for, then close(), and the pins dir's self-bind goes
-   * when no pod holds a pin in it (nothing is left mounted).
+   * when no pod holds a pin in it; the runtime binary's read-only mount goes too (nothing is left mounted).
    */
   async shutdown(): Promise<void> {
     if (this.e) await pods.drainPodReleases(this.e);
@@ -286,6 +287,7 @@ export class MesosContainerizer implements Containerizer {
     this.close();
     await this.e?.provisioner.close?.();
     if (this.e) await pods.releasePinRootIfUnused(this.e);
+    await this.e?.launcher.close?.();
   }
 
   async waitPodLost(podId: string): Promise<string> {

@@ -45,6 +45,8 @@ export interface OciLauncherOptions {
   monitor?: MonitorKind;
   /** The runtime's `--root` (one per ucri instance). */
   runtimeRoot: string;
+  /** Where crun's binary is bind-mounted read-only (RuntimeOptions.readOnlyBinaryDir); none: run as found. */
+  runtimeBinDir?: string;
   exitDir: string;
   socketDir: string;
   /** Scratch directory for ExecSync. */
@@ -73,6 +75,7 @@ export class OciLauncher implements Launcher {
       path: opts.runtimePath,
       root: opts.runtimeRoot,
       systemdCgroup: opts.systemdCgroup,
+      readOnlyBinaryDir: opts.runtimeBinDir,
     });
     const conmon = await Conmon.open({
       runtime,
@@ -89,6 +92,10 @@ export class OciLauncher implements Launcher {
 
   get runtimeKind(): RuntimeKind {
     return this.runtime.kind;
+  }
+
+  async close(): Promise<void> {
+    await this.runtime.close();
   }
 
   async runtimeFeatures(): Promise<RuntimeFeatures | undefined> {

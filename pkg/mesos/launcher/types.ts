@@ -93,5 +93,10 @@ export interface Launcher {
   reopenLog(id: string, bundle: string, logPath: string): Promise<void>;
   /** Ids the runtime knows (for orphan cleanup at recovery). */
   list(): Promise<string[]>;
+  /**
+   * Releases what the launcher holds on the host for its own calls (the runtime binary's read-only mount) at
+   * a clean daemon stop; containers and their monitors are untouched.
+   */
+  close?(): Promise<void>;
   // Interactive exec and attach sessions (CRI streaming) join this contract here.
 }
