@@ -8,7 +8,7 @@
  *   ├── .probe-XXXXXX/                          the `auto` backend's overlay probe, on the filesystem the
  *   │                                           upper dirs use (removed after it ran, and at recovery)
  *   ├── .spare-<rootfsId>/                      an overlay rootfs's dirs made ahead (spares.ts): what a
- *   │                                           provision renames to its `backends/` (removed at recovery)
+ *   │                                           provision renames to its container dir (removed at recovery)
  *   └── <containerId>/
  *       ├── record.json                         checkpoint, renamed into place (see ProvisionRecord): image,
  *       │                                       backend, rootfs id, layer dirs, rootfs, writable dir; written

@@ -218,7 +218,12 @@ export class MesosProvisioner implements Provisioner {
       // The new dirs of a provision are made on the event loop (mkdirOnceSync: one syscall each, where a
       // thread-pool round trip cost 2–5× that under load; docs/performance.md, "CreateContainer, phase 9").
       const dir = this.paths.containerDir(containerId);
-      if (!(await costOf('step provision mkdir', async () => mkdirOnceSync(dir, 0o700)))) {
+      // An overlay rootfs's dirs made ahead, the container's dir at their top (spares.ts): one rename instead
+      // of that mkdir and the eight below it. Taken when the backend is overlay whatever the image: `overlay`,
+      // or `auto` for a writable rootfs (overlay where the probe found it, else copy, which drops the dirs).
+      const early = this.backend === 'overlay' || (this.backend === 'auto' && !opts.readonlyRootfs);
+      let spare = early ? this.spares?.take(dir) : undefined;
+      if (spare === undefined && !(await costOf('step provision mkdir', async () => mkdirOnceSync(dir, 0o700)))) {
         if (await this.readRecord(containerId)) {
           throw new AlreadyExistsError(`container "${containerId}" already has a rootfs`);
         }
@@ -235,8 +240,10 @@ export class MesosProvisioner implements Provisioner {
         const name: BackendName =
           this.backend === 'auto' ? await this.chooser.choose(image.layerDirs, opts.readonlyRootfs) : this.backend;
         const backend = backendOf(name);
-        // An overlay rootfs's dirs, made ahead: moved into place as the container's `backends` dir.
-        const spare = name === 'overlay' ? this.spares?.take(path.join(dir, 'backends')) : undefined;
+        if (spare !== undefined && name !== 'overlay') {
+          await fs.rm(path.join(dir, 'backends'), { recursive: true, force: true });
+          spare = undefined;
+        }
         const rootfsId = spare ?? randomBytes(8).toString('hex');
         const rootfs = this.paths.rootfs(containerId, name, rootfsId);
         const ctx = {

@@ -1,13 +1,15 @@
 /**
  * Spare dir trees for the next overlay rootfses, made in the background so that a create moves one into
- * place with a single rename instead of making eight dirs on its path (docs/performance.md, "CreateContainer,
- * phase 10").
+ * place with a single rename instead of making nine dirs on its path (docs/performance.md, "CreateContainer,
+ * phase 10" and "Phase 15").
  *
- * An overlay rootfs needs, below its container dir, `backends/overlay/rootfses/<rootfsId>` (the mount point)
- * and `backends/overlay/scratch/<rootfsId>/{upper,work}`. A spare is exactly that tree, rooted at what
- * becomes the container's `backends` dir and named `.spare-<rootfsId>` in the container store (the same
- * filesystem, so one rename(2) moves it; no container id starts with a dot). The modes are the ones the
- * provision makes: 0700 down to `rootfses`, 0755 for the mount point and the scratch dirs, 0700 for work.
+ * An overlay rootfs needs its container dir and, below it, `backends/overlay/rootfses/<rootfsId>` (the mount
+ * point) and `backends/overlay/scratch/<rootfsId>/{upper,work}`. A spare is exactly that tree, rooted at what
+ * becomes the container's dir and named `.spare-<rootfsId>` in the container store (the same directory, so one
+ * rename(2) moves it; no container id starts with a dot). The container dir is the costly one to make on the
+ * request's path: the store is a top directory for ext4's Orlov allocator (pkg/sys markTopDir), whose group
+ * search for each new dir there took ~0.2 ms on the event loop. The modes are the ones the provision makes:
+ * 0700 down to `rootfses`, 0755 for the mount point and the scratch dirs, 0700 for work.
  *
  * A spare is only empty dirs of ucri's own store: nothing is mounted in it and nothing names it. A clean stop
  * removes the ready ones; recovery removes every `.spare-*` (a crash may leave some, one half-made); a create
@@ -28,12 +30,14 @@ const REFILL_DELAY_MS = 25;
 /** Names of spare trees in the container store. */
 export const SPARE_PREFIX = '.spare-';
 
-/** The dirs of a spare below its root, parents first, with their modes. */
+/** The dirs of a spare from its root (the container dir to be), parents first, with their modes. */
 function spareDirs(root: string, rootfsId: string): Array<[string, number]> {
-  const overlay = path.join(root, 'overlay');
+  const backends = path.join(root, 'backends');
+  const overlay = path.join(backends, 'overlay');
   const scratch = path.join(overlay, 'scratch', rootfsId);
   return [
     [root, 0o700],
+    [backends, 0o700],
     [overlay, 0o700],
     [path.join(overlay, 'rootfses'), 0o700],
     [path.join(overlay, 'rootfses', rootfsId), 0o755],
@@ -59,17 +63,24 @@ export class OverlaySpares {
   ) {}
 
   /**
-   * Moves a ready spare to `backendsDir` (which must not exist) and returns its rootfs id; undefined when none
-   * is ready or the move failed (the caller then makes the dirs). Either way the pool is refilled afterwards.
+   * Moves a ready spare to `containerDir` (a new container's dir in the store) and returns its rootfs id;
+   * undefined when none is ready or the move failed (the caller then makes the dirs). A `containerDir` that
+   * exists and is not empty stays as it is (the caller finds it) and the spare stays ready; an empty one is
+   * replaced, which leaves what a mkdir would have made. The pool is refilled afterwards.
    */
-  take(backendsDir: string): string | undefined {
+  take(containerDir: string): string | undefined {
     const rootfsId = this.ready.pop();
     this.refill();
     if (rootfsId === undefined) return undefined;
     try {
-      renameSync(path.join(this.dir, SPARE_PREFIX + rootfsId), backendsDir);
+      renameSync(path.join(this.dir, SPARE_PREFIX + rootfsId), containerDir);
       return rootfsId;
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        this.ready.push(rootfsId);
+        return undefined;
+      }
       log().warn({ rootfsId, err: errorMessage(err) }, 'spare rootfs dirs could not be moved; making them');
       void this.remove(rootfsId);
       return undefined;

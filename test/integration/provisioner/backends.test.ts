@@ -379,7 +379,7 @@ describe('provisioner backends', () => {
         const out: string[] = [];
         for (const x of await spares()) {
           const id = x.slice('.spare-'.length);
-          if (await exists(path.join(store, x, 'overlay', 'scratch', id, 'work'))) out.push(x);
+          if (await exists(path.join(store, x, 'backends', 'overlay', 'scratch', id, 'work'))) out.push(x);
         }
         return out;
       };
@@ -418,6 +418,8 @@ describe('provisioner backends', () => {
     );
     assert.ok(!(await spares()).includes(`.spare-${rootfsId}`));
     await checkModes(second);
+    // The container's own dir is the spare's root: no mkdir of it on the provision's path.
+    assert.equal(await mode(path.join(store, 'sp-second')), 0o700 & ~umask);
     assert.deepEqual(await mountsBelow(workDir), [], 'a deferred overlay is not mounted by provision');
     await p.mount('sp-second');
     await checkLayeredView(second.rootfs);
@@ -430,6 +432,16 @@ describe('provisioner backends', () => {
     assert.ok(ready.includes(`.spare-${path.basename(third.rootfs)}`), 'the third rootfs came from a spare');
     await checkModes(third);
     assert.ok((await mountsBelow(workDir)).includes(third.rootfs), 'mounted at provision');
+
+    // A dir an interrupted provision left (no record): the spare is not moved over it and stays ready; the
+    // provision clears the dir and makes its own.
+    const before = await untilSpares(2);
+    await fs.mkdir(path.join(store, 'sp-left', 'junk'), { recursive: true });
+    const left = await p.provision('sp-left', single, { readonlyRootfs: false, deferMount: true });
+    assert.ok(!before.includes(`.spare-${path.basename(left.rootfs)}`), 'made anew beside a leftover dir');
+    assert.deepEqual(await spares(), before, 'the spares stayed');
+    assert.ok(!(await exists(path.join(store, 'sp-left', 'junk'))), 'the leftover cleared');
+    await checkModes(left);
 
     // A spare that vanished: the provision makes its own dirs.
     await untilSpares(2);
