@@ -33,6 +33,14 @@ async function mountsAt(p: string) {
   return (await readMountInfo('self')).filter((m) => m.mountPoint === p);
 }
 
+/** A ReadOnlyBinary of Debian's crun in a fresh dir `name` under the temp dir, and the path it gives. */
+async function crunIn(name: string) {
+  const crun = await requireExecutable('crun', SYSTEM_DIRS);
+  const dir = path.join(tmp, name);
+  const b = await ReadOnlyBinary.open(crun, dir);
+  return { crun, dir, b, p: b.path() };
+}
+
 /** How many times the C library's initialiser ran in one `<bin> --version`: 2 when crun re-executed itself. */
 async function libcInits(bin: string): Promise<number> {
   const r = await run(bin, ['--version'], { env: { ...process.env, LD_DEBUG: 'files' } });
@@ -40,10 +48,7 @@ async function libcInits(bin: string): Promise<number> {
 }
 
 it('crun started from the read-only mount runs once, and its file cannot be written through it', async () => {
-  const crun = await requireExecutable('crun', SYSTEM_DIRS);
-  const dir = path.join(tmp, 'crun');
-  const b = await ReadOnlyBinary.open(crun, dir);
-  const p = b.path();
+  const { crun, dir, p } = await crunIn('crun');
   assert.notEqual(p, crun);
   assert.equal(path.dirname(p), dir);
   const st = await fs.stat(crun);
@@ -88,10 +93,7 @@ it('a replaced binary is run as installed at once, then from a new mount; the ol
 });
 
 it('a restart adopts its own mount and detaches what else is mounted in the directory', async () => {
-  const crun = await requireExecutable('crun', SYSTEM_DIRS);
-  const dir = path.join(tmp, 'restart');
-  const first = await ReadOnlyBinary.open(crun, dir);
-  const p = first.path();
+  const { crun, dir, p } = await crunIn('restart');
   // A mount of another file left in the directory (an older version's).
   const stale = path.join(dir, 'crun-0-0');
   await fs.writeFile(stale, '');
@@ -105,10 +107,7 @@ it('a restart adopts its own mount and detaches what else is mounted in the dire
 });
 
 it('close detaches the mount and leaves the installed file to run', async () => {
-  const crun = await requireExecutable('crun', SYSTEM_DIRS);
-  const dir = path.join(tmp, 'close');
-  const b = await ReadOnlyBinary.open(crun, dir);
-  const p = b.path();
+  const { crun, dir, b, p } = await crunIn('close');
   assert.equal((await mountsAt(p)).length, 1);
   await b.close();
   assert.deepEqual(await mountsAt(p), []);
