@@ -42,6 +42,12 @@ function sameVersion(a: Version, b: Version): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
+/** Detaches the mount at `p` (lazily: a process running from it keeps its file) and removes the mount point. */
+async function detach(p: string): Promise<void> {
+  await unmountUntilBare(p);
+  await fs.rm(p, { force: true });
+}
+
 export class ReadOnlyBinary {
   /** The mount in use and the version it shows; undefined until one is made. */
   #mounted: { path: string; version: Version } | undefined;
@@ -69,12 +75,7 @@ export class ReadOnlyBinary {
     await b.refresh();
     // Versions a previous run mounted: nothing of this run uses them; a runtime process still running one
     // keeps its file, and the mount goes once it exits (lazy).
-    for (const name of await fs.readdir(dir)) {
-      const p = joinPath(dir, name);
-      if (p === b.#mounted?.path) continue;
-      await unmountUntilBare(p);
-      await fs.rm(p, { force: true });
-    }
+    await b.detachAllBut(b.#mounted?.path);
     return b;
   }
 
@@ -113,10 +114,14 @@ export class ReadOnlyBinary {
     this.#closed = true;
     await this.settled();
     this.#mounted = undefined;
+    await this.detachAllBut(undefined);
+  }
+
+  /** Detaches every mount in the directory but `keep`, and removes their files. */
+  private async detachAllBut(keep: string | undefined): Promise<void> {
     for (const name of await fs.readdir(this.dir).catch(() => [])) {
       const p = joinPath(this.dir, name);
-      await unmountUntilBare(p);
-      await fs.rm(p, { force: true });
+      if (p !== keep) await detach(p);
     }
   }
 
@@ -143,12 +148,8 @@ export class ReadOnlyBinary {
    * (their execs happen a few ms later, in helper processes); close() detaches it at once.
    */
   private retire(p: string): void {
-    const detach = async (): Promise<void> => {
-      await unmount(p, { lazy: true });
-      await fs.rm(p, { force: true });
-    };
     const done = (): void => {
-      detach().catch((err: unknown) =>
+      detach(p).catch((err: unknown) =>
         log.warn({ path: p, err: errorMessage(err) }, 'detaching a replaced mount failed'),
       );
     };
