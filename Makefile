@@ -16,7 +16,7 @@ generate: deps
 ## native: the project's small C helpers (native/*.c → dist/native/<name>), built with the system compiler
 NATIVE_SRC := $(wildcard native/*.c)
 NATIVE_BIN := $(patsubst native/%.c,dist/native/%,$(NATIVE_SRC))
-native: $(NATIVE_BIN) dist/native/ucri-memory.node
+native: $(NATIVE_BIN) dist/native/ucri-memory.node dist/native/ucri-fs.node
 dist/native/%: native/%.c $(wildcard native/*.h)
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
@@ -35,6 +35,11 @@ dist/native/monitor: native/monitor.c native/write-all.h
 dist/native/ucri-memory.node: native/addon/memory.c
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
+# ucri-fs.node: a Node-API addon (renameat2's RENAME_EXCHANGE for the record writes, pkg/util/exchange.ts)
+dist/native/ucri-fs.node: native/addon/fs.c
+	@mkdir -p dist/native
+	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 
 build: generate native
 	@npx tsc -p tsconfig.json

@@ -176,8 +176,9 @@ const worker = await build({
   outfile: path.join(outdir, WORKER_FILE),
   plugins: [noDynamicPackageImports, utilWithoutSideEffects],
   // pkg/util's index imports zod-messages.js for its side effect (zod's English messages), which the worker,
-  // with pkg/util side-effect free and no zod, drops on purpose.
-  logOverride: { 'ignored-bare-import': 'silent' },
+  // with pkg/util side-effect free and no zod, drops on purpose. pkg/util/exchange.ts finds its addon from
+  // `import.meta.url`, empty in CommonJS: the worker goes without it (and renames), on purpose too.
+  logOverride: { 'ignored-bare-import': 'silent', 'empty-import-meta': 'silent' },
 });
 const inWorker = packagesInWorker(worker.metafile);
 if (inWorker.length > 0) {

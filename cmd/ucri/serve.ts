@@ -19,6 +19,7 @@ import {
 import { configuredCredentials, ImageStore, installDefaultNetwork, MesosContainerizer } from '../../pkg/mesos/index.js';
 import { detectCgroupDriver, heapReductionAvailable, reduceHeap, trimMalloc } from '../../pkg/sys/index.js';
 import {
+  backgroundUnlinksSettled,
   acquireInstanceLock,
   armCrashPoints,
   configureLogging,
@@ -187,6 +188,8 @@ export async function startDaemon(config: Config): Promise<Daemon> {
         await metrics?.close();
         for (const c of containerizers) await c.shutdown?.();
         for (const close of closers) await close();
+        // The old files of replaced and removed records, unlinked in the background (pkg/util/checkpoint.ts).
+        await backgroundUnlinksSettled();
         for (const l of locks.reverse()) await l.release();
       },
     };
