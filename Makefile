@@ -32,12 +32,12 @@ dist/native/monitor: native/monitor.c native/write-all.h
 
 # ucri-memory.node: a Node-API addon (glibc's malloc_trim and V8's low-memory collection for the daemon,
 # pkg/sys/memory.ts)
-dist/native/ucri-memory.node: native/addon/memory.c
+dist/native/ucri-memory.node: native/addon/memory.c native/addon/napi.h
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 # ucri-fs.node: a Node-API addon (renameat2's RENAME_EXCHANGE for the record writes, pkg/util/exchange.ts)
-dist/native/ucri-fs.node: native/addon/fs.c
+dist/native/ucri-fs.node: native/addon/fs.c native/addon/napi.h
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 

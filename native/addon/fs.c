@@ -10,7 +10,8 @@
  * unlinks it in the thread pool (docs/performance.md, "Phase 16").
  *
  * Node has no binding for renameat2, hence the addon. As memory.c does, it declares the few Node-API functions
- * it uses instead of including node's headers (stable ABI, resolved against the node binary at load time).
+ * it uses (napi.h) instead of including node's headers (stable ABI, resolved against the node binary at load
+ * time).
  * exchange returns 0 or the errno (ENOENT where either name is missing, EINVAL where the file system cannot
  * exchange) rather than throwing: the caller's usual case for a failure is a first write, whose target does not
  * exist yet, and it then renames; an exception would cost more than the syscall. Only arguments that are not
@@ -28,15 +29,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-typedef struct napi_env__ *napi_env;
-typedef struct napi_value__ *napi_value;
-typedef struct napi_callback_info__ *napi_callback_info;
-typedef int napi_status;
-typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+#include "napi.h"
 
-extern napi_status napi_create_function(napi_env env, const char *utf8name, size_t length, napi_callback cb,
-                                        void *data, napi_value *result);
-extern napi_status napi_set_named_property(napi_env env, napi_value object, const char *utf8name, napi_value value);
 extern napi_status napi_get_cb_info(napi_env env, napi_callback_info cbinfo, size_t *argc, napi_value *argv,
                                     napi_value *this_arg, void **data);
 extern napi_status napi_get_value_string_utf8(napi_env env, napi_value value, char *buf, size_t bufsize,
@@ -84,10 +78,5 @@ static napi_value exchange(napi_env env, napi_callback_info info) {
 }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  napi_value fn;
-  if (napi_create_function(env, "exchange", (size_t)-1, exchange, NULL, &fn) != 0 ||
-      napi_set_named_property(env, exports, "exchange", fn) != 0) {
-    return NULL;
-  }
-  return exports;
+  return export_function(env, exports, "exchange", exchange) ? exports : NULL;
 }

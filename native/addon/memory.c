@@ -14,7 +14,7 @@
  *
  * Both are reached from an addon because node offers no way to them (glibc's MALLOC_* variables would have to be
  * set in every place that starts the daemon). Node-API's ABI is stable, so the few functions used are declared
- * here instead of building against node's headers, which a distribution's node may not ship; they resolve
+ * (napi.h) instead of building against node's headers, which a distribution's node may not ship; they resolve
  * against the node binary at load time. The two V8 functions are looked up with dlsym when the addon loads, by
  * their Itanium C++ ABI names, and called as plain functions with the isolate as first argument (how that ABI
  * passes `this` to a non-virtual member function). A node binary that does not export them gets no `lowMemory`
@@ -26,15 +26,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct napi_env__ *napi_env;
-typedef struct napi_value__ *napi_value;
-typedef struct napi_callback_info__ *napi_callback_info;
-typedef int napi_status;
-typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+#include "napi.h"
 
-extern napi_status napi_create_function(napi_env env, const char *utf8name, size_t length, napi_callback cb,
-                                        void *data, napi_value *result);
-extern napi_status napi_set_named_property(napi_env env, napi_value object, const char *utf8name, napi_value value);
 extern napi_status napi_get_boolean(napi_env env, bool value, napi_value *result);
 
 /* v8::Isolate::GetCurrent() and v8::Isolate::LowMemoryNotification(), as the Itanium C++ ABI names them. */
@@ -57,12 +50,6 @@ static napi_value low_memory(napi_env env, napi_callback_info info) {
   napi_value out = NULL;
   napi_get_boolean(env, isolate != NULL, &out);
   return out;
-}
-
-static bool export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
-  napi_value fn;
-  return napi_create_function(env, name, (size_t)-1, cb, NULL, &fn) == 0 &&
-         napi_set_named_property(env, exports, name, fn) == 0;
 }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
