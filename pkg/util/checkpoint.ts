@@ -95,10 +95,10 @@ function closeAndRenameSync(temp: OpenTemp, file: string): void {
 /**
  * Puts the just written `temp` in place of `file`, as a rename does, without freeing the old file on the event
  * loop. When `file` exists, the two names are exchanged (exchange.ts) and the old file, now under the temp name,
- * is unlinked in the thread pool (unlinkLater). A rename over it would free it inside the rename: on this
- * project's ext4 hosts, mounted with `discard`, that waits for the device to discard its blocks, and ext4 also
- * starts the new file's writeback there (`auto_da_alloc`): 0.15–0.3 ms against ~0.01 ms for the exchange
- * (docs/performance.md, "Phase 16"). Readers see the old content, then the new, as with a rename; a crash
+ * is unlinked in the thread pool (unlinkLater). A rename over it would free it inside the rename: on ext4
+ * mounted with `discard` (as on the VMs ucri is measured on) that waits for the device to discard its blocks,
+ * and ext4 also starts the new file's writeback there (`auto_da_alloc`): 0.15–0.3 ms against ~0.01 ms for the
+ * exchange (docs/performance.md, "Phase 16"). Readers see the old content, then the new, as with a rename; a crash
  * before the unlink leaves the old file under a temp name, which readers skip and removeStaleTemps clears.
  * A first write (no `file` yet), a file system that cannot exchange or a missing addon: a plain rename.
  */
