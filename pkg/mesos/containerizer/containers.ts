@@ -96,7 +96,7 @@ export async function createContainer(
       // are made on the event loop, one mkdir each: through the thread pool, behind the fsyncs and removals
       // of other verbs queued there, the create waited ~0.7 ms for them after its provision
       // (docs/performance.md, "Phase 16").
-      const bundleMade = settledNow(() => mkdirOnceSync(c.bundle, 0o700));
+      const bundleMade = (async () => mkdirOnceSync(c.bundle, 0o700))();
       bundleMade.catch(() => {}); // awaited after the provision, or by the undo when that fails
       undo.add('bundle', async () => {
         await bundleMade.catch(() => {});
@@ -105,7 +105,7 @@ export async function createContainer(
       // So is the record dir, so that the durable round only renames container.json into it. A dir without
       // container.json is a broken record to loadRecords, removed at recovery.
       const recordDir = e.paths.containerRecordDir(pod.id, spec.id);
-      const recordDirMade = settledNow(() => mkdirOnceSync(recordDir, 0o700));
+      const recordDirMade = (async () => mkdirOnceSync(recordDir, 0o700))();
       recordDirMade.catch(() => {});
       // Each fsync of the durable round whose file is already final starts as soon as it is, and overlaps the
       // steps before the round, which then waits only for container.json's own (docs/performance.md,
@@ -571,13 +571,4 @@ export async function updateThroughIsolators(e: Engine, c: Container, signal: Ab
     await iso.update(ctx, c.rec.spec.resources, signal);
   }
   return any;
-}
-
-/** Runs `fn` at once, on the event loop, and gives its outcome as a settled promise (a throw as the rejection). */
-function settledNow<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (err) {
-    return Promise.reject(err);
-  }
 }
