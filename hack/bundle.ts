@@ -176,8 +176,8 @@ const worker = await build({
   outfile: path.join(outdir, WORKER_FILE),
   plugins: [noDynamicPackageImports, utilWithoutSideEffects],
   // pkg/util's index imports zod-messages.js for its side effect (zod's English messages), which the worker,
-  // with pkg/util side-effect free and no zod, drops on purpose. pkg/util/exchange.ts finds its addon from
-  // `import.meta.url`, empty in CommonJS: the worker goes without it (and renames), on purpose too.
+  // with pkg/util side-effect free and no zod, drops on purpose. pkg/util/addon.ts finds the addons from
+  // `import.meta.url`, empty in CommonJS: the worker goes without them (and renames), on purpose too.
   logOverride: { 'ignored-bare-import': 'silent', 'empty-import-meta': 'silent' },
 });
 const inWorker = packagesInWorker(worker.metafile);

@@ -13,15 +13,9 @@
  * Without the addon (no compiler at build time, a libc that is not glibc) or without the V8 symbols in the node
  * binary, these do nothing and say so; only memory is lost.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { logger } from '../util/index.js';
+import { loadAddon, logger } from '../util/index.js';
 
 const log = logger('sys/memory');
-
-/** dist/native/ucri-memory.node, from dist/pkg/sys (and from the bundle, two folders below dist/ too). */
-const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/ucri-memory.node');
 
 interface MemoryAddon {
   trim(): boolean;
@@ -29,18 +23,11 @@ interface MemoryAddon {
   lowMemory?: () => boolean;
 }
 
-let addon: MemoryAddon | null | undefined;
-
+/** dist/native/ucri-memory.node (pkg/util loadAddon). */
 function load(): MemoryAddon | null {
-  if (addon === undefined) {
-    try {
-      addon = createRequire(import.meta.url)(ADDON) as MemoryAddon;
-    } catch (err) {
-      log.debug({ err }, 'memory addon not loaded: memory freed by threads stays in their arenas');
-      addon = null;
-    }
-  }
-  return addon;
+  return loadAddon<MemoryAddon>('ucri-memory.node', (err) =>
+    log.debug({ err }, 'memory addon not loaded: memory freed by threads stays in their arenas'),
+  );
 }
 
 /**

@@ -4,38 +4,18 @@
  * old file then lives on under the temp name and is unlinked in the thread pool, instead of being freed inside
  * a rename on the event loop (docs/performance.md, "Phase 16").
  *
- * Without the addon (no compiler at build time) exchangeSync answers -1 and the callers rename as before.
+ * Without the addon (no compiler at build time; the layer worker's CommonJS file, addon.ts) exchangeSync answers
+ * -1 and the callers rename as before.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/**
- * dist/native/ucri-fs.node, from dist/pkg/util (and from the bundle, two folders below dist/ too). Undefined in
- * the layer worker's CommonJS file (hack/bundle.ts), where `import.meta` is empty: the worker renames.
- */
-function addonPath(): string | undefined {
-  const url = import.meta.url;
-  return url ? path.resolve(path.dirname(fileURLToPath(url)), '../../native/ucri-fs.node') : undefined;
-}
+import { loadAddon } from './addon.js';
 
 interface FsAddon {
   /** 0 when `a` and `b` were exchanged, else the errno (nothing changed). */
   exchange(a: string, b: string): number;
 }
 
-let addon: FsAddon | null | undefined;
-
 function load(): FsAddon | null {
-  if (addon === undefined) {
-    try {
-      const file = addonPath();
-      addon = file ? (createRequire(file)(file) as FsAddon) : null;
-    } catch {
-      addon = null;
-    }
-  }
-  return addon;
+  return loadAddon<FsAddon>('ucri-fs.node');
 }
 
 /**

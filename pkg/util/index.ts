@@ -1,5 +1,6 @@
 // For its effect: zod's English messages (see zod-messages.ts).
 import './zod-messages.js';
+export * from './addon.js';
 export * from './checkpoint.js';
 export * from './errors.js';
 export * from './keyed-lock.js';
