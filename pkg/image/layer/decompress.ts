@@ -5,13 +5,19 @@
  * frame can never pass as a shorter, valid-looking tar.
  */
 import { spawn } from 'node:child_process';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { FailedPreconditionError, InvalidArgumentError } from '../../util/index.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 const GUNZIP_CHUNK = 1 << 20;
+/**
+ * Input handed to zlib at a time. zlib inflates each chunk written to it in the thread pool, and a socket gives
+ * 64 KiB at most per read: one round trip per 64 KiB, each waking a pool thread and then the caller's loop,
+ * which on this project's VMs cost more than the inflate itself (docs/performance.md, "PullImage, phase 17").
+ */
+const GUNZIP_INPUT = 1 << 20;
 
 /** Recognizes gzip (1f 8b) and zstd (28 b5 2f fd) frames; anything else is taken as plain tar. */
 export function sniffCompression(head: Uint8Array): Compression {
@@ -116,6 +122,7 @@ export async function decompress(
   // zlib's default 16 KiB output chunk costs a thread-pool round trip and a trip down the tar pipeline per
   // 16 KiB: with 1 MiB chunks a 51 MB pull used ~20% less CPU (docs/performance.md, PullImage phase 4).
   const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
+  const coalesce = new Coalesce(GUNZIP_INPUT);
   // Errors of the source (a digest mismatch, a reset download) pass through as they are; zlib's own are
   // about the layer's content.
   input.on('error', (err) => out.destroy(err));
@@ -124,8 +131,41 @@ export async function decompress(
   );
   out.on('close', () => {
     input.destroy();
+    coalesce.destroy();
     gunzip.destroy();
   });
-  input.pipe(gunzip).pipe(out);
+  input.pipe(coalesce).pipe(gunzip).pipe(out);
   return { stream: out, compression };
+}
+
+/**
+ * Passes bytes on in chunks of at least `size` (the last one may be shorter), joining the smaller ones it gets.
+ * What it holds is at most `size` plus one incoming chunk; the input's order and bytes are kept exactly.
+ */
+export class Coalesce extends Transform {
+  private parts: Buffer[] = [];
+  private held = 0;
+
+  constructor(private readonly size: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.parts.push(chunk);
+    this.held += chunk.length;
+    if (this.held >= this.size) cb(null, this.joined());
+    else cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.held > 0) cb(null, this.joined());
+    else cb();
+  }
+
+  private joined(): Buffer {
+    const out = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.held);
+    this.parts = [];
+    this.held = 0;
+    return out;
+  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -166,6 +166,24 @@ describe('applyLayer: fidelity', () => {
       assert.equal((await fs.readFile(path.join(root, 'a/b.txt'))).length, 100_000);
     });
   }
+
+  it('reads a gzip layer that arrives in small chunks, over several of the inflater input batches', async () => {
+    const { root } = await sandbox();
+    // Noise does not compress: the gzip is ~3 MiB, three 1 MiB batches and a shorter last one.
+    const noise = randomBytes(3 * 1024 * 1024 + 12_345);
+    const tar = await packTar([
+      { name: 'big', content: noise },
+      { name: 'small', content: 'after the big one' },
+    ]);
+    const gz = gzip(tar);
+    const chunks: Buffer[] = [];
+    for (let off = 0; off < gz.length; off += 7_000) chunks.push(gz.subarray(off, off + 7_000));
+    const result = await applyLayer(Readable.from(chunks), root, { format: 'plain' });
+    assert.equal(result.compression, 'gzip');
+    assert.equal(result.diffId, `sha256:${createHash('sha256').update(tar).digest('hex')}`);
+    assert.deepEqual(await fs.readFile(path.join(root, 'big')), noise);
+    assert.equal(await fs.readFile(path.join(root, 'small'), 'utf8'), 'after the big one');
+  });
 
   it('fails on a diff id mismatch and on corrupt compressed data', async () => {
     const { root } = await sandbox();
