@@ -36,7 +36,8 @@ dist/native/ucri-memory.node: native/addon/memory.c native/addon/napi.h
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
-# ucri-fs.node: a Node-API addon (renameat2's RENAME_EXCHANGE for the record writes, pkg/util/exchange.ts)
+# ucri-fs.node: a Node-API addon (renameat2's RENAME_EXCHANGE for the record writes, pkg/util/exchange.ts;
+# a directory tree removed as one thread-pool job, pkg/util/remove-tree.ts)
 dist/native/ucri-fs.node: native/addon/fs.c native/addon/napi.h
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<

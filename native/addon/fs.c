@@ -1,5 +1,6 @@
 /*
- * ucri-fs.node: renameat2(RENAME_EXCHANGE) for the daemon's record writes (pkg/util/exchange.ts).
+ * ucri-fs.node: renameat2(RENAME_EXCHANGE) for the daemon's record writes (pkg/util/exchange.ts), and the
+ * removal of a directory tree as one job of libuv's thread pool (pkg/util/remove-tree.ts).
  *
  * exchange(a, b) swaps the two names in one step: afterwards `b` names what `a` named and `a` what `b` named.
  * ucri replaces a record by writing a temp file beside it and renaming the temp over it. On ext4 that rename
@@ -16,10 +17,24 @@
  * exchange) rather than throwing: the caller's usual case for a failure is a first write, whose target does not
  * exist yet, and it then renames; an exception would cost more than the syscall. Only arguments that are not
  * two paths throw. The daemon calls it from its main thread only (the path buffers are static).
+ *
+ * removeTree(path) removes `path` and, when it is a directory, everything below it, in the thread pool, and
+ * resolves its promise with 0 or the errno. node's own `fs.rm(path, { recursive: true })` issues one pool job per
+ * lstat, readdir, unlink and rmdir, and each job's dispatch and completion cost the event loop more than the
+ * system call itself on this project's VMs (a pool thread woken per call): ~4 ms of the daemon's thread per
+ * container removed (docs/performance.md, "Phase 17"). Here the whole walk is one job. It never follows a
+ * symlink (names are opened relative to their directory with O_NOFOLLOW, and a symlink is unlinked as a file),
+ * and it does not cross into another file system: a directory below on another device (a mount) stops the
+ * walk with EXDEV, where node's rm would remove the mount's content (a bind mount of the same file system has
+ * the same device and is not told apart; the callers unmount what is below first). A missing `path` is 0, as
+ * with rm's `force`. Directories deeper than MAX_DEPTH (each level holds a descriptor) answer ELOOP untouched
+ * below that level, for the caller to finish another way.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <linux/fs.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,18 +53,31 @@ extern napi_status napi_get_value_string_utf8(napi_env env, napi_value value, ch
 extern napi_status napi_throw_error(napi_env env, const char *code, const char *msg);
 extern napi_status napi_create_int32(napi_env env, int32_t value, napi_value *result);
 
+typedef struct napi_async_work__ *napi_async_work;
+typedef struct napi_deferred__ *napi_deferred;
+typedef void (*napi_async_execute_callback)(napi_env env, void *data);
+typedef void (*napi_async_complete_callback)(napi_env env, napi_status status, void *data);
+extern napi_status napi_create_async_work(napi_env env, napi_value async_resource, napi_value async_resource_name,
+                                          napi_async_execute_callback execute, napi_async_complete_callback complete,
+                                          void *data, napi_async_work *result);
+extern napi_status napi_queue_async_work(napi_env env, napi_async_work work);
+extern napi_status napi_delete_async_work(napi_env env, napi_async_work work);
+extern napi_status napi_create_promise(napi_env env, napi_deferred *deferred, napi_value *promise);
+extern napi_status napi_resolve_deferred(napi_env env, napi_deferred deferred, napi_value resolution);
+extern napi_status napi_create_string_utf8(napi_env env, const char *str, size_t length, napi_value *result);
+
 /* Paths longer than this are refused (ENAMETOOLONG), as the kernel would refuse them. */
 #define PATH_BYTES 4096
 
 static bool arg_path(napi_env env, napi_value v, char *buf) {
   size_t got = 0;
   if (napi_get_value_string_utf8(env, v, buf, PATH_BYTES, &got) != 0) {
-    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "exchange: paths must be strings");
+    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "paths must be strings");
     return false;
   }
   if (got >= PATH_BYTES - 1 || strlen(buf) != got) {
     napi_throw_error(env, got >= PATH_BYTES - 1 ? "ENAMETOOLONG" : "ERR_INVALID_ARG_VALUE",
-                     "exchange: path too long or holding a NUL byte");
+                     "path too long or holding a NUL byte");
     return false;
   }
   return true;
@@ -77,6 +105,131 @@ static napi_value exchange(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Directory levels removeTree descends (one open descriptor each) before it answers ELOOP. */
+#define MAX_DEPTH 64
+
+static int remove_children(int fd, dev_t dev, int depth);
+
+/* Removes the entry `name` of the directory `dirfd`; `type` is its d_type (DT_UNKNOWN: find out). */
+static int remove_entry(int dirfd, const char *name, unsigned char type, dev_t dev, int depth) {
+  if (type != DT_DIR) {
+    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
+    /* unlink(2) of a directory: EISDIR on Linux. Anything else is the answer. */
+    if (errno != EISDIR) return errno;
+  }
+  if (depth >= MAX_DEPTH) return ELOOP;
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : errno;
+  struct stat st;
+  int e = fstat(fd, &st) != 0 ? errno : st.st_dev != dev ? EXDEV : 0;
+  if (e != 0) {
+    close(fd);
+    return e;
+  }
+  e = remove_children(fd, dev, depth + 1);
+  if (e != 0) return e;
+  return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+/* Removes everything in the directory open as `fd`, and closes it. */
+static int remove_children(int fd, dev_t dev, int depth) {
+  DIR *dir = fdopendir(fd);
+  if (dir == NULL) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  int e = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent *ent = readdir(dir);
+    if (ent == NULL) {
+      e = errno;
+      break;
+    }
+    const char *n = ent->d_name;
+    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    e = remove_entry(dirfd(dir), n, ent->d_type, dev, depth);
+    if (e != 0) break;
+  }
+  closedir(dir);
+  return e;
+}
+
+struct remove_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  int rc;
+  char path[PATH_BYTES];
+};
+
+/* In a pool thread: no Node-API calls here. */
+static void remove_execute(napi_env env, void *data) {
+  (void)env;
+  struct remove_job *job = data;
+  struct stat st;
+  if (lstat(job->path, &st) != 0) {
+    job->rc = errno == ENOENT ? 0 : errno;
+    return;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    job->rc = unlink(job->path) == 0 || errno == ENOENT ? 0 : errno;
+    return;
+  }
+  int fd = open(job->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    job->rc = errno == ENOENT ? 0 : errno;
+    return;
+  }
+  job->rc = remove_children(fd, st.st_dev, 1);
+  if (job->rc == 0 && rmdir(job->path) != 0 && errno != ENOENT) job->rc = errno;
+}
+
+static void remove_complete(napi_env env, napi_status status, void *data) {
+  struct remove_job *job = data;
+  napi_value rc = NULL;
+  /* A job the environment cancelled (shutdown) did not run: say so as ECANCELED. */
+  napi_create_int32(env, status == 0 ? job->rc : ECANCELED, &rc);
+  napi_resolve_deferred(env, job->deferred, rc);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/* removeTree(path): a promise of 0 or the errno. */
+static napi_value remove_tree(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 1) {
+    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "removeTree: one path expected");
+    return NULL;
+  }
+  struct remove_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, "ENOMEM", "removeTree: out of memory");
+    return NULL;
+  }
+  if (!arg_path(env, argv[0], job->path)) {
+    free(job);
+    return NULL;
+  }
+  napi_value name = NULL, promise = NULL;
+  if (napi_create_string_utf8(env, "ucri.removeTree", (size_t)-1, &name) != 0 ||
+      napi_create_async_work(env, NULL, name, remove_execute, remove_complete, job, &job->work) != 0) {
+    free(job);
+    napi_throw_error(env, NULL, "removeTree: could not create the job");
+    return NULL;
+  }
+  if (napi_create_promise(env, &job->deferred, &promise) != 0 || napi_queue_async_work(env, job->work) != 0) {
+    napi_delete_async_work(env, job->work);
+    free(job);
+    napi_throw_error(env, NULL, "removeTree: could not queue the job");
+    return NULL;
+  }
+  return promise;
+}
+
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  return export_function(env, exports, "exchange", exchange) ? exports : NULL;
+  return export_function(env, exports, "exchange", exchange) && export_function(env, exports, "removeTree", remove_tree)
+             ? exports
+             : NULL;
 }

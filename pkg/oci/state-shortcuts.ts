@@ -7,7 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { childCgroupDirs, isAlive } from '../sys/index.js';
-import { logger } from '../util/index.js';
+import { logger, removeTree } from '../util/index.js';
 
 const log = logger('oci/state-shortcuts');
 
@@ -61,7 +61,7 @@ export async function removeStopped(stateDir: string, cgroups: Iterable<string>,
       return false;
     }
   }
-  await fs.rm(stateDir, { recursive: true, force: true });
+  await removeTree(stateDir);
   return true;
 }
 

@@ -19,3 +19,4 @@ export * from './settle.js';
 export * from './lru.js';
 export * from './dirs.js';
 export * from './path.js';
+export * from './remove-tree.js';

@@ -31,6 +31,7 @@ import {
   mkdirOnceSync,
   NotFoundError,
   nowNs,
+  removeTree,
   Rollback,
   settleAll,
   syncDir,
@@ -546,12 +547,9 @@ async function releaseContainer(e: Engine, c: Container): Promise<void> {
         costOf('step provisioner destroy', () => e.provisioner.destroy(c.id)).then(() =>
           crashPoint('RemoveContainer', 'rootfs-released'),
         ),
-        costOf('step rm bundle', () => fs.rm(c.bundle, { recursive: true, force: true })),
+        costOf('step rm bundle', () => removeTree(c.bundle)),
       ]),
-    () =>
-      costOf('step rm record', () =>
-        fs.rm(e.paths.containerRecordDir(c.pod.id, c.id), { recursive: true, force: true }),
-      ),
+    () => costOf('step rm record', () => removeTree(e.paths.containerRecordDir(c.pod.id, c.id))),
   ]);
   crashPoint('RemoveContainer', 'record-removed');
 }

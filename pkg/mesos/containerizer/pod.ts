@@ -40,6 +40,7 @@ import {
   fromAbort,
   NotFoundError,
   nowNs,
+  removeTree,
   Rollback,
 } from '../../util/index.js';
 import type { PodContext, PodState } from '../isolator.js';
@@ -270,7 +271,7 @@ async function releasePod(e: Engine, pod: Pod): Promise<void> {
     () => costOf('step pins', () => removePinnedNamespaces(e.paths.pinRoot, pod.id, AbortSignal.timeout(30_000))),
     () => costOf('step pod cgroup', () => destroyOwnedCgroup(e, pod.rec.state.cgroup)),
     () => costOf('step pod runtime dir', () => removePodRuntimeDir(e, pod.id)),
-    () => costOf('step rm pod record', () => fs.rm(e.paths.podRecordDir(pod.id), { recursive: true, force: true })),
+    () => costOf('step rm pod record', () => removeTree(e.paths.podRecordDir(pod.id))),
   ]);
   crashPoint('RemovePodSandbox', 'pod-removed');
 }

@@ -32,6 +32,7 @@ import {
   NotFoundError,
   readJson,
   removeStaleTemps,
+  removeTree,
   settleAll,
   syncFile,
   writeJsonAtomic,
@@ -527,7 +528,7 @@ export class MesosProvisioner implements Provisioner {
       throw err;
     }
     await costOf('step rootfs unmount', () => clearMountsUnder(dir));
-    await costOf('step rootfs rm', () => fs.rm(dir, { recursive: true, force: true }));
+    await costOf('step rootfs rm', () => removeTree(dir));
   }
 }
 

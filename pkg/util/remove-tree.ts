@@ -1,0 +1,52 @@
+/**
+ * Removing a directory tree (or a file) as `fs.rm(path, { recursive: true, force: true })` does, but as one job
+ * of libuv's thread pool through the addon native/addon/fs.c (dist/native/ucri-fs.node). node's rm issues a pool
+ * job per lstat, readdir, unlink and rmdir, and on this project's VMs each job's dispatch and completion cost
+ * the event loop more than its system call: ~4 ms of the daemon's thread per container removed
+ * (docs/performance.md, "Phase 17").
+ *
+ * Stricter than node's rm in one way: the walk never enters another file system. A directory below `path` on
+ * another device (a mount left in place) fails the removal with EXDEV and is left as it is, where node's rm
+ * would remove the mount's content; a bind mount of the same file system is not told apart (same device), so
+ * callers still unmount first. Symlinks are removed, never followed, as by node's rm.
+ *
+ * Without the addon (no compiler at build time; the layer worker's CommonJS file, addon.ts), or for a tree
+ * deeper than the addon walks (ELOOP) or when it runs out of descriptors, node's rm does it.
+ */
+import { promises as fs } from 'node:fs';
+import { constants } from 'node:os';
+import { loadAddon } from './addon.js';
+
+interface TreeAddon {
+  /** Resolves 0 once `path` is gone (or was not there), else the errno. */
+  removeTree(path: string): Promise<number>;
+}
+
+const { errno } = constants;
+/** errno numbers on which node's rm takes over: the addon's depth limit and its descriptors running out. */
+const HAND_OVER = new Set([errno.ELOOP, errno.EMFILE, errno.ENFILE, errno.ENOMEM]);
+
+function errnoName(n: number): string {
+  return Object.entries(errno).find(([, v]) => v === n)?.[0] ?? `E${n}`;
+}
+
+/** Removes `path` and everything below it; a missing `path` is not an error. */
+export async function removeTree(path: string): Promise<void> {
+  const addon = loadAddon<TreeAddon>('ucri-fs.node');
+  if (!addon?.removeTree) return fs.rm(path, { recursive: true, force: true });
+  const rc = await addon.removeTree(path);
+  if (rc === 0) return;
+  if (HAND_OVER.has(rc)) return fs.rm(path, { recursive: true, force: true });
+  const code = errnoName(rc);
+  const err = new Error(`${code}: cannot remove "${path}"`) as NodeJS.ErrnoException;
+  err.code = code;
+  err.errno = -rc;
+  err.syscall = 'rm';
+  err.path = path;
+  throw err;
+}
+
+/** True when removeTree runs as one job of the thread pool (tests). */
+export function removeTreeNative(): boolean {
+  return typeof loadAddon<TreeAddon>('ucri-fs.node')?.removeTree === 'function';
+}

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { removeTree, removeTreeNative } from '../../../pkg/util/remove-tree.js';
+
+let tmp: string;
+before(async () => {
+  assert.equal(process.getuid?.(), 0, 'the mount case needs root');
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-rmtree-'));
+});
+after(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+let n = 0;
+async function fresh(): Promise<string> {
+  const d = path.join(tmp, `case-${n++}`);
+  await fs.mkdir(d);
+  return d;
+}
+
+describe('removeTree', () => {
+  it('runs in the addon (a build that lost it would fall back to node rm unseen)', () => {
+    assert.equal(removeTreeNative(), true, 'dist/native/ucri-fs.node is built by `make native`');
+  });
+
+  it('removes a tree of files, dirs, symlinks, fifos and read-only dirs, and a missing path is no error', async () => {
+    const root = path.join(await fresh(), 'tree');
+    await fs.mkdir(path.join(root, 'a/b/c'), { recursive: true });
+    await fs.writeFile(path.join(root, 'a/b/c/file'), 'x'.repeat(10_000));
+    await fs.writeFile(path.join(root, 'top'), 'y');
+    await fs.symlink('/etc', path.join(root, 'a/etc-link'));
+    await fs.symlink('b', path.join(root, 'a/dir-link'));
+    execFileSync('mkfifo', [path.join(root, 'a/fifo')]);
+    await fs.chmod(path.join(root, 'a/b'), 0o500);
+    for (let i = 0; i < 300; i++) await fs.writeFile(path.join(root, 'a', `f${i}`), '');
+    await removeTree(root);
+    await assert.rejects(fs.lstat(root), { code: 'ENOENT' });
+    await fs.access('/etc/hostname');
+    await removeTree(root);
+  });
+
+  it('removes a single file or a symlink without following it', async () => {
+    const d = await fresh();
+    const target = path.join(d, 'target');
+    await fs.mkdir(target);
+    await fs.writeFile(path.join(target, 'keep'), 'k');
+    await fs.symlink(target, path.join(d, 'link'));
+    await removeTree(path.join(d, 'link'));
+    assert.equal(await fs.readFile(path.join(target, 'keep'), 'utf8'), 'k');
+    await fs.writeFile(path.join(d, 'file'), 'f');
+    await removeTree(path.join(d, 'file'));
+    await assert.rejects(fs.lstat(path.join(d, 'file')), { code: 'ENOENT' });
+  });
+
+  it('does not enter another file system: a mount below fails with EXDEV and keeps its content', async () => {
+    const d = await fresh();
+    const mnt = path.join(d, 'x', 'mnt');
+    await fs.mkdir(mnt, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
+    try {
+      await fs.writeFile(path.join(mnt, 'inside'), 'i');
+      await assert.rejects(removeTree(d), { code: 'EXDEV', path: d });
+      assert.equal(await fs.readFile(path.join(mnt, 'inside'), 'utf8'), 'i');
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+    await removeTree(d);
+    await assert.rejects(fs.lstat(d), { code: 'ENOENT' });
+  });
+
+  it('hands a tree deeper than the addon walks over to node rm', async () => {
+    const root = path.join(await fresh(), 'deep');
+    let p = root;
+    for (let i = 0; i < 80; i++) p = path.join(p, 'd');
+    await fs.mkdir(p, { recursive: true });
+    await fs.writeFile(path.join(p, 'bottom'), 'b');
+    await removeTree(root);
+    await assert.rejects(fs.lstat(root), { code: 'ENOENT' });
+  });
+
+  it('reports other failures with the errno code and the path', async () => {
+    const d = await fresh();
+    const sub = path.join(d, 'sub');
+    await fs.mkdir(sub);
+    await fs.writeFile(path.join(sub, 'f'), '');
+    // A read-only bind mount of the same file system: same device, so the walk goes in, and unlink fails.
+    execFileSync('mount', ['--bind', '-o', 'ro', sub, sub]);
+    try {
+      await assert.rejects(removeTree(d), (err: NodeJS.ErrnoException) => {
+        assert.equal(err.code, 'EROFS');
+        assert.equal(err.path, d);
+        return true;
+      });
+      await fs.access(path.join(sub, 'f'));
+    } finally {
+      execFileSync('umount', [sub]);
+    }
+  });
+});
