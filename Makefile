@@ -37,7 +37,7 @@ dist/native/ucri-memory.node: native/addon/memory.c native/addon/napi.h
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 # ucri-fs.node: a Node-API addon (renameat2's RENAME_EXCHANGE for the record writes, pkg/util/exchange.ts;
-# a directory tree removed as one thread-pool job, pkg/util/remove-tree.ts)
+# a directory tree removed, or several dirs made, as one thread-pool job: pkg/util/remove-tree.ts, make-dirs.ts)
 dist/native/ucri-fs.node: native/addon/fs.c native/addon/napi.h
 	@mkdir -p dist/native
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<

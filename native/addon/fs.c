@@ -29,6 +29,10 @@
  * the same device and is not told apart; the callers unmount what is below first). A missing `path` is 0, as
  * with rm's `force`. Directories deeper than MAX_DEPTH (each level holds a descriptor) answer ELOOP untouched
  * below that level, for the caller to finish another way.
+ *
+ * makeDirs(paths, modes) makes the directories `paths[i]` with `modes[i]` (under the umask, as mkdir(2)), in
+ * that order, as one job of the pool, and resolves with 0, or with [errno, i] for the first that failed (the
+ * ones before it are made). The overlay spares' nine dirs are made this way (pkg/util/make-dirs.ts).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -65,6 +69,11 @@ extern napi_status napi_delete_async_work(napi_env env, napi_async_work work);
 extern napi_status napi_create_promise(napi_env env, napi_deferred *deferred, napi_value *promise);
 extern napi_status napi_resolve_deferred(napi_env env, napi_deferred deferred, napi_value resolution);
 extern napi_status napi_create_string_utf8(napi_env env, const char *str, size_t length, napi_value *result);
+extern napi_status napi_get_array_length(napi_env env, napi_value value, uint32_t *result);
+extern napi_status napi_get_element(napi_env env, napi_value object, uint32_t index, napi_value *result);
+extern napi_status napi_get_value_uint32(napi_env env, napi_value value, uint32_t *result);
+extern napi_status napi_create_array_with_length(napi_env env, size_t length, napi_value *result);
+extern napi_status napi_set_element(napi_env env, napi_value object, uint32_t index, napi_value value);
 
 /* Paths longer than this are refused (ENAMETOOLONG), as the kernel would refuse them. */
 #define PATH_BYTES 4096
@@ -195,6 +204,25 @@ static void remove_complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
+/* Queues `job` (execute/complete) and returns its promise; frees it and throws on failure. */
+static napi_value queue_job(napi_env env, void *job, napi_async_work *work, napi_deferred *deferred,
+                            napi_async_execute_callback execute, napi_async_complete_callback complete) {
+  napi_value name = NULL, promise = NULL;
+  if (napi_create_string_utf8(env, "ucri.fs", (size_t)-1, &name) != 0 ||
+      napi_create_async_work(env, NULL, name, execute, complete, job, work) != 0) {
+    free(job);
+    napi_throw_error(env, NULL, "could not create the job");
+    return NULL;
+  }
+  if (napi_create_promise(env, deferred, &promise) != 0 || napi_queue_async_work(env, *work) != 0) {
+    napi_delete_async_work(env, *work);
+    free(job);
+    napi_throw_error(env, NULL, "could not queue the job");
+    return NULL;
+  }
+  return promise;
+}
+
 /* removeTree(path): a promise of 0 or the errno. */
 static napi_value remove_tree(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -212,24 +240,92 @@ static napi_value remove_tree(napi_env env, napi_callback_info info) {
     free(job);
     return NULL;
   }
-  napi_value name = NULL, promise = NULL;
-  if (napi_create_string_utf8(env, "ucri.removeTree", (size_t)-1, &name) != 0 ||
-      napi_create_async_work(env, NULL, name, remove_execute, remove_complete, job, &job->work) != 0) {
-    free(job);
-    napi_throw_error(env, NULL, "removeTree: could not create the job");
+  return queue_job(env, job, &job->work, &job->deferred, remove_execute, remove_complete);
+}
+
+/* At most this many dirs per makeDirs call. */
+#define MAX_DIRS 32
+
+struct mkdirs_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  int rc;
+  uint32_t failed;
+  uint32_t count;
+  mode_t modes[MAX_DIRS];
+  char paths[MAX_DIRS][PATH_BYTES];
+};
+
+static void mkdirs_execute(napi_env env, void *data) {
+  (void)env;
+  struct mkdirs_job *job = data;
+  job->rc = 0;
+  for (uint32_t i = 0; i < job->count; i++) {
+    if (mkdir(job->paths[i], job->modes[i]) != 0) {
+      job->rc = errno;
+      job->failed = i;
+      return;
+    }
+  }
+}
+
+static void mkdirs_complete(napi_env env, napi_status status, void *data) {
+  struct mkdirs_job *job = data;
+  napi_value out = NULL, rc = NULL, at = NULL;
+  int e = status == 0 ? job->rc : ECANCELED;
+  if (e == 0) {
+    napi_create_int32(env, 0, &out);
+  } else {
+    napi_create_array_with_length(env, 2, &out);
+    napi_create_int32(env, e, &rc);
+    napi_create_int32(env, status == 0 ? (int32_t)job->failed : 0, &at);
+    napi_set_element(env, out, 0, rc);
+    napi_set_element(env, out, 1, at);
+  }
+  napi_resolve_deferred(env, job->deferred, out);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/* makeDirs(paths, modes): a promise of 0, or of [errno, index] for the first mkdir that failed. */
+static napi_value make_dirs(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint32_t n = 0, m = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 2 ||
+      napi_get_array_length(env, argv[0], &n) != 0 || napi_get_array_length(env, argv[1], &m) != 0 || n != m ||
+      n > MAX_DIRS) {
+    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "makeDirs: two arrays of the same length (at most 32) expected");
     return NULL;
   }
-  if (napi_create_promise(env, &job->deferred, &promise) != 0 || napi_queue_async_work(env, job->work) != 0) {
-    napi_delete_async_work(env, job->work);
-    free(job);
-    napi_throw_error(env, NULL, "removeTree: could not queue the job");
+  struct mkdirs_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, "ENOMEM", "makeDirs: out of memory");
     return NULL;
   }
-  return promise;
+  job->count = n;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value p = NULL, mode = NULL;
+    uint32_t bits = 0;
+    if (napi_get_element(env, argv[0], i, &p) != 0 || !arg_path(env, p, job->paths[i])) {
+      free(job);
+      return NULL;
+    }
+    if (napi_get_element(env, argv[1], i, &mode) != 0 || napi_get_value_uint32(env, mode, &bits) != 0 ||
+        bits > 07777) {
+      free(job);
+      napi_throw_error(env, "ERR_INVALID_ARG_VALUE", "makeDirs: modes must be permission bits");
+      return NULL;
+    }
+    job->modes[i] = (mode_t)bits;
+  }
+  return queue_job(env, job, &job->work, &job->deferred, mkdirs_execute, mkdirs_complete);
 }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  return export_function(env, exports, "exchange", exchange) && export_function(env, exports, "removeTree", remove_tree)
+  return export_function(env, exports, "exchange", exchange) &&
+                 export_function(env, exports, "removeTree", remove_tree) &&
+                 export_function(env, exports, "makeDirs", make_dirs)
              ? exports
              : NULL;
 }

@@ -20,3 +20,4 @@ export * from './lru.js';
 export * from './dirs.js';
 export * from './path.js';
 export * from './remove-tree.js';
+export * from './make-dirs.js';

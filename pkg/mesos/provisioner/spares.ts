@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, renameSync } from 'node:fs';
 import path from 'node:path';
-import { errorMessage, logger } from '../../util/index.js';
+import { errorMessage, logger, makeDirs } from '../../util/index.js';
 
 /** Looked up per use, so a later configureLogging (daemon start-up, silent tests) takes effect. */
 const log = () => logger('mesos/provisioner');
@@ -97,10 +97,8 @@ export class OverlaySpares {
       while (!this.closed && this.ready.length < this.target) {
         const rootfsId = randomBytes(8).toString('hex');
         try {
-          for (const [d, mode] of spareDirs(path.join(this.dir, SPARE_PREFIX + rootfsId), rootfsId)) {
-            if (this.closed) break;
-            await fs.mkdir(d, { mode });
-          }
+          // One job of the pool for the nine dirs (pkg/util makeDirs), not one each.
+          await makeDirs(spareDirs(path.join(this.dir, SPARE_PREFIX + rootfsId), rootfsId));
         } catch (err) {
           log().warn({ err: errorMessage(err) }, 'spare rootfs dirs not made');
           await this.remove(rootfsId);

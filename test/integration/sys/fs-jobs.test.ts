@@ -4,12 +4,14 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadAddon } from '../../../pkg/util/addon.js';
+import { makeDirs } from '../../../pkg/util/make-dirs.js';
 import { removeTree, removeTreeNative } from '../../../pkg/util/remove-tree.js';
 
 let tmp: string;
 before(async () => {
   assert.equal(process.getuid?.(), 0, 'the mount case needs root');
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-rmtree-'));
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ucri-fsjobs-'));
 });
 after(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
@@ -99,5 +101,49 @@ describe('removeTree', () => {
     } finally {
       execFileSync('umount', [sub]);
     }
+  });
+});
+
+describe('makeDirs', () => {
+  it('runs in the addon', () => {
+    const addon = loadAddon<{ makeDirs?: unknown }>('ucri-fs.node');
+    assert.equal(typeof addon?.makeDirs, 'function', 'dist/native/ucri-fs.node is built by `make native`');
+  });
+
+  it('makes the dirs in order with their modes (under the umask)', async () => {
+    const d = await fresh();
+    const old = process.umask(0o022);
+    try {
+      await makeDirs([
+        [path.join(d, 'a'), 0o700],
+        [path.join(d, 'a', 'b'), 0o755],
+        [path.join(d, 'a', 'b', 'c'), 0o777],
+      ]);
+    } finally {
+      process.umask(old);
+    }
+    assert.equal((await fs.stat(path.join(d, 'a'))).mode & 0o7777, 0o700);
+    assert.equal((await fs.stat(path.join(d, 'a', 'b'))).mode & 0o7777, 0o755);
+    assert.equal((await fs.stat(path.join(d, 'a', 'b', 'c'))).mode & 0o7777, 0o755);
+  });
+
+  it('stops at the first that fails and names it; those before it are made', async () => {
+    const d = await fresh();
+    await fs.mkdir(path.join(d, 'taken'));
+    await assert.rejects(
+      makeDirs([
+        [path.join(d, 'one'), 0o755],
+        [path.join(d, 'taken'), 0o755],
+        [path.join(d, 'three'), 0o755],
+      ]),
+      (err: NodeJS.ErrnoException) => {
+        assert.equal(err.code, 'EEXIST');
+        assert.equal(err.path, path.join(d, 'taken'));
+        return true;
+      },
+    );
+    await fs.access(path.join(d, 'one'));
+    await assert.rejects(fs.access(path.join(d, 'three')), { code: 'ENOENT' });
+    await assert.rejects(makeDirs([[path.join(d, 'no', 'parent'), 0o755]]), { code: 'ENOENT' });
   });
 });
