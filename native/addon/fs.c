@@ -33,6 +33,12 @@
  * makeDirs(paths, modes) makes the directories `paths[i]` with `modes[i]` (under the umask, as mkdir(2)), in
  * that order, as one job of the pool, and resolves with 0, or with [errno, i] for the first that failed (the
  * ones before it are made). The overlay spares' nine dirs are made this way (pkg/util/make-dirs.ts).
+ *
+ * rmdirTrees(paths) rmdir's each path after the directories below it (depth first, files left alone), in order,
+ * as one job, and resolves with 0 or [errno, i] for the first path that could not be removed (a missing one is
+ * removed). Made for cgroup v1 hierarchies, where a container's cgroup is one directory per controller, whose
+ * control files go with the rmdir (pkg/oci/state-shortcuts.ts). It never follows a symlink and stays on the
+ * path's device.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -322,10 +328,86 @@ static napi_value make_dirs(napi_env env, napi_callback_info info) {
   return queue_job(env, job, &job->work, &job->deferred, mkdirs_execute, mkdirs_complete);
 }
 
+/* rmdir's the directory `name` of `parent` after the directories below it. */
+static int rmdir_tree_at(int parent, const char *name, dev_t dev, int depth) {
+  if (depth >= MAX_DEPTH) return ELOOP;
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : errno;
+  struct stat st;
+  int e = fstat(fd, &st) != 0 ? errno : dev != 0 && st.st_dev != dev ? EXDEV : 0;
+  if (e != 0) {
+    close(fd);
+    return e;
+  }
+  DIR *dir = fdopendir(fd);
+  if (dir == NULL) {
+    e = errno;
+    close(fd);
+    return e;
+  }
+  for (;;) {
+    errno = 0;
+    struct dirent *ent = readdir(dir);
+    if (ent == NULL) {
+      e = errno;
+      break;
+    }
+    const char *n = ent->d_name;
+    if (ent->d_type != DT_DIR || (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0)))) continue;
+    e = rmdir_tree_at(dirfd(dir), n, st.st_dev, depth + 1);
+    if (e != 0) break;
+  }
+  closedir(dir);
+  if (e != 0) return e;
+  return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+static void rmdirs_execute(napi_env env, void *data) {
+  (void)env;
+  struct mkdirs_job *job = data;
+  job->rc = 0;
+  for (uint32_t i = 0; i < job->count; i++) {
+    int e = rmdir_tree_at(AT_FDCWD, job->paths[i], 0, 0);
+    if (e != 0) {
+      job->rc = e;
+      job->failed = i;
+      return;
+    }
+  }
+}
+
+/* rmdirTrees(paths): a promise of 0, or of [errno, index] for the first path that could not be removed. */
+static napi_value rmdir_trees(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint32_t n = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 1 ||
+      napi_get_array_length(env, argv[0], &n) != 0 || n > MAX_DIRS) {
+    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "rmdirTrees: an array of at most 32 paths expected");
+    return NULL;
+  }
+  struct mkdirs_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, "ENOMEM", "rmdirTrees: out of memory");
+    return NULL;
+  }
+  job->count = n;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value p = NULL;
+    if (napi_get_element(env, argv[0], i, &p) != 0 || !arg_path(env, p, job->paths[i])) {
+      free(job);
+      return NULL;
+    }
+  }
+  /* The same job and answer as makeDirs (its modes unused). */
+  return queue_job(env, job, &job->work, &job->deferred, rmdirs_execute, mkdirs_complete);
+}
+
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   return export_function(env, exports, "exchange", exchange) &&
                  export_function(env, exports, "removeTree", remove_tree) &&
-                 export_function(env, exports, "makeDirs", make_dirs)
+                 export_function(env, exports, "makeDirs", make_dirs) &&
+                 export_function(env, exports, "rmdirTrees", rmdir_trees)
              ? exports
              : NULL;
 }

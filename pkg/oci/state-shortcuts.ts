@@ -7,7 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { childCgroupDirs, isAlive } from '../sys/index.js';
-import { logger, removeTree } from '../util/index.js';
+import { logger, removeTree, rmdirTrees } from '../util/index.js';
 
 const log = logger('oci/state-shortcuts');
 
@@ -55,10 +55,20 @@ export async function unreadableState(dir: string): Promise<false | 'absent'> {
  * finishes it. A crash in between leaves a state dir that a later delete finishes.
  */
 export async function removeStopped(stateDir: string, cgroups: Iterable<string>, runtime: string): Promise<boolean> {
-  for (const dir of cgroups) {
-    if (!(await removeCgroupDir(dir))) {
-      log.debug({ stateDir, cgroup: dir }, `cgroup busy; leaving the delete to ${runtime}`);
-      return false;
+  const dirs = [...cgroups];
+  // One job of the thread pool for all of them (pkg/util rmdirTrees), where the walk below is a readdir on the
+  // event loop and a job per rmdir, for every controller's directory (docs/performance.md, "Phase 17").
+  const left = await rmdirTrees(dirs);
+  if (left) {
+    log.debug({ stateDir, cgroup: left.path, code: left.code }, `cgroup busy; leaving the delete to ${runtime}`);
+    return false;
+  }
+  if (left === null) {
+    for (const dir of dirs) {
+      if (!(await removeCgroupDir(dir))) {
+        log.debug({ stateDir, cgroup: dir }, `cgroup busy; leaving the delete to ${runtime}`);
+        return false;
+      }
     }
   }
   await removeTree(stateDir);

@@ -20,7 +20,12 @@ import { loadAddon } from './addon.js';
 interface TreeAddon {
   /** Resolves 0 once `path` is gone (or was not there), else the errno. */
   removeTree(path: string): Promise<number>;
+  /** Resolves 0 once every path is gone, else [errno, index] of the first that is not. */
+  rmdirTrees(paths: string[]): Promise<0 | [number, number]>;
 }
+
+/** The addon's limit of paths per rmdirTrees call. */
+const MAX_PATHS = 32;
 
 const { errno } = constants;
 /** errno numbers on which node's rm takes over: the addon's depth limit and its descriptors running out. */
@@ -49,4 +54,21 @@ export async function removeTree(path: string): Promise<void> {
 /** True when removeTree runs as one job of the thread pool (tests). */
 export function removeTreeNative(): boolean {
   return typeof loadAddon<TreeAddon>('ucri-fs.node')?.removeTree === 'function';
+}
+
+/**
+ * rmdir(2) of each of `paths`, in order, after the directories below it (depth first; files are left, so a
+ * directory holding one is not removed), as one job of the thread pool: made for a container's cgroup v1
+ * directories, one per controller, whose control files go with the rmdir. Never follows a symlink; does not
+ * enter another device below a path. Resolves undefined when all are gone (a missing one counts as gone), else
+ * the first that is not with its errno code (EBUSY: a process is still in it); null without the addon (or for
+ * more than 32 paths), for the caller to walk them itself.
+ */
+export async function rmdirTrees(paths: readonly string[]): Promise<{ path: string; code: string } | undefined | null> {
+  const addon = loadAddon<TreeAddon>('ucri-fs.node');
+  if (!addon?.rmdirTrees || paths.length > MAX_PATHS) return null;
+  const out = await addon.rmdirTrees([...paths]);
+  if (out === 0) return undefined;
+  const [rc, at] = out;
+  return { path: paths[at] ?? '', code: errnoName(rc) };
 }

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadAddon } from '../../../pkg/util/addon.js';
 import { makeDirs } from '../../../pkg/util/make-dirs.js';
-import { removeTree, removeTreeNative } from '../../../pkg/util/remove-tree.js';
+import { removeTree, removeTreeNative, rmdirTrees } from '../../../pkg/util/remove-tree.js';
 
 let tmp: string;
 before(async () => {
@@ -145,5 +146,47 @@ describe('makeDirs', () => {
     await fs.access(path.join(d, 'one'));
     await assert.rejects(fs.access(path.join(d, 'three')), { code: 'ENOENT' });
     await assert.rejects(makeDirs([[path.join(d, 'no', 'parent'), 0o755]]), { code: 'ENOENT' });
+  });
+});
+
+describe('rmdirTrees', () => {
+  it('rmdirs each path after the dirs below it, a missing one counting as gone', async () => {
+    const d = await fresh();
+    await fs.mkdir(path.join(d, 'a/b/c'), { recursive: true });
+    await fs.mkdir(path.join(d, 'a/d'));
+    await fs.mkdir(path.join(d, 'e'));
+    assert.equal(await rmdirTrees([path.join(d, 'a'), path.join(d, 'missing'), path.join(d, 'e')]), undefined);
+    assert.deepEqual(await fs.readdir(d), []);
+  });
+
+  it('leaves files alone: a dir holding one stops it, named with its code, and later paths are not touched', async () => {
+    const d = await fresh();
+    await fs.mkdir(path.join(d, 'a/b'), { recursive: true });
+    await fs.writeFile(path.join(d, 'a/b/file'), 'f');
+    await fs.mkdir(path.join(d, 'later'));
+    assert.deepEqual(await rmdirTrees([path.join(d, 'a'), path.join(d, 'later')]), {
+      path: path.join(d, 'a'),
+      code: 'ENOTEMPTY',
+    });
+    await fs.access(path.join(d, 'a/b/file'));
+    await fs.access(path.join(d, 'later'));
+  });
+
+  it('removes a real cgroup with its sub-cgroups, and answers EBUSY while a process is in one', async () => {
+    // cgroup v1's pids hierarchy here, the unified hierarchy on a v2 host.
+    const base = existsSync('/sys/fs/cgroup/pids/cgroup.procs') ? '/sys/fs/cgroup/pids' : '/sys/fs/cgroup';
+    const cg = path.join(base, `ucri-test-rmdir-${process.pid}`);
+    await fs.mkdir(path.join(cg, 'sub/leaf'), { recursive: true });
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await fs.writeFile(path.join(cg, 'sub/leaf/cgroup.procs'), String(child.pid));
+      assert.deepEqual(await rmdirTrees([cg]), { path: cg, code: 'EBUSY' });
+      await fs.access(path.join(cg, 'sub'));
+    } finally {
+      await fs.writeFile(path.join(base, 'cgroup.procs'), String(child.pid)).catch(() => {});
+      child.kill('SIGKILL');
+    }
+    assert.equal(await rmdirTrees([cg]), undefined);
+    assert.equal(existsSync(cg), false);
   });
 });
