@@ -98,14 +98,20 @@ static bool arg_path(napi_env env, napi_value v, char *buf) {
   return true;
 }
 
+/* The arguments of a call, exactly `want` of them; else throws with `usage`. */
+static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *usage) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != want) {
+    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return false;
+  }
+  return true;
+}
+
 /* exchange(a, b): 0, or the errno (EISDIR when `b` is not a regular file). */
 static napi_value exchange(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 2) {
-    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "exchange: two paths expected");
-    return NULL;
-  }
+  if (!get_args(env, info, 2, argv, "exchange: two paths expected")) return NULL;
   static char a[PATH_BYTES], b[PATH_BYTES];
   if (!arg_path(env, argv[0], a) || !arg_path(env, argv[1], b)) return NULL;
   /* Only over a regular file, as a rename of a file would replace it: a rename over a directory fails, which
@@ -120,34 +126,39 @@ static napi_value exchange(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* Directory levels removeTree descends (one open descriptor each) before it answers ELOOP. */
+/* Directory levels removeTree and rmdirTrees descend (one open descriptor each) before they answer ELOOP. */
 #define MAX_DEPTH 64
+/* At most this many paths per makeDirs or rmdirTrees call. */
+#define MAX_DIRS 32
 
-static int remove_children(int fd, dev_t dev, int depth);
-
-/* Removes the entry `name` of the directory `dirfd`; `type` is its d_type (DT_UNKNOWN: find out). */
-static int remove_entry(int dirfd, const char *name, unsigned char type, dev_t dev, int depth) {
-  if (type != DT_DIR) {
-    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
-    /* unlink(2) of a directory: EISDIR on Linux. Anything else is the answer. */
-    if (errno != EISDIR) return errno;
-  }
-  if (depth >= MAX_DEPTH) return ELOOP;
-  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? 0 : errno;
-  struct stat st;
-  int e = fstat(fd, &st) != 0 ? errno : st.st_dev != dev ? EXDEV : 0;
-  if (e != 0) {
-    close(fd);
-    return e;
-  }
-  e = remove_children(fd, dev, depth + 1);
-  if (e != 0) return e;
-  return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : errno;
+/* A zeroed job of `size` bytes; NULL after throwing when memory ran out. */
+static void *new_job(napi_env env, size_t size) {
+  void *job = calloc(1, size);
+  if (job == NULL) napi_throw_error(env, "ENOMEM", "out of memory");
+  return job;
 }
 
-/* Removes everything in the directory open as `fd`, and closes it. */
-static int remove_children(int fd, dev_t dev, int depth) {
+/* Opens the directory `name` of `parent` without following a symlink: the descriptor, or -errno (-ENOENT when
+ * it is gone, -EXDEV when `dev` is not 0 and it is on another device, -ELOOP past MAX_DEPTH). `*dev_out` is its
+ * device. */
+static int open_dir_at(int parent, const char *name, dev_t dev, int depth, dev_t *dev_out) {
+  if (depth >= MAX_DEPTH) return -ELOOP;
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct stat st;
+  int e = fstat(fd, &st) != 0 ? errno : dev != 0 && st.st_dev != dev ? EXDEV : 0;
+  if (e != 0) {
+    close(fd);
+    return -e;
+  }
+  *dev_out = st.st_dev;
+  return fd;
+}
+
+typedef int (*entry_fn)(int dirfd, const struct dirent *ent, dev_t dev, int depth);
+
+/* Calls `fn` for each entry of the directory open as `fd` but . and .., until one answers an errno; closes it. */
+static int each_entry(int fd, dev_t dev, int depth, entry_fn fn) {
   DIR *dir = fdopendir(fd);
   if (dir == NULL) {
     int e = errno;
@@ -164,95 +175,47 @@ static int remove_children(int fd, dev_t dev, int depth) {
     }
     const char *n = ent->d_name;
     if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
-    e = remove_entry(dirfd(dir), n, ent->d_type, dev, depth);
+    e = fn(dirfd(dir), ent, dev, depth);
     if (e != 0) break;
   }
   closedir(dir);
   return e;
 }
 
-struct remove_job {
-  napi_async_work work;
-  napi_deferred deferred;
-  int rc;
-  char path[PATH_BYTES];
-};
-
-/* In a pool thread: no Node-API calls here. */
-static void remove_execute(napi_env env, void *data) {
-  (void)env;
-  struct remove_job *job = data;
-  struct stat st;
-  if (lstat(job->path, &st) != 0) {
-    job->rc = errno == ENOENT ? 0 : errno;
-    return;
+/* removeTree's step: removes the entry `ent` of `dirfd`, a directory with all below it (d_type DT_UNKNOWN: the
+ * unlink tells). */
+static int remove_entry(int dirfd, const struct dirent *ent, dev_t dev, int depth) {
+  if (ent->d_type != DT_DIR) {
+    if (unlinkat(dirfd, ent->d_name, 0) == 0 || errno == ENOENT) return 0;
+    /* unlink(2) of a directory: EISDIR on Linux. Anything else is the answer. */
+    if (errno != EISDIR) return errno;
   }
-  if (!S_ISDIR(st.st_mode)) {
-    job->rc = unlink(job->path) == 0 || errno == ENOENT ? 0 : errno;
-    return;
-  }
-  int fd = open(job->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    job->rc = errno == ENOENT ? 0 : errno;
-    return;
-  }
-  job->rc = remove_children(fd, st.st_dev, 1);
-  if (job->rc == 0 && rmdir(job->path) != 0 && errno != ENOENT) job->rc = errno;
+  dev_t own = 0;
+  int fd = open_dir_at(dirfd, ent->d_name, dev, depth, &own);
+  if (fd < 0) return fd == -ENOENT ? 0 : -fd;
+  int e = each_entry(fd, own, depth + 1, remove_entry);
+  if (e != 0) return e;
+  return unlinkat(dirfd, ent->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : errno;
 }
 
-static void remove_complete(napi_env env, napi_status status, void *data) {
-  struct remove_job *job = data;
-  napi_value rc = NULL;
-  /* A job the environment cancelled (shutdown) did not run: say so as ECANCELED. */
-  napi_create_int32(env, status == 0 ? job->rc : ECANCELED, &rc);
-  napi_resolve_deferred(env, job->deferred, rc);
-  napi_delete_async_work(env, job->work);
-  free(job);
+/* rmdirTrees' step: rmdir's the directory `name` of `parent` after the directories below it. */
+static int rmdir_tree_at(int parent, const char *name, dev_t dev, int depth);
+
+static int rmdir_entry(int dirfd, const struct dirent *ent, dev_t dev, int depth) {
+  return ent->d_type == DT_DIR ? rmdir_tree_at(dirfd, ent->d_name, dev, depth) : 0;
 }
 
-/* Queues `job` (execute/complete) and returns its promise; frees it and throws on failure. */
-static napi_value queue_job(napi_env env, void *job, napi_async_work *work, napi_deferred *deferred,
-                            napi_async_execute_callback execute, napi_async_complete_callback complete) {
-  napi_value name = NULL, promise = NULL;
-  if (napi_create_string_utf8(env, "ucri.fs", (size_t)-1, &name) != 0 ||
-      napi_create_async_work(env, NULL, name, execute, complete, job, work) != 0) {
-    free(job);
-    napi_throw_error(env, NULL, "could not create the job");
-    return NULL;
-  }
-  if (napi_create_promise(env, deferred, &promise) != 0 || napi_queue_async_work(env, *work) != 0) {
-    napi_delete_async_work(env, *work);
-    free(job);
-    napi_throw_error(env, NULL, "could not queue the job");
-    return NULL;
-  }
-  return promise;
+static int rmdir_tree_at(int parent, const char *name, dev_t dev, int depth) {
+  dev_t own = 0;
+  int fd = open_dir_at(parent, name, dev, depth, &own);
+  if (fd < 0) return fd == -ENOENT ? 0 : -fd;
+  int e = each_entry(fd, own, depth + 1, rmdir_entry);
+  if (e != 0) return e;
+  return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : errno;
 }
 
-/* removeTree(path): a promise of 0 or the errno. */
-static napi_value remove_tree(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 1) {
-    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "removeTree: one path expected");
-    return NULL;
-  }
-  struct remove_job *job = calloc(1, sizeof *job);
-  if (job == NULL) {
-    napi_throw_error(env, "ENOMEM", "removeTree: out of memory");
-    return NULL;
-  }
-  if (!arg_path(env, argv[0], job->path)) {
-    free(job);
-    return NULL;
-  }
-  return queue_job(env, job, &job->work, &job->deferred, remove_execute, remove_complete);
-}
-
-/* At most this many dirs per makeDirs call. */
-#define MAX_DIRS 32
-
-struct mkdirs_job {
+/* One call's work: its paths (one for removeTree), modes (makeDirs) and answer. */
+struct job {
   napi_async_work work;
   napi_deferred deferred;
   int rc;
@@ -262,21 +225,57 @@ struct mkdirs_job {
   char paths[MAX_DIRS][PATH_BYTES];
 };
 
+/* In a pool thread, as every execute below: no Node-API calls. */
+static void remove_execute(napi_env env, void *data) {
+  (void)env;
+  struct job *job = data;
+  const char *p = job->paths[0];
+  struct stat st;
+  if (lstat(p, &st) != 0) {
+    job->rc = errno == ENOENT ? 0 : errno;
+  } else if (!S_ISDIR(st.st_mode)) {
+    job->rc = unlink(p) == 0 || errno == ENOENT ? 0 : errno;
+  } else {
+    dev_t own = 0;
+    int fd = open_dir_at(AT_FDCWD, p, st.st_dev, 0, &own);
+    job->rc = fd == -ENOENT ? 0 : fd < 0 ? -fd : each_entry(fd, own, 1, remove_entry);
+    if (job->rc == 0 && rmdir(p) != 0 && errno != ENOENT) job->rc = errno;
+  }
+}
+
 static void mkdirs_execute(napi_env env, void *data) {
   (void)env;
-  struct mkdirs_job *job = data;
-  job->rc = 0;
-  for (uint32_t i = 0; i < job->count; i++) {
+  struct job *job = data;
+  for (uint32_t i = 0; i < job->count && job->rc == 0; i++) {
     if (mkdir(job->paths[i], job->modes[i]) != 0) {
       job->rc = errno;
       job->failed = i;
-      return;
     }
   }
 }
 
-static void mkdirs_complete(napi_env env, napi_status status, void *data) {
-  struct mkdirs_job *job = data;
+static void rmdirs_execute(napi_env env, void *data) {
+  (void)env;
+  struct job *job = data;
+  for (uint32_t i = 0; i < job->count && job->rc == 0; i++) {
+    job->rc = rmdir_tree_at(AT_FDCWD, job->paths[i], 0, 0);
+    job->failed = i;
+  }
+}
+
+/* removeTree's answer: 0 or the errno. A job the environment cancelled (shutdown) did not run: ECANCELED. */
+static void errno_complete(napi_env env, napi_status status, void *data) {
+  struct job *job = data;
+  napi_value rc = NULL;
+  napi_create_int32(env, status == 0 ? job->rc : ECANCELED, &rc);
+  napi_resolve_deferred(env, job->deferred, rc);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/* makeDirs' and rmdirTrees' answer: 0, or [errno, index of the path that failed]. */
+static void indexed_complete(napi_env env, napi_status status, void *data) {
+  struct job *job = data;
   napi_value out = NULL, rc = NULL, at = NULL;
   int e = status == 0 ? job->rc : ECANCELED;
   if (e == 0) {
@@ -293,114 +292,88 @@ static void mkdirs_complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
+/* Queues `job` and returns its promise; frees it and throws on failure. */
+static napi_value queue_job(napi_env env, struct job *job, napi_async_execute_callback execute,
+                            napi_async_complete_callback complete) {
+  napi_value name = NULL, promise = NULL;
+  if (napi_create_string_utf8(env, "ucri.fs", (size_t)-1, &name) != 0 ||
+      napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != 0) {
+    free(job);
+    napi_throw_error(env, NULL, "could not create the job");
+    return NULL;
+  }
+  if (napi_create_promise(env, &job->deferred, &promise) != 0 || napi_queue_async_work(env, job->work) != 0) {
+    napi_delete_async_work(env, job->work);
+    free(job);
+    napi_throw_error(env, NULL, "could not queue the job");
+    return NULL;
+  }
+  return promise;
+}
+
+/* The paths of the array `v` (at most MAX_DIRS) into `job`; false after throwing. */
+static bool arg_paths(napi_env env, napi_value v, struct job *job) {
+  if (napi_get_array_length(env, v, &job->count) != 0 || job->count > MAX_DIRS) {
+    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "an array of at most 32 paths expected");
+    return false;
+  }
+  for (uint32_t i = 0; i < job->count; i++) {
+    napi_value p = NULL;
+    if (napi_get_element(env, v, i, &p) != 0 || !arg_path(env, p, job->paths[i])) return false;
+  }
+  return true;
+}
+
+/* removeTree's and rmdirTrees' entry: one argument, a path (`many` false) or an array of paths. */
+static napi_value paths_job(napi_env env, napi_callback_info info, bool many, const char *usage,
+                            napi_async_execute_callback execute, napi_async_complete_callback complete) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, usage)) return NULL;
+  struct job *job = new_job(env, sizeof *job);
+  if (job == NULL) return NULL;
+  job->count = 1;
+  if (many ? !arg_paths(env, argv[0], job) : !arg_path(env, argv[0], job->paths[0])) {
+    free(job);
+    return NULL;
+  }
+  return queue_job(env, job, execute, complete);
+}
+
+/* removeTree(path): a promise of 0 or the errno. */
+static napi_value remove_tree(napi_env env, napi_callback_info info) {
+  return paths_job(env, info, false, "removeTree: one path expected", remove_execute, errno_complete);
+}
+
 /* makeDirs(paths, modes): a promise of 0, or of [errno, index] for the first mkdir that failed. */
 static napi_value make_dirs(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  uint32_t n = 0, m = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 2 ||
-      napi_get_array_length(env, argv[0], &n) != 0 || napi_get_array_length(env, argv[1], &m) != 0 || n != m ||
-      n > MAX_DIRS) {
-    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "makeDirs: two arrays of the same length (at most 32) expected");
+  if (!get_args(env, info, 2, argv, "makeDirs: paths and modes expected")) return NULL;
+  struct job *job = new_job(env, sizeof *job);
+  if (job == NULL) return NULL;
+  uint32_t modes = 0;
+  if (!arg_paths(env, argv[0], job)) {
+    free(job);
     return NULL;
   }
-  struct mkdirs_job *job = calloc(1, sizeof *job);
-  if (job == NULL) {
-    napi_throw_error(env, "ENOMEM", "makeDirs: out of memory");
-    return NULL;
-  }
-  job->count = n;
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value p = NULL, mode = NULL;
+  bool ok = napi_get_array_length(env, argv[1], &modes) == 0 && modes == job->count;
+  for (uint32_t i = 0; ok && i < job->count; i++) {
+    napi_value mode = NULL;
     uint32_t bits = 0;
-    if (napi_get_element(env, argv[0], i, &p) != 0 || !arg_path(env, p, job->paths[i])) {
-      free(job);
-      return NULL;
-    }
-    if (napi_get_element(env, argv[1], i, &mode) != 0 || napi_get_value_uint32(env, mode, &bits) != 0 ||
-        bits > 07777) {
-      free(job);
-      napi_throw_error(env, "ERR_INVALID_ARG_VALUE", "makeDirs: modes must be permission bits");
-      return NULL;
-    }
+    ok = napi_get_element(env, argv[1], i, &mode) == 0 && napi_get_value_uint32(env, mode, &bits) == 0 &&
+         bits <= 07777;
     job->modes[i] = (mode_t)bits;
   }
-  return queue_job(env, job, &job->work, &job->deferred, mkdirs_execute, mkdirs_complete);
-}
-
-/* rmdir's the directory `name` of `parent` after the directories below it. */
-static int rmdir_tree_at(int parent, const char *name, dev_t dev, int depth) {
-  if (depth >= MAX_DEPTH) return ELOOP;
-  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? 0 : errno;
-  struct stat st;
-  int e = fstat(fd, &st) != 0 ? errno : dev != 0 && st.st_dev != dev ? EXDEV : 0;
-  if (e != 0) {
-    close(fd);
-    return e;
+  if (!ok) {
+    free(job);
+    napi_throw_error(env, "ERR_INVALID_ARG_VALUE", "makeDirs: one mode (permission bits) per path expected");
+    return NULL;
   }
-  DIR *dir = fdopendir(fd);
-  if (dir == NULL) {
-    e = errno;
-    close(fd);
-    return e;
-  }
-  for (;;) {
-    errno = 0;
-    struct dirent *ent = readdir(dir);
-    if (ent == NULL) {
-      e = errno;
-      break;
-    }
-    const char *n = ent->d_name;
-    if (ent->d_type != DT_DIR || (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0)))) continue;
-    e = rmdir_tree_at(dirfd(dir), n, st.st_dev, depth + 1);
-    if (e != 0) break;
-  }
-  closedir(dir);
-  if (e != 0) return e;
-  return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : errno;
-}
-
-static void rmdirs_execute(napi_env env, void *data) {
-  (void)env;
-  struct mkdirs_job *job = data;
-  job->rc = 0;
-  for (uint32_t i = 0; i < job->count; i++) {
-    int e = rmdir_tree_at(AT_FDCWD, job->paths[i], 0, 0);
-    if (e != 0) {
-      job->rc = e;
-      job->failed = i;
-      return;
-    }
-  }
+  return queue_job(env, job, mkdirs_execute, indexed_complete);
 }
 
 /* rmdirTrees(paths): a promise of 0, or of [errno, index] for the first path that could not be removed. */
 static napi_value rmdir_trees(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  uint32_t n = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 1 ||
-      napi_get_array_length(env, argv[0], &n) != 0 || n > MAX_DIRS) {
-    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "rmdirTrees: an array of at most 32 paths expected");
-    return NULL;
-  }
-  struct mkdirs_job *job = calloc(1, sizeof *job);
-  if (job == NULL) {
-    napi_throw_error(env, "ENOMEM", "rmdirTrees: out of memory");
-    return NULL;
-  }
-  job->count = n;
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value p = NULL;
-    if (napi_get_element(env, argv[0], i, &p) != 0 || !arg_path(env, p, job->paths[i])) {
-      free(job);
-      return NULL;
-    }
-  }
-  /* The same job and answer as makeDirs (its modes unused). */
-  return queue_job(env, job, &job->work, &job->deferred, rmdirs_execute, mkdirs_complete);
+  return paths_job(env, info, true, "rmdirTrees: an array of paths expected", rmdirs_execute, indexed_complete);
 }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {

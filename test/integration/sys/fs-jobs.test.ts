@@ -190,3 +190,21 @@ describe('rmdirTrees', () => {
     assert.equal(existsSync(cg), false);
   });
 });
+
+describe('the addon refuses bad arguments', () => {
+  it('throws, before any job runs, for a path with a NUL byte, a mode that is not permission bits, too many paths', () => {
+    const addon = loadAddon<{
+      removeTree(p: unknown): Promise<number>;
+      makeDirs(p: unknown, m: unknown): Promise<unknown>;
+      rmdirTrees(p: unknown): Promise<unknown>;
+    }>('ucri-fs.node')!;
+    assert.throws(() => addon.removeTree('/tmp/a\0b'), /NUL byte/);
+    assert.throws(() => addon.removeTree(42), /strings/);
+    assert.throws(() => addon.makeDirs([path.join(tmp, 'm')], [0o10000]), /permission bits/);
+    assert.throws(() => addon.makeDirs([path.join(tmp, 'm')], []), /one mode/);
+    assert.throws(
+      () => addon.rmdirTrees(Array.from({ length: 33 }, (_, i) => path.join(tmp, String(i)))),
+      /at most 32/,
+    );
+  });
+});
