@@ -1,6 +1,7 @@
 /*
- * ucri-fs.node: renameat2(RENAME_EXCHANGE) for the daemon's record writes (pkg/util/exchange.ts), and the
- * removal of a directory tree as one job of libuv's thread pool (pkg/util/remove-tree.ts).
+ * ucri-fs.node: renameat2(RENAME_EXCHANGE) for the daemon's record writes (pkg/util/exchange.ts), and three
+ * file-system walks each run as one job of libuv's thread pool: removeTree and rmdirTrees
+ * (pkg/util/remove-tree.ts), makeDirs (pkg/util/make-dirs.ts).
  *
  * exchange(a, b) swaps the two names in one step: afterwards `b` names what `a` named and `a` what `b` named.
  * ucri replaces a record by writing a temp file beside it and renaming the temp over it. On ext4 that rename

@@ -5,8 +5,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { promises as fs, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { childCgroupDirs, isAlive } from '../sys/index.js';
+import { isAlive } from '../sys/index.js';
 import { logger, removeTree, rmdirTrees } from '../util/index.js';
 
 const log = logger('oci/state-shortcuts');
@@ -55,21 +54,12 @@ export async function unreadableState(dir: string): Promise<false | 'absent'> {
  * finishes it. A crash in between leaves a state dir that a later delete finishes.
  */
 export async function removeStopped(stateDir: string, cgroups: Iterable<string>, runtime: string): Promise<boolean> {
-  const dirs = [...cgroups];
-  // One job of the thread pool for all of them (pkg/util rmdirTrees), where the walk below is a readdir on the
+  // One job of the thread pool for all of them (pkg/util rmdirTrees), where a walk here was a readdir on the
   // event loop and a job per rmdir, for every controller's directory (docs/performance.md, "Phase 17").
-  const left = await rmdirTrees(dirs);
+  const left = await rmdirTrees([...cgroups]);
   if (left) {
     log.debug({ stateDir, cgroup: left.path, code: left.code }, `cgroup busy; leaving the delete to ${runtime}`);
     return false;
-  }
-  if (left === null) {
-    for (const dir of dirs) {
-      if (!(await removeCgroupDir(dir))) {
-        log.debug({ stateDir, cgroup: dir }, `cgroup busy; leaving the delete to ${runtime}`);
-        return false;
-      }
-    }
   }
   await removeTree(stateDir);
   return true;
@@ -125,25 +115,5 @@ async function signalInit(pid: number, start: bigint, signal: NodeJS.Signals | n
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return 'gone';
     return false;
-  }
-}
-
-/**
- * rmdir `dir` after its sub-cgroups; true when it is gone. The listing is read on the event loop, the rmdirs
- * go through the thread pool (pkg/sys/cgroups.ts says why).
- */
-async function removeCgroupDir(dir: string): Promise<boolean> {
-  let entries: string[];
-  try {
-    entries = childCgroupDirs(dir);
-  } catch {
-    return false;
-  }
-  for (const e of entries) if (!(await removeCgroupDir(path.join(dir, e)))) return false;
-  try {
-    await fs.rmdir(dir);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }

@@ -11,8 +11,7 @@
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { getSystemErrorName } from 'node:util';
-import { addCost, costScope, logger, profiling, UnavailableError } from '../util/index.js';
+import { addCost, costScope, errnoName, logger, profiling, UnavailableError } from '../util/index.js';
 import { nativeHelper } from './native.js';
 import { DEFAULT_PATH } from './spawn.js';
 
@@ -129,14 +128,6 @@ class MountServer {
       if (on) h.ref();
       else h.unref();
     }
-  }
-}
-
-function errnoName(errno: number): string {
-  try {
-    return getSystemErrorName(-errno);
-  } catch {
-    return `errno ${errno}`;
   }
 }
 

@@ -19,5 +19,6 @@ export * from './settle.js';
 export * from './lru.js';
 export * from './dirs.js';
 export * from './path.js';
+export * from './errno.js';
 export * from './remove-tree.js';
 export * from './make-dirs.js';

@@ -5,8 +5,8 @@
  * addon, node's `fs.mkdir` makes them one after the other; the result is the same either way.
  */
 import { promises as fs } from 'node:fs';
-import { constants } from 'node:os';
 import { loadAddon } from './addon.js';
+import { errnoError } from './errno.js';
 
 interface DirsAddon {
   /** Resolves 0 once all are made, or [errno, index] of the first mkdir that failed (those before it made). */
@@ -32,12 +32,5 @@ export async function makeDirs(dirs: ReadonlyArray<readonly [string, number]>): 
   );
   if (out === 0) return;
   const [errno, at] = out;
-  const code = Object.entries(constants.errno).find(([, v]) => v === errno)?.[0] ?? `E${errno}`;
-  const where = dirs[at]?.[0] ?? '';
-  const err = new Error(`${code}: mkdir "${where}"`) as NodeJS.ErrnoException;
-  err.code = code;
-  err.errno = -errno;
-  err.syscall = 'mkdir';
-  err.path = where;
-  throw err;
+  throw errnoError(errno, 'mkdir', dirs[at]?.[0] ?? '');
 }

@@ -13,9 +13,11 @@
  * Without the addon (no compiler at build time; the layer worker's CommonJS file, addon.ts), or for a tree
  * deeper than the addon walks (ELOOP) or when it runs out of descriptors, node's rm does it.
  */
-import { promises as fs } from 'node:fs';
+import { readdirSync, promises as fs } from 'node:fs';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import { loadAddon } from './addon.js';
+import { errnoError, errnoName } from './errno.js';
 
 interface TreeAddon {
   /** Resolves 0 once `path` is gone (or was not there), else the errno. */
@@ -31,10 +33,6 @@ const { errno } = constants;
 /** errno numbers on which node's rm takes over: the addon's depth limit and its descriptors running out. */
 const HAND_OVER = new Set([errno.ELOOP, errno.EMFILE, errno.ENFILE, errno.ENOMEM]);
 
-function errnoName(n: number): string {
-  return Object.entries(errno).find(([, v]) => v === n)?.[0] ?? `E${n}`;
-}
-
 /** Removes `path` and everything below it; a missing `path` is not an error. */
 export async function removeTree(path: string): Promise<void> {
   const addon = loadAddon<TreeAddon>('ucri-fs.node');
@@ -42,13 +40,7 @@ export async function removeTree(path: string): Promise<void> {
   const rc = await addon.removeTree(path);
   if (rc === 0) return;
   if (HAND_OVER.has(rc)) return fs.rm(path, { recursive: true, force: true });
-  const code = errnoName(rc);
-  const err = new Error(`${code}: cannot remove "${path}"`) as NodeJS.ErrnoException;
-  err.code = code;
-  err.errno = -rc;
-  err.syscall = 'rm';
-  err.path = path;
-  throw err;
+  throw errnoError(rc, 'rm', path);
 }
 
 /** True when removeTree runs as one job of the thread pool (tests). */
@@ -59,16 +51,47 @@ export function removeTreeNative(): boolean {
 /**
  * rmdir(2) of each of `paths`, in order, after the directories below it (depth first; files are left, so a
  * directory holding one is not removed), as one job of the thread pool: made for a container's cgroup v1
- * directories, one per controller, whose control files go with the rmdir. Never follows a symlink; does not
- * enter another device below a path. Resolves undefined when all are gone (a missing one counts as gone), else
- * the first that is not with its errno code (EBUSY: a process is still in it); null without the addon (or for
- * more than 32 paths), for the caller to walk them itself.
+ * directories, one per controller, whose control files go with the rmdir. Never follows a symlink; the addon
+ * does not enter another device below a path. Resolves undefined when all are gone (a missing one counts as
+ * gone), else the first that is not with its errno code (EBUSY: a process is still in it). Without the addon
+ * (or for more than 32 paths) the same walk runs here: each listing read on the event loop (a cgroupfs listing
+ * is made by the kernel, pkg/sys/cgroups.ts), each rmdir through the thread pool.
  */
-export async function rmdirTrees(paths: readonly string[]): Promise<{ path: string; code: string } | undefined | null> {
+export async function rmdirTrees(paths: readonly string[]): Promise<{ path: string; code: string } | undefined> {
   const addon = loadAddon<TreeAddon>('ucri-fs.node');
-  if (!addon?.rmdirTrees || paths.length > MAX_PATHS) return null;
+  if (!addon?.rmdirTrees || paths.length > MAX_PATHS) {
+    for (const p of paths) {
+      const code = await rmdirTree(p);
+      if (code) return { path: p, code };
+    }
+    return undefined;
+  }
   const out = await addon.rmdirTrees([...paths]);
   if (out === 0) return undefined;
   const [rc, at] = out;
   return { path: paths[at] ?? '', code: errnoName(rc) };
+}
+
+/** rmdirTrees' walk without the addon, for one path: undefined when it is gone, else the errno code. */
+async function rmdirTree(dir: string): Promise<string | undefined> {
+  let subdirs: string[];
+  try {
+    subdirs = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    return code === 'ENOENT' ? undefined : code;
+  }
+  for (const name of subdirs) {
+    const code = await rmdirTree(join(dir, name));
+    if (code) return code;
+  }
+  try {
+    await fs.rmdir(dir);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    return code === 'ENOENT' ? undefined : code;
+  }
 }

@@ -172,6 +172,24 @@ describe('rmdirTrees', () => {
     await fs.access(path.join(d, 'later'));
   });
 
+  it('walks more than the addon takes (33 paths) itself, with the same answers', async () => {
+    const d = await fresh();
+    const paths = Array.from({ length: 33 }, (_, i) => path.join(d, `p${i}`));
+    for (const p of paths) await fs.mkdir(path.join(p, 'sub'), { recursive: true });
+    await fs.writeFile(path.join(paths[20]!, 'sub', 'file'), 'f');
+    assert.deepEqual(await rmdirTrees(paths), { path: paths[20], code: 'ENOTEMPTY' });
+    assert.deepEqual(
+      (await fs.readdir(d)).sort(),
+      paths
+        .slice(20)
+        .map((p) => path.basename(p))
+        .sort(),
+    );
+    await fs.rm(path.join(paths[20]!, 'sub', 'file'));
+    assert.equal(await rmdirTrees([...paths, path.join(d, 'missing')]), undefined);
+    assert.deepEqual(await fs.readdir(d), []);
+  });
+
   it('removes a real cgroup with its sub-cgroups, and answers EBUSY while a process is in one', async () => {
     // cgroup v1's pids hierarchy here, the unified hierarchy on a v2 host.
     const base = existsSync('/sys/fs/cgroup/pids/cgroup.procs') ? '/sys/fs/cgroup/pids' : '/sys/fs/cgroup';
